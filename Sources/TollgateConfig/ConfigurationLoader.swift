@@ -1,0 +1,115 @@
+import Foundation
+
+/// Reads, overrides and validates the configuration. Collects every problem before failing.
+public struct ConfigurationLoader: Sendable {
+    /// What a successful load yields: the configuration and warnings worth logging.
+    public struct Loaded: Sendable {
+        public var configuration: TollgateConfiguration
+        public var warnings: [ConfigurationIssue]
+    }
+
+    public var environment: [String: String]
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.environment = environment
+    }
+
+    /// Loads `path`. Throws ``ConfigurationError`` naming file, line and reason for each problem.
+    public func load(path: String) throws(ConfigurationError) -> Loaded {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError(issues: [ConfigurationIssue(.file(path: path, line: 0, column: 0), "cannot read the configuration file")])
+        }
+        guard let yaml = String(data: data, encoding: .utf8) else {
+            throw ConfigurationError(issues: [ConfigurationIssue(.file(path: path, line: 1, column: 1), "the file is not UTF-8")])
+        }
+        return try load(yaml: yaml, path: path)
+    }
+
+    public func load(yaml: String, path: String) throws(ConfigurationError) -> Loaded {
+        let source = ConfigurationSource(yaml: yaml, path: path, knownKeys: TollgateConfiguration.knownKeys, environment: environment)
+        var reader = SettingReader(source: source)
+        var config = TollgateConfiguration()
+        config.sourcePath = path
+
+        if let (host, port) = reader.read("server.listen", SettingParser.hostAndPort, expected: "host:port") {
+            (config.server.host, config.server.port) = (host, port)
+        }
+        reader.read("server.tls.certificate_chain", into: &config.server.certificateChainPath, { $0.isEmpty ? nil : $0 }, expected: "a file path")
+        reader.read("server.tls.private_key", into: &config.server.privateKeyPath, { $0.isEmpty ? nil : $0 }, expected: "a file path")
+        reader.read("server.max_connections", into: &config.server.maxConnections, Int.init, expected: "an integer", range: 1...1_000_000)
+        reader.read("server.idle_timeout", into: &config.server.idleTimeout, SettingParser.duration, expected: "a duration like 60s", range: .seconds(1)...Duration.seconds(86_400))
+        reader.read("server.max_header_bytes", into: &config.server.maxHeaderBytes, SettingParser.byteCount, expected: "a size like 16KiB", range: 1024...(1 << 20))
+        reader.read("server.max_header_count", into: &config.server.maxHeaderCount, Int.init, expected: "an integer", range: 8...10_000)
+        reader.read("server.body_limit", into: &config.server.bodyLimitBytes, SettingParser.byteCount, expected: "a size like 1MiB", range: 1...(64 << 20))
+        reader.read("server.shutdown_grace_period", into: &config.server.shutdownGracePeriod, SettingParser.duration, expected: "a duration like 25s", range: .zero...Duration.seconds(3600))
+        if let (host, port) = reader.read("admin.listen", SettingParser.hostAndPort, expected: "host:port") {
+            (config.admin.host, config.admin.port) = (host, port)
+        }
+        reader.read("postgres.url", into: &config.postgres.url, { $0.hasPrefix("postgres://") || $0.hasPrefix("postgresql://") ? $0 : nil }, expected: "a postgres:// URL")
+        config.postgres.password = reader.secret("postgres.password")
+        reader.read("postgres.pool_size", into: &config.postgres.poolSize, Int.init, expected: "an integer", range: 1...1000)
+        reader.read("postgres.connect_timeout", into: &config.postgres.connectTimeout, SettingParser.duration, expected: "a duration like 5s", range: .milliseconds(10)...Duration.seconds(600))
+        reader.read("redis.url", into: &config.redis.url, { $0.hasPrefix("redis://") ? $0 : nil }, expected: "a redis:// URL")
+        config.redis.password = reader.secret("redis.password")
+        reader.read("redis.pool_size", into: &config.redis.poolSize, Int.init, expected: "an integer", range: 1...256)
+        reader.read("redis.command_timeout", into: &config.redis.commandTimeout, SettingParser.duration, expected: "a duration like 250ms", range: .milliseconds(1)...Duration.seconds(60))
+        reader.read("redis.connect_timeout", into: &config.redis.connectTimeout, SettingParser.duration, expected: "a duration like 2s", range: .milliseconds(10)...Duration.seconds(600))
+        reader.read("logging.level", into: &config.logLevel, TollgateConfiguration.LogLevel.init(rawValue:),
+                    expected: "one of " + TollgateConfiguration.LogLevel.allCases.map(\.rawValue).joined(separator: ", "))
+
+        // Secrets are resolved now so that an unset variable stops the start, not the first request.
+        for key in ["postgres.password", "redis.password"] {
+            guard let value = source.values[key] else { continue }
+            let reference = SecretReference(parsing: value.text)
+            do {
+                _ = try reference.resolve(environment: environment)
+            } catch {
+                reader.issues.append(ConfigurationIssue(value.origin, "\(key): \(error)"))
+            }
+            if reference.isLiteral {
+                reader.warnings.append(ConfigurationIssue(value.origin, "\(key) is a literal secret; use env: or file: outside development"))
+            }
+        }
+
+        guard reader.issues.isEmpty else { throw ConfigurationError(issues: reader.issues) }
+        return Loaded(configuration: config, warnings: reader.warnings)
+    }
+}
+
+/// Typed access to a ``ConfigurationSource`` that records a located issue for each bad value.
+struct SettingReader {
+    let source: ConfigurationSource
+    var issues: [ConfigurationIssue]
+    var warnings: [ConfigurationIssue] = []
+
+    init(source: ConfigurationSource) {
+        self.source = source
+        self.issues = source.issues
+    }
+
+    mutating func read<T>(_ key: String, _ parse: (String) -> T?, expected: String) -> T? {
+        guard let value = source.values[key] else { return nil }
+        guard let parsed = parse(value.text) else {
+            issues.append(ConfigurationIssue(value.origin, "\(key): '\(value.text)' is not \(expected)"))
+            return nil
+        }
+        return parsed
+    }
+
+    mutating func read<T>(_ key: String, into target: inout T, _ parse: (String) -> T?, expected: String) {
+        if let parsed = read(key, parse, expected: expected) { target = parsed }
+    }
+
+    mutating func read<T: Comparable>(_ key: String, into target: inout T, _ parse: (String) -> T?, expected: String, range: ClosedRange<T>) {
+        guard let parsed = read(key, parse, expected: expected) else { return }
+        guard range.contains(parsed) else {
+            issues.append(ConfigurationIssue(source.values[key]!.origin, "\(key): \(parsed) is outside \(range.lowerBound)...\(range.upperBound)"))
+            return
+        }
+        target = parsed
+    }
+
+    func secret(_ key: String) -> SecretReference? {
+        source.values[key].map { SecretReference(parsing: $0.text) }
+    }
+}

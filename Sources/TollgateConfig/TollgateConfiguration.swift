@@ -1,0 +1,78 @@
+import Foundation
+
+/// Everything `tollgate serve` needs, validated. Built by ``ConfigurationLoader``.
+///
+/// Every setting has a documented default (see `config/tollgate.yaml`) and a validated range.
+public struct TollgateConfiguration: Sendable {
+    public struct Server: Sendable {
+        /// Listen host and port of the public TLS edge. Default `127.0.0.1:8443`.
+        public var host: String = "127.0.0.1"
+        public var port: Int = 8443
+        /// PEM certificate chain (leaf first) and PEM private key. Reloaded on SIGHUP.
+        public var certificateChainPath: String = "certs/dev/server.pem"
+        public var privateKeyPath: String = "certs/dev/server-key.pem"
+        /// Open connections beyond this wait in the accept backlog. Default 4096.
+        public var maxConnections: Int = 4096
+        /// A connection with no request in flight for this long is closed. Default 60 s.
+        public var idleTimeout: Duration = .seconds(60)
+        /// Limits on request headers: total bytes and field count. Defaults 16 KiB and 100.
+        public var maxHeaderBytes: Int = 16 * 1024
+        public var maxHeaderCount: Int = 100
+        /// Largest request body accepted; larger ones get 413. Default 1 MiB.
+        public var bodyLimitBytes: Int = 1 << 20
+        /// How long SIGTERM waits for in-flight requests before closing. Default 25 s.
+        public var shutdownGracePeriod: Duration = .seconds(25)
+    }
+
+    public struct Admin: Sendable {
+        /// Plain-HTTP listener for `/metrics` (and later admin routes). Keep it on loopback.
+        public var host: String = "127.0.0.1"
+        public var port: Int = 9090
+    }
+
+    public struct Postgres: Sendable {
+        /// `postgres://user@host:port/database`. Default the `make run` cluster.
+        public var url: String = "postgres://tollgate@127.0.0.1:54330/tollgate"
+        /// Password, as a secret reference; overrides one in the URL.
+        public var password: SecretReference?
+        /// Largest number of pooled connections. Default 20.
+        public var poolSize: Int = 20
+        public var connectTimeout: Duration = .seconds(5)
+    }
+
+    public struct Redis: Sendable {
+        /// `redis://[:password@]host:port[/db]`. Default the `make run` server.
+        public var url: String = "redis://127.0.0.1:63790/0"
+        public var password: SecretReference?
+        /// Connections kept open; commands are pipelined over them. Default 4.
+        public var poolSize: Int = 4
+        /// A command without a reply after this long fails with a timeout. Default 250 ms.
+        public var commandTimeout: Duration = .milliseconds(250)
+        public var connectTimeout: Duration = .seconds(2)
+    }
+
+    public enum LogLevel: String, Sendable, CaseIterable {
+        case trace, debug, info, notice, warning, error, critical
+    }
+
+    public var server = Server()
+    public var admin = Admin()
+    public var postgres = Postgres()
+    public var redis = Redis()
+    public var logLevel: LogLevel = .info
+    /// Where the settings came from, for the start-up log line.
+    public var sourcePath: String?
+
+    public init() {}
+
+    /// Every key the file may hold. The sample file `config/tollgate.yaml` documents each.
+    public static let knownKeys: Set<String> = [
+        "server.listen", "server.tls.certificate_chain", "server.tls.private_key",
+        "server.max_connections", "server.idle_timeout", "server.max_header_bytes",
+        "server.max_header_count", "server.body_limit", "server.shutdown_grace_period",
+        "admin.listen",
+        "postgres.url", "postgres.password", "postgres.pool_size", "postgres.connect_timeout",
+        "redis.url", "redis.password", "redis.pool_size", "redis.command_timeout", "redis.connect_timeout",
+        "logging.level",
+    ]
+}

@@ -1,0 +1,138 @@
+import Logging
+import Metrics
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import TollgateCore
+
+/// The project's Redis client: a small pool of pipelined connections kept open by ``run()``.
+///
+/// Commands never wait for a connection: when none is open they fail at once with
+/// ``RedisError/unavailable``, because every caller (dedup, rate limits) has a fallback and
+/// must not stall a request behind a reconnect.
+///
+/// ```swift
+/// let redis = RedisClient(configuration: .init(endpoint: RedisEndpoint(url: "redis://127.0.0.1:6379")!), logger: logger)
+/// // run it as a service, then:
+/// try await redis.set("k", to: "v", condition: .ifNotExists, expiration: .milliseconds(30_000))
+/// ```
+public final class RedisClient: Service, Sendable {
+    public struct Configuration: Sendable {
+        public var endpoint: RedisEndpoint
+        /// Connections kept open. Default 4.
+        public var poolSize: Int = 4
+        /// Per-command deadline. Default 250 ms.
+        public var commandTimeout: Duration = .milliseconds(250)
+        /// Deadline for opening a connection and logging in. Default 2 s.
+        public var connectTimeout: Duration = .seconds(2)
+        /// Reconnect backoff: doubles from the minimum to the maximum. Defaults 50 ms and 2 s.
+        public var minimumReconnectDelay: Duration = .milliseconds(50)
+        public var maximumReconnectDelay: Duration = .seconds(2)
+
+        public init(endpoint: RedisEndpoint) {
+            self.endpoint = endpoint
+        }
+    }
+
+    public let configuration: Configuration
+    private let logger: Logger
+    private let eventLoopGroup: any EventLoopGroup
+    private let slots: [NIOLockedValueBox<RedisConnection?>]
+    private let nextSlot = NIOLockedValueBox(0)
+
+    public init(
+        configuration: Configuration,
+        logger: Logger,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
+        precondition(configuration.poolSize > 0, "poolSize must be positive")
+        self.configuration = configuration
+        self.logger = logger
+        self.eventLoopGroup = eventLoopGroup
+        self.slots = (0..<configuration.poolSize).map { _ in NIOLockedValueBox(nil) }
+    }
+
+    /// Keeps every pool slot connected, reconnecting with backoff, until graceful shutdown or cancellation.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                for index in self.slots.indices {
+                    group.addTask { await self.maintain(slot: index) }
+                }
+            }
+        }
+    }
+
+    /// Sends `command` on the next open connection.
+    public func send(_ command: RESPCommand) async throws(RedisError) -> RESPValue {
+        let start = ContinuousClock.now
+        let name = command.name
+        do throws(RedisError) {
+            guard let connection = openConnection() else { throw RedisError.unavailable }
+            let reply = try await connection.send(command, timeout: configuration.commandTimeout)
+            Timer(label: "tollgate_redis_command_duration_seconds", dimensions: [("command", name)])
+                .recordNanoseconds((ContinuousClock.now - start).nanoseconds)
+            return reply
+        } catch {
+            Counter(label: "tollgate_redis_errors_total", dimensions: [("command", name), ("error", error.metricLabel)]).increment()
+            throw error
+        }
+    }
+
+    /// True when at least one connection is open.
+    public var isConnected: Bool { slots.contains { $0.withLockedValue { $0?.isActive ?? false } } }
+
+    private func openConnection() -> RedisConnection? {
+        let start = nextSlot.withLockedValue { value in
+            defer { value = (value + 1) % slots.count }
+            return value
+        }
+        for offset in 0..<slots.count {
+            if let connection = slots[(start + offset) % slots.count].withLockedValue({ $0 }), connection.isActive {
+                return connection
+            }
+        }
+        return nil
+    }
+
+    private func maintain(slot index: Int) async {
+        var delay = configuration.minimumReconnectDelay
+        var wasConnected = true
+        while !Task.isCancelled {
+            do {
+                let connection = try await RedisConnection.connect(
+                    to: configuration.endpoint,
+                    connectTimeout: configuration.connectTimeout,
+                    commandTimeout: configuration.connectTimeout,
+                    eventLoopGroup: eventLoopGroup
+                )
+                slots[index].withLockedValue { $0 = connection }
+                Gauge(label: "tollgate_redis_connections_open").record(slots.filter { $0.withLockedValue { $0 != nil } }.count)
+                if !wasConnected {
+                    logger.info("redis reconnected", metadata: ["slot": "\(index)"])
+                }
+                wasConnected = true
+                delay = configuration.minimumReconnectDelay
+                await withTaskCancellationHandler {
+                    try? await connection.closeFuture.get()
+                } onCancel: {
+                    connection.channel.close(promise: nil)
+                }
+                slots[index].withLockedValue { $0 = nil }
+                Gauge(label: "tollgate_redis_connections_open").record(slots.filter { $0.withLockedValue { $0 != nil } }.count)
+                if !Task.isCancelled {
+                    logger.warning("redis connection closed; reconnecting", metadata: ["slot": "\(index)"])
+                }
+            } catch {
+                if wasConnected {
+                    logger.warning("redis connect failed; retrying with backoff", metadata: ["slot": "\(index)", "error": "\(error)"])
+                }
+                wasConnected = false
+                Counter(label: "tollgate_redis_connect_failures_total").increment()
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, configuration.maximumReconnectDelay)
+            }
+        }
+    }
+}

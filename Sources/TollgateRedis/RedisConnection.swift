@@ -1,0 +1,131 @@
+import Logging
+import NIOCore
+import NIOPosix
+import TollgateCore
+
+/// Where a Redis server is and how to log in.
+public struct RedisEndpoint: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    public var password: String?
+    public var database: Int
+
+    public init(host: String, port: Int = 6379, password: String? = nil, database: Int = 0) {
+        self.host = host
+        self.port = port
+        self.password = password
+        self.database = database
+    }
+
+    /// Parses `redis://[[user]:password@]host[:port][/db]`. Returns nil for anything else.
+    public init?(url: String) {
+        guard url.hasPrefix("redis://") else { return nil }
+        var rest = Substring(url.dropFirst("redis://".count))
+        var password: String?
+        if let at = rest.lastIndex(of: "@") {
+            let credentials = rest[..<at]
+            password = credentials.split(separator: ":", maxSplits: 1).last.map(String.init)
+            if credentials.hasPrefix(":") { password = String(credentials.dropFirst()) }
+            rest = rest[rest.index(after: at)...]
+        }
+        var database = 0
+        if let slash = rest.firstIndex(of: "/") {
+            let dbText = rest[rest.index(after: slash)...]
+            if !dbText.isEmpty {
+                guard let db = Int(dbText), db >= 0 else { return nil }
+                database = db
+            }
+            rest = rest[..<slash]
+        }
+        var host = String(rest)
+        var port = 6379
+        if let colon = rest.lastIndex(of: ":"), !rest.hasSuffix("]") {
+            guard let parsed = Int(rest[rest.index(after: colon)...]), (1...65535).contains(parsed) else { return nil }
+            port = parsed
+            host = String(rest[..<colon])
+        }
+        host = host.trimmingPrefix("[").description
+        if host.hasSuffix("]") { host.removeLast() }
+        guard !host.isEmpty else { return nil }
+        self.init(host: host, port: port, password: password, database: database)
+    }
+}
+
+/// One open connection to Redis. Commands may be sent from any task; many can be in flight at
+/// once (pipelining) and replies are matched to commands in order by ``RedisChannelHandler``.
+public final class RedisConnection: Sendable {
+    let channel: any Channel
+
+    init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    /// Opens a connection, logs in and selects the database.
+    public static func connect(
+        to endpoint: RedisEndpoint,
+        connectTimeout: Duration,
+        commandTimeout: Duration,
+        clientName: String = "tollgate",
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> RedisConnection {
+        let channel = try await ClientBootstrap(group: eventLoopGroup)
+            .connectTimeout(TimeAmount(connectTimeout))
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelOption(.socketOption(.so_keepalive), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        MessageToByteHandler(RESPCommandEncoder()),
+                        ByteToMessageHandler(RESPReplyDecoder()),
+                        RedisChannelHandler(),
+                    ])
+                }
+            }
+            .connect(host: endpoint.host, port: endpoint.port)
+            .get()
+        let connection = RedisConnection(channel: channel)
+        do {
+            if let password = endpoint.password {
+                _ = try await connection.send(RESPCommand("AUTH", [RESPArgument(password)]), timeout: commandTimeout)
+            }
+            if endpoint.database != 0 {
+                _ = try await connection.send(RESPCommand("SELECT", [RESPArgument(endpoint.database)]), timeout: commandTimeout)
+            }
+            _ = try await connection.send(RESPCommand("CLIENT", ["SETNAME", RESPArgument(clientName)]), timeout: commandTimeout)
+        } catch {
+            try? await channel.close()
+            throw error
+        }
+        return connection
+    }
+
+    /// Sends one command and waits for its reply. Error replies throw ``RedisError/server(_:)``.
+    public func send(_ command: RESPCommand, timeout: Duration?) async throws(RedisError) -> RESPValue {
+        let promise = channel.eventLoop.makePromise(of: RESPValue.self)
+        let request = RedisRequest(command: command, promise: promise, timeout: timeout.map(TimeAmount.init))
+        // If the pipeline is already gone the handler never sees the request: fail it here.
+        channel.writeAndFlush(request).whenFailure { _ in promise.fail(RedisError.connectionClosed) }
+        do {
+            return try await promise.futureResult.get()
+        } catch let error as RedisError {
+            throw error
+        } catch {
+            throw .connectionClosed
+        }
+    }
+
+    public var isActive: Bool { channel.isActive }
+
+    /// Completes when the connection has closed, for whatever reason.
+    public var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
+
+    public func close() async {
+        try? await channel.close()
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        self = .nanoseconds(duration.nanoseconds)
+    }
+}
