@@ -1,0 +1,46 @@
+# Tollgate: two commands.
+#   make run   installs what is missing, starts a private Postgres (54330) and Redis (63790),
+#              makes dev certificates, migrates and serves https://127.0.0.1:8443 (Ctrl-C stops all).
+#   make test  the same set-up on its own ports (54331, 63791), then `swift test`.
+# With TOLLGATE_POSTGRES_URL / TOLLGATE_REDIS_URL set, your own servers are used and none is started.
+
+SHELL := /bin/bash
+SWIFT ?= swift
+DEV_PG_PORT ?= 54330
+DEV_REDIS_PORT ?= 63790
+TEST_PG_PORT ?= 54331
+TEST_REDIS_PORT ?= 63791
+CONFIG ?= config/tollgate.yaml
+
+.PHONY: run test build certs services-dev services-test stop clean
+
+certs:
+	@certs/make-dev-certs.sh
+
+build:
+	$(SWIFT) build
+
+run: certs
+	@scripts/services.sh up dev $(DEV_PG_PORT) $(DEV_REDIS_PORT)
+	@$(SWIFT) build
+	@trap 'scripts/services.sh down dev' EXIT; \
+	export TOLLGATE_POSTGRES_URL="$${TOLLGATE_POSTGRES_URL:-postgres://tollgate@127.0.0.1:$(DEV_PG_PORT)/tollgate}"; \
+	export TOLLGATE_REDIS_URL="$${TOLLGATE_REDIS_URL:-redis://127.0.0.1:$(DEV_REDIS_PORT)/0}"; \
+	echo "edge:    https://127.0.0.1:8443/healthz   (curl --cacert certs/dev/ca.pem --http2 ...)"; \
+	echo "admin:   http://127.0.0.1:9090/metrics"; \
+	$$($(SWIFT) build --show-bin-path)/tollgate serve --config $(CONFIG) --migrate
+
+test: certs
+	@scripts/services.sh up test $(TEST_PG_PORT) $(TEST_REDIS_PORT)
+	@trap 'scripts/services.sh down test' EXIT; \
+	export TOLLGATE_TEST_POSTGRES_URL="$${TOLLGATE_POSTGRES_URL:-postgres://tollgate@127.0.0.1:$(TEST_PG_PORT)/tollgate}"; \
+	export TOLLGATE_TEST_REDIS_URL="$${TOLLGATE_REDIS_URL:-redis://127.0.0.1:$(TEST_REDIS_PORT)/0}"; \
+	unset TOLLGATE_POSTGRES_URL TOLLGATE_REDIS_URL; \
+	$(SWIFT) build --build-tests && $(SWIFT) test --skip-build
+
+stop:
+	@scripts/services.sh down dev
+	@scripts/services.sh down test
+
+clean: stop
+	rm -rf .build .tollgate

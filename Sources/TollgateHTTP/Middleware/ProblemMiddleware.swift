@@ -1,0 +1,30 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import TollgateCore
+
+/// Turns every error below it into an RFC 9457 problem response, so no handler has to.
+///
+/// A ``Problem`` is sent as is; Hummingbird's own `HTTPError`s (404 from the router, 413 from a
+/// body limit) keep their status; anything else is a 500 whose cause goes to the log only.
+public struct ProblemMiddleware: RouterMiddleware {
+    public typealias Context = EdgeRequestContext
+
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let problem as Problem {
+            return .problem(problem)
+        } catch let error as HTTPError {
+            let kind = ProblemKind.forStatus(error.status.code)
+            return .problem(Problem(kind, detail: kind == .notFound ? "No route for \(request.method) \(request.uri.path)." : nil))
+        } catch let error as any HTTPResponseError {
+            return .problem(Problem(ProblemKind.forStatus(error.status.code)))
+        } catch {
+            context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
+            return .problem(Problem(.internalError))
+        }
+    }
+}

@@ -1,0 +1,207 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import HummingbirdHTTP2
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import PostgresNIO
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+import TollgateConfig
+import TollgateCore
+import TollgatePostgres
+import TollgateRedis
+import TollgateTelemetry
+
+/// The running edge: its clients, its two listeners, and the order they start and stop in.
+///
+/// Start-up order is Postgres, Redis, certificate reloader, admin listener, edge listener;
+/// ServiceLifecycle stops them in reverse, so on SIGTERM the edge drains its in-flight requests
+/// first and only then are the Redis and Postgres connections closed.
+public final class TollgateServer: Sendable {
+    public let configuration: TollgateConfiguration
+    public let postgres: PostgresClient
+    public let redis: RedisClient
+    public let certificates: CertificateStore
+    /// Ports the listeners bound (useful when the configuration asks for port 0).
+    public let boundPorts = BoundPorts()
+    private let registry: PrometheusCollectorRegistry
+    private let logger: Logger
+
+    /// Builds the clients; resolves secrets. Nothing connects until ``run(migrate:)``.
+    public init(configuration: TollgateConfiguration, environment: [String: String], logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.registry = Telemetry.bootstrapMetrics()
+
+        guard var pgEndpoint = PostgresEndpoint(url: configuration.postgres.url) else {
+            throw ServerStartError("postgres.url is not a valid postgres:// URL")
+        }
+        if let password = configuration.postgres.password {
+            pgEndpoint.password = try password.resolve(environment: environment).exposedValue
+        }
+        self.postgres = PostgresClient(
+            configuration: pgEndpoint.clientConfiguration(poolSize: configuration.postgres.poolSize, connectTimeout: configuration.postgres.connectTimeout),
+            backgroundLogger: logger
+        )
+
+        guard var redisEndpoint = RedisEndpoint(url: configuration.redis.url) else {
+            throw ServerStartError("redis.url is not a valid redis:// URL")
+        }
+        if let password = configuration.redis.password {
+            redisEndpoint.password = try password.resolve(environment: environment).exposedValue
+        }
+        var redisConfiguration = RedisClient.Configuration(endpoint: redisEndpoint)
+        redisConfiguration.poolSize = configuration.redis.poolSize
+        redisConfiguration.commandTimeout = configuration.redis.commandTimeout
+        redisConfiguration.connectTimeout = configuration.redis.connectTimeout
+        self.redis = RedisClient(configuration: redisConfiguration, logger: logger)
+
+        self.certificates = try CertificateStore(
+            chainPath: configuration.server.certificateChainPath,
+            keyPath: configuration.server.privateKeyPath
+        )
+    }
+
+    /// Serves until SIGTERM/SIGINT (graceful, bounded by the grace period) or cancellation.
+    public func run(migrate: Bool = false, gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) async throws {
+        var services: [any Service] = [PostgresService(client: postgres, migrate: migrate, logger: logger), redis]
+        services.append(CertificateReloader(store: certificates, logger: logger))
+        services.append(try makeAdminApplication())
+        services.append(try makeEdgeApplication())
+        var group = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: gracefulShutdownSignals, logger: logger)
+        group.maximumGracefulShutdownDuration = configuration.server.shutdownGracePeriod
+        try await ServiceGroup(configuration: group).run()
+    }
+
+    /// What `/readyz` checks.
+    public var readinessProbe: ReadinessProbe {
+        ReadinessProbe(checks: [
+            ("postgres", { [postgres] in
+                for try await _ in try await postgres.query("SELECT 1") {}
+            }),
+            ("redis", { [redis] in try await redis.ping() }),
+        ])
+    }
+
+    func makeEdgeApplication() throws -> some ApplicationProtocol {
+        let router = Router(context: EdgeRequestContext.self)
+        router.add(middleware: RequestIDMiddleware())
+        router.add(middleware: ObservabilityMiddleware())
+        router.add(middleware: ProblemMiddleware())
+        router.add(middleware: RequestBodyLimitMiddleware(limit: configuration.server.bodyLimitBytes))
+        HealthRoutes(readiness: readinessProbe).register(on: router)
+
+        let server = configuration.server
+        let http1 = HTTP1Channel.Configuration(
+            idleTimeout: TimeAmount.nanoseconds(server.idleTimeout.nanoseconds),
+            httpDecoderConfiguration: .init(
+                maxHeaderFieldSize: server.maxHeaderBytes,
+                maxHeaderListSize: server.maxHeaderBytes,
+                maxHeaderFieldCount: server.maxHeaderCount
+            )
+        )
+        let http2 = HTTP2UpgradeChannel.Configuration(
+            idleTimeout: server.idleTimeout,
+            gracefulCloseTimeout: .seconds(5),
+            streamConfiguration: http1
+        )
+        let ports = boundPorts
+        return Application(
+            router: router,
+            server: try .http2Upgrade(tlsConfiguration: certificates.serverTLSConfiguration(), configuration: http2),
+            configuration: ApplicationConfiguration(
+                address: .hostname(server.host, port: server.port),
+                serverName: nil,
+                availableConnectionsDelegate: ConnectionLimit(maximum: server.maxConnections)
+            ),
+            onServerRunning: { channel in ports.record(edge: channel.localAddress?.port) },
+            logger: logger
+        )
+    }
+
+    func makeAdminApplication() throws -> some ApplicationProtocol {
+        let router = Router(context: EdgeRequestContext.self)
+        router.add(middleware: RequestIDMiddleware())
+        router.add(middleware: ProblemMiddleware())
+        let registry = self.registry
+        router.get("/metrics") { _, _ -> Response in
+            var buffer: [UInt8] = []
+            buffer.reserveCapacity(16 * 1024)
+            registry.emit(into: &buffer)
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: buffer))
+            )
+        }
+        HealthRoutes(readiness: readinessProbe).register(on: router)
+        let ports = boundPorts
+        return Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(configuration.admin.host, port: configuration.admin.port)),
+            onServerRunning: { channel in ports.record(admin: channel.localAddress?.port) },
+            logger: logger
+        )
+    }
+}
+
+/// `/healthz` (the process answers) and `/readyz` (it can do its job).
+struct HealthRoutes {
+    let readiness: ReadinessProbe
+
+    func register(on router: Router<EdgeRequestContext>) {
+        router.get("/healthz") { _, _ in
+            Response.json(.object([("status", .string("ok"))]))
+        }
+        router.get("/readyz") { _, _ in
+            let report = await readiness.run()
+            if report.isReady {
+                return Response.json(.object([("status", .string("ready")), ("checks", report.json)]))
+            }
+            return Response.problem(Problem(
+                .notReady,
+                detail: "Not ready: \(report.down.joined(separator: ", ")) down.",
+                extensions: ["checks": report.json],
+                headers: [("Retry-After", "1")]
+            ))
+        }
+    }
+}
+
+/// Runs the Postgres pool, applying migrations first when asked.
+struct PostgresService: Service {
+    let client: PostgresClient
+    let migrate: Bool
+    let logger: Logger
+
+    func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await client.run() }
+            if migrate {
+                let applied = try await Migrator(migrations: Migration.bundled()).apply(on: client, logger: logger)
+                logger.info("migrations up to date", metadata: ["applied_now": "\(applied)"])
+            }
+        }
+    }
+}
+
+/// The ports the listeners actually bound, published once each is up.
+public final class BoundPorts: Sendable {
+    private let ports = NIOLockedValueBox<(edge: Int?, admin: Int?)>((nil, nil))
+
+    public init() {}
+
+    func record(edge: Int?) { ports.withLockedValue { $0.edge = edge } }
+    func record(admin: Int?) { ports.withLockedValue { $0.admin = admin } }
+
+    public var edge: Int? { ports.withLockedValue { $0.edge } }
+    public var admin: Int? { ports.withLockedValue { $0.admin } }
+}
+
+public struct ServerStartError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,23 @@
+import ArgumentParser
+import Foundation
+import Logging
+import TollgateConfig
+import TollgateTelemetry
+
+/// Loads configuration the same way for every subcommand: errors go to stderr as
+/// `file:line:col: message` and the process exits 1.
+enum Bootstrap {
+    static func loadConfiguration(path: String) throws -> ConfigurationLoader.Loaded {
+        do {
+            return try ConfigurationLoader().load(path: path)
+        } catch {
+            FileHandle.standardError.write(Data("tollgate: invalid configuration\n\(error.description)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+
+    static func logger(for configuration: TollgateConfiguration) -> Logger {
+        Telemetry.bootstrapLogging(level: Logger.Level(rawValue: configuration.logLevel.rawValue) ?? .info)
+        return Logger(label: "tollgate")
+    }
+}

@@ -1,0 +1,23 @@
+import ArgumentParser
+import TollgateConfig
+
+struct Config: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Work with configuration files.",
+        subcommands: [Check.self]
+    )
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate a configuration file (and its secret references) without serving."
+        )
+
+        @OptionGroup var options: ConfigOptions
+
+        func run() throws {
+            let loaded = try Bootstrap.loadConfiguration(path: options.config)
+            for warning in loaded.warnings { print("warning: \(warning)") }
+            print("\(options.config): ok")
+        }
+    }
+}

@@ -1,0 +1,36 @@
+import ArgumentParser
+import Foundation
+import Logging
+import TollgateHTTP
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the TLS edge (HTTP/1.1 and HTTP/2) and the admin listener."
+    )
+
+    @OptionGroup var options: ConfigOptions
+
+    @Flag(help: "Apply pending database migrations before listening.")
+    var migrate = false
+
+    func run() async throws {
+        let loaded = try Bootstrap.loadConfiguration(path: options.config)
+        let logger = Bootstrap.logger(for: loaded.configuration)
+        for warning in loaded.warnings {
+            logger.warning("configuration warning", metadata: ["where": "\(warning.origin)", "warning": "\(warning.message)"])
+        }
+        let server = try TollgateServer(
+            configuration: loaded.configuration,
+            environment: ProcessInfo.processInfo.environment,
+            logger: logger
+        )
+        let config = loaded.configuration
+        logger.notice("tollgate starting", metadata: [
+            "edge": "https://\(config.server.host):\(config.server.port)",
+            "admin": "http://\(config.admin.host):\(config.admin.port)",
+            "config": "\(options.config)",
+        ])
+        try await server.run(migrate: migrate)
+        logger.notice("tollgate stopped")
+    }
+}
