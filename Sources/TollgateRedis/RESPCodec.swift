@@ -69,9 +69,12 @@ public struct RESPReplyDecoder: ByteToMessageDecoder {
             try reader.feed(bytes)
             return bytes.count
         }
-        guard let reply = try reader.nextReply() else { return .needMoreData }
-        context.fireChannelRead(Self.wrapInboundOut(reply))
-        return .continue
+        // hiredis now holds every byte; hand on each complete reply it can parse. (The handler will
+        // not call us again for an empty buffer, so all replies must leave in this call.)
+        while let reply = try reader.nextReply() {
+            context.fireChannelRead(Self.wrapInboundOut(reply))
+        }
+        return .needMoreData
     }
 
     public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {

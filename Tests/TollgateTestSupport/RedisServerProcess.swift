@@ -14,7 +14,7 @@ public final class RedisServerProcess: @unchecked Sendable {
     /// Starts the server and waits until it answers PING.
     public func start() async throws {
         let child = ChildProcess(Self.executable, [
-            "--bind", "127.0.0.1", "--port", "\(port)", "--save", "", "--appendonly", "no", "--loglevel", "warning",
+            "--bind", "127.0.0.1", "--port", "\(port)", "--save", "", "--appendonly", "no", "--loglevel", "warning", "--enable-debug-command", "local",
         ])
         try child.start()
         self.child = child
