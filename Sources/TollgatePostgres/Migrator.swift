@@ -89,8 +89,9 @@ public struct Migrator: Sendable {
             }
             var appliedNow: [Int] = []
             for migration in migrations where !applied.contains(migration.version) {
-                // Simple-query protocol: a migration file may hold several statements.
-                _ = try await connection.simpleQuery(migration.sql).get()
+                for statement in SQLScript.statements(in: migration.sql) {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
                 try await connection.query(
                     "INSERT INTO schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))",
                     logger: logger
