@@ -1,0 +1,104 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import TollgateConfig
+import TollgateHTTP
+import TollgateTestSupport
+
+/// Runs a whole `TollgateServer` in-process on ephemeral ports against the test Postgres and a
+/// Redis of the caller's choosing.
+enum EdgeHarness {
+    struct Running {
+        let server: TollgateServer
+        let edgePort: Int
+        let adminPort: Int
+        var edge: String { "https://127.0.0.1:\(edgePort)" }
+        var admin: String { "http://127.0.0.1:\(adminPort)" }
+    }
+
+    static func configuration(certificates: TestCertificates, redisURL: String, bodyLimit: Int = 1 << 20) -> TollgateConfiguration {
+        var configuration = TollgateConfiguration()
+        configuration.server.port = 0
+        configuration.server.certificateChainPath = certificates.chainPath
+        configuration.server.privateKeyPath = certificates.keyPath
+        configuration.server.bodyLimitBytes = bodyLimit
+        configuration.admin.port = 0
+        configuration.postgres.url = TestEnvironment.postgresURL
+        configuration.postgres.poolSize = 4
+        configuration.redis.url = redisURL
+        configuration.redis.poolSize = 2
+        configuration.redis.commandTimeout = .milliseconds(500)
+        return configuration
+    }
+
+    static func withServer(
+        certificates: TestCertificates,
+        redisURL: String = TestEnvironment.redisURL,
+        bodyLimit: Int = 1 << 20,
+        _ body: (Running) async throws -> Void
+    ) async throws {
+        var logger = Logger(label: "test.edge")
+        logger.logLevel = .warning
+        let server = try TollgateServer(
+            configuration: configuration(certificates: certificates, redisURL: redisURL, bodyLimit: bodyLimit),
+            environment: [:],
+            logger: logger
+        )
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run(gracefulShutdownSignals: []) }
+            defer { group.cancelAll() }
+            try await TestEnvironment.waitUntil { server.boundPorts.edge != nil && server.boundPorts.admin != nil }
+            try await body(Running(server: server, edgePort: server.boundPorts.edge!, adminPort: server.boundPorts.admin!))
+        }
+    }
+
+    /// An HTTP client that trusts only `caPath`, shut down after `body`.
+    static func withClient<T>(
+        trusting caPath: String,
+        httpVersion: HTTPClient.Configuration.HTTPVersion = .automatic,
+        maximumTLSVersion: TLSVersion? = nil,
+        _ body: (HTTPClient) async throws -> T
+    ) async throws -> T {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caPath))
+        if let maximumTLSVersion {
+            tls.minimumTLSVersion = .tlsv1
+            tls.maximumTLSVersion = maximumTLSVersion
+        }
+        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+        configuration.httpVersion = httpVersion
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        do {
+            let result = try await body(client)
+            try await client.shutdown()
+            return result
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+}
+
+extension HTTPClient {
+    /// GET or POST `url`; returns the response and its whole body as text.
+    func fetch(_ url: String, method: HTTPMethod = .GET, headers: [(String, String)] = [], body: HTTPClientRequest.Body? = nil) async throws -> (HTTPClientResponse, String) {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = body
+        let response = try await execute(request, timeout: .seconds(15))
+        let bytes = try await response.body.collect(upTo: 4 << 20)
+        return (response, String(buffer: bytes))
+    }
+}
+
+/// Parses a JSON object body.
+func jsonObject(_ text: String) throws -> [String: Any] {
+    guard let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+        throw TestSupportError("not a JSON object: \(text)")
+    }
+    return object
+}
