@@ -85,6 +85,7 @@ let package = Package(
             dependencies: [
                 "TollgateCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             resources: [.copy("Migrations")],

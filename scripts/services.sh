@@ -36,7 +36,8 @@ packages() {
 
 # A data directory the postgres user can reach: under the checkout if it can, else /var/tmp.
 pg_data_dir() {
-  local name="$1" port="$2" dir="$root/.tollgate/$name/pg-$port"
+  local name="$1" port="$2"
+  local dir="$root/.tollgate/$name/pg-$port"
   mkdir -p "$root/.tollgate/$name"
   if [[ $(id -u) -eq 0 ]] && ! runuser -u postgres -- test -x "$root/.tollgate/$name" 2>/dev/null; then
     dir="/var/tmp/tollgate-$(echo "$root" | md5sum | cut -c1-8)/$name/pg-$port"
@@ -89,7 +90,8 @@ redis_up() {
 }
 
 down() {
-  local name="$1" state="$root/.tollgate/$name"
+  local name="$1"
+  local state="$root/.tollgate/$name"
   if [[ -f "$state/postgres.started" ]]; then
     log "stopping postgres"
     as_pg "$pg_bin/pg_ctl" -D "$(cat "$state/postgres.started")" -m fast -w stop >/dev/null 2>&1 || true

@@ -80,7 +80,9 @@ public final class TollgateServer: Sendable {
     public var readinessProbe: ReadinessProbe {
         ReadinessProbe(checks: [
             ("postgres", { [postgres] in
-                for try await _ in try await postgres.query("SELECT 1") {}
+                try await PostgresMetrics.measure("ping") {
+                    for try await _ in try await postgres.query("SELECT 1") {}
+                }
             }),
             ("redis", { [redis] in try await redis.ping() }),
         ])

@@ -74,6 +74,10 @@ public struct Migrator: Sendable {
     /// Applies the missing migrations; returns the versions this call applied.
     @discardableResult
     public func apply(on client: PostgresClient, logger: Logger) async throws -> [Int] {
+        try await PostgresMetrics.measure("migrate") { try await applyInTransaction(on: client, logger: logger) }
+    }
+
+    private func applyInTransaction(on client: PostgresClient, logger: Logger) async throws -> [Int] {
         try await client.withTransaction(logger: logger) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.advisoryLockKey))", logger: logger)
             try await connection.query("""

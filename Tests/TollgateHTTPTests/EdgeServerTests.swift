@@ -120,12 +120,16 @@ import TollgateTestSupport
         try await EdgeHarness.withServer(certificates: certificates) { edge in
             try await EdgeHarness.withClient(trusting: certificates.caPath) { client in
                 for _ in 0..<3 { _ = try await client.fetch(edge.edge + "/healthz") }
+                try await TestEnvironment.waitUntil { try await client.fetch(edge.edge + "/readyz").0.status == .ok }
                 let (response, text) = try await client.fetch(edge.admin + "/metrics")
                 #expect(response.status == .ok)
                 #expect(response.headers["content-type"].first?.hasPrefix("text/plain") == true)
                 #expect(text.contains(#"tollgate_http_requests_total{route="/healthz",status="200"}"#))
                 #expect(text.contains("tollgate_http_request_duration_seconds_bucket"))
                 #expect(text.contains("tollgate_http_open_connections"))
+                // Dependency calls behind /readyz are measured too.
+                #expect(text.contains(#"tollgate_postgres_call_duration_seconds_count{operation="ping"}"#))
+                #expect(text.contains(#"tollgate_redis_command_duration_seconds_count{command="PING"}"#))
                 // The metrics page is not on the public edge.
                 let (edgeMetrics, _) = try await client.fetch(edge.edge + "/metrics")
                 #expect(edgeMetrics.status == .notFound)

@@ -20,7 +20,7 @@ public struct ObservabilityMiddleware: RouterMiddleware {
         let route = context.endpointPath ?? "unmatched"
         let status = String(response.status.code)
         Counter(label: "tollgate_http_requests_total", dimensions: [("route", route), ("status", status)]).increment()
-        Timer(label: "tollgate_http_request_duration_seconds", dimensions: [("route", route)])
+        Timer(label: "tollgate_http_request_duration_seconds", dimensions: [("route", route), ("status", status)])
             .recordNanoseconds(elapsed.nanoseconds)
         context.logger.info("request", metadata: [
             "method": .string(request.method.rawValue),
