@@ -17,9 +17,9 @@ import TollgateTelemetry
 
 /// The running edge: its clients, its two listeners, and the order they start and stop in.
 ///
-/// Start-up order is Postgres, Redis, certificate reloader, admin listener, edge listener;
-/// ServiceLifecycle stops them in reverse, so on SIGTERM the edge drains its in-flight requests
-/// first and only then are the Redis and Postgres connections closed.
+/// Start-up order is Postgres (and migrations), Redis, certificate reloader, admin listener, edge
+/// listener; they stop in reverse, so on SIGTERM the edge drains its in-flight requests first and
+/// only then are the Redis and Postgres connections closed.
 public final class TollgateServer: Sendable {
     public let configuration: TollgateConfiguration
     public let postgres: PostgresClient
@@ -66,14 +66,27 @@ public final class TollgateServer: Sendable {
     }
 
     /// Serves until SIGTERM/SIGINT (graceful, bounded by the grace period) or cancellation.
+    ///
+    /// The Postgres pool runs outside the service group so that migrations (with `migrate`)
+    /// finish before anything listens, and the pool closes only after every service has stopped.
     public func run(migrate: Bool = false, gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) async throws {
-        var services: [any Service] = [PostgresService(client: postgres, migrate: migrate, logger: logger), redis]
-        services.append(CertificateReloader(store: certificates, logger: logger))
-        services.append(try makeAdminApplication())
-        services.append(try makeEdgeApplication())
-        var group = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: gracefulShutdownSignals, logger: logger)
-        group.maximumGracefulShutdownDuration = configuration.server.shutdownGracePeriod
-        try await ServiceGroup(configuration: group).run()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { [postgres] in await postgres.run() }
+            defer { group.cancelAll() }
+            if migrate {
+                let applied = try await Migrator(migrations: Migration.bundled()).apply(on: postgres, logger: logger)
+                logger.info("migrations up to date", metadata: ["applied_now": "\(applied)"])
+            }
+            let services: [any Service] = [
+                redis,
+                CertificateReloader(store: certificates, logger: logger),
+                try makeAdminApplication(),
+                try makeEdgeApplication(),
+            ]
+            var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: gracefulShutdownSignals, logger: logger)
+            configuration.maximumGracefulShutdownDuration = self.configuration.server.shutdownGracePeriod
+            try await ServiceGroup(configuration: configuration).run()
+        }
     }
 
     /// What `/readyz` checks.
@@ -169,23 +182,6 @@ struct HealthRoutes {
                 extensions: ["checks": report.json],
                 headers: [("Retry-After", "1")]
             ))
-        }
-    }
-}
-
-/// Runs the Postgres pool, applying migrations first when asked.
-struct PostgresService: Service {
-    let client: PostgresClient
-    let migrate: Bool
-    let logger: Logger
-
-    func run() async throws {
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { await client.run() }
-            if migrate {
-                let applied = try await Migrator(migrations: Migration.bundled()).apply(on: client, logger: logger)
-                logger.info("migrations up to date", metadata: ["applied_now": "\(applied)"])
-            }
         }
     }
 }
