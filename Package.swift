@@ -5,6 +5,7 @@ import PackageDescription
 ///
 /// Module map (see docs/ARCHITECTURE.md):
 /// - `TollgateCore`: pure domain values (problem details, request ids). No I/O.
+/// - `TollgateSignatures`: each provider's callback signature scheme, pure (values in, verdict out).
 /// - `TollgateConfig`: the YAML configuration model, its validation and secret references.
 /// - `CHiredis` + `TollgateRedis`: hiredis as the RESP codec, SwiftNIO for pipelined I/O.
 /// - `TollgatePostgres`: the PostgresNIO pool and versioned migrations.
@@ -38,6 +39,14 @@ let package = Package(
     targets: [
         .target(
             name: "TollgateCore",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TollgateSignatures",
+            dependencies: [
+                "TollgateCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -138,6 +147,11 @@ let package = Package(
         .testTarget(
             name: "TollgateCoreTests",
             dependencies: ["TollgateCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TollgateSignaturesTests",
+            dependencies: ["TollgateSignatures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,46 @@
+import Crypto
+import Foundation
+import TollgateCore
+
+/// Paddle Billing: `Paddle-Signature: ts=<unix>;h1=<hex>[;h1=<hex>...]`, HMAC-SHA256 over
+/// `ts:body` keyed with the endpoint secret. Unknown keys are ignored. Tolerance defaults to 5 s
+/// each way, as in Paddle's SDK, and is configurable per source.
+public struct PaddleSignatureScheme: SignatureScheme {
+    public let provider = "paddle"
+    let secrets: [Secret]
+    let window: TimestampWindow
+
+    public init(secrets: [Secret], tolerance: Duration = .seconds(5)) {
+        self.secrets = secrets
+        self.window = TimestampWindow(tolerance: tolerance)
+    }
+
+    public func verify(_ request: SignedRequest, now: Date) async throws(VerificationFailure) {
+        guard !secrets.isEmpty else { throw .noUsableSecret }
+        guard let header = request.header("Paddle-Signature") else { throw .missingHeader }
+        var timestamp: Int64?
+        var signatures: [[UInt8]] = []
+        for part in header.split(separator: ";", omittingEmptySubsequences: true) {
+            guard let equals = part.firstIndex(of: "=") else { throw .malformedHeader }
+            let value = part[part.index(after: equals)...]
+            switch part[..<equals] {
+            case "ts":
+                guard timestamp == nil, let parsed = TimestampWindow.parse(value) else { throw .malformedHeader }
+                timestamp = parsed
+            case "h1":
+                if let bytes = Encoding.hexDecode(value), bytes.count == SHA256.byteCount { signatures.append(bytes) }
+            default:
+                continue
+            }
+        }
+        guard let timestamp else { throw .malformedHeader }
+        guard !signatures.isEmpty else { throw .noSignature }
+        try window.check(timestamp, now: now)
+        let signed = Array("\(timestamp):".utf8) + request.body
+        let matched = secrets.contains { secret in
+            let expected = Array(HMAC<SHA256>.authenticationCode(for: signed, using: SymmetricKey(data: Array(secret.exposedValue.utf8))))
+            return signatures.contains { Encoding.constantTimeEquals($0, expected) }
+        }
+        guard matched else { throw .signatureMismatch }
+    }
+}

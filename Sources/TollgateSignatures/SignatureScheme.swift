@@ -1,0 +1,72 @@
+import Foundation
+import TollgateCore
+
+/// The bytes a provider's signature covers: the request headers and the exact raw body.
+public struct SignedRequest: Sendable {
+    /// Header values by lower-cased name; a repeated header keeps its first value.
+    public let headers: [String: String]
+    public let body: [UInt8]
+
+    public init(headers: [(name: String, value: String)], body: [UInt8]) {
+        var map: [String: String] = [:]
+        for (name, value) in headers where map[name.lowercased()] == nil {
+            map[name.lowercased()] = value
+        }
+        self.headers = map
+        self.body = body
+    }
+
+    public func header(_ name: String) -> String? { headers[name.lowercased()] }
+}
+
+/// Why a callback failed verification. The raw values are the `reason` label of
+/// `tollgate_webhook_verification_failures_total`: a small, fixed set that never holds a secret.
+public enum VerificationFailure: String, Error, Sendable, CaseIterable {
+    /// A header the scheme needs is absent.
+    case missingHeader = "missing_header"
+    /// A header is present but cannot be parsed (no timestamp, bad number, wrong layout).
+    case malformedHeader = "malformed_header"
+    /// The header parses but holds no signature of a version this scheme accepts.
+    case noSignature = "no_signature"
+    /// No configured secret produces any of the signatures sent.
+    case signatureMismatch = "signature_mismatch"
+    /// The signed timestamp is older than the tolerance.
+    case timestampTooOld = "timestamp_too_old"
+    /// The signed timestamp is further in the future than the tolerance.
+    case timestampInFuture = "timestamp_in_future"
+    /// The body must be parsed to verify (Adyen items) and cannot be.
+    case malformedBody = "malformed_body"
+    /// The source has no usable secret configured: fail closed.
+    case noUsableSecret = "no_usable_secret"
+}
+
+/// One provider's signature scheme, configured with a source's secrets.
+///
+/// Verification is pure: it reads the request and the clock it is given, nothing else. A scheme
+/// that needs certificates (PayPal, Apple) receives a certificate source at initialization, which
+/// is why verification is `async`.
+public protocol SignatureScheme: Sendable {
+    /// The provider name used in logs and metric labels.
+    var provider: String { get }
+
+    /// Returns normally if `request` is authentic at `now`; otherwise throws the precise reason.
+    func verify(_ request: SignedRequest, now: Date) async throws(VerificationFailure)
+}
+
+/// Checks a signed unix timestamp against a tolerance in both directions.
+struct TimestampWindow: Sendable {
+    var tolerance: Duration
+
+    func check(_ timestamp: Int64, now: Date) throws(VerificationFailure) {
+        let nowSeconds = Int64(now.timeIntervalSince1970.rounded(.down))
+        let tolerance = tolerance.components.seconds
+        if timestamp < nowSeconds - tolerance { throw .timestampTooOld }
+        if timestamp > nowSeconds + tolerance { throw .timestampInFuture }
+    }
+
+    /// Parses a header's timestamp field: decimal digits only, at most 12 of them.
+    static func parse(_ text: Substring) -> Int64? {
+        guard !text.isEmpty, text.count <= 12, text.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        return Int64(text)
+    }
+}

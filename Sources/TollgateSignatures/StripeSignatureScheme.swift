@@ -1,0 +1,48 @@
+import Crypto
+import Foundation
+import TollgateCore
+
+/// Stripe: `Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>...]`, HMAC-SHA256 over `t.body` keyed
+/// with the whole `whsec_...` string. Only `v1` counts (a lone `v0` fails).
+/// Stricter than the SDK: a timestamp too far in the future fails as well as a stale one.
+public struct StripeSignatureScheme: SignatureScheme {
+    public let provider = "stripe"
+    let secrets: [Secret]
+    let window: TimestampWindow
+
+    public init(secrets: [Secret], tolerance: Duration = .seconds(300)) {
+        self.secrets = secrets
+        self.window = TimestampWindow(tolerance: tolerance)
+    }
+
+    public func verify(_ request: SignedRequest, now: Date) async throws(VerificationFailure) {
+        guard !secrets.isEmpty else { throw .noUsableSecret }
+        guard let header = request.header("Stripe-Signature") else { throw .missingHeader }
+        var timestamp: Int64?
+        var signatures: [[UInt8]] = []
+        for part in header.split(separator: ",", omittingEmptySubsequences: true) {
+            guard let equals = part.firstIndex(of: "=") else { throw .malformedHeader }
+            let key = part[..<equals].trimmingCharacters(in: .whitespaces)
+            let value = part[part.index(after: equals)...]
+            switch key {
+            case "t":
+                guard timestamp == nil, let parsed = TimestampWindow.parse(value) else { throw .malformedHeader }
+                timestamp = parsed
+            case "v1":
+                // A v1 that is not hex can match nothing; keep looking at the others.
+                if let bytes = Encoding.hexDecode(value), bytes.count == SHA256.byteCount { signatures.append(bytes) }
+            default:
+                continue
+            }
+        }
+        guard let timestamp else { throw .malformedHeader }
+        guard !signatures.isEmpty else { throw .noSignature }
+        let signed = Array("\(timestamp).".utf8) + request.body
+        let matched = secrets.contains { secret in
+            let expected = Array(HMAC<SHA256>.authenticationCode(for: signed, using: SymmetricKey(data: Array(secret.exposedValue.utf8))))
+            return signatures.contains { Encoding.constantTimeEquals($0, expected) }
+        }
+        guard matched else { throw .signatureMismatch }
+        try window.check(timestamp, now: now)
+    }
+}
