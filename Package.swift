@@ -6,6 +6,7 @@ import PackageDescription
 /// Module map (see docs/ARCHITECTURE.md):
 /// - `TollgateCore`: pure domain values (problem details, request ids). No I/O.
 /// - `TollgateSignatures`: each provider's callback signature scheme, pure (values in, verdict out).
+/// - `TollgateOrders`: the order state machine (a transition table) and event normalization, pure.
 /// - `TollgateConfig`: the YAML configuration model, its validation and secret references.
 /// - `CHiredis` + `TollgateRedis`: hiredis as the RESP codec, SwiftNIO for pipelined I/O.
 /// - `TollgatePostgres`: the PostgresNIO pool and versioned migrations.
@@ -47,6 +48,11 @@ let package = Package(
                 "TollgateCore",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TollgateOrders",
+            dependencies: ["TollgateCore"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -152,6 +158,11 @@ let package = Package(
         .testTarget(
             name: "TollgateSignaturesTests",
             dependencies: ["TollgateSignatures"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TollgateOrdersTests",
+            dependencies: ["TollgateOrders"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
