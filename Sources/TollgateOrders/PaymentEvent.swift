@@ -1,0 +1,70 @@
+import Foundation
+
+/// One verified provider callback, normalized: what it is, which order it is for, and the raw body
+/// exactly as received (stored for audit and reprocessing).
+public struct PaymentEvent: Sendable, Equatable {
+    public var tenant: String
+    public var source: String
+    public var provider: String
+    /// The provider's id for this event; with tenant and source, the deduplication key.
+    public var providerEventID: String
+    public var kind: PaymentEventKind
+    /// Our order id, from where each provider carries the merchant's reference.
+    public var orderID: String?
+    public var providerPaymentID: String?
+    public var amountMinor: Int64?
+    public var currency: String?
+    public var occurredAt: Date?
+    /// False when the body verified but could not be understood; stored as `other`.
+    public var understood: Bool
+    public var rawBody: [UInt8]
+
+    public init(
+        tenant: String, source: String, provider: String, providerEventID: String, kind: PaymentEventKind,
+        orderID: String? = nil, providerPaymentID: String? = nil, amountMinor: Int64? = nil, currency: String? = nil,
+        occurredAt: Date? = nil, understood: Bool = true, rawBody: [UInt8]
+    ) {
+        self.tenant = tenant
+        self.source = source
+        self.provider = provider
+        self.providerEventID = providerEventID
+        self.kind = kind
+        self.orderID = orderID
+        self.providerPaymentID = providerPaymentID
+        self.amountMinor = amountMinor
+        self.currency = currency
+        self.occurredAt = occurredAt
+        self.understood = understood
+        self.rawBody = rawBody
+    }
+
+    /// The facts the order state machine reads.
+    public var orderEvent: OrderEvent { OrderEvent(kind: kind, amountMinor: amountMinor, currency: currency) }
+}
+
+/// ISO 4217 minor-unit exponents, for providers that send amounts in major units (Xsolla).
+public enum CurrencyExponent {
+    static let zero: Set<String> = ["BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"]
+    static let three: Set<String> = ["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"]
+
+    public static func of(_ currency: String) -> Int {
+        let code = currency.uppercased()
+        if zero.contains(code) { return 0 }
+        if three.contains(code) { return 3 }
+        return 2
+    }
+
+    /// Converts a decimal major-unit amount ("9.99") to minor units (999); nil if it has more
+    /// fractional digits than the currency allows or is not a plain decimal.
+    public static func minorUnits(fromMajor text: String, currency: String) -> Int64? {
+        let exponent = of(currency)
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), !parts[0].isEmpty, parts[0].allSatisfy(\.isASCII), parts[0].allSatisfy(\.isNumber) else { return nil }
+        var fraction = parts.count == 2 ? String(parts[1]) : ""
+        guard fraction.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        while fraction.count > exponent, fraction.hasSuffix("0") { fraction.removeLast() }
+        guard fraction.count <= exponent else { return nil }
+        fraction += String(repeating: "0", count: exponent - fraction.count)
+        return Int64(String(parts[0]) + fraction)
+    }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import Testing
+import TollgateOrders
+
+/// Normalization of the valid bodies in the SDK-made fixtures, plus the edge cases.
+@Suite struct PaymentEventNormalizerTests {
+    /// The first valid case of `provider`'s fixture file: headers (lower-cased) and body.
+    func fixture(_ provider: String, named name: String? = nil) throws -> (headers: [String: String], body: [UInt8]) {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/webhooks/\(provider).json")
+        let file = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        let cases = try #require(file["cases"] as? [[String: Any]])
+        let match = try #require(cases.first { ($0["expect"] as? String) == "ok" && (name == nil || ($0["name"] as? String) == name) })
+        let headers = (match["headers"] as? [String: String] ?? [:]).reduce(into: [String: String]()) { $0[$1.key.lowercased()] = $1.value }
+        return (headers, Array((match["body"] as? String ?? "").utf8))
+    }
+
+    func normalize(_ provider: String, _ headers: [String: String], _ body: [UInt8]) throws -> [PaymentEvent] {
+        try PaymentEventNormalizer(tenant: "demo", source: provider, provider: provider).normalize(headers: headers, body: body)
+    }
+
+    @Test func stripePaymentIntentSucceeded() throws {
+        let (headers, body) = try fixture("stripe")
+        let event = try #require(try normalize("stripe", headers, body).first)
+        #expect(event.providerEventID == "evt_1QxTollgate")
+        #expect(event.kind == .paymentSucceeded)
+        #expect(event.orderID == "ord_0001")
+        #expect(event.providerPaymentID == "pi_3QxTollgate")
+        #expect(event.amountMinor == 1999)
+        #expect(event.currency == "USD")
+        #expect(event.understood)
+        #expect(event.rawBody == body)
+    }
+
+    @Test func standardWebhooksUsesTheHeaderID() throws {
+        let (headers, body) = try fixture("standard-webhooks")
+        let event = try #require(try normalize("standard-webhooks", headers, body).first)
+        #expect(event.providerEventID == "msg_2Lz7kTollgate")
+        #expect(event.kind == .paymentSucceeded)
+        #expect(event.orderID == "ord_0002")
+        #expect(event.amountMinor == 499)
+        #expect(event.currency == "EUR")
+    }
+
+    @Test func adyenYieldsOneEventPerItem() throws {
+        let (headers, body) = try fixture("adyen", named: "valid batch of two")
+        let events = try normalize("adyen", headers, body)
+        #expect(events.map(\.providerEventID) == ["7914073381342284:AUTHORISATION:true", "8814073381342285:AUTHORISATION:true"])
+        #expect(events.map(\.orderID) == ["TestPayment-1407325143704", "ord_0003"])
+        #expect(events.map(\.amountMinor) == [1130, 2500])
+        #expect(events.allSatisfy { $0.kind == .paymentSucceeded && $0.currency == "EUR" })
+    }
+
+    @Test func paddleTransactionCompletedWithStringAmount() throws {
+        let (headers, body) = try fixture("paddle")
+        let event = try #require(try normalize("paddle", headers, body).first)
+        #expect(event.providerEventID == "evt_01hvtollgate")
+        #expect(event.kind == .paymentSucceeded)
+        #expect(event.orderID == "ord_0005")
+        #expect(event.amountMinor == 1500)
+        #expect(event.currency == "USD")
+    }
+
+    @Test func xsollaMajorUnitsBecomeMinorUnits() throws {
+        let (headers, body) = try fixture("xsolla")
+        let event = try #require(try normalize("xsolla", headers, body).first)
+        #expect(event.providerEventID == "87654321")
+        #expect(event.orderID == "ord_0006")
+        #expect(event.amountMinor == 999)
+        #expect(event.currency == "USD")
+    }
+
+    @Test func checkoutPaymentCaptured() throws {
+        let (headers, body) = try fixture("checkout")
+        let event = try #require(try normalize("checkout", headers, body).first)
+        #expect(event.providerEventID == "evt_az5sblvku4ge3dwpztvyizgcau")
+        #expect(event.kind == .paymentSucceeded)
+        #expect(event.orderID == "ord_0007")
+        #expect(event.amountMinor == 6540)
+        #expect(event.currency == "GBP")
+    }
+
+    @Test func verifiedButUnintelligibleBodyIsKeptAsOther() throws {
+        let body = Array(#"{"id":"evt_odd","type":"payment_intent.succeeded","data":"surprise"}"#.utf8)
+        let event = try #require(try normalize("stripe", [:], body).first)
+        #expect(event.kind == .other)
+        #expect(!event.understood)
+        #expect(event.providerEventID == "evt_odd")
+    }
+
+    @Test func unknownTypeIsOtherButUnderstood() throws {
+        let body = Array(#"{"id":"evt_x","type":"customer.created","data":{"object":{"id":"cus_1"}}}"#.utf8)
+        let event = try #require(try normalize("stripe", [:], body).first)
+        #expect(event.kind == .other)
+        #expect(event.understood)
+    }
+
+    @Test func noEventIDIsRefused() {
+        #expect(throws: NormalizationError.noEventID) { try normalize("stripe", [:], Array("not json".utf8)) }
+        #expect(throws: NormalizationError.noEventID) { try normalize("standard-webhooks", [:], Array("{}".utf8)) }
+    }
+
+    @Test func stripeRefundUsesTheNewestRefundNotTheCumulativeTotal() throws {
+        let body = Array(#"{"id":"evt_r","type":"charge.refunded","data":{"object":{"id":"ch_1","payment_intent":"pi_1","currency":"usd","amount_refunded":1500,"metadata":{"order_id":"ord_1"},"refunds":{"data":[{"amount":500},{"amount":1000}]}}}}"#.utf8)
+        let event = try #require(try normalize("stripe", [:], body).first)
+        #expect(event.kind == .refundSucceeded)
+        #expect(event.amountMinor == 500)
+        #expect(event.providerPaymentID == "pi_1")
+    }
+
+    @Test func currencyExponents() {
+        #expect(CurrencyExponent.minorUnits(fromMajor: "9.99", currency: "USD") == 999)
+        #expect(CurrencyExponent.minorUnits(fromMajor: "10", currency: "usd") == 1000)
+        #expect(CurrencyExponent.minorUnits(fromMajor: "1500", currency: "JPY") == 1500)
+        #expect(CurrencyExponent.minorUnits(fromMajor: "1.234", currency: "KWD") == 1234)
+        #expect(CurrencyExponent.minorUnits(fromMajor: "1.50", currency: "JPY") == nil)
+        #expect(CurrencyExponent.minorUnits(fromMajor: "9.999", currency: "USD") == nil)
+        #expect(CurrencyExponent.minorUnits(fromMajor: "-1", currency: "USD") == nil)
+    }
+}
