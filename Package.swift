@@ -99,8 +99,11 @@ let package = Package(
             name: "TollgatePostgres",
             dependencies: [
                 "TollgateCore",
+                "TollgateOrders",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             resources: [.copy("Migrations")],
@@ -180,7 +183,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TollgatePostgresTests",
-            dependencies: ["TollgatePostgres", "TollgateTestSupport"],
+            dependencies: ["TollgatePostgres", "TollgateOrders", "TollgateTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
