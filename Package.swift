@@ -117,6 +117,8 @@ let package = Package(
                 "TollgateRedis",
                 "TollgatePostgres",
                 "TollgateTelemetry",
+                "TollgateSignatures",
+                "TollgateOrders",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -139,6 +141,8 @@ let package = Package(
                 "TollgatePostgres",
                 "TollgateHTTP",
                 "TollgateTelemetry",
+                "TollgateSignatures",
+                "TollgateOrders",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -189,8 +193,9 @@ let package = Package(
         .testTarget(
             name: "TollgateHTTPTests",
             dependencies: [
-                "TollgateHTTP", "TollgateTestSupport",
+                "TollgateHTTP", "TollgateTestSupport", "TollgateConfig", "TollgateCore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

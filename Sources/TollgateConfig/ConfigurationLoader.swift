@@ -54,6 +54,9 @@ public struct ConfigurationLoader: Sendable {
         reader.read("redis.pool_size", into: &config.redis.poolSize, Int.init, expected: "an integer", range: 1...256)
         reader.read("redis.command_timeout", into: &config.redis.commandTimeout, SettingParser.duration, expected: "a duration like 250ms", range: .milliseconds(1)...Duration.seconds(60))
         reader.read("redis.connect_timeout", into: &config.redis.connectTimeout, SettingParser.duration, expected: "a duration like 2s", range: .milliseconds(10)...Duration.seconds(600))
+        reader.read("webhooks.tenants_dir", into: &config.webhooks.tenantsDirectory, { $0.isEmpty ? nil : $0 }, expected: "a directory path")
+        reader.read("webhooks.dedup_done_ttl", into: &config.webhooks.doneTTL, SettingParser.duration, expected: "a duration like 7d", range: .seconds(60)...Duration.seconds(90 * 86_400))
+        reader.read("webhooks.dedup_inflight_ttl", into: &config.webhooks.inFlightTTL, SettingParser.duration, expected: "a duration like 30s", range: .seconds(1)...Duration.seconds(3600))
         reader.read("logging.level", into: &config.logLevel, TollgateConfiguration.LogLevel.init(rawValue:),
                     expected: "one of " + TollgateConfiguration.LogLevel.allCases.map(\.rawValue).joined(separator: ", "))
 

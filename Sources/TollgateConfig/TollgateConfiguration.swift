@@ -51,6 +51,15 @@ public struct TollgateConfiguration: Sendable {
         public var connectTimeout: Duration = .seconds(2)
     }
 
+    public struct Webhooks: Sendable {
+        /// Directory of tenant files (`*.yaml`), relative to the working directory. Default `config/tenants`.
+        public var tenantsDirectory: String = "config/tenants"
+        /// How long Redis remembers a committed event id. Default 7 days.
+        public var doneTTL: Duration = .seconds(7 * 86_400)
+        /// How long an in-flight claim lives if its holder dies. Default 30 s.
+        public var inFlightTTL: Duration = .seconds(30)
+    }
+
     public enum LogLevel: String, Sendable, CaseIterable {
         case trace, debug, info, notice, warning, error, critical
     }
@@ -59,6 +68,7 @@ public struct TollgateConfiguration: Sendable {
     public var admin = Admin()
     public var postgres = Postgres()
     public var redis = Redis()
+    public var webhooks = Webhooks()
     public var logLevel: LogLevel = .info
     /// Where the settings came from, for the start-up log line.
     public var sourcePath: String?
@@ -73,6 +83,7 @@ public struct TollgateConfiguration: Sendable {
         "admin.listen",
         "postgres.url", "postgres.password", "postgres.pool_size", "postgres.connect_timeout",
         "redis.url", "redis.password", "redis.pool_size", "redis.command_timeout", "redis.connect_timeout",
+        "webhooks.tenants_dir", "webhooks.dedup_done_ttl", "webhooks.dedup_inflight_ttl",
         "logging.level",
     ]
 }

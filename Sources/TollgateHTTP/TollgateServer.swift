@@ -25,14 +25,18 @@ public final class TollgateServer: Sendable {
     public let postgres: PostgresClient
     public let redis: RedisClient
     public let certificates: CertificateStore
+    public let tenants: TenantCatalog
+    /// Shares Postgres transactions among concurrent webhook callbacks.
+    public let committer: GroupCommitter
     /// Ports the listeners bound (useful when the configuration asks for port 0).
     public let boundPorts = BoundPorts()
     private let registry: PrometheusCollectorRegistry
     private let logger: Logger
 
     /// Builds the clients; resolves secrets. Nothing connects until ``run(migrate:)``.
-    public init(configuration: TollgateConfiguration, environment: [String: String], logger: Logger) throws {
+    public init(configuration: TollgateConfiguration, tenants: TenantCatalog = TenantCatalog(), environment: [String: String], logger: Logger) throws {
         self.configuration = configuration
+        self.tenants = tenants
         self.logger = logger
         self.registry = Telemetry.bootstrapMetrics()
 
@@ -59,6 +63,7 @@ public final class TollgateServer: Sendable {
         redisConfiguration.connectTimeout = configuration.redis.connectTimeout
         self.redis = RedisClient(configuration: redisConfiguration, logger: logger)
 
+        self.committer = GroupCommitter(store: PaymentEventStore(client: postgres, logger: logger))
         self.certificates = try CertificateStore(
             chainPath: configuration.server.certificateChainPath,
             keyPath: configuration.server.privateKeyPath
@@ -79,6 +84,7 @@ public final class TollgateServer: Sendable {
             }
             let services: [any Service] = [
                 redis,
+                committer,
                 CertificateReloader(store: certificates, logger: logger),
                 try makeAdminApplication(),
                 try makeEdgeApplication(),
@@ -108,6 +114,13 @@ public final class TollgateServer: Sendable {
         router.add(middleware: ProblemMiddleware())
         router.add(middleware: RequestBodyLimitMiddleware(limit: configuration.server.bodyLimitBytes))
         HealthRoutes(readiness: readinessProbe).register(on: router)
+        WebhookRoutes(
+            tenants: tenants,
+            deduplicator: WebhookDeduplicator(
+                redis: redis, doneTTL: configuration.webhooks.doneTTL, inFlightTTL: configuration.webhooks.inFlightTTL, logger: logger
+            ),
+            committer: committer
+        ).register(on: router)
 
         let server = configuration.server
         let http1 = HTTP1Channel.Configuration(

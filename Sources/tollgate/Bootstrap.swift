@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import TollgateConfig
+import TollgateSignatures
 import TollgateTelemetry
 
 /// Loads configuration the same way for every subcommand: errors go to stderr as
@@ -12,6 +13,19 @@ enum Bootstrap {
             return try ConfigurationLoader().load(path: path)
         } catch {
             FileHandle.standardError.write(Data("tollgate: invalid configuration\n\(error.description)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+
+    static func loadTenants(_ configuration: TollgateConfiguration) throws -> (catalog: TenantCatalog, warnings: [ConfigurationIssue]) {
+        do {
+            return try TenantCatalog.load(
+                directory: configuration.webhooks.tenantsDirectory,
+                providers: Set(SignatureSchemes.providers),
+                environment: ProcessInfo.processInfo.environment
+            )
+        } catch {
+            FileHandle.standardError.write(Data("tollgate: invalid tenant configuration\n\(error.description)\n".utf8))
             throw ExitCode.failure
         }
     }

@@ -16,8 +16,9 @@ struct Config: ParsableCommand {
 
         func run() throws {
             let loaded = try Bootstrap.loadConfiguration(path: options.config)
-            for warning in loaded.warnings { print("warning: \(warning)") }
-            print("\(options.config): ok")
+            let tenants = try Bootstrap.loadTenants(loaded.configuration)
+            for warning in loaded.warnings + tenants.warnings { print("warning: \(warning)") }
+            print("\(options.config): ok (tenants: \(tenants.catalog.tenants.joined(separator: ", ")))")
         }
     }
 }

@@ -15,12 +15,14 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let loaded = try Bootstrap.loadConfiguration(path: options.config)
+        let tenants = try Bootstrap.loadTenants(loaded.configuration)
         let logger = Bootstrap.logger(for: loaded.configuration)
-        for warning in loaded.warnings {
+        for warning in loaded.warnings + tenants.warnings {
             logger.warning("configuration warning", metadata: ["where": "\(warning.origin)", "warning": "\(warning.message)"])
         }
         let server = try TollgateServer(
             configuration: loaded.configuration,
+            tenants: tenants.catalog,
             environment: ProcessInfo.processInfo.environment,
             logger: logger
         )
@@ -29,6 +31,7 @@ struct Serve: AsyncParsableCommand {
             "edge": "https://\(config.server.host):\(config.server.port)",
             "admin": "http://\(config.admin.host):\(config.admin.port)",
             "config": "\(options.config)",
+            "tenants": "\(tenants.catalog.tenants.joined(separator: ","))",
         ])
         try await server.run(migrate: migrate)
         logger.notice("tollgate stopped")

@@ -38,17 +38,22 @@ enum EdgeHarness {
         certificates: TestCertificates,
         redisURL: String = TestEnvironment.redisURL,
         bodyLimit: Int = 1 << 20,
+        tenants: TenantCatalog = TenantCatalog(),
+        postgresURL: String = TestEnvironment.postgresURL,
         _ body: (Running) async throws -> Void
     ) async throws {
         var logger = Logger(label: "test.edge")
         logger.logLevel = .warning
+        var configuration = configuration(certificates: certificates, redisURL: redisURL, bodyLimit: bodyLimit)
+        configuration.postgres.url = postgresURL
         let server = try TollgateServer(
-            configuration: configuration(certificates: certificates, redisURL: redisURL, bodyLimit: bodyLimit),
+            configuration: configuration,
+            tenants: tenants,
             environment: [:],
             logger: logger
         )
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await server.run(gracefulShutdownSignals: []) }
+            group.addTask { try await server.run(migrate: true, gracefulShutdownSignals: []) }
             defer { group.cancelAll() }
             try await TestEnvironment.waitUntil { server.boundPorts.edge != nil && server.boundPorts.admin != nil }
             try await body(Running(server: server, edgePort: server.boundPorts.edge!, adminPort: server.boundPorts.admin!))

@@ -20,6 +20,8 @@ public struct ProblemMiddleware: RouterMiddleware {
         } catch let error as HTTPError {
             let kind = ProblemKind.forStatus(error.status.code)
             return .problem(Problem(kind, detail: kind == .notFound ? "No route for \(request.method) \(request.uri.path)." : nil))
+        } catch let error as XsollaSignatureError {
+            return try error.response(from: request, context: context)
         } catch let error as any HTTPResponseError {
             return .problem(Problem(ProblemKind.forStatus(error.status.code)))
         } catch {

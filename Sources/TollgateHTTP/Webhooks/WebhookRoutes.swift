@@ -1,0 +1,170 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import Metrics
+import TollgateConfig
+import TollgateCore
+import TollgateOrders
+import TollgatePostgres
+import TollgateSignatures
+
+/// `POST /v1/webhooks/{tenant}/{source}`: a provider callback, from bytes to a durable answer.
+///
+/// The promise: every genuine callback changes order state exactly once; a forged or replayed
+/// one changes nothing; the provider hears "success" only after the effect is committed.
+struct WebhookRoutes: Sendable {
+    let tenants: TenantCatalog
+    let schemes: [String: any SignatureScheme]  // by "tenant/source"
+    let deduplicator: WebhookDeduplicator
+    let committer: GroupCommitter
+
+    init(tenants: TenantCatalog, deduplicator: WebhookDeduplicator, committer: GroupCommitter) {
+        self.tenants = tenants
+        var schemes: [String: any SignatureScheme] = [:]
+        for tenant in tenants.tenants {
+            for (name, source) in tenants.sources[tenant] ?? [:] {
+                schemes["\(tenant)/\(name)"] = SignatureSchemes.make(
+                    provider: source.provider, secrets: source.secrets, tolerance: source.tolerance, authorization: source.authorization
+                )
+            }
+        }
+        self.schemes = schemes
+        self.deduplicator = deduplicator
+        self.committer = committer
+    }
+
+    func register(on router: Router<EdgeRequestContext>) {
+        router.post("/v1/webhooks/{tenant}/{source}") { request, context in
+            try await receive(request, context: context)
+        }
+    }
+
+    /// The pipeline, top to bottom.
+    func receive(_ request: Request, context: EdgeRequestContext) async throws -> Response {
+        let source = try route(context)
+        let body = try await rawBody(request)
+        try await verify(request, body: body, source: source, logger: context.logger)
+        let events = try normalize(request, body: body, source: source)
+        switch await deduplicator.claim(events) {
+        case .allDone: return WebhookResponses.success(provider: source.provider, duplicate: true)
+        case .inFlight: throw Problem(.conflict, detail: "This event is being processed; retry shortly.", headers: [("Retry-After", "1")])
+        case .claimed: break
+        }
+        let duplicate = try await commit(events, source: source, logger: context.logger)
+        await deduplicator.markDone(events)
+        return WebhookResponses.success(provider: source.provider, duplicate: duplicate)
+    }
+
+    private func route(_ context: EdgeRequestContext) throws -> WebhookSource {
+        guard let tenant = context.parameters.get("tenant"), let name = context.parameters.get("source"),
+              let source = tenants.source(tenant: tenant, name: name)
+        else { throw Problem(.notFound, detail: "No such webhook source.") }
+        return source
+    }
+
+    private func rawBody(_ request: Request) async throws -> [UInt8] {
+        // RequestBodyLimitMiddleware has already collected (and bounded) the body.
+        var request = request
+        let buffer = try await request.collectBody(upTo: .max)
+        return Array(buffer.readableBytesView)
+    }
+
+    private func verify(_ request: Request, body: [UInt8], source: WebhookSource, logger: Logger) async throws {
+        guard let scheme = schemes["\(source.tenant)/\(source.name)"] else {
+            throw WebhookResponses.verificationFailed(provider: source.provider)  // fail closed
+        }
+        let signed = SignedRequest(headers: request.headers.map { ($0.name.canonicalName, $0.value) }, body: body)
+        do {
+            try await scheme.verify(signed, now: Date())
+        } catch {
+            Counter(label: "tollgate_webhook_verification_failures_total", dimensions: [("provider", source.provider), ("reason", error.rawValue)]).increment()
+            logger.warning("webhook verification failed", metadata: [
+                "tenant": "\(source.tenant)", "source": "\(source.name)", "provider": "\(source.provider)", "reason": "\(error.rawValue)",
+            ])
+            throw WebhookResponses.verificationFailed(provider: source.provider)
+        }
+    }
+
+    private func normalize(_ request: Request, body: [UInt8], source: WebhookSource) throws -> [PaymentEvent] {
+        let headers = request.headers.reduce(into: [String: String]()) { $0[$1.name.canonicalName] = $0[$1.name.canonicalName] ?? $1.value }
+        let normalizer = PaymentEventNormalizer(tenant: source.tenant, source: source.name, provider: source.provider)
+        do {
+            let events = try normalizer.normalize(headers: headers, body: body)
+            for event in events where !event.understood {
+                Counter(label: "tollgate_webhook_unintelligible_total", dimensions: [("provider", source.provider)]).increment()
+            }
+            return events
+        } catch {
+            throw Problem(.unprocessable, detail: "The callback verified but carries no event id to deduplicate on.")
+        }
+    }
+
+    /// Commits through the group committer. True when every event was already stored.
+    private func commit(_ events: [PaymentEvent], source: WebhookSource, logger: Logger) async throws -> Bool {
+        let results: GroupCommitter.Results
+        do {
+            results = try await committer.commit(events)
+        } catch {
+            await deduplicator.release(events)
+            logger.error("webhook commit failed", metadata: ["provider": "\(source.provider)", "error": "\(String(reflecting: error))"])
+            throw Problem(.serviceUnavailable, detail: "The event could not be stored; retry later.", headers: [("Retry-After", "5")])
+        }
+        var duplicates = 0
+        var failed: [PaymentEvent] = []
+        for (event, result) in zip(events, results) {
+            switch result {
+            case .success(.duplicate): duplicates += 1
+            case .success(.recorded(let outcome)):
+                Counter(label: "tollgate_webhook_events_total", dimensions: [("provider", source.provider), ("outcome", outcome.rawValue)]).increment()
+            case .failure: failed.append(event)
+            }
+        }
+        guard failed.isEmpty else {
+            // Committed siblings stay committed; the provider's retry finds them as duplicates.
+            await deduplicator.release(failed)
+            throw Problem(.serviceUnavailable, detail: "Part of the callback could not be stored; retry later.", headers: [("Retry-After", "5")])
+        }
+        return duplicates == events.count
+    }
+}
+
+/// What each provider expects to hear back.
+enum WebhookResponses {
+    static let duplicateHeader = HTTPField.Name("Tollgate-Duplicate")!
+
+    static func success(provider: String, duplicate: Bool) -> Response {
+        var response: Response
+        switch provider {
+        case "adyen":
+            // Adyen's documented acknowledgement.
+            response = Response(status: .ok, headers: [.contentType: "text/plain"], body: ResponseBody(byteBuffer: ByteBuffer(string: "[accepted]")))
+        case "xsolla":
+            response = Response(status: .noContent)
+        default:
+            response = .json(.object([("received", .bool(true)), ("duplicate", .bool(duplicate))]))
+        }
+        if duplicate { response.headers[duplicateHeader] = "true" }
+        return response
+    }
+
+    /// 401 with a generic body (the reason goes to logs and metrics only); Xsolla's documented shape for Xsolla.
+    static func verificationFailed(provider: String) -> any Error {
+        if provider == "xsolla" { return XsollaSignatureError() }
+        return Problem(.unauthorized, detail: "The callback signature could not be verified.")
+    }
+}
+
+/// Xsolla expects `400 {"error":{"code":"INVALID_SIGNATURE","message":...}}`.
+struct XsollaSignatureError: HTTPResponseError {
+    var status: HTTPResponse.Status { .badRequest }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        Response(
+            status: .badRequest,
+            headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"error":{"code":"INVALID_SIGNATURE","message":"Invalid signature"}}"#))
+        )
+    }
+}

@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PostgresNIO
+import TollgatePostgres
+
+struct Orders: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Work with orders (development and tests).",
+        subcommands: [Seed.self]
+    )
+
+    /// Until the checkout path creates orders, tests and load tests seed them here.
+    struct Seed: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Insert orders in pending_payment (dev/test only); prints their ids, one a line."
+        )
+
+        @OptionGroup var options: ConfigOptions
+
+        @Option(help: "Tenant the orders belong to.")
+        var tenant: String
+
+        @Option(help: "How many orders.")
+        var count: Int = 1
+
+        @Option(help: "Amount of each order in minor units.")
+        var amountMinor: Int64 = 1999
+
+        @Option(help: "ISO 4217 currency.")
+        var currency: String = "USD"
+
+        @Option(help: "Order id prefix; ids are PREFIX + a random suffix.")
+        var prefix: String = "ord_"
+
+        func validate() throws {
+            guard (1...1_000_000).contains(count) else { throw ValidationError("--count must be 1...1000000") }
+            guard amountMinor > 0 else { throw ValidationError("--amount-minor must be positive") }
+            guard currency.count == 3, currency.allSatisfy({ $0.isASCII && $0.isLetter }) else { throw ValidationError("--currency must be a 3-letter code") }
+        }
+
+        func run() async throws {
+            let loaded = try Bootstrap.loadConfiguration(path: options.config)
+            let logger = Bootstrap.logger(for: loaded.configuration)
+            let config = loaded.configuration.postgres
+            guard var endpoint = PostgresEndpoint(url: config.url) else { throw ValidationError("postgres.url is not a valid postgres:// URL") }
+            if let password = config.password {
+                endpoint.password = try password.resolve(environment: ProcessInfo.processInfo.environment).exposedValue
+            }
+            let client = PostgresClient(configuration: endpoint.clientConfiguration(poolSize: 1), backgroundLogger: logger)
+            let ids = (0..<count).map { _ in prefix + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await client.run() }
+                defer { group.cancelAll() }
+                let store = PaymentEventStore(client: client, logger: logger)
+                for chunk in stride(from: 0, to: ids.count, by: 1000) {
+                    let slice = ids[chunk..<min(chunk + 1000, ids.count)]
+                    try await store.seedOrders(tenant: tenant, orders: slice.map { ($0, amountMinor, currency.uppercased()) })
+                }
+            }
+            print(ids.joined(separator: "\n"))
+        }
+    }
+}

@@ -1,0 +1,197 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+import TollgateConfig
+import TollgateCore
+import TollgateTestSupport
+
+/// The webhook path end to end: TLS edge, verification, Redis dedup, Postgres commit.
+@Suite(.serialized) struct WebhookIngressTests {
+    static let acmeSecret = "whsec_acme_test_secret_1"
+    static let globexSecret = "whsec_globex_test_secret_2"
+
+    static let tenants = TenantCatalog(sources: [
+        WebhookSource(tenant: "acme", name: "stripe", provider: "stripe", secrets: [Secret(acmeSecret)]),
+        WebhookSource(tenant: "globex", name: "stripe", provider: "stripe", secrets: [Secret(globexSecret)]),
+        WebhookSource(tenant: "acme", name: "xsolla", provider: "xsolla", secrets: [Secret("xsolla-secret")]),
+        WebhookSource(tenant: "acme", name: "adyen", provider: "adyen", secrets: [Secret(String(repeating: "AB", count: 32))]),
+    ])
+
+    static func stripeBody(event: String, order: String, type: String = "payment_intent.succeeded", amount: Int = 1999) -> String {
+        #"{"id":"\#(event)","type":"\#(type)","created":1764000000,"data":{"object":{"id":"pi_\#(event)","amount":\#(amount),"currency":"usd","metadata":{"order_id":"\#(order)"}}}}"#
+    }
+
+    /// `Stripe-Signature` as Stripe computes it (the scheme itself is checked against SDK vectors).
+    static func stripeSignature(_ body: String, secret: String, at time: Int = Int(Date().timeIntervalSince1970)) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Array("\(time).\(body)".utf8), using: SymmetricKey(data: Array(secret.utf8)))
+        return "t=\(time),v1=" + mac.map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func unique(_ prefix: String) -> String { prefix + UUID().uuidString.prefix(12).lowercased() }
+
+    func seed(_ tenant: String, _ orders: [String]) async throws {
+        for order in orders {
+            let result = try await ChildProcess.run("/usr/bin/psql", [TestEnvironment.postgresURL, "-q", "-c",
+                "INSERT INTO orders (tenant, order_id, status, amount_minor, currency) VALUES ('\(tenant)', '\(order)', 'pending_payment', 1999, 'USD')"])
+            #expect(result.status == 0, "\(result.output)")
+        }
+    }
+
+    func sql(_ query: String) async throws -> String {
+        try await ChildProcess.run("/usr/bin/psql", [TestEnvironment.postgresURL, "-tAc", query]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func post(_ client: HTTPClient, _ url: String, body: String, headers: [(String, String)]) async throws -> (HTTPClientResponse, String) {
+        try await client.fetch(url, method: .POST, headers: headers + [("Content-Type", "application/json")], body: .bytes(ByteBuffer(string: body)))
+    }
+
+    @Test func genuineEventPaysTheOrderItsResendIsADuplicateAndAForgeryChangesNothing() async throws {
+        let certificates = try await TestCertificates.make()
+        try await EdgeHarness.withServer(certificates: certificates, tenants: Self.tenants) { edge in
+            let order = Self.unique("ord_"), event = Self.unique("evt_")
+            try await seed("acme", [order])
+            let body = Self.stripeBody(event: event, order: order)
+            let url = edge.edge + "/v1/webhooks/acme/stripe"
+            try await EdgeHarness.withClient(trusting: certificates.caPath) { client in
+                let (first, firstBody) = try await post(client, url, body: body, headers: [("Stripe-Signature", Self.stripeSignature(body, secret: Self.acmeSecret))])
+                #expect(first.status == .ok, "\(firstBody)")
+                #expect(first.headers["tollgate-duplicate"].isEmpty)
+                #expect(try await sql("SELECT status FROM orders WHERE tenant = 'acme' AND order_id = '\(order)'") == "paid")
+
+                let (again, _) = try await post(client, url, body: body, headers: [("Stripe-Signature", Self.stripeSignature(body, secret: Self.acmeSecret))])
+                #expect(again.status == .ok)
+                #expect(again.headers["tollgate-duplicate"].first == "true")
+
+                // Same body, forged signature; then a forged refund for the same order.
+                let (forged, forgedBody) = try await post(client, url, body: body, headers: [("Stripe-Signature", Self.stripeSignature(body, secret: "whsec_guess"))])
+                #expect(forged.status == .unauthorized)
+                #expect(try jsonObject(forgedBody)["type"] as? String == "urn:tollgate:problem:unauthorized")
+                #expect(!forgedBody.contains("signature_mismatch"), "the precise reason stays in logs and metrics")
+                let refund = Self.stripeBody(event: Self.unique("evt_"), order: order, type: "charge.refunded")
+                let (forgedRefund, _) = try await post(client, url, body: refund, headers: [("Stripe-Signature", Self.stripeSignature(refund, secret: "whsec_guess"))])
+                #expect(forgedRefund.status == .unauthorized)
+
+                // Stale timestamp and truncated body.
+                let (stale, _) = try await post(client, url, body: body, headers: [("Stripe-Signature", Self.stripeSignature(body, secret: Self.acmeSecret, at: 1_700_000_000))])
+                #expect(stale.status == .unauthorized)
+                let (truncated, _) = try await post(client, url, body: String(body.dropLast(5)), headers: [("Stripe-Signature", Self.stripeSignature(body, secret: Self.acmeSecret))])
+                #expect(truncated.status == .unauthorized)
+            }
+            #expect(try await sql("SELECT count(*) FROM order_transitions WHERE tenant = 'acme' AND order_id = '\(order)'") == "1")
+            #expect(try await sql("SELECT status FROM orders WHERE tenant = 'acme' AND order_id = '\(order)'") == "paid")
+        }
+    }
+
+    @Test func otherTenantsSecretIsRejectedAndUnknownRoutesAre404() async throws {
+        let certificates = try await TestCertificates.make()
+        try await EdgeHarness.withServer(certificates: certificates, tenants: Self.tenants) { edge in
+            let body = Self.stripeBody(event: Self.unique("evt_"), order: Self.unique("ord_"))
+            let signedForAcme = [("Stripe-Signature", Self.stripeSignature(body, secret: Self.acmeSecret))]
+            try await EdgeHarness.withClient(trusting: certificates.caPath) { client in
+                let (crossTenant, _) = try await post(client, edge.edge + "/v1/webhooks/globex/stripe", body: body, headers: signedForAcme)
+                #expect(crossTenant.status == .unauthorized)
+                let (noTenant, noTenantBody) = try await post(client, edge.edge + "/v1/webhooks/nobody/stripe", body: body, headers: signedForAcme)
+                #expect(noTenant.status == .notFound)
+                #expect(try jsonObject(noTenantBody)["type"] as? String == "urn:tollgate:problem:not-found")
+                let (noSource, _) = try await post(client, edge.edge + "/v1/webhooks/acme/paypal", body: body, headers: signedForAcme)
+                #expect(noSource.status == .notFound)
+            }
+        }
+    }
+
+    @Test func providerSpecificAnswers() async throws {
+        let certificates = try await TestCertificates.make()
+        try await EdgeHarness.withServer(certificates: certificates, tenants: Self.tenants) { edge in
+            try await EdgeHarness.withClient(trusting: certificates.caPath) { client in
+                let xsolla = #"{"notification_type":"payment","transaction":{"id":\#(Int.random(in: 1...1_000_000_000)),"external_id":"ord_none"},"purchase":{"total":{"currency":"USD","amount":19.99}}}"#
+                var hasher = Insecure.SHA1()
+                hasher.update(data: Array(xsolla.utf8) + Array("xsolla-secret".utf8))
+                let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+                let (ok, _) = try await post(client, edge.edge + "/v1/webhooks/acme/xsolla", body: xsolla, headers: [("Authorization", "Signature \(digest)")])
+                #expect(ok.status == .noContent)
+                let (bad, badBody) = try await post(client, edge.edge + "/v1/webhooks/acme/xsolla", body: xsolla, headers: [("Authorization", "Signature " + String(repeating: "0", count: 40))])
+                #expect(bad.status == .badRequest)
+                let error = try #require(try jsonObject(badBody)["error"] as? [String: String])
+                #expect(error["code"] == "INVALID_SIGNATURE")
+
+                let key = SymmetricKey(data: Array(repeating: 0xAB, count: 32))
+                let psp = String(Int.random(in: 1_000_000...9_999_999))
+                let signing = "\(psp)::TestMerchant:ord_none:1000:EUR:AUTHORISATION:true"
+                let hmac = Data(HMAC<SHA256>.authenticationCode(for: Array(signing.utf8), using: key)).base64EncodedString()
+                let adyen = #"{"live":"false","notificationItems":[{"NotificationRequestItem":{"pspReference":"\#(psp)","merchantAccountCode":"TestMerchant","merchantReference":"ord_none","amount":{"value":1000,"currency":"EUR"},"eventCode":"AUTHORISATION","success":"true","additionalData":{"hmacSignature":"\#(hmac)"}}}]}"#
+                let (accepted, acceptedBody) = try await post(client, edge.edge + "/v1/webhooks/acme/adyen", body: adyen, headers: [])
+                #expect(accepted.status == .ok)
+                #expect(acceptedBody == "[accepted]")
+            }
+            // The event for an order that does not exist yet is stored as pending, not dropped.
+            #expect(try await sql("SELECT outcome FROM payment_events WHERE tenant = 'acme' AND source = 'adyen' ORDER BY id DESC LIMIT 1") == "pending")
+        }
+    }
+
+    @Test func twoHundredConcurrentDeliveriesOfOneEventMakeOneTransitionAndNo5xx() async throws {
+        let certificates = try await TestCertificates.make()
+        try await EdgeHarness.withServer(certificates: certificates, tenants: Self.tenants) { edge in
+            let order = Self.unique("ord_"), event = Self.unique("evt_")
+            try await seed("acme", [order])
+            let body = Self.stripeBody(event: event, order: order)
+            let signature = Self.stripeSignature(body, secret: Self.acmeSecret)
+            // Several clients, so the deliveries arrive over several connections (HTTP/1.1 and h2).
+            let statuses = try await withThrowingTaskGroup(of: [UInt].self) { group in
+                for clientIndex in 0..<4 {
+                    group.addTask {
+                        try await EdgeHarness.withClient(trusting: certificates.caPath, httpVersion: clientIndex % 2 == 0 ? .http1Only : .automatic) { client in
+                            try await withThrowingTaskGroup(of: UInt.self) { inner in
+                                for _ in 0..<50 {
+                                    inner.addTask {
+                                        try await post(client, edge.edge + "/v1/webhooks/acme/stripe", body: body, headers: [("Stripe-Signature", signature)]).0.status.code
+                                    }
+                                }
+                                var codes: [UInt] = []
+                                for try await code in inner { codes.append(code) }
+                                return codes
+                            }
+                        }
+                    }
+                }
+                var all: [UInt] = []
+                for try await codes in group { all += codes }
+                return all
+            }
+            #expect(statuses.count == 200)
+            #expect(statuses.allSatisfy { $0 == 200 || $0 == 409 }, "\(Dictionary(grouping: statuses, by: { $0 }).mapValues(\.count))")
+            #expect(statuses.contains(200))
+            #expect(try await sql("SELECT count(*) FROM order_transitions WHERE tenant = 'acme' AND order_id = '\(order)'") == "1")
+            #expect(try await sql("SELECT count(*) FROM payment_events WHERE tenant = 'acme' AND provider_event_id = '\(event)'") == "1")
+        }
+    }
+
+    @Test func redisStoppedMidStreamLosesNothingAndAppliesNothingTwice() async throws {
+        let certificates = try await TestCertificates.make()
+        let redis = try RedisServerProcess()
+        try await redis.start()
+        try await EdgeHarness.withServer(certificates: certificates, redisURL: redis.url, tenants: Self.tenants) { edge in
+            let orders = (0..<30).map { _ in Self.unique("ord_") }
+            try await seed("acme", orders)
+            try await EdgeHarness.withClient(trusting: certificates.caPath) { client in
+                for (index, order) in orders.enumerated() {
+                    if index == 10 { try await redis.stop() }
+                    if index == 20 { try await redis.start() }
+                    let body = Self.stripeBody(event: "evt_" + order, order: order)
+                    // Each event is delivered twice, like a provider that did not see the first answer.
+                    for _ in 0..<2 {
+                        let (response, text) = try await post(client, edge.edge + "/v1/webhooks/acme/stripe", body: body,
+                                                              headers: [("Stripe-Signature", Self.stripeSignature(body, secret: Self.acmeSecret))])
+                        #expect(response.status == .ok, "\(text)")
+                    }
+                }
+            }
+            let list = orders.map { "'\($0)'" }.joined(separator: ",")
+            #expect(try await sql("SELECT count(*) FROM orders WHERE tenant = 'acme' AND status = 'paid' AND order_id IN (\(list))") == "30")
+            #expect(try await sql("SELECT count(*) FROM order_transitions WHERE tenant = 'acme' AND order_id IN (\(list))") == "30")
+        }
+        try await redis.stop()
+    }
+}
