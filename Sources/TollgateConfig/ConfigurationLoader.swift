@@ -57,6 +57,7 @@ public struct ConfigurationLoader: Sendable {
         reader.read("webhooks.tenants_dir", into: &config.webhooks.tenantsDirectory, { $0.isEmpty ? nil : $0 }, expected: "a directory path")
         reader.read("webhooks.dedup_done_ttl", into: &config.webhooks.doneTTL, SettingParser.duration, expected: "a duration like 7d", range: .seconds(60)...Duration.seconds(90 * 86_400))
         reader.read("webhooks.dedup_inflight_ttl", into: &config.webhooks.inFlightTTL, SettingParser.duration, expected: "a duration like 30s", range: .seconds(1)...Duration.seconds(3600))
+        reader.read("webhooks.commit_timeout", into: &config.webhooks.commitTimeout, SettingParser.duration, expected: "a duration like 5s", range: .milliseconds(100)...Duration.seconds(60))
         reader.read("logging.level", into: &config.logLevel, TollgateConfiguration.LogLevel.init(rawValue:),
                     expected: "one of " + TollgateConfiguration.LogLevel.allCases.map(\.rawValue).joined(separator: ", "))
 

@@ -58,6 +58,8 @@ public struct TollgateConfiguration: Sendable {
         public var doneTTL: Duration = .seconds(7 * 86_400)
         /// How long an in-flight claim lives if its holder dies. Default 30 s.
         public var inFlightTTL: Duration = .seconds(30)
+        /// A commit slower than this answers 503 (the provider retries). Default 5 s.
+        public var commitTimeout: Duration = .seconds(5)
     }
 
     public enum LogLevel: String, Sendable, CaseIterable {
@@ -83,7 +85,7 @@ public struct TollgateConfiguration: Sendable {
         "admin.listen",
         "postgres.url", "postgres.password", "postgres.pool_size", "postgres.connect_timeout",
         "redis.url", "redis.password", "redis.pool_size", "redis.command_timeout", "redis.connect_timeout",
-        "webhooks.tenants_dir", "webhooks.dedup_done_ttl", "webhooks.dedup_inflight_ttl",
+        "webhooks.tenants_dir", "webhooks.dedup_done_ttl", "webhooks.dedup_inflight_ttl", "webhooks.commit_timeout",
         "logging.level",
     ]
 }

@@ -63,7 +63,9 @@ public final class TollgateServer: Sendable {
         redisConfiguration.connectTimeout = configuration.redis.connectTimeout
         self.redis = RedisClient(configuration: redisConfiguration, logger: logger)
 
-        self.committer = GroupCommitter(store: PaymentEventStore(client: postgres, logger: logger))
+        var commitOptions = GroupCommitter.Options()
+        commitOptions.commitTimeout = configuration.webhooks.commitTimeout
+        self.committer = GroupCommitter(store: PaymentEventStore(client: postgres, logger: logger), options: commitOptions)
         self.certificates = try CertificateStore(
             chainPath: configuration.server.certificateChainPath,
             keyPath: configuration.server.privateKeyPath

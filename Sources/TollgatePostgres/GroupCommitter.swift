@@ -16,6 +16,10 @@ public final class GroupCommitter: Service, Sendable {
         public var maximumBatchEvents = 256
         /// Transactions in flight at once (each holds one pooled connection). Default 4.
         public var workers = 4
+        /// A batch not committed within this long fails (callers answer 503 and the provider
+        /// retries). Without it, a vanished Postgres would hold callbacks open indefinitely.
+        /// Safe even if the commit did land: the retry then finds a duplicate. Default 5 s.
+        public var commitTimeout: Duration = .seconds(5)
         public init() {}
     }
 
@@ -120,7 +124,17 @@ public final class GroupCommitter: Service, Sendable {
 
     private func commit(_ jobs: [Job]) async {
         do {
-            let results = try await store.commit(jobs.flatMap(\.events))
+            let events = jobs.flatMap(\.events)
+            let results = try await withThrowingTaskGroup(of: GroupCommitter.Results?.self) { group in
+                group.addTask { try await self.store.commit(events) }
+                group.addTask {
+                    try await Task.sleep(for: self.options.commitTimeout)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let results = first else { throw GroupCommitterError.timedOut }
+                return results
+            }
             var offset = 0
             for job in jobs {
                 job.continuation.resume(returning: Array(results[offset..<(offset + job.events.count)]))
@@ -135,4 +149,6 @@ public final class GroupCommitter: Service, Sendable {
 public enum GroupCommitterError: Error {
     /// The committer is shutting down; nothing was written.
     case stopped
+    /// The batch did not commit in time; it may or may not have landed (a retry will tell).
+    case timedOut
 }

@@ -31,6 +31,8 @@ enum EdgeHarness {
         configuration.redis.url = redisURL
         configuration.redis.poolSize = 2
         configuration.redis.commandTimeout = .milliseconds(500)
+        configuration.postgres.connectTimeout = .seconds(1)
+        configuration.webhooks.commitTimeout = .seconds(1)
         return configuration
     }
 

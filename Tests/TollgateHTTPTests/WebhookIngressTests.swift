@@ -194,4 +194,48 @@ import TollgateTestSupport
         }
         try await redis.stop()
     }
+
+    @Test func postgresStoppedAnswers503AndRetriesApplyExactlyOnce() async throws {
+        let certificates = try await TestCertificates.make()
+        let target = try #require(URLComponents(string: TestEnvironment.postgresURL))
+        let proxy = TCPProxy(upstreamHost: target.host ?? "127.0.0.1", upstreamPort: target.port ?? 5432)
+        try await proxy.start()
+        var viaProxy = target
+        viaProxy.port = proxy.port
+        try await EdgeHarness.withServer(certificates: certificates, tenants: Self.tenants, postgresURL: viaProxy.string!) { edge in
+            let orders = (0..<5).map { _ in Self.unique("ord_") }
+            try await seed("acme", orders)
+            let deliveries = orders.map { order in Self.stripeBody(event: "evt_" + order, order: order) }
+            try await EdgeHarness.withClient(trusting: certificates.caPath) { client in
+                func deliver(_ body: String) async throws -> HTTPClientResponse {
+                    try await post(client, edge.edge + "/v1/webhooks/acme/stripe", body: body,
+                                   headers: [("Stripe-Signature", Self.stripeSignature(body, secret: Self.acmeSecret))]).0
+                }
+                // Warm: one event goes through while Postgres is reachable.
+                #expect(try await deliver(deliveries[0]).status == .ok)
+
+                await proxy.stop()
+                for body in deliveries.dropFirst() {
+                    let response = try await deliver(body)
+                    #expect(response.status == .serviceUnavailable)
+                    #expect(response.headers["retry-after"].first != nil)
+                }
+
+                try await proxy.start()
+                // The provider retries every event (including the one already committed) until 2xx.
+                for body in deliveries {
+                    var status: HTTPResponseStatus = .serviceUnavailable
+                    for _ in 0..<40 where status != .ok {
+                        status = try await deliver(body).status
+                        if status != .ok { try await Task.sleep(for: .milliseconds(250)) }
+                    }
+                    #expect(status == .ok)
+                }
+            }
+            let list = orders.map { "'\($0)'" }.joined(separator: ",")
+            #expect(try await sql("SELECT count(*) FROM orders WHERE tenant = 'acme' AND status = 'paid' AND order_id IN (\(list))") == "5")
+            #expect(try await sql("SELECT count(*) FROM order_transitions WHERE tenant = 'acme' AND order_id IN (\(list))") == "5")
+        }
+        await proxy.stop()
+    }
 }
