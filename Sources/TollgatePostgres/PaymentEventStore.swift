@@ -36,7 +36,19 @@ public struct PaymentEventStore: Sendable {
     /// or the error that rolled back that event alone. Throws if the transaction itself failed
     /// (then nothing was committed).
     public func commit(_ events: [PaymentEvent]) async throws -> [Result<CommitOutcome, any Error>] {
-        try await PostgresMetrics.measure("commit_events") {
+        // Fast path: a handful of multi-row statements for the whole batch. If anything in it
+        // fails (a bad event, or a race with another instance on the same event id), the batch
+        // is retried on the isolated path, where each event has its own savepoint.
+        do {
+            return try await PostgresMetrics.measure("commit_events_batch") {
+                try await client.withTransaction(logger: logger) { connection in
+                    try await commitBatch(events, on: connection).map { .success($0) }
+                }
+            }
+        } catch {
+            logger.debug("batch fast path failed; committing event by event", metadata: ["error": "\(String(reflecting: error))"])
+        }
+        return try await PostgresMetrics.measure("commit_events") {
             try await client.withTransaction(logger: logger) { connection in
                 var orders = try await lockOrders(for: events, on: connection)
                 var results: [Result<CommitOutcome, any Error>] = []
@@ -52,7 +64,7 @@ public struct PaymentEventStore: Sendable {
 
     static func key(_ tenant: String, _ order: String) -> OrderKey { tenant + "\u{0}" + order }
 
-    private func lockOrders(for events: [PaymentEvent], on connection: PostgresConnection) async throws -> [OrderKey: OrderState] {
+    func lockOrders(for events: [PaymentEvent], on connection: PostgresConnection) async throws -> [OrderKey: OrderState] {
         var byTenant: [String: Set<String>] = [:]
         for event in events {
             if let order = event.orderID { byTenant[event.tenant, default: []].insert(order) }
