@@ -1,0 +1,56 @@
+import Foundation
+import Testing
+import TollgateConfig
+
+@Suite struct TenantCatalogTests {
+    let providers: Set<String> = ["stripe", "standard-webhooks", "adyen", "paddle", "xsolla", "checkout"]
+
+    func directory(_ files: [String: String]) throws -> String {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-tenants-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        for (name, text) in files { try text.write(to: url.appendingPathComponent(name), atomically: true, encoding: .utf8) }
+        return url.path
+    }
+
+    @Test func shippedDemoTenantHasOneSourcePerProvider() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("config/tenants").path
+        let (catalog, warnings) = try TenantCatalog.load(directory: path, providers: providers, environment: [:])
+        #expect(catalog.tenants == ["demo"])
+        #expect(Set(catalog.sources["demo"]!.values.map(\.provider)) == providers)
+        #expect(warnings.count == providers.count, "each dev literal secret warns")
+        #expect(warnings.allSatisfy { !$0.description.contains("whsec_dev") })
+    }
+
+    @Test func envSecretsResolveAndSeveralAreKeptForRotation() throws {
+        let dir = try directory(["acme.yaml": "tenant: acme\nsources:\n  pay:\n    provider: stripe\n    secrets: [env:NEW, env:OLD]\n    tolerance: 120s\n"])
+        let (catalog, warnings) = try TenantCatalog.load(directory: dir, providers: providers, environment: ["NEW": "whsec_new", "OLD": "whsec_old"])
+        let source = try #require(catalog.source(tenant: "acme", name: "pay"))
+        #expect(source.secrets.map(\.exposedValue) == ["whsec_new", "whsec_old"])
+        #expect(source.tolerance == .seconds(120))
+        #expect(warnings.isEmpty)
+    }
+
+    @Test func everyProblemIsReportedWithFileAndLine() throws {
+        let dir = try directory([
+            "bad.yaml": """
+                tenant: acme
+                sources:
+                  pay:
+                    provider: paypal
+                    secrets: [env:X]
+                  other:
+                    provider: stripe
+                    secrets: [env:UNSET_FOR_TEST]
+                    colour: blue
+                """,
+        ])
+        let error = #expect(throws: ConfigurationError.self) {
+            try TenantCatalog.load(directory: dir, providers: providers, environment: [:])
+        }
+        let lines = error?.issues.map(\.description) ?? []
+        #expect(lines.contains { $0.contains("bad.yaml:4:") && $0.contains("provider must be one of") })
+        #expect(lines.contains { $0.contains("bad.yaml:8:") && $0.contains("UNSET_FOR_TEST is not set") })
+        #expect(lines.contains { $0.contains("bad.yaml:9:") && $0.contains("unknown key 'colour'") })
+    }
+}
