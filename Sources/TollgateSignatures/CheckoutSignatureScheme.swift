@@ -23,10 +23,6 @@ public struct CheckoutSignatureScheme: SignatureScheme {
         }
         guard let header = request.header("Cko-Signature") else { throw .missingHeader }
         guard let signature = Encoding.hexDecode(header), signature.count == SHA256.byteCount else { throw .malformedHeader }
-        let matched = secrets.contains { secret in
-            let expected = HMAC<SHA256>.authenticationCode(for: request.body, using: SymmetricKey(data: Array(secret.exposedValue.utf8)))
-            return Encoding.constantTimeEquals(signature, Array(expected))
-        }
-        guard matched else { throw .signatureMismatch }
+        guard Encoding.anySecretSigns(request.body, secrets: secrets, matching: [signature]) else { throw .signatureMismatch }
     }
 }

@@ -1,4 +1,6 @@
+import Crypto
 import Foundation
+import TollgateCore
 
 /// Byte encodings and constant-time comparison shared by the schemes.
 enum Encoding {
@@ -42,5 +44,14 @@ enum Encoding {
         var difference: UInt8 = 0
         for index in a.indices { difference |= a[index] ^ b[index] }
         return difference == 0
+    }
+
+    /// True if the HMAC-SHA256 of `message` under any secret (its UTF-8 bytes as the key) equals
+    /// any of `signatures`. Every comparison is constant time.
+    static func anySecretSigns(_ message: [UInt8], secrets: [Secret], matching signatures: [[UInt8]]) -> Bool {
+        secrets.contains { secret in
+            let expected = Array(HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: Array(secret.exposedValue.utf8))))
+            return signatures.contains { constantTimeEquals($0, expected) }
+        }
     }
 }

@@ -37,10 +37,6 @@ public struct PaddleSignatureScheme: SignatureScheme {
         guard !signatures.isEmpty else { throw .noSignature }
         try window.check(timestamp, now: now)
         let signed = Array("\(timestamp):".utf8) + request.body
-        let matched = secrets.contains { secret in
-            let expected = Array(HMAC<SHA256>.authenticationCode(for: signed, using: SymmetricKey(data: Array(secret.exposedValue.utf8))))
-            return signatures.contains { Encoding.constantTimeEquals($0, expected) }
-        }
-        guard matched else { throw .signatureMismatch }
+        guard Encoding.anySecretSigns(signed, secrets: secrets, matching: signatures) else { throw .signatureMismatch }
     }
 }
