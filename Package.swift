@@ -7,6 +7,7 @@ import PackageDescription
 /// - `TollgateCore`: pure domain values (problem details, request ids). No I/O.
 /// - `TollgateSignatures`: each provider's callback signature scheme, pure (values in, verdict out).
 /// - `TollgateOrders`: the order state machine (a transition table) and event normalization, pure.
+/// - `TollgateRateLimits`: rules files, their checker, and the GCRA math, pure.
 /// - `TollgateConfig`: the YAML configuration model, its validation and secret references.
 /// - `CHiredis` + `TollgateRedis`: hiredis as the RESP codec, SwiftNIO for pipelined I/O.
 /// - `TollgatePostgres`: the PostgresNIO pool and versioned migrations.
@@ -53,6 +54,14 @@ let package = Package(
         .target(
             name: "TollgateOrders",
             dependencies: ["TollgateCore"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TollgateRateLimits",
+            dependencies: [
+                "TollgateCore",
+                .product(name: "Yams", package: "Yams"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -143,6 +152,7 @@ let package = Package(
                 "TollgateTelemetry",
                 "TollgateSignatures",
                 "TollgateOrders",
+                "TollgateRateLimits",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -184,6 +194,11 @@ let package = Package(
         .testTarget(
             name: "TollgateOrdersTests",
             dependencies: ["TollgateOrders"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TollgateRateLimitsTests",
+            dependencies: ["TollgateRateLimits"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

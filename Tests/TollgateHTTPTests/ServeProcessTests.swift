@@ -157,4 +157,15 @@ import TollgateTestSupport
         #expect(versions.output.trimmingCharacters(in: .whitespacesAndNewlines) == shipped.joined(separator: ","))
         _ = try await ChildProcess.run("/usr/bin/psql", [admin, "-q", "-c", "DROP DATABASE \(database) WITH (FORCE)"])
     }
+
+    @Test func rulesCheckPrintsDiagnosticsAndExitsOneOrPasses() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory("tollgate-rules")
+        try "rules:\n  - name: x\n    match: {route: nowhere}\n    rate: 5/s\n".write(
+            to: directory.appendingPathComponent("acme.yaml"), atomically: true, encoding: .utf8)
+        let failed = try await ChildProcess.run(TestEnvironment.tollgateBinary.path, ["rules", "check", directory.path])
+        #expect(failed.status == 1)
+        #expect(failed.output.contains("\(directory.path)/acme.yaml:3:20: unknown route 'nowhere'"))
+        let shipped = try await ChildProcess.run(TestEnvironment.tollgateBinary.path, ["rules", "check", TestEnvironment.packageRoot.appendingPathComponent("rules").path])
+        #expect(shipped.status == 0, "\(shipped.output)")
+    }
 }

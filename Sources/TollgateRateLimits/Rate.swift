@@ -1,0 +1,55 @@
+/// A rate: `count` requests per `period`. Written in rules files as `N/s`, `N/min`, `N/h`, `N/d`
+/// or `N/<duration>` (`100/5m`, `10/250ms`).
+public struct Rate: Sendable, Hashable, CustomStringConvertible {
+    public let count: Int64
+    public let period: Duration
+
+    public init(count: Int64, period: Duration) {
+        self.count = count
+        self.period = period
+    }
+
+    /// Parses the rules-file syntax; nil for anything else (zero counts and zero periods included).
+    public init?(parsing text: String) {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let count = Int64(parts[0].trimmingSpaces()), count > 0, count <= 1_000_000_000 else { return nil }
+        let unit = parts[1].trimmingSpaces()
+        let period: Duration
+        switch unit {
+        case "s", "sec", "second": period = .seconds(1)
+        case "min", "minute": period = .seconds(60)
+        case "h", "hour": period = .seconds(3600)
+        case "d", "day": period = .seconds(86_400)
+        default:
+            guard let parsed = Self.duration(unit) else { return nil }
+            period = parsed
+        }
+        guard period > .zero, period <= .seconds(366 * 86_400) else { return nil }
+        self.init(count: count, period: period)
+    }
+
+    /// `250ms`, `5s`, `5m`, `2h`, `1d`.
+    static func duration(_ text: String) -> Duration? {
+        let digits = text.prefix { $0.isASCII && $0.isNumber }
+        guard !digits.isEmpty, let amount = Int64(digits) else { return nil }
+        switch text.dropFirst(digits.count) {
+        case "ms": return .milliseconds(amount)
+        case "s": return .seconds(amount)
+        case "m": return .seconds(amount * 60)
+        case "h": return .seconds(amount * 3600)
+        case "d": return .seconds(amount * 86_400)
+        default: return nil
+        }
+    }
+
+    /// The window in whole seconds (for the `w=` of RateLimit-Policy), at least 1.
+    public var windowSeconds: Int64 { max(1, period.components.seconds) }
+
+    public var description: String { "\(count)/\(period)" }
+}
+
+extension StringProtocol {
+    func trimmingSpaces() -> String {
+        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+    }
+}
