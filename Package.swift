@@ -128,6 +128,7 @@ let package = Package(
                 "TollgateTelemetry",
                 "TollgateSignatures",
                 "TollgateOrders",
+                "TollgateRateLimits",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

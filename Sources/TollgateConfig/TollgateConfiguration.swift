@@ -62,6 +62,19 @@ public struct TollgateConfiguration: Sendable {
         public var commitTimeout: Duration = .seconds(5)
     }
 
+    public struct RateLimits: Sendable {
+        /// Directory of rules files. Default `rules`.
+        public var rulesDirectory: String = "rules"
+        /// Redis must answer a limit check within this, or it is decided locally. Default 5 ms.
+        public var redisBudget: Duration = .milliseconds(5)
+        /// Instances sharing one Redis; the local fallback admits rate / instances. Default 1.
+        public var instances: Int = 1
+        /// Send RateLimit-Policy and RateLimit on admitted responses too. Default true.
+        public var headersOnAdmitted: Bool = true
+        /// How often the rules directory is checked for edits. Default 1 s.
+        public var pollInterval: Duration = .seconds(1)
+    }
+
     public enum LogLevel: String, Sendable, CaseIterable {
         case trace, debug, info, notice, warning, error, critical
     }
@@ -71,6 +84,7 @@ public struct TollgateConfiguration: Sendable {
     public var postgres = Postgres()
     public var redis = Redis()
     public var webhooks = Webhooks()
+    public var rateLimits = RateLimits()
     public var logLevel: LogLevel = .info
     /// Where the settings came from, for the start-up log line.
     public var sourcePath: String?
@@ -86,6 +100,8 @@ public struct TollgateConfiguration: Sendable {
         "postgres.url", "postgres.password", "postgres.pool_size", "postgres.connect_timeout",
         "redis.url", "redis.password", "redis.pool_size", "redis.command_timeout", "redis.connect_timeout",
         "webhooks.tenants_dir", "webhooks.dedup_done_ttl", "webhooks.dedup_inflight_ttl", "webhooks.commit_timeout",
+        "rate_limits.rules_dir", "rate_limits.redis_budget", "rate_limits.instances", "rate_limits.headers",
+        "rate_limits.poll_interval",
         "logging.level",
     ]
 }

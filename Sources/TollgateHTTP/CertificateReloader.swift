@@ -3,16 +3,18 @@ import Metrics
 import ServiceLifecycle
 import UnixSignals
 
-/// Reloads the edge certificate on SIGHUP. A bad file on disk is logged and counted, and the
-/// pair in force stays: a typo during rotation must not take the edge down.
+/// Reloads on SIGHUP: the edge certificate, and the rate-limit rules. A bad file on disk is
+/// logged and counted, and what is in force stays: a typo during rotation must not take the edge down.
 struct CertificateReloader: Service {
     let store: CertificateStore
+    let rules: RulesStore?
     let logger: Logger
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
         await cancelWhenGracefulShutdown {
             for await _ in signals {
+                rules?.reload(trigger: "SIGHUP")
                 do {
                     try store.reload()
                     Counter(label: "tollgate_tls_reloads_total", dimensions: [("outcome", "ok")]).increment()

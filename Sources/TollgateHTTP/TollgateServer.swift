@@ -28,13 +28,16 @@ public final class TollgateServer: Sendable {
     public let tenants: TenantCatalog
     /// Shares Postgres transactions among concurrent webhook callbacks.
     public let committer: GroupCommitter
+    /// The rate-limit rules in force (nil: no rules directory configured, nothing is limited).
+    public let rules: RulesStore?
+    public let rateLimiter: RateLimiter?
     /// Ports the listeners bound (useful when the configuration asks for port 0).
     public let boundPorts = BoundPorts()
     private let registry: PrometheusCollectorRegistry
     private let logger: Logger
 
     /// Builds the clients; resolves secrets. Nothing connects until ``run(migrate:)``.
-    public init(configuration: TollgateConfiguration, tenants: TenantCatalog = TenantCatalog(), environment: [String: String], logger: Logger) throws {
+    public init(configuration: TollgateConfiguration, tenants: TenantCatalog = TenantCatalog(), rules: RulesStore? = nil, environment: [String: String], logger: Logger) throws {
         self.configuration = configuration
         self.tenants = tenants
         self.logger = logger
@@ -66,6 +69,12 @@ public final class TollgateServer: Sendable {
         var commitOptions = GroupCommitter.Options()
         commitOptions.commitTimeout = configuration.webhooks.commitTimeout
         self.committer = GroupCommitter(store: PaymentEventStore(client: postgres, logger: logger), options: commitOptions)
+        self.rules = rules
+        var limiterOptions = RateLimiter.Options()
+        limiterOptions.redisBudget = configuration.rateLimits.redisBudget
+        limiterOptions.instances = configuration.rateLimits.instances
+        let redisClient = self.redis
+        self.rateLimiter = rules.map { RateLimiter(rules: $0, redis: redisClient, options: limiterOptions, logger: logger) }
         self.certificates = try CertificateStore(
             chainPath: configuration.server.certificateChainPath,
             keyPath: configuration.server.privateKeyPath
@@ -84,10 +93,12 @@ public final class TollgateServer: Sendable {
                 let applied = try await Migrator(migrations: Migration.bundled()).apply(on: postgres, logger: logger)
                 logger.info("migrations up to date", metadata: ["applied_now": "\(applied)"])
             }
-            let services: [any Service] = [
+            var services: [any Service] = []
+            if let rules { services.append(RulesReloader(store: rules, interval: self.configuration.rateLimits.pollInterval)) }
+            services += [
                 redis,
                 committer,
-                CertificateReloader(store: certificates, logger: logger),
+                CertificateReloader(store: certificates, rules: rules, logger: logger),
                 try makeAdminApplication(),
                 try makeEdgeApplication(),
             ]
@@ -121,7 +132,9 @@ public final class TollgateServer: Sendable {
             deduplicator: WebhookDeduplicator(
                 redis: redis, doneTTL: configuration.webhooks.doneTTL, inFlightTTL: configuration.webhooks.inFlightTTL, logger: logger
             ),
-            committer: committer
+            committer: committer,
+            rateLimiter: rateLimiter,
+            rateLimitHeadersOnAdmitted: configuration.rateLimits.headersOnAdmitted
         ).register(on: router)
 
         let server = configuration.server
@@ -168,6 +181,7 @@ public final class TollgateServer: Sendable {
             )
         }
         HealthRoutes(readiness: readinessProbe).register(on: router)
+        if let rules { RulesAdminRoutes(store: rules).register(on: router) }
         let ports = boundPorts
         return Application(
             router: router,

@@ -12,7 +12,12 @@ public struct GCRALimit: Sendable, Hashable {
     public let burst: Int64
 
     public init(rate: Rate, burst: Int64) {
-        self.emissionInterval = max(1, rate.period.nanosecondsValue / rate.count)
+        self.init(emissionInterval: rate.period.nanosecondsValue / rate.count, burst: burst)
+    }
+
+    /// A limit in any time unit; `now` and TATs passed to ``GCRA`` must use the same unit.
+    public init(emissionInterval: Int64, burst: Int64) {
+        self.emissionInterval = max(1, emissionInterval)
         self.burst = max(1, burst)
     }
 

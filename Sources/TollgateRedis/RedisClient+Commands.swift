@@ -65,13 +65,14 @@ extension RedisClient {
 
     /// Runs `script` by `EVALSHA`; if the server does not know it (`NOSCRIPT`, after a restart or
     /// `SCRIPT FLUSH`) loads it with `SCRIPT LOAD` and tries once more.
-    public func evaluate(_ script: RedisScript, keys: [String], arguments: [RESPArgument]) async throws(RedisError) -> RESPValue {
+    public func evaluate(_ script: RedisScript, keys: [String], arguments: [RESPArgument], timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
         let command = RESPCommand("EVALSHA", [RESPArgument(script.sha1), RESPArgument(keys.count)] + keys.map { RESPArgument($0) } + arguments)
+        let timeout = timeout ?? configuration.commandTimeout
         do throws(RedisError) {
-            return try await send(command)
+            return try await send(command, timeout: timeout)
         } catch .server(let error) where error.kind == "NOSCRIPT" {
             try await load(script)
-            return try await send(command)
+            return try await send(command, timeout: timeout)
         }
     }
 

@@ -66,11 +66,16 @@ public final class RedisClient: Service, Sendable {
 
     /// Sends `command` on the next open connection.
     public func send(_ command: RESPCommand) async throws(RedisError) -> RESPValue {
+        try await send(command, timeout: configuration.commandTimeout)
+    }
+
+    /// Sends `command` with its own deadline (the rate limiter's budget is a few milliseconds).
+    public func send(_ command: RESPCommand, timeout: Duration) async throws(RedisError) -> RESPValue {
         let start = ContinuousClock.now
         let name = command.name
         do throws(RedisError) {
             guard let connection = openConnection() else { throw RedisError.unavailable }
-            let reply = try await connection.send(command, timeout: configuration.commandTimeout)
+            let reply = try await connection.send(command, timeout: timeout)
             Timer(label: "tollgate_redis_command_duration_seconds", dimensions: [("command", name)])
                 .recordNanoseconds((ContinuousClock.now - start).nanoseconds)
             return reply

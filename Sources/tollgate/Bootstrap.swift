@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import TollgateConfig
+import TollgateHTTP
 import TollgateSignatures
 import TollgateTelemetry
 
@@ -26,6 +27,15 @@ enum Bootstrap {
             )
         } catch {
             FileHandle.standardError.write(Data("tollgate: invalid tenant configuration\n\(error.description)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+
+    static func loadRules(_ configuration: TollgateConfiguration, logger: Logger) throws -> RulesStore {
+        do {
+            return try RulesStore(directory: configuration.rateLimits.rulesDirectory, logger: logger)
+        } catch {
+            FileHandle.standardError.write(Data("tollgate: invalid rate-limit rules\n\(error)\n".utf8))
             throw ExitCode.failure
         }
     }

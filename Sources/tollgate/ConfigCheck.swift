@@ -1,4 +1,5 @@
 import ArgumentParser
+import Logging
 import TollgateConfig
 
 struct Config: ParsableCommand {
@@ -17,6 +18,7 @@ struct Config: ParsableCommand {
         func run() throws {
             let loaded = try Bootstrap.loadConfiguration(path: options.config)
             let tenants = try Bootstrap.loadTenants(loaded.configuration)
+            _ = try Bootstrap.loadRules(loaded.configuration, logger: Logger(label: "config-check"))
             for warning in loaded.warnings + tenants.warnings { print("warning: \(warning)") }
             print("\(options.config): ok (tenants: \(tenants.catalog.tenants.joined(separator: ", ")))")
         }

@@ -20,9 +20,11 @@ struct Serve: AsyncParsableCommand {
         for warning in loaded.warnings + tenants.warnings {
             logger.warning("configuration warning", metadata: ["where": "\(warning.origin)", "warning": "\(warning.message)"])
         }
+        let rules = try Bootstrap.loadRules(loaded.configuration, logger: logger)
         let server = try TollgateServer(
             configuration: loaded.configuration,
             tenants: tenants.catalog,
+            rules: rules,
             environment: ProcessInfo.processInfo.environment,
             logger: logger
         )

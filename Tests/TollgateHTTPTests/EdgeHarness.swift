@@ -41,6 +41,8 @@ enum EdgeHarness {
         redisURL: String = TestEnvironment.redisURL,
         bodyLimit: Int = 1 << 20,
         tenants: TenantCatalog = TenantCatalog(),
+        rules: RulesStore? = nil,
+        redisBudget: Duration = .milliseconds(5),
         postgresURL: String = TestEnvironment.postgresURL,
         _ body: (Running) async throws -> Void
     ) async throws {
@@ -48,9 +50,12 @@ enum EdgeHarness {
         logger.logLevel = .warning
         var configuration = configuration(certificates: certificates, redisURL: redisURL, bodyLimit: bodyLimit)
         configuration.postgres.url = postgresURL
+        configuration.rateLimits.pollInterval = .milliseconds(200)
+        configuration.rateLimits.redisBudget = redisBudget
         let server = try TollgateServer(
             configuration: configuration,
             tenants: tenants,
+            rules: rules,
             environment: [:],
             logger: logger
         )

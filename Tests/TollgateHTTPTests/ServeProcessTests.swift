@@ -36,6 +36,8 @@ import TollgateTestSupport
               url: \(TestEnvironment.redisURL)
             webhooks:
               tenants_dir: \(TestEnvironment.packageRoot.appendingPathComponent("config/tenants").path)
+            rate_limits:
+              rules_dir: \(TestEnvironment.packageRoot.appendingPathComponent("rules").path)
             \(extraYAML)
             """.write(toFile: configPath, atomically: true, encoding: .utf8)
         let child = ChildProcess(TestEnvironment.tollgateBinary.path, ["serve", "--config", configPath])

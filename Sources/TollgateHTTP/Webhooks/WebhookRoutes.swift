@@ -8,6 +8,7 @@ import TollgateConfig
 import TollgateCore
 import TollgateOrders
 import TollgatePostgres
+import TollgateRateLimits
 import TollgateSignatures
 
 /// `POST /v1/webhooks/{tenant}/{source}`: a provider callback, from bytes to a durable answer.
@@ -19,8 +20,10 @@ struct WebhookRoutes: Sendable {
     let schemes: [String: any SignatureScheme]  // by "tenant/source"
     let deduplicator: WebhookDeduplicator
     let committer: GroupCommitter
+    let rateLimiter: RateLimiter?
+    let rateLimitHeadersOnAdmitted: Bool
 
-    init(tenants: TenantCatalog, deduplicator: WebhookDeduplicator, committer: GroupCommitter) {
+    init(tenants: TenantCatalog, deduplicator: WebhookDeduplicator, committer: GroupCommitter, rateLimiter: RateLimiter?, rateLimitHeadersOnAdmitted: Bool) {
         self.tenants = tenants
         var schemes: [String: any SignatureScheme] = [:]
         for tenant in tenants.tenants {
@@ -33,6 +36,8 @@ struct WebhookRoutes: Sendable {
         self.schemes = schemes
         self.deduplicator = deduplicator
         self.committer = committer
+        self.rateLimiter = rateLimiter
+        self.rateLimitHeadersOnAdmitted = rateLimitHeadersOnAdmitted
     }
 
     func register(on router: Router<EdgeRequestContext>) {
@@ -46,15 +51,31 @@ struct WebhookRoutes: Sendable {
         let source = try route(context)
         let body = try await rawBody(request)
         try await verify(request, body: body, source: source, logger: context.logger)
+        let limit = try await rateLimit(request, source: source)
         let events = try normalize(request, body: body, source: source)
+        var response: Response
         switch await deduplicator.claim(events) {
-        case .allDone: return WebhookResponses.success(provider: source.provider, duplicate: true)
-        case .inFlight: throw Problem(.conflict, detail: "This event is being processed; retry shortly.", headers: [("Retry-After", "1")])
-        case .claimed: break
+        case .allDone:
+            response = WebhookResponses.success(provider: source.provider, duplicate: true)
+        case .inFlight:
+            throw Problem(.conflict, detail: "This event is being processed; retry shortly.", headers: [("Retry-After", "1")])
+        case .claimed:
+            let duplicate = try await commit(events, source: source, logger: context.logger)
+            await deduplicator.markDone(events)
+            response = WebhookResponses.success(provider: source.provider, duplicate: duplicate)
         }
-        let duplicate = try await commit(events, source: source, logger: context.logger)
-        await deduplicator.markDone(events)
-        return WebhookResponses.success(provider: source.provider, duplicate: duplicate)
+        if let limit, rateLimitHeadersOnAdmitted { RateLimitHeaders.apply(limit, to: &response) }
+        return response
+    }
+
+    /// After verification, so a forged flood cannot spend a tenant's budget; before any Postgres work.
+    private func rateLimit(_ request: Request, source: WebhookSource) async throws -> RateLimitVerdict? {
+        guard let rateLimiter else { return nil }
+        let verdict = await rateLimiter.check(RateLimitSubject(
+            tenant: source.tenant, route: .webhooks, source: source.name, method: request.method.rawValue
+        ))
+        guard verdict.admitted else { throw RateLimitHeaders.tooManyRequests(verdict) }
+        return verdict
     }
 
     private func route(_ context: EdgeRequestContext) throws -> WebhookSource {
