@@ -154,6 +154,7 @@ let package = Package(
                 "TollgateSignatures",
                 "TollgateOrders",
                 "TollgateRateLimits",
+                "TollgateRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

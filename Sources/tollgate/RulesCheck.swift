@@ -1,10 +1,13 @@
 import ArgumentParser
+import Foundation
+import TollgateHTTP
 import TollgateRateLimits
+import TollgateRedis
 
 struct Rules: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Work with rate-limit rules files.",
-        subcommands: [Check.self]
+        subcommands: [Check.self, RulesExplain.self]
     )
 
     struct Check: ParsableCommand {
@@ -24,6 +27,51 @@ struct Rules: ParsableCommand {
                 for diagnostic in errors.diagnostics { print(diagnostic) }
                 throw ExitCode.failure
             }
+        }
+    }
+}
+
+/// `tollgate rules explain`: which rules apply to a request, and their state in Redis.
+struct RulesExplain: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "explain",
+        abstract: "Show which rules apply to a request and their current state in Redis."
+    )
+
+    @OptionGroup var options: ConfigOptions
+    @Option var tenant: String
+    @Option(help: "webhooks, checkout or status") var route: String
+    @Option var source: String?
+    @Option var method: String = "POST"
+    @Option var player: String?
+    @Option var ip: String?
+
+    func run() async throws {
+        guard let routeClass = RouteClass(rawValue: route) else { throw ValidationError("--route must be webhooks, checkout or status") }
+        let loaded = try Bootstrap.loadConfiguration(path: options.config)
+        let logger = Bootstrap.logger(for: loaded.configuration)
+        let rules = try Bootstrap.loadRules(loaded.configuration, logger: logger)
+        guard let endpoint = RedisEndpoint(url: loaded.configuration.redis.url) else { throw ValidationError("redis.url is not a redis:// URL") }
+        let redis = RedisClient(configuration: .init(endpoint: endpoint), logger: logger)
+        let limiter = RateLimiter(rules: rules, redis: redis, logger: logger)
+        let subject = RateLimitSubject(tenant: tenant, route: routeClass, source: source, method: method, player: player, clientIP: ip)
+        let explanations = try await withThrowingTaskGroup(of: [RateLimiter.Explanation].self) { group in
+            group.addTask { try await redis.run(); return [] }
+            defer { group.cancelAll() }
+            for _ in 0..<40 where !redis.isConnected { try await Task.sleep(for: .milliseconds(50)) }
+            return await limiter.explain(subject)
+        }
+        if explanations.isEmpty { print("no rule applies (or an unlimited rule exempts this request)") }
+        for item in explanations {
+            let rule = item.rule
+            let rate = rule.rate.map { "\($0.count)/\($0.windowSeconds)s" } ?? "-"
+            var line = "\(rule.name) [\(rule.mode.rawValue)] rate=\(rate) burst=\(rule.burst) by=\(rule.by.rawValue) (\(rule.origin))"
+            if let key = item.key, let remaining = item.remaining, let reset = item.resetSeconds {
+                line += "\n    key \(key): remaining \(remaining), full again in \(String(format: "%.3f", reset)) s"
+            } else {
+                line += "\n    no state: this request has no \(rule.by.rawValue), or Redis is unreachable"
+            }
+            print(line)
         }
     }
 }

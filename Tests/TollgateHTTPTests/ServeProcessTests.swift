@@ -170,4 +170,22 @@ import TollgateTestSupport
         let shipped = try await ChildProcess.run(TestEnvironment.tollgateBinary.path, ["rules", "check", TestEnvironment.packageRoot.appendingPathComponent("rules").path])
         #expect(shipped.status == 0, "\(shipped.output)")
     }
+
+    @Test func rulesExplainShowsMatchingRulesAndTheirRedisState() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory("tollgate-explain")
+        let config = directory.appendingPathComponent("tollgate.yaml").path
+        try """
+            redis:
+              url: \(TestEnvironment.redisURL)
+            rate_limits:
+              rules_dir: \(TestEnvironment.packageRoot.appendingPathComponent("rules").path)
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let result = try await ChildProcess.run(TestEnvironment.tollgateBinary.path, [
+            "rules", "explain", "--config", config, "--tenant", "demo", "--route", "webhooks", "--source", "stripe",
+        ])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("webhooks-per-tenant [enforce] rate=2000/1s burst=4000 by=tenant"))
+        #expect(result.output.contains("stripe-source [enforce] rate=100000/300s"))
+        #expect(result.output.contains("key rl:{demo}:webhooks-per-tenant:demo: remaining 4000"))
+    }
 }
