@@ -166,6 +166,9 @@ let package = Package(
             dependencies: [
                 "TollgatePostgres",
                 "TollgateOrders",
+                "TollgateHTTP",
+                "TollgateRateLimits",
+                "TollgateRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

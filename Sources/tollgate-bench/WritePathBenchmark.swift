@@ -9,8 +9,16 @@ import TollgatePostgres
 /// one transaction per event (the baseline) and through the group committer, in one run.
 /// Figures are machine-dependent; the ratio is the number to compare across runs.
 @main
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tollgate-bench",
+        subcommands: [WritePathBenchmark.self, LimiterLatencyBenchmark.self],
+        defaultSubcommand: WritePathBenchmark.self
+    )
+}
+
 struct WritePathBenchmark: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "tollgate-bench")
+    static let configuration = CommandConfiguration(commandName: "write-path")
 
     @Option(help: "postgres:// URL of a database the role may create tables in (it is migrated).")
     var postgresURL: String = ProcessInfo.processInfo.environment["TOLLGATE_POSTGRES_URL"] ?? "postgres://tollgate@127.0.0.1:54330/tollgate"
