@@ -8,6 +8,7 @@ import PackageDescription
 /// - `TollgateSignatures`: each provider's callback signature scheme, pure (values in, verdict out).
 /// - `TollgateOrders`: the order state machine (a transition table) and event normalization, pure.
 /// - `TollgateRateLimits`: rules files, their checker, and the GCRA math, pure.
+/// - `TollgateCheckout`: checkout order validation, idempotency decisions, the circuit breaker; pure.
 /// - `TollgateConfig`: the YAML configuration model, its validation and secret references.
 /// - `CHiredis` + `TollgateRedis`: hiredis as the RESP codec, SwiftNIO for pipelined I/O.
 /// - `TollgatePostgres`: the PostgresNIO pool and versioned migrations.
@@ -61,6 +62,14 @@ let package = Package(
             dependencies: [
                 "TollgateCore",
                 .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TollgateCheckout",
+            dependencies: [
+                "TollgateCore",
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -204,6 +213,11 @@ let package = Package(
         .testTarget(
             name: "TollgateRateLimitsTests",
             dependencies: ["TollgateRateLimits"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TollgateCheckoutTests",
+            dependencies: ["TollgateCheckout"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
