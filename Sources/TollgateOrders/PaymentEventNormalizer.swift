@@ -99,7 +99,7 @@ public struct PaymentEventNormalizer: Sendable {
             guard let item = wrapper["NotificationRequestItem"] as? [String: Any],
                   let psp = item["pspReference"] as? String, let code = item["eventCode"] as? String
             else { throw .noEventID }
-            let success = "\(item["success"] ?? "")" == "true"
+            let success = Self.flag(item["success"])
             let kind: PaymentEventKind? = switch (code, success) {
             case ("AUTHORISATION", true): .paymentSucceeded
             case ("AUTHORISATION", false): .paymentFailed
@@ -182,6 +182,15 @@ public struct PaymentEventNormalizer: Sendable {
         result.currency = (data?["currency"] as? String)?.uppercased()
         if let date = json?["created_on"] as? String { result.occurredAt = ISO8601DateFormatter().date(from: date) }
         return result
+    }
+
+    /// Adyen sends `success` as the text "true"/"false"; accept a JSON boolean too.
+    static func flag(_ value: Any?) -> Bool {
+        switch value {
+        case let text as String: return text == "true"
+        case let number as NSNumber: return String(cString: number.objCType) == "c" && number.boolValue
+        default: return false
+        }
     }
 
     /// An integer from a JSON number or a string of digits (Paddle sends amounts as strings).

@@ -51,6 +51,17 @@ import TollgateOrders
         #expect(events.allSatisfy { $0.kind == .paymentSucceeded && $0.currency == "EUR" })
     }
 
+    @Test func adyenSuccessAsTextOrBoolean() throws {
+        for success in [#""true""#, "true"] {
+            let body = Array(#"{"notificationItems":[{"NotificationRequestItem":{"pspReference":"P1","eventCode":"AUTHORISATION","success":\#(success),"merchantReference":"o","amount":{"value":1,"currency":"EUR"}}}]}"#.utf8)
+            let event = try #require(try normalize("adyen", [:], body).first)
+            #expect(event.providerEventID == "P1:AUTHORISATION:true")
+            #expect(event.kind == .paymentSucceeded)
+        }
+        let failed = Array(#"{"notificationItems":[{"NotificationRequestItem":{"pspReference":"P2","eventCode":"AUTHORISATION","success":"false"}}]}"#.utf8)
+        #expect(try normalize("adyen", [:], failed).first?.kind == .paymentFailed)
+    }
+
     @Test func paddleTransactionCompletedWithStringAmount() throws {
         let (headers, body) = try fixture("paddle")
         let event = try #require(try normalize("paddle", headers, body).first)
