@@ -120,6 +120,7 @@ let package = Package(
             dependencies: [
                 "TollgateCore",
                 "TollgateOrders",
+                "TollgateCheckout",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -241,7 +242,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TollgatePostgresTests",
-            dependencies: ["TollgatePostgres", "TollgateOrders", "TollgateTestSupport"],
+            dependencies: ["TollgatePostgres", "TollgateOrders", "TollgateCheckout", "TollgateTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -20,6 +20,14 @@ public struct CheckoutOrder: Sendable, Equatable {
     public var country: String?
     public var returnURL: String
 
+    public init(playerID: String, items: [Item], currency: String, country: String?, returnURL: String) {
+        self.playerID = playerID
+        self.items = items
+        self.currency = currency
+        self.country = country
+        self.returnURL = returnURL
+    }
+
     /// Sum of quantity x unit amount, in minor units.
     public var totalMinor: Int64 { items.reduce(0) { $0 + $1.quantity * $1.unitAmountMinor } }
 }
