@@ -141,6 +141,7 @@ let package = Package(
                 "TollgateSignatures",
                 "TollgateOrders",
                 "TollgateRateLimits",
+                "TollgateCheckout",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -248,7 +249,7 @@ let package = Package(
         .testTarget(
             name: "TollgateHTTPTests",
             dependencies: [
-                "TollgateHTTP", "TollgateTestSupport", "TollgateConfig", "TollgateCore",
+                "TollgateHTTP", "TollgateTestSupport", "TollgateConfig", "TollgateCore", "TollgateCheckout", "TollgateRedis",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
