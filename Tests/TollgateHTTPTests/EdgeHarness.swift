@@ -42,7 +42,9 @@ enum EdgeHarness {
         bodyLimit: Int = 1 << 20,
         tenants: TenantCatalog = TenantCatalog(),
         rules: RulesStore? = nil,
-        redisBudget: Duration = .milliseconds(5),
+        // Generous by default: tests of Redis-backed decisions must not flip to the local fallback
+        // on a CI scheduling hiccup (the fallback has a test of its own with Redis stopped).
+        redisBudget: Duration = .milliseconds(250),
         postgresURL: String = TestEnvironment.postgresURL,
         _ body: (Running) async throws -> Void
     ) async throws {
