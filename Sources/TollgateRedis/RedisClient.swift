@@ -29,6 +29,9 @@ public final class RedisClient: Service, Sendable {
         /// Reconnect backoff: doubles from the minimum to the maximum. Defaults 50 ms and 2 s.
         public var minimumReconnectDelay: Duration = .milliseconds(50)
         public var maximumReconnectDelay: Duration = .seconds(2)
+        /// Scripts loaded on every new connection before it takes commands, so that `EVALSHA`
+        /// after a Redis restart does not pay a `NOSCRIPT` round trip inside a tight budget.
+        public var preloadedScripts: [RedisScript] = []
 
         public init(endpoint: RedisEndpoint) {
             self.endpoint = endpoint
@@ -112,6 +115,14 @@ public final class RedisClient: Service, Sendable {
                     commandTimeout: configuration.connectTimeout,
                     eventLoopGroup: eventLoopGroup
                 )
+                do {
+                    for script in configuration.preloadedScripts {
+                        _ = try await connection.send(RESPCommand("SCRIPT", ["LOAD", RESPArgument(script.source)]), timeout: configuration.connectTimeout)
+                    }
+                } catch {
+                    await connection.close()
+                    throw error
+                }
                 slots[index].withLockedValue { $0 = connection }
                 Gauge(label: "tollgate_redis_connections_open").record(slots.filter { $0.withLockedValue { $0 != nil } }.count)
                 if !wasConnected {

@@ -149,6 +149,29 @@ import TollgateTestSupport
         }
     }
 
+    @Test func preloadedScriptsAreThereOnEveryNewConnection() async throws {
+        let server = try RedisServerProcess()
+        try await server.start()
+        let script = RedisScript("return 'preloaded'")
+        var configuration = RedisClient.Configuration(endpoint: RedisEndpoint(url: server.url)!)
+        configuration.poolSize = 1
+        configuration.preloadedScripts = [script]
+        let client = RedisClient(configuration: configuration, logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await client.run() }
+            defer { group.cancelAll() }
+            try await TestEnvironment.waitUntil { client.isConnected }
+            // Plain EVALSHA, no NOSCRIPT fallback: the script must already be loaded.
+            #expect(try await client.send(RESPCommand("EVALSHA", [RESPArgument(script.sha1), 0])).string == "preloaded")
+            try await server.stop()
+            try await server.start()
+            try await TestEnvironment.waitUntil(timeout: .seconds(10)) {
+                (try? await client.send(RESPCommand("EVALSHA", [RESPArgument(script.sha1), 0])).string) == "preloaded"
+            }
+        }
+        try await server.stop()
+    }
+
     @Test func urlParsing() {
         #expect(RedisEndpoint(url: "redis://127.0.0.1:6380/2") == RedisEndpoint(host: "127.0.0.1", port: 6380, database: 2))
         #expect(RedisEndpoint(url: "redis://:pw@cache:6379") == RedisEndpoint(host: "cache", port: 6379, password: "pw"))
