@@ -230,7 +230,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TollgateConfigTests",
-            dependencies: ["TollgateConfig"],
+            dependencies: ["TollgateConfig", "TollgateCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

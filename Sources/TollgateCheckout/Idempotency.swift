@@ -1,4 +1,5 @@
 import Crypto
+import TollgateCore
 
 /// The `Idempotency-Key` rules (IETF draft "The Idempotency-Key HTTP Header Field", with
 /// Stripe's semantics): scoped to (tenant, player), bound to a fingerprint of the request.
@@ -14,7 +15,7 @@ public enum Idempotency {
         var hasher = SHA256()
         hasher.update(data: Array(method.uppercased().utf8) + [0] + Array(path.utf8) + [0])
         hasher.update(data: body)
-        return hasher.finalize().map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        return hasher.finalize().hexEncoded
     }
 
     /// What is stored under a key.

@@ -1,4 +1,5 @@
 import Foundation
+import TollgateCore
 
 /// Reads, overrides and validates the configuration. Collects every problem before failing.
 public struct ConfigurationLoader: Sendable {

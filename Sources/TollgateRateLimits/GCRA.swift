@@ -1,3 +1,5 @@
+import TollgateCore
+
 /// The Generic Cell Rate Algorithm: a smooth rate limit with a burst, no window edges, any period.
 ///
 /// The whole state of a key is one number, its theoretical arrival time (TAT): when the key would
@@ -12,7 +14,7 @@ public struct GCRALimit: Sendable, Hashable {
     public let burst: Int64
 
     public init(rate: Rate, burst: Int64) {
-        self.init(emissionInterval: rate.period.nanosecondsValue / rate.count, burst: burst)
+        self.init(emissionInterval: rate.period.nanoseconds / rate.count, burst: burst)
     }
 
     /// A limit in any time unit; `now` and TATs passed to ``GCRA`` must use the same unit.
@@ -68,14 +70,5 @@ public enum GCRA {
             }
         }
         return decisions
-    }
-}
-
-extension Duration {
-    /// Whole nanoseconds, saturating.
-    var nanosecondsValue: Int64 {
-        let (seconds, attoseconds) = components
-        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? .max : scaled + attoseconds / 1_000_000_000
     }
 }

@@ -1,3 +1,5 @@
+import TollgateCore
+
 /// A rate: `count` requests per `period`. Written in rules files as `N/s`, `N/min`, `N/h`, `N/d`
 /// or `N/<duration>` (`100/5m`, `10/250ms`).
 public struct Rate: Sendable, Hashable, CustomStringConvertible {
@@ -21,25 +23,11 @@ public struct Rate: Sendable, Hashable, CustomStringConvertible {
         case "h", "hour": period = .seconds(3600)
         case "d", "day": period = .seconds(86_400)
         default:
-            guard let parsed = Self.duration(unit) else { return nil }
+            guard let parsed = SettingParser.duration(unit) else { return nil }
             period = parsed
         }
         guard period > .zero, period <= .seconds(366 * 86_400) else { return nil }
         self.init(count: count, period: period)
-    }
-
-    /// `250ms`, `5s`, `5m`, `2h`, `1d`.
-    static func duration(_ text: String) -> Duration? {
-        let digits = text.prefix { $0.isASCII && $0.isNumber }
-        guard !digits.isEmpty, let amount = Int64(digits) else { return nil }
-        switch text.dropFirst(digits.count) {
-        case "ms": return .milliseconds(amount)
-        case "s": return .seconds(amount)
-        case "m": return .seconds(amount * 60)
-        case "h": return .seconds(amount * 3600)
-        case "d": return .seconds(amount * 86_400)
-        default: return nil
-        }
     }
 
     /// The window in whole seconds (for the `w=` of RateLimit-Policy), at least 1.

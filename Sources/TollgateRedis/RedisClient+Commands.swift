@@ -1,4 +1,5 @@
 import Crypto
+import TollgateCore
 
 /// The commands Tollgate uses, typed.
 extension RedisClient {
@@ -90,9 +91,6 @@ public struct RedisScript: Sendable, Hashable {
 
     public init(_ source: String) {
         self.source = source
-        self.sha1 = Insecure.SHA1.hash(data: Array(source.utf8)).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        self.sha1 = Insecure.SHA1.hash(data: Array(source.utf8)).hexEncoded
     }
 }

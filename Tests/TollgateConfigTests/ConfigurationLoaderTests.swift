@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TollgateConfig
+import TollgateCore
 
 @Suite struct ConfigurationLoaderTests {
     let loader = ConfigurationLoader(environment: [:])

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Metrics
 import NIOConcurrencyHelpers
+import TollgateCore
 import TollgateRateLimits
 
 /// The rate-limit rules in force, and their reloading.
@@ -72,6 +73,6 @@ public final class RulesStore: Sendable {
                 hasher.update(data: data)
             }
         }
-        return (hasher.finalize().map { String(format: "%02x", $0) }.joined(), files)
+        return (hasher.finalize().hexEncoded, files)
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Parsers for the value syntaxes that configuration and rules files share.
+/// Parsers for the value syntaxes that configuration, tenant and rules files share.
 public enum SettingParser {
     /// Durations as `250ms`, `5s`, `2m`, `1h`, `1d` (an integer and a unit).
     public static func duration(_ text: String) -> Duration? {
