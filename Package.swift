@@ -9,6 +9,7 @@ import PackageDescription
 /// - `TollgateOrders`: the order state machine (a transition table) and event normalization, pure.
 /// - `TollgateRateLimits`: rules files, their checker, and the GCRA math, pure.
 /// - `TollgateCheckout`: checkout order validation, idempotency decisions, the circuit breaker; pure.
+/// - `TollgateProviderEvents`: provider-shaped callback bodies for a payment event, pure (simulator, trigger, load).
 /// - `TollgateConfig`: the YAML configuration model, its validation and secret references.
 /// - `CHiredis` + `TollgateRedis`: hiredis as the RESP codec, SwiftNIO for pipelined I/O.
 /// - `TollgatePostgres`: the PostgresNIO pool and versioned migrations.
@@ -73,6 +74,11 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TollgateProviderEvents",
+            dependencies: ["TollgateCore", "TollgateOrders", "TollgateSignatures"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -226,6 +232,11 @@ let package = Package(
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TollgateProviderEventsTests",
+            dependencies: ["TollgateProviderEvents", "TollgateOrders", "TollgateSignatures", "TollgateCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
