@@ -36,13 +36,16 @@ public struct WebhookSource: Sendable {
 /// ```
 public struct TenantCatalog: Sendable {
     public private(set) var sources: [String: [String: WebhookSource]] = [:]
+    /// Tenants whose Game Hub posts checkouts, by tenant.
+    public private(set) var checkout: [String: CheckoutSettings] = [:]
 
-    public init(sources: [WebhookSource] = []) {
+    public init(sources: [WebhookSource] = [], checkout: [CheckoutSettings] = []) {
         for source in sources { self.sources[source.tenant, default: [:]][source.name] = source }
+        for settings in checkout { self.checkout[settings.tenant] = settings }
     }
 
     public func source(tenant: String, name: String) -> WebhookSource? { sources[tenant]?[name] }
-    public var tenants: [String] { sources.keys.sorted() }
+    public var tenants: [String] { Set(sources.keys).union(checkout.keys).sorted() }
 
     /// Loads every `*.yaml` in `directory`. Collects every problem (file:line:col) before failing.
     public static func load(directory: String, providers: Set<String>, environment: [String: String]) throws(ConfigurationError) -> (catalog: TenantCatalog, warnings: [ConfigurationIssue]) {
@@ -54,7 +57,7 @@ public struct TenantCatalog: Sendable {
             parser.parse(path: (directory as NSString).appendingPathComponent(file))
         }
         guard parser.issues.isEmpty else { throw ConfigurationError(issues: parser.issues) }
-        return (TenantCatalog(sources: parser.sources), parser.warnings)
+        return (TenantCatalog(sources: parser.sources, checkout: parser.checkout), parser.warnings)
     }
 }
 
@@ -63,6 +66,7 @@ struct TenantFileParser {
     let providers: Set<String>
     let environment: [String: String]
     var sources: [WebhookSource] = []
+    var checkout: [CheckoutSettings] = []
     var issues: [ConfigurationIssue] = []
     var warnings: [ConfigurationIssue] = []
     var seenTenants: [String: String] = [:]
@@ -99,7 +103,7 @@ struct TenantFileParser {
             return
         }
         guard let mapping = root?.mapping else { issue(root, path, "expected a mapping with 'tenant' and 'sources'"); return }
-        for key in mapping.keys where !["tenant", "sources"].contains(key.string ?? "") {
+        for key in mapping.keys where !["tenant", "sources", "checkout"].contains(key.string ?? "") {
             issue(key, path, "unknown key '\(key.string ?? "?")'")
         }
         guard let tenantNode = mapping["tenant"], let tenant = tenantNode.string, Self.isName(tenant) else {
@@ -108,6 +112,8 @@ struct TenantFileParser {
         }
         if let other = seenTenants[tenant] { issue(tenantNode, path, "tenant '\(tenant)' is also defined in \(other)") }
         seenTenants[tenant] = path
+        if let checkoutNode = mapping["checkout"] { parseCheckout(tenant: tenant, node: checkoutNode, path: path) }
+        if mapping["sources"] == nil, mapping["checkout"] != nil { return }
         guard let sourcesNode = mapping["sources"], let sourceMap = sourcesNode.mapping, !sourceMap.isEmpty else {
             issue(mapping["sources"] ?? root, path, "'sources' must map source names to their settings")
             return
@@ -147,6 +153,93 @@ struct TenantFileParser {
         }
         let authorization = settings["authorization"].flatMap { resolve($0, path: path, what: "source '\(name)' authorization") }
         sources.append(WebhookSource(tenant: tenant, name: name, provider: provider, secrets: secrets, tolerance: tolerance, authorization: authorization))
+    }
+
+    mutating func parseCheckout(tenant: String, node: Node, path: String) {
+        guard let settings = node.mapping else { issue(node, path, "'checkout' must be a mapping"); return }
+        let known = ["origins", "max_total_minor", "idempotency_ttl", "player_tokens", "payments"]
+        for key in settings.keys where !known.contains(key.string ?? "") { issue(key, path, "unknown key '\(key.string ?? "?")' in checkout") }
+
+        var origins: [String] = []
+        if let originsNode = settings["origins"] {
+            if case .sequence(let list) = originsNode {
+                for item in list {
+                    // An origin is scheme://host[:port], exactly as the browser sends it: no path, no trailing slash.
+                    if let text = item.string, let url = URL(string: text), ["https", "http"].contains(url.scheme ?? ""), url.host != nil,
+                       url.path.isEmpty, url.query == nil { origins.append(text) }
+                    else { issue(item, path, "checkout origin must be scheme://host[:port], like https://hub.example.com") }
+                }
+            } else { issue(originsNode, path, "checkout 'origins' must be a list") }
+        }
+        var maximum: Int64 = 100_000
+        if let node = settings["max_total_minor"] {
+            if let value = node.int.map(Int64.init), value > 0 { maximum = value } else { issue(node, path, "max_total_minor must be a positive integer (minor units)") }
+        }
+        var ttl: Duration = .seconds(86_400)
+        if let node = settings["idempotency_ttl"] {
+            if let value = node.string.flatMap(SettingParser.duration), value >= .seconds(60) { ttl = value }
+            else { issue(node, path, "idempotency_ttl must be a duration of at least 60s, like 24h") }
+        }
+        var keys: [CheckoutSettings.PlayerTokenKey] = []
+        if case .sequence(let list)? = settings["player_tokens"], !list.isEmpty {
+            for item in list {
+                guard let entry = item.mapping, let kid = entry["kid"]?.string, !kid.isEmpty else {
+                    issue(item, path, "each player token key needs a 'kid' and one of 'hs256' or 'es256'")
+                    continue
+                }
+                for key in entry.keys where !["kid", "hs256", "es256"].contains(key.string ?? "") {
+                    issue(key, path, "unknown key '\(key.string ?? "?")' in player token key '\(kid)'")
+                }
+                if let secretNode = entry["hs256"], let secret = resolve(secretNode, path: path, what: "player token key '\(kid)'") {
+                    // RFC 7518 section 3.2: an HS256 key at least as long as the hash.
+                    if secret.exposedValue.utf8.count < 32 { issue(secretNode, path, "player token key '\(kid)': an hs256 secret needs at least 32 bytes") }
+                    keys.append(.init(kid: kid, algorithm: .hs256, material: secret))
+                } else if let pemNode = entry["es256"], let pem = resolve(pemNode, path: path, what: "player token key '\(kid)'") {
+                    if !pem.exposedValue.contains("BEGIN PUBLIC KEY") { issue(pemNode, path, "player token key '\(kid)': es256 must be a PEM public key (file:PATH)") }
+                    keys.append(.init(kid: kid, algorithm: .es256, material: pem))
+                } else if entry["hs256"] == nil && entry["es256"] == nil {
+                    issue(item, path, "player token key '\(kid)' needs 'hs256' or 'es256'")
+                }
+            }
+        } else {
+            issue(settings["player_tokens"] ?? node, path, "checkout 'player_tokens' must list at least one key")
+        }
+        guard let paymentsNode = settings["payments"], let payments = paymentsNode.mapping else {
+            issue(settings["payments"] ?? node, path, "checkout 'payments' must say which provider opens payments")
+            return
+        }
+        let paymentKeys = ["provider", "base_url", "secret_key", "webhook_source", "connect_timeout", "timeout", "attempts"]
+        for key in payments.keys where !paymentKeys.contains(key.string ?? "") { issue(key, path, "unknown key '\(key.string ?? "?")' in payments") }
+        let provider = payments["provider"]?.string ?? ""
+        if !CheckoutSettings.paymentProviders.contains(provider) {
+            issue(payments["provider"] ?? paymentsNode, path, "payments provider must be one of \(CheckoutSettings.paymentProviders.sorted().joined(separator: ", "))")
+        }
+        let baseURL = payments["base_url"]?.string ?? ""
+        if URL(string: baseURL).map({ ["https", "http"].contains($0.scheme ?? "") && $0.host != nil }) != true {
+            issue(payments["base_url"] ?? paymentsNode, path, "payments base_url must be an http(s) URL")
+        }
+        let secretKey = payments["secret_key"].flatMap { resolve($0, path: path, what: "payments secret_key") }
+        if payments["secret_key"] == nil { issue(paymentsNode, path, "payments needs a 'secret_key'") }
+        func duration(_ name: String, _ fallback: Duration) -> Duration {
+            guard let node = payments[name] else { return fallback }
+            guard let value = node.string.flatMap(SettingParser.duration), value > .zero, value <= .seconds(120) else {
+                issue(node, path, "payments \(name) must be a duration up to 120s, like 2s")
+                return fallback
+            }
+            return value
+        }
+        let connectTimeout = duration("connect_timeout", .seconds(1))
+        let timeout = duration("timeout", .seconds(10))
+        var attempts = 3
+        if let node = payments["attempts"] {
+            if let value = node.int, (1...10).contains(value) { attempts = value } else { issue(node, path, "payments attempts must be 1 to 10") }
+        }
+        guard let secretKey else { return }
+        checkout.append(CheckoutSettings(
+            tenant: tenant, origins: origins, maximumTotalMinor: maximum, idempotencyTTL: ttl, playerTokenKeys: keys,
+            payments: .init(provider: provider, baseURL: baseURL, secretKey: secretKey, webhookSource: payments["webhook_source"]?.string,
+                            connectTimeout: connectTimeout, timeout: timeout, attempts: attempts)
+        ))
     }
 
     mutating func resolve(_ node: Node, path: String, what: String) -> Secret? {

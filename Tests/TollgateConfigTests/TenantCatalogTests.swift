@@ -18,7 +18,11 @@ import TollgateConfig
         let (catalog, warnings) = try TenantCatalog.load(directory: path, providers: providers, environment: [:])
         #expect(catalog.tenants == ["demo"])
         #expect(Set(catalog.sources["demo"]!.values.map(\.provider)) == providers)
-        #expect(warnings.count == providers.count, "each dev literal secret warns")
+        #expect(warnings.count == providers.count + 2, "each dev literal secret warns (sources, player token key, payments key)")
+        let checkout = try #require(catalog.checkout["demo"])
+        #expect(checkout.playerTokenKeys.map(\.kid) == ["demo-dev-1"])
+        #expect(checkout.payments.webhookSource == "stripe")
+        #expect(checkout.origins.contains("https://hub.demo.localhost"))
         #expect(warnings.allSatisfy { !$0.description.contains("whsec_dev") })
     }
 
@@ -52,5 +56,36 @@ import TollgateConfig
         #expect(lines.contains { $0.contains("bad.yaml:4:") && $0.contains("provider must be one of") })
         #expect(lines.contains { $0.contains("bad.yaml:8:") && $0.contains("UNSET_FOR_TEST is not set") })
         #expect(lines.contains { $0.contains("bad.yaml:9:") && $0.contains("unknown key 'colour'") })
+    }
+
+    @Test func checkoutSettingsAreCheckedWithFileAndLine() throws {
+        let dir = try directory([
+            "shop.yaml": """
+                tenant: shop
+                checkout:
+                  origins: [https://hub.shop.example/, https://ok.example]
+                  max_total_minor: -5
+                  player_tokens:
+                    - { kid: short, hs256: env:SHORT }
+                    - { kid: none }
+                  payments:
+                    provider: braintree
+                    base_url: ftp://x
+                    secret_key: env:SK
+                    attempts: 99
+                """,
+        ])
+        let error = #expect(throws: ConfigurationError.self) {
+            try TenantCatalog.load(directory: dir, providers: providers, environment: ["SHORT": "too-short", "SK": "sk_test"])
+        }
+        let lines = error?.issues.map(\.description) ?? []
+        #expect(lines.contains { $0.contains("shop.yaml:3:") && $0.contains("scheme://host[:port]") })
+        #expect(lines.contains { $0.contains("shop.yaml:4:") && $0.contains("max_total_minor") })
+        #expect(lines.contains { $0.contains("shop.yaml:6:") && $0.contains("at least 32 bytes") })
+        #expect(lines.contains { $0.contains("shop.yaml:7:") && $0.contains("needs 'hs256' or 'es256'") })
+        #expect(lines.contains { $0.contains("shop.yaml:9:") && $0.contains("provider must be one of stripe") })
+        #expect(lines.contains { $0.contains("shop.yaml:10:") && $0.contains("base_url") })
+        #expect(lines.contains { $0.contains("shop.yaml:12:") && $0.contains("attempts") })
+        #expect(!lines.contains { $0.contains("too-short") || $0.contains("sk_test") }, "no secret in a diagnostic")
     }
 }

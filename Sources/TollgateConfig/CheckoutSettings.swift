@@ -1,0 +1,79 @@
+import Foundation
+import TollgateCore
+
+/// A tenant's checkout settings: who may call (origins, player token keys), how much, and which
+/// provider opens the payments.
+///
+/// ```yaml
+/// checkout:
+///   origins: [https://hub.demo.example]      # Game Hub page origins allowed by CORS
+///   max_total_minor: 100000                  # ceiling on one order's total
+///   idempotency_ttl: 24h                     # how long Redis keeps Idempotency-Key records
+///   player_tokens:                           # several during a rotation, chosen by the JWT's kid
+///     - { kid: hub-2026-11, hs256: env:DEMO_PLAYER_TOKEN_KEY }
+///     - { kid: hub-ec-1, es256: file:/etc/tollgate/demo-player-token.pub.pem }
+///   payments:
+///     provider: stripe                       # the PaymentIntents API shape
+///     base_url: https://api.stripe.com
+///     secret_key: env:DEMO_STRIPE_SECRET_KEY
+///     webhook_source: stripe                 # the source its callbacks arrive on
+///     connect_timeout: 1s
+///     timeout: 10s                           # all attempts together
+///     attempts: 3
+/// ```
+public struct CheckoutSettings: Sendable {
+    public struct PlayerTokenKey: Sendable {
+        public enum Algorithm: String, Sendable { case hs256, es256 }
+        public var kid: String
+        public var algorithm: Algorithm
+        /// The HS256 secret or the ES256 public key PEM.
+        public var material: Secret
+
+        public init(kid: String, algorithm: Algorithm, material: Secret) {
+            self.kid = kid
+            self.algorithm = algorithm
+            self.material = material
+        }
+    }
+
+    public struct Payments: Sendable {
+        public var provider: String
+        public var baseURL: String
+        public var secretKey: Secret
+        public var webhookSource: String?
+        public var connectTimeout: Duration
+        public var timeout: Duration
+        public var attempts: Int
+
+        public init(provider: String = "stripe", baseURL: String, secretKey: Secret, webhookSource: String? = nil,
+                    connectTimeout: Duration = .seconds(1), timeout: Duration = .seconds(10), attempts: Int = 3) {
+            self.provider = provider
+            self.baseURL = baseURL
+            self.secretKey = secretKey
+            self.webhookSource = webhookSource
+            self.connectTimeout = connectTimeout
+            self.timeout = timeout
+            self.attempts = attempts
+        }
+    }
+
+    public var tenant: String
+    public var origins: [String]
+    public var maximumTotalMinor: Int64
+    public var idempotencyTTL: Duration
+    public var playerTokenKeys: [PlayerTokenKey]
+    public var payments: Payments
+
+    public init(tenant: String, origins: [String], maximumTotalMinor: Int64 = 100_000, idempotencyTTL: Duration = .seconds(86_400),
+                playerTokenKeys: [PlayerTokenKey], payments: Payments) {
+        self.tenant = tenant
+        self.origins = origins
+        self.maximumTotalMinor = maximumTotalMinor
+        self.idempotencyTTL = idempotencyTTL
+        self.playerTokenKeys = playerTokenKeys
+        self.payments = payments
+    }
+
+    /// The payment API shapes this build can call.
+    public static let paymentProviders: Set<String> = ["stripe"]
+}
