@@ -10,6 +10,7 @@ import PackageDescription
 /// - `TollgateRateLimits`: rules files, their checker, and the GCRA math, pure.
 /// - `TollgateCheckout`: checkout order validation, idempotency decisions, the circuit breaker; pure.
 /// - `TollgateProviderEvents`: provider-shaped callback bodies for a payment event, pure (simulator, trigger, load).
+/// - `TollgateProviderSim`: a Stripe-shaped provider on loopback that opens payments and sends signed callbacks.
 /// - `TollgateConfig`: the YAML configuration model, its validation and secret references.
 /// - `CHiredis` + `TollgateRedis`: hiredis as the RESP codec, SwiftNIO for pipelined I/O.
 /// - `TollgatePostgres`: the PostgresNIO pool and versioned migrations.
@@ -158,6 +159,21 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TollgateProviderSim",
+            dependencies: [
+                "TollgateCore", "TollgateCheckout", "TollgateOrders", "TollgateProviderEvents", "TollgateSignatures",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -173,8 +189,12 @@ let package = Package(
                 "TollgateSignatures",
                 "TollgateOrders",
                 "TollgateRateLimits",
-                "TollgateRedis",
+                "TollgateCheckout",
+                "TollgateProviderEvents",
+                "TollgateProviderSim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
@@ -187,8 +207,12 @@ let package = Package(
                 "TollgateOrders",
                 "TollgateHTTP",
                 "TollgateRateLimits",
-                "TollgateRedis",
+                "TollgateCheckout",
+                "TollgateProviderEvents",
+                "TollgateProviderSim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
@@ -261,6 +285,8 @@ let package = Package(
             name: "TollgateHTTPTests",
             dependencies: [
                 "TollgateHTTP", "TollgateTestSupport", "TollgateConfig", "TollgateCore", "TollgateCheckout", "TollgateRedis",
+                "TollgateProviderSim", "TollgateProviderEvents", "TollgateSignatures", "TollgateOrders",
+                .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

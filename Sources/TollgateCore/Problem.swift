@@ -71,6 +71,16 @@ public enum ProblemKind: String, Sendable, CaseIterable {
     case internalError = "internal-error"
     case serviceUnavailable = "service-unavailable"
     case notReady = "not-ready"
+    /// Checkout: the Idempotency-Key was first used with a different request.
+    case idempotencyKeyReused = "idempotency-key-reused"
+    /// Checkout: the provider declined the payment.
+    case paymentDeclined = "payment-declined"
+    /// Checkout: the payment provider failed or refused our request.
+    case upstreamFailed = "upstream-failed"
+    /// Checkout: the payment provider did not answer in time.
+    case upstreamTimeout = "upstream-timeout"
+    /// Checkout: calls to this payment provider are paused after repeated failures.
+    case upstreamCircuitOpen = "upstream-circuit-open"
 
     public var status: Int {
         switch self {
@@ -85,7 +95,11 @@ public enum ProblemKind: String, Sendable, CaseIterable {
         case .tooManyRequests: 429
         case .headersTooLarge: 431
         case .internalError: 500
-        case .serviceUnavailable, .notReady: 503
+        case .serviceUnavailable, .notReady, .upstreamCircuitOpen: 503
+        case .idempotencyKeyReused: 422
+        case .paymentDeclined: 402
+        case .upstreamFailed: 502
+        case .upstreamTimeout: 504
         }
     }
 
@@ -104,12 +118,17 @@ public enum ProblemKind: String, Sendable, CaseIterable {
         case .internalError: "An internal error occurred."
         case .serviceUnavailable: "The service is temporarily unavailable."
         case .notReady: "The service is not ready."
+        case .idempotencyKeyReused: "This Idempotency-Key was used with a different request."
+        case .paymentDeclined: "The payment was declined."
+        case .upstreamFailed: "The payment provider could not open the payment."
+        case .upstreamTimeout: "The payment provider did not answer in time."
+        case .upstreamCircuitOpen: "Payments with this provider are paused after repeated failures."
         }
     }
 
     /// The kind that stands for a bare HTTP status, for errors raised below our own code (router, codec).
     public static func forStatus(_ status: Int) -> ProblemKind {
-        allCases.first { $0.status == status && $0 != .notReady }
+        allCases.first { $0.status == status && ![.notReady, .idempotencyKeyReused, .upstreamCircuitOpen].contains($0) }
             ?? (status >= 500 ? .internalError : .badRequest)
     }
 }

@@ -31,6 +31,8 @@ public final class TollgateServer: Sendable {
     /// The rate-limit rules in force (nil: no rules directory configured, nothing is limited).
     public let rules: RulesStore?
     public let rateLimiter: RateLimiter?
+    /// One payment provider client (with its circuit breaker) per checkout tenant.
+    let paymentClients: [String: PaymentProviderClient]
     /// Ports the listeners bound (useful when the configuration asks for port 0).
     public let boundPorts = BoundPorts()
     private let registry: PrometheusCollectorRegistry
@@ -76,6 +78,7 @@ public final class TollgateServer: Sendable {
         limiterOptions.instances = configuration.rateLimits.instances
         let redisClient = self.redis
         self.rateLimiter = rules.map { RateLimiter(rules: $0, redis: redisClient, options: limiterOptions, logger: logger) }
+        self.paymentClients = tenants.checkout.mapValues { PaymentProviderClient(tenant: $0.tenant, settings: $0.payments, logger: logger) }
         self.certificates = try CertificateStore(
             chainPath: configuration.server.certificateChainPath,
             keyPath: configuration.server.privateKeyPath
@@ -101,11 +104,17 @@ public final class TollgateServer: Sendable {
                 committer,
                 CertificateReloader(store: certificates, rules: rules, logger: logger),
                 try makeAdminApplication(),
-                try makeEdgeApplication(),
+                try await makeEdgeApplication(),
             ]
             var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: gracefulShutdownSignals, logger: logger)
             configuration.maximumGracefulShutdownDuration = self.configuration.server.shutdownGracePeriod
-            try await ServiceGroup(configuration: configuration).run()
+            do {
+                try await ServiceGroup(configuration: configuration).run()
+            } catch {
+                for client in paymentClients.values { await client.shutdown() }
+                throw error
+            }
+            for client in paymentClients.values { await client.shutdown() }
         }
     }
 
@@ -121,7 +130,7 @@ public final class TollgateServer: Sendable {
         ])
     }
 
-    func makeEdgeApplication() throws -> some ApplicationProtocol {
+    func makeEdgeApplication() async throws -> some ApplicationProtocol {
         let router = Router(context: EdgeRequestContext.self)
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: ObservabilityMiddleware())
@@ -136,6 +145,12 @@ public final class TollgateServer: Sendable {
             committer: committer,
             rateLimiter: rateLimiter,
             rateLimitHeadersOnAdmitted: configuration.rateLimits.headersOnAdmitted
+        ).register(on: router)
+        let redis = self.redis
+        try await CheckoutRoutes.make(
+            catalog: tenants, payments: paymentClients, orders: CheckoutOrderStore(client: postgres, logger: logger),
+            idempotency: { IdempotencyRecordStore(redis: redis, ttl: $0.idempotencyTTL) },
+            rateLimiter: rateLimiter, rateLimitHeadersOnAdmitted: configuration.rateLimits.headersOnAdmitted, logger: logger
         ).register(on: router)
 
         let server = configuration.server

@@ -62,6 +62,35 @@ public struct CheckoutOrderStore: Sendable {
         }
     }
 
+    /// Records the payment opened at the provider and moves a `created` order to `pending_payment`.
+    /// An order a callback already moved on (the provider can be faster than our answer) keeps its
+    /// status. Returns the order as it now stands.
+    public func recordPaymentOpened(tenant: String, orderID: String, provider: String, paymentID: String) async throws -> StoredOrder? {
+        try await PostgresMetrics.measure("record_payment") {
+            let rows = try await client.query("""
+                UPDATE orders SET provider = \(provider), provider_payment_id = \(paymentID), last_error = NULL,
+                    status = CASE WHEN status = 'created' THEN 'pending_payment' ELSE status END,
+                    version = version + CASE WHEN status = 'created' THEN 1 ELSE 0 END, updated_at = now()
+                WHERE tenant = \(tenant) AND order_id = \(orderID)
+                RETURNING order_id, player_id, status, amount_minor, currency, provider, provider_payment_id, last_error
+                """, logger: logger)
+            for try await row in rows.decode((String, String, String, Int64, String, String?, String?, String?).self) {
+                return Self.stored(row)
+            }
+            return nil
+        }
+    }
+
+    /// Records why opening the payment failed; the order stays `created` so a retry can open it.
+    public func recordPaymentFailure(tenant: String, orderID: String, provider: String, error: String) async throws {
+        try await PostgresMetrics.measure("record_payment") {
+            _ = try await client.query("""
+                UPDATE orders SET provider = \(provider), last_error = \(error), updated_at = now()
+                WHERE tenant = \(tenant) AND order_id = \(orderID)
+                """, logger: logger)
+        }
+    }
+
     /// The order if it belongs to `playerID` (another player's order is "not found").
     public func find(tenant: String, orderID: String, playerID: String) async throws -> StoredOrder? {
         let rows = try await client.query("""

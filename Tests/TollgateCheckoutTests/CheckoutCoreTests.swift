@@ -117,3 +117,40 @@ import TollgateCheckout
         #expect(breaker.permit(now: 31 * Self.second) == .refused(retryAfter: 29 * Self.second))
     }
 }
+
+@Suite struct StripePaymentIntentsTests {
+    @Test func createFormCarriesTheOrderAsMetadata() {
+        let form = StripePaymentIntents.createForm(tenant: "demo", orderID: "ord_1 &x", amountMinor: 1999, currency: "EUR")
+        let fields = Dictionary(FormEncoding.decode(form), uniquingKeysWith: { $1 })
+        #expect(fields["amount"] == "1999")
+        #expect(fields["currency"] == "eur")
+        #expect(fields["metadata[order_id]"] == "ord_1 &x")
+        #expect(fields["metadata[tenant]"] == "demo")
+        #expect(form.contains("metadata[order_id]=ord_1%20%26x"))
+    }
+
+    @Test func outcomesAreClassified() {
+        let opened = StripePaymentIntents.outcome(status: 200, body: Array(#"{"id":"pi_1","client_secret":"pi_1_secret_x"}"#.utf8))
+        #expect(opened == .opened(OpenedPayment(provider: "stripe", id: "pi_1", clientSecret: "pi_1_secret_x")))
+        let declined = StripePaymentIntents.outcome(status: 402, body: Array(#"{"error":{"type":"card_error","code":"card_declined","decline_code":"insufficient_funds","message":"no"}}"#.utf8))
+        #expect(declined == .declined(code: "insufficient_funds", message: "no"))
+        #expect(StripePaymentIntents.outcome(status: 401, body: Array(#"{"error":{"type":"invalid_request_error"}}"#.utf8)) == .rejected(status: 401, code: "invalid_request_error"))
+        #expect(StripePaymentIntents.outcome(status: 409, body: Array(#"{"error":{"type":"idempotency_error","code":"idempotency_key_reused"}}"#.utf8))
+            == .rejected(status: 409, code: "idempotency_key_reused"))
+        #expect(StripePaymentIntents.outcome(status: 409, body: Array(#"{"error":{"type":"idempotency_error","code":"idempotency_key_in_use"}}"#.utf8))
+            == .transient("http 409 idempotency_key_in_use"))
+        #expect(StripePaymentIntents.outcome(status: 503, body: []) == .transient("http 503 http_503"))
+        #expect(StripePaymentIntents.outcome(status: 429, body: []) == .transient("http 429 http_429"))
+        #expect(StripePaymentIntents.outcome(status: 200, body: Array("garbage".utf8)) == .transient("unreadable payment intent"))
+    }
+
+    @Test func retriesOnlyTransientOutcomesWithinTheDeadline() {
+        let policy = UpstreamRetryPolicy(attempts: 3, baseDelay: .milliseconds(100))
+        #expect(policy.delay(after: .transient("x"), attempt: 1, remaining: .seconds(5)) == .milliseconds(100))
+        #expect(policy.delay(after: .transient("x"), attempt: 2, remaining: .seconds(5)) == .milliseconds(200))
+        #expect(policy.delay(after: .transient("x"), attempt: 3, remaining: .seconds(5)) == nil, "attempts used up")
+        #expect(policy.delay(after: .transient("x"), attempt: 1, remaining: .milliseconds(50)) == nil, "deadline")
+        #expect(policy.delay(after: .declined(code: "d", message: "m"), attempt: 1, remaining: .seconds(5)) == nil)
+        #expect(policy.delay(after: .rejected(status: 400, code: "c"), attempt: 1, remaining: .seconds(5)) == nil)
+    }
+}

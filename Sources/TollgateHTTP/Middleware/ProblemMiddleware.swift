@@ -15,6 +15,15 @@ public struct ProblemMiddleware: RouterMiddleware {
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch {
+            return try Self.response(for: error, request: request, context: context)
+        }
+    }
+
+    /// The response for `error`; also used by middleware that must decorate error responses (CORS).
+    static func response(for error: any Error, request: Request, context: Context) throws -> Response {
+        do {
+            throw error
         } catch let problem as Problem {
             return .problem(problem)
         } catch let error as HTTPError {

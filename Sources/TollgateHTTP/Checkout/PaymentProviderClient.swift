@@ -1,0 +1,128 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import Metrics
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import TollgateCheckout
+import TollgateConfig
+
+/// Opens payments at one tenant's provider (Stripe's PaymentIntents shape) through AsyncHTTPClient.
+///
+/// Every attempt carries the order id as `Idempotency-Key`, which is what makes retrying safe:
+/// the provider answers a repeat with the first result and never opens a second payment. Retries
+/// happen only for transient outcomes, with backoff, inside one deadline (`payments.timeout`).
+/// A circuit breaker per (tenant, provider) refuses calls at once while the provider is failing.
+public final class PaymentProviderClient: Sendable {
+    public enum Failure: Error, Sendable, Equatable {
+        /// The breaker is open: answer 503 with this Retry-After.
+        case circuitOpen(retryAfterSeconds: Int)
+        /// The provider declined the payment (final for this request).
+        case declined(code: String, message: String)
+        /// The provider refused our request; not the player's fault, not fixed by retrying.
+        case rejected(status: Int, code: String)
+        /// No usable answer in time, or only transient errors.
+        case unavailable(reason: String, timedOut: Bool)
+    }
+
+    let settings: CheckoutSettings.Payments
+    let tenant: String
+    let http: HTTPClient
+    let breaker: NIOLockedValueBox<CircuitBreaker>
+    let retry: UpstreamRetryPolicy
+    let logger: Logger
+
+    public init(tenant: String, settings: CheckoutSettings.Payments, breaker: CircuitBreaker.Options = .init(), logger: Logger) {
+        self.tenant = tenant
+        self.settings = settings
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .nanoseconds(settings.connectTimeout.nanoseconds))
+        configuration.connectionPool = .init(idleTimeout: .seconds(60))
+        self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        self.breaker = NIOLockedValueBox(CircuitBreaker(options: breaker))
+        self.retry = UpstreamRetryPolicy(attempts: settings.attempts)
+        self.logger = logger
+    }
+
+    public func shutdown() async {
+        try? await http.shutdown()
+    }
+
+    static func now() -> Int64 { Int64(NIODeadline.now().uptimeNanoseconds) }
+
+    /// Whether the breaker would refuse a call now (checked before any order is written).
+    public func refusal() -> Failure? {
+        let now = Self.now()
+        return breaker.withLockedValue { breaker in
+            if case .open(let until) = breaker.state, now < until { return .circuitOpen(retryAfterSeconds: Self.seconds(until - now)) }
+            return nil
+        }
+    }
+
+    static func seconds(_ nanoseconds: Int64) -> Int { max(1, Int((nanoseconds + 999_999_999) / 1_000_000_000)) }
+
+    /// Opens (or, for a repeat of the same order, finds again) the payment for `orderID`.
+    public func openPayment(orderID: String, amountMinor: Int64, currency: String) async throws(Failure) -> OpenedPayment {
+        switch breaker.withLockedValue({ $0.permit(now: Self.now()) }) {
+        case .refused(let retryAfter): throw .circuitOpen(retryAfterSeconds: Self.seconds(retryAfter))
+        case .allowed: break
+        }
+        let started = ContinuousClock.now
+        let deadline = started + settings.timeout
+        let form = StripePaymentIntents.createForm(tenant: tenant, orderID: orderID, amountMinor: amountMinor, currency: currency)
+        var attempt = 0
+        var outcome: UpstreamOutcome = .transient("not attempted")
+        var timedOut = false
+        while true {
+            attempt += 1
+            (outcome, timedOut) = await attemptCreate(form: form, orderID: orderID, deadline: deadline)
+            Counter(label: "tollgate_upstream_requests_total", dimensions: [("provider", settings.provider), ("outcome", Self.label(outcome))]).increment()
+            guard let pause = retry.delay(after: outcome, attempt: attempt, remaining: deadline - .now) else { break }
+            try? await Task.sleep(for: pause)
+        }
+        Timer(label: "tollgate_upstream_duration_seconds", dimensions: [("provider", settings.provider)], preferredDisplayUnit: .seconds)
+            .recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+        let upstreamHealthy: Bool = if case .transient = outcome { false } else { true }
+        breaker.withLockedValue { $0.record(success: upstreamHealthy, now: Self.now()) }
+        switch outcome {
+        case .opened(let payment): return payment
+        case .declined(let code, let message): throw .declined(code: code, message: message)
+        case .rejected(let status, let code):
+            logger.error("provider rejected the payment request", metadata: ["tenant": "\(tenant)", "status": "\(status)", "code": "\(code)"])
+            throw .rejected(status: status, code: code)
+        case .transient(let reason):
+            logger.warning("provider unavailable", metadata: ["tenant": "\(tenant)", "reason": "\(reason)", "attempts": "\(attempt)"])
+            throw .unavailable(reason: reason, timedOut: timedOut)
+        }
+    }
+
+    private func attemptCreate(form: String, orderID: String, deadline: ContinuousClock.Instant) async -> (UpstreamOutcome, timedOut: Bool) {
+        var request = HTTPClientRequest(url: settings.baseURL + StripePaymentIntents.path)
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: "Bearer \(settings.secretKey.exposedValue)")
+        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        request.headers.add(name: "Idempotency-Key", value: orderID)
+        request.body = .bytes(ByteBuffer(string: form))
+        let remaining = deadline - .now
+        guard remaining > .zero else { return (.transient("deadline passed"), true) }
+        do {
+            let response = try await http.execute(request, timeout: .nanoseconds(remaining.nanoseconds))
+            let body = try await response.body.collect(upTo: 1 << 20)
+            return (StripePaymentIntents.outcome(status: Int(response.status.code), body: Array(buffer: body)), false)
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
+            return (.transient("timed out"), true)
+        } catch {
+            return (.transient("network: \(type(of: error))"), false)
+        }
+    }
+
+    static func label(_ outcome: UpstreamOutcome) -> String {
+        switch outcome {
+        case .opened: "opened"
+        case .declined: "declined"
+        case .rejected: "rejected"
+        case .transient: "transient"
+        }
+    }
+}
