@@ -61,6 +61,8 @@ public struct PlayerTokenVerifier: Sendable {
                 await collection.add(ecdsa: try ES256PublicKey(pem: pem), kid: JWKIdentifier(string: kid))
             }
         }
+        // jwt-kit falls back to its first key for a token without a known `kid`; we do not guess.
+        await collection.clearDefault()
         return PlayerTokenVerifier(tenant: tenant, keys: collection)
     }
 

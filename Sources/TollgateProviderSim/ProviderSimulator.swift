@@ -99,9 +99,12 @@ public final class ProviderSimulator: Service, Sendable {
     let logger: Logger
     /// The port the API bound (useful with port 0).
     public let boundPort = NIOLockedValueBox<Int?>(nil)
+    /// Where callbacks go now (the configured URL, or one set later with ``deliverCallbacks(to:)``).
+    let webhookURL: NIOLockedValueBox<String?>
 
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
+        self.webhookURL = NIOLockedValueBox(configuration.webhookURL)
         self.logger = logger
         (deliveries, deliveryQueue) = AsyncStream.makeStream()
     }
@@ -142,10 +145,18 @@ public final class ProviderSimulator: Service, Sendable {
         try await client.shutdown()
     }
 
+    /// Sends later callbacks to `url` (`{tenant}` is replaced), for a test whose edge starts after the simulator.
+    public func deliverCallbacks(to url: String) {
+        webhookURL.withLockedValue { $0 = url }
+    }
+
     /// Queues behaviours for the next create requests (tests and load scenarios script with this).
     public func script(_ behaviours: [Behaviour]) {
         state.withLockedValue { $0.script.append(contentsOf: behaviours) }
     }
+
+    /// True while a create request is being held (a `timeout` or `delay` behaviour).
+    public var hasRequestsInFlight: Bool { state.withLockedValue { $0.idempotency.values.contains { $0.response == nil } } }
 
     /// Counters for tests and the load generator's verification.
     public var statistics: SimulatorState.Statistics { state.withLockedValue { $0.statistics } }
@@ -281,7 +292,7 @@ public final class ProviderSimulator: Service, Sendable {
     /// Queues the callback for `kind` on `intent`; returns its event id.
     func enqueue(_ kind: PaymentEventKind, for intent: PaymentIntent, amount: Int64, after delay: Duration) -> String {
         let eventID = "evt_sim_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(24).lowercased())"
-        guard let template = configuration.webhookURL else { return eventID }
+        guard let template = webhookURL.withLockedValue({ $0 }) else { return eventID }
         let url = template.replacingOccurrences(of: "{tenant}", with: intent.metadata["tenant"] ?? "")
         let callback = ProviderCallback(kind: kind, orderID: intent.metadata["order_id"] ?? "", eventID: eventID, paymentID: intent.id,
                                         amountMinor: amount, currency: intent.currency)

@@ -1,0 +1,360 @@
+import AsyncHTTPClient
+import Foundation
+import JWTKit
+import Logging
+import NIOCore
+import NIOHTTP1
+import Testing
+import TollgateConfig
+import TollgateCore
+import TollgateHTTP
+import TollgateProviderSim
+import TollgateRedis
+import TollgateTestSupport
+
+/// Checkout end to end: TLS edge, player tokens, Idempotency-Key, Postgres, and the Stripe-shaped
+/// provider simulator opening payments and delivering the callbacks that pay the order.
+@Suite(.serialized) struct CheckoutTests {
+    static let tenant = "shop"
+    static let origin = "https://hub.shop.example"
+    static let tokenKey = "checkout-test-player-token-key-0123456789"
+    static let webhookSecret = "whsec_checkout_test_secret"
+
+    struct Fixture {
+        let edge: EdgeHarness.Running
+        let simulator: ProviderSimulator
+        let client: HTTPClient
+        var orders: String { edge.edge + "/v1/checkout/\(CheckoutTests.tenant)/orders" }
+    }
+
+    /// The simulator, then an edge whose tenant `shop` opens payments at it, then a client.
+    static func withCheckout(
+        redisURL: String = TestEnvironment.redisURL,
+        paymentsTimeout: Duration = .seconds(3),
+        attempts: Int = 3,
+        simulator tweak: (inout ProviderSimulator.Configuration) -> Void = { _ in },
+        _ body: (Fixture) async throws -> Void
+    ) async throws {
+        let certificates = try await TestCertificates.make()
+        var configuration = ProviderSimulator.Configuration()
+        configuration.port = 0
+        configuration.webhookSecret = webhookSecret
+        configuration.trustRootsPath = certificates.caPath
+        configuration.settleDelay = .milliseconds(100)
+        configuration.retryBaseDelay = .milliseconds(100)
+        configuration.hangDuration = .seconds(3)
+        tweak(&configuration)
+        var logger = Logger(label: "test.sim")
+        logger.logLevel = .warning
+        let simulator = ProviderSimulator(configuration: configuration, logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await simulator.run() }
+            defer { group.cancelAll() }
+            try await TestEnvironment.waitUntil { simulator.boundPort.withLockedValue { $0 } != nil }
+            let simPort = simulator.boundPort.withLockedValue { $0 }!
+            let catalog = TenantCatalog(
+                sources: [WebhookSource(tenant: tenant, name: "stripe", provider: "stripe", secrets: [Secret(webhookSecret)])],
+                checkout: [CheckoutSettings(
+                    tenant: tenant, origins: [origin], maximumTotalMinor: 50_000,
+                    playerTokenKeys: [.init(kid: "k1", algorithm: .hs256, material: Secret(tokenKey))],
+                    payments: .init(baseURL: "http://127.0.0.1:\(simPort)", secretKey: Secret("sk_test_shop"), webhookSource: "stripe",
+                                    connectTimeout: .seconds(1), timeout: paymentsTimeout, attempts: attempts)
+                )]
+            )
+            try await EdgeHarness.withServer(certificates: certificates, redisURL: redisURL, tenants: catalog) { edge in
+                simulator.deliverCallbacks(to: edge.edge + "/v1/webhooks/{tenant}/stripe")
+                try await EdgeHarness.withClient(trusting: certificates.caPath) { client in
+                    try await body(Fixture(edge: edge, simulator: simulator, client: client))
+                }
+            }
+        }
+    }
+
+    static func token(player: String, audience: String = tenant, expires: Date = Date().addingTimeInterval(600),
+                      kid: String = "k1", key: String = tokenKey) async throws -> String {
+        let keys = JWTKeyCollection()
+        await keys.add(hmac: HMACKey(from: key), digestAlgorithm: .sha256, kid: JWKIdentifier(string: kid))
+        return try await keys.sign(TestClaims(sub: .init(value: player), aud: .init(value: [audience]), exp: .init(value: expires)),
+                                   kid: JWKIdentifier(string: kid))
+    }
+
+    struct TestClaims: JWTPayload {
+        var sub: SubjectClaim
+        var aud: AudienceClaim
+        var exp: ExpirationClaim
+        func verify(using algorithm: some JWTAlgorithm) async throws {}
+    }
+
+    static func orderBody(player: String, quantity: Int = 2, unit: Int = 499) -> String {
+        #"{"player_id":"\#(player)","items":[{"sku":"gems_500","quantity":\#(quantity),"unit_amount_minor":\#(unit)}],"currency":"EUR","country":"DE","return_url":"https://hub.shop.example/done"}"#
+    }
+
+    static func unique(_ prefix: String) -> String { prefix + UUID().uuidString.prefix(12).lowercased() }
+
+    func post(_ fixture: Fixture, player: String, key: String?, body: String, token: String? = nil, origin: String? = nil) async throws -> (HTTPClientResponse, String) {
+        let bearer: String
+        if let token { bearer = token } else { bearer = try await Self.token(player: player) }
+        var headers: [(String, String)] = [("Content-Type", "application/json"), ("Authorization", "Bearer \(bearer)")]
+        if let key { headers.append(("Idempotency-Key", key)) }
+        if let origin { headers.append(("Origin", origin)) }
+        return try await fixture.client.fetch(fixture.orders, method: .POST, headers: headers, body: .bytes(ByteBuffer(string: body)))
+    }
+
+    func sql(_ query: String) async throws -> String {
+        try await ChildProcess.run("/usr/bin/psql", [TestEnvironment.postgresURL, "-tAc", query]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func orderCount(player: String) async throws -> Int {
+        Int(try await sql("SELECT count(*) FROM orders WHERE tenant = '\(Self.tenant)' AND player_id = '\(player)'")) ?? -1
+    }
+
+    // MARK: - Idempotency
+
+    @Test func fiftyConcurrentIdenticalPostsMakeOneOrderAndOnePayment() async throws {
+        try await Self.withCheckout(simulator: { $0.defaultBehaviour = .delay(.milliseconds(300)) }) { fixture in
+            let player = Self.unique("p_"), key = Self.unique("key-")
+            let body = Self.orderBody(player: player)
+            let token = try await Self.token(player: player)
+            let results = try await withThrowingTaskGroup(of: (Int, String).self) { group in
+                for _ in 0..<50 {
+                    group.addTask {
+                        let (response, text) = try await post(fixture, player: player, key: key, body: body, token: token)
+                        return (Int(response.status.code), text)
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let statuses = results.map(\.0)
+            #expect(Set(statuses).isSubset(of: [201, 409]), "\(Set(statuses))")
+            let created = results.filter { $0.0 == 201 }.map(\.1)
+            #expect(!created.isEmpty)
+            #expect(Set(created).count == 1, "every 201 is the same answer")
+            #expect(try await orderCount(player: player) == 1)
+            #expect(fixture.simulator.statistics.paymentIntentsCreated == 1)
+
+            // After it finished, a retry is a replay of the very same answer.
+            let (replay, replayBody) = try await post(fixture, player: player, key: key, body: body, token: token)
+            #expect(replay.status == .created)
+            #expect(replay.headers.first(name: "Idempotent-Replayed") == "true")
+            #expect(replayBody == created.first)
+            let answer = try jsonObject(replayBody)
+            #expect(answer["status"] as? String == "pending_payment")
+            #expect(answer["amount_minor"] as? Int == 998)
+            #expect((answer["payment"] as? [String: Any])?["client_secret"] as? String != nil)
+        }
+    }
+
+    @Test func sameKeyOtherBodyIs422AndAMissingOrOverlongKeyIs400() async throws {
+        try await Self.withCheckout { fixture in
+            let player = Self.unique("p_"), key = Self.unique("key-")
+            let (first, _) = try await post(fixture, player: player, key: key, body: Self.orderBody(player: player))
+            #expect(first.status == .created)
+            let (other, otherBody) = try await post(fixture, player: player, key: key, body: Self.orderBody(player: player, quantity: 3))
+            #expect(other.status == .unprocessableEntity)
+            #expect(try jsonObject(otherBody)["type"] as? String == "urn:tollgate:problem:idempotency-key-reused")
+
+            let (missing, missingBody) = try await post(fixture, player: player, key: nil, body: Self.orderBody(player: player))
+            #expect(missing.status == .badRequest)
+            #expect(try jsonObject(missingBody)["field"] as? String == "Idempotency-Key")
+            let (long, _) = try await post(fixture, player: player, key: String(repeating: "k", count: 256), body: Self.orderBody(player: player))
+            #expect(long.status == .badRequest)
+            #expect(try await orderCount(player: player) == 1)
+        }
+    }
+
+    @Test func validationErrorsNameTheFieldAndAreReplayed() async throws {
+        try await Self.withCheckout { fixture in
+            let player = Self.unique("p_"), key = Self.unique("key-")
+            let body = #"{"player_id":"\#(player)","items":[{"sku":"gems","quantity":0,"unit_amount_minor":100}],"currency":"EURO","return_url":"http://x"}"#
+            let (first, firstBody) = try await post(fixture, player: player, key: key, body: body)
+            #expect(first.status == .unprocessableEntity)
+            let fields = (try jsonObject(firstBody)["errors"] as? [[String: Any]] ?? []).compactMap { $0["field"] as? String }
+            #expect(Set(fields) == ["items[0].quantity", "currency", "return_url"])
+            let (again, againBody) = try await post(fixture, player: player, key: key, body: body)
+            #expect(again.status == .unprocessableEntity)
+            #expect(again.headers.first(name: "Idempotent-Replayed") == "true")
+            #expect(againBody == firstBody)
+            let (malformed, _) = try await post(fixture, player: player, key: Self.unique("key-"), body: "{not json")
+            #expect(malformed.status == .badRequest)
+            let (tooMuch, tooMuchBody) = try await post(fixture, player: player, key: Self.unique("key-"), body: Self.orderBody(player: player, quantity: 200, unit: 1000))
+            #expect(tooMuch.status == .unprocessableEntity, "over the tenant's 50,000 ceiling: \(tooMuchBody)")
+            #expect(try await orderCount(player: player) == 0)
+        }
+    }
+
+    @Test func redisLosingTheRecordBetweenRetriesStillMakesOneOrder() async throws {
+        let redis = try RedisServerProcess()
+        try await redis.start()
+        defer { Task { try? await redis.stop() } }
+        try await Self.withCheckout(redisURL: redis.url) { fixture in
+            let player = Self.unique("p_"), key = Self.unique("key-")
+            let body = Self.orderBody(player: player)
+            let (first, firstBody) = try await post(fixture, player: player, key: key, body: body)
+            #expect(first.status == .created)
+            _ = try await fixture.edge.server.redis.send(RESPCommand("FLUSHALL"))
+            let (second, secondBody) = try await post(fixture, player: player, key: key, body: body)
+            #expect(second.status == .created)
+            #expect(second.headers.first(name: "Idempotent-Replayed") == nil, "Redis forgot; Postgres answered")
+            #expect(try jsonObject(secondBody)["order_id"] as? String == jsonObject(firstBody)["order_id"] as? String)
+            #expect(try await orderCount(player: player) == 1)
+            let stats = fixture.simulator.statistics
+            #expect(stats.paymentIntentsCreated == 1, "the provider's idempotency found the same payment")
+            #expect(stats.replays == 1)
+        }
+    }
+
+    // MARK: - Auth, ownership, CORS
+
+    @Test func badTokensAre401AndOtherPlayersOrdersAre404() async throws {
+        try await Self.withCheckout { fixture in
+            let player = Self.unique("p_")
+            let body = Self.orderBody(player: player)
+            let tokens = [
+                ("expired", try await Self.token(player: player, expires: Date().addingTimeInterval(-60))),
+                ("wrong audience", try await Self.token(player: player, audience: "other-tenant")),
+                ("wrong key", try await Self.token(player: player, key: "another-key-that-is-long-enough-0123456789")),
+                ("unknown kid", try await Self.token(player: player, kid: "k9")),
+                ("sub mismatch", try await Self.token(player: Self.unique("p_"))),
+                ("garbage", "not.a.jwt"),
+            ]
+            for (name, token) in tokens {
+                let (response, text) = try await post(fixture, player: player, key: Self.unique("key-"), body: body, token: token)
+                #expect(response.status == .unauthorized, "\(name): \(text)")
+            }
+            let (none, _) = try await fixture.client.fetch(fixture.orders, method: .POST, headers: [("Idempotency-Key", "k")], body: .bytes(ByteBuffer(string: body)))
+            #expect(none.status == .unauthorized)
+            #expect(try await orderCount(player: player) == 0)
+
+            let (created, createdBody) = try await post(fixture, player: player, key: Self.unique("key-"), body: body)
+            #expect(created.status == .created)
+            let orderID = try #require(try jsonObject(createdBody)["order_id"] as? String)
+            let url = fixture.orders + "/" + orderID
+            let (own, ownBody) = try await fixture.client.fetch(url, headers: [("Authorization", "Bearer \(try await Self.token(player: player))")])
+            #expect(own.status == .ok)
+            #expect(try jsonObject(ownBody)["order_id"] as? String == orderID)
+            let (other, _) = try await fixture.client.fetch(url, headers: [("Authorization", "Bearer \(try await Self.token(player: Self.unique("p_")))")])
+            #expect(other.status == .notFound)
+            let (missing, _) = try await fixture.client.fetch(fixture.orders + "/ord_missing", headers: [("Authorization", "Bearer \(try await Self.token(player: player))")])
+            #expect(missing.status == .notFound)
+        }
+    }
+
+    @Test func corsPreflightAnswersListedOriginsOnly() async throws {
+        try await Self.withCheckout { fixture in
+            let preflight = [("Access-Control-Request-Method", "POST"), ("Access-Control-Request-Headers", "authorization, idempotency-key, content-type")]
+            let (listed, _) = try await fixture.client.fetch(fixture.orders, method: .OPTIONS, headers: preflight + [("Origin", Self.origin)])
+            #expect(listed.status == .noContent)
+            #expect(listed.headers.first(name: "Access-Control-Allow-Origin") == Self.origin)
+            #expect(listed.headers.first(name: "Access-Control-Allow-Methods")?.contains("POST") == true)
+            #expect(listed.headers.first(name: "Access-Control-Allow-Headers")?.contains("Idempotency-Key") == true)
+
+            let (unlisted, _) = try await fixture.client.fetch(fixture.orders, method: .OPTIONS, headers: preflight + [("Origin", "https://evil.example")])
+            #expect(unlisted.headers.first(name: "Access-Control-Allow-Origin") == nil)
+            #expect(unlisted.headers.first(name: "Access-Control-Allow-Methods") == nil)
+
+            // An error answer to a listed origin is readable by the page; to another origin it is not.
+            let player = Self.unique("p_")
+            let (error, _) = try await post(fixture, player: player, key: nil, body: "{}", origin: Self.origin)
+            #expect(error.status == .badRequest)
+            #expect(error.headers.first(name: "Access-Control-Allow-Origin") == Self.origin)
+            let (foreign, _) = try await post(fixture, player: player, key: nil, body: "{}", origin: "https://evil.example")
+            #expect(foreign.headers.first(name: "Access-Control-Allow-Origin") == nil)
+        }
+    }
+
+    // MARK: - The provider failing
+
+    @Test func upstreamTimeoutLeavesTheOrderCreatedAndARetryOpensThePayment() async throws {
+        try await Self.withCheckout(paymentsTimeout: .seconds(1), simulator: { $0.hangDuration = .milliseconds(1500) }) { fixture in
+            fixture.simulator.script([.timeout])
+            let player = Self.unique("p_"), key = Self.unique("key-")
+            let body = Self.orderBody(player: player)
+            let (first, firstBody) = try await post(fixture, player: player, key: key, body: body)
+            #expect(first.status == .gatewayTimeout, "\(firstBody)")
+            #expect(first.headers.first(name: "Retry-After") != nil)
+            let problem = try jsonObject(firstBody)
+            #expect(problem["type"] as? String == "urn:tollgate:problem:upstream-timeout")
+            let orderID = try #require(problem["order_id"] as? String)
+            #expect(try await sql("SELECT status || ' ' || (last_error IS NOT NULL) FROM orders WHERE order_id = '\(orderID)'") == "created true")
+
+            // Not stored: the same key goes through again, on the same order. (While the provider
+            // still holds the first request, it answers 409 idempotency_key_in_use, as Stripe does.)
+            try await TestEnvironment.waitUntil { fixture.simulator.statistics.requests == 1 && !fixture.simulator.hasRequestsInFlight }
+            let (second, secondBody) = try await post(fixture, player: player, key: key, body: body)
+            #expect(second.status == .created, "\(secondBody)")
+            #expect(try jsonObject(secondBody)["order_id"] as? String == orderID)
+            #expect(try await orderCount(player: player) == 1)
+        }
+    }
+
+    @Test func upstream5xxIsRetriedWithTheSameKeyThenAnswered502() async throws {
+        try await Self.withCheckout(attempts: 3) { fixture in
+            fixture.simulator.script([.error, .error, .error])
+            let player = Self.unique("p_")
+            let (response, text) = try await post(fixture, player: player, key: Self.unique("key-"), body: Self.orderBody(player: player))
+            #expect(response.status == .badGateway, "\(text)")
+            let stats = fixture.simulator.statistics
+            #expect(stats.requests == 3, "three attempts")
+            #expect(stats.paymentIntentsCreated == 0)
+        }
+    }
+
+    @Test func declineIsAFinal402ThatIsReplayed() async throws {
+        try await Self.withCheckout { fixture in
+            fixture.simulator.script([.decline])
+            let player = Self.unique("p_"), key = Self.unique("key-")
+            let body = Self.orderBody(player: player)
+            let (first, firstBody) = try await post(fixture, player: player, key: key, body: body)
+            #expect(first.status == .paymentRequired, "\(firstBody)")
+            #expect(try jsonObject(firstBody)["decline_code"] as? String == "generic_decline")
+            let (again, againBody) = try await post(fixture, player: player, key: key, body: body)
+            #expect(again.status == .paymentRequired)
+            #expect(again.headers.first(name: "Idempotent-Replayed") == "true")
+            #expect(againBody == firstBody)
+            #expect(fixture.simulator.statistics.requests == 1)
+        }
+    }
+
+    @Test func anOpenBreakerAnswers503AtOnceWithoutCallingTheProvider() async throws {
+        try await Self.withCheckout(attempts: 1) { fixture in
+            fixture.simulator.script(Array(repeating: .error, count: 5))
+            let player = Self.unique("p_")
+            for _ in 0..<5 {
+                let (response, _) = try await post(fixture, player: player, key: Self.unique("key-"), body: Self.orderBody(player: player))
+                #expect(response.status == .badGateway)
+            }
+            let requestsBefore = fixture.simulator.statistics.requests
+            let (open, openBody) = try await post(fixture, player: player, key: Self.unique("key-"), body: Self.orderBody(player: player))
+            #expect(open.status == .serviceUnavailable, "\(openBody)")
+            #expect(try jsonObject(openBody)["type"] as? String == "urn:tollgate:problem:upstream-circuit-open")
+            #expect(Int(open.headers.first(name: "Retry-After") ?? "") ?? 0 >= 1)
+            #expect(fixture.simulator.statistics.requests == requestsBefore, "the provider was not called")
+            #expect(try await orderCount(player: player) == 5, "nothing written while the breaker is open")
+        }
+    }
+
+    // MARK: - The whole journey
+
+    @Test func checkoutThenTheProvidersCallbackPaysTheOrderExactlyOnce() async throws {
+        // The simulator delivers each event twice, as providers sometimes do.
+        try await Self.withCheckout(simulator: { $0.deliveryCopies = 2 }) { fixture in
+            let player = Self.unique("p_")
+            let (created, createdBody) = try await post(fixture, player: player, key: Self.unique("key-"), body: Self.orderBody(player: player),
+                                                        origin: Self.origin)
+            #expect(created.status == .created, "\(createdBody)")
+            let orderID = try #require(try jsonObject(createdBody)["order_id"] as? String)
+            let token = try await Self.token(player: player)
+            var status = ""
+            try await TestEnvironment.waitUntil(timeout: .seconds(15)) {
+                let (_, text) = try await fixture.client.fetch(fixture.orders + "/" + orderID, headers: [("Authorization", "Bearer \(token)")])
+                status = try jsonObject(text)["status"] as? String ?? ""
+                return status == "paid"
+            }
+            #expect(status == "paid")
+            try await TestEnvironment.waitUntil(timeout: .seconds(15)) { fixture.simulator.statistics.deliveriesPending == 0 }
+            #expect(fixture.simulator.statistics.deliveriesAcknowledged == 2)
+            #expect(try await sql("SELECT count(*) FROM payment_events WHERE tenant = 'shop' AND order_id = '\(orderID)'") == "1")
+            #expect(try await sql("SELECT count(*) FROM order_transitions WHERE order_id = '\(orderID)' AND outcome = 'applied' AND to_status = 'paid'") == "1")
+        }
+    }
+}
