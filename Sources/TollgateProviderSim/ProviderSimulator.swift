@@ -115,6 +115,8 @@ public final class ProviderSimulator: Service, Sendable {
         if let path = configuration.trustRootsPath { tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(path)) }
         var clientConfiguration = HTTPClient.Configuration(tlsConfiguration: tls)
         clientConfiguration.timeout = .init(connect: .seconds(2), read: .seconds(10))
+        // Providers deliver webhooks over HTTP/1.1.
+        clientConfiguration.httpVersion = .http1Only
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         let router = Router()
         routes(on: router)

@@ -30,6 +30,7 @@ import TollgateTestSupport
     /// The simulator, then an edge whose tenant `shop` opens payments at it, then a client.
     static func withCheckout(
         redisURL: String = TestEnvironment.redisURL,
+        rules: String? = nil,
         paymentsTimeout: Duration = .seconds(3),
         attempts: Int = 3,
         simulator tweak: (inout ProviderSimulator.Configuration) -> Void = { _ in },
@@ -61,11 +62,19 @@ import TollgateTestSupport
                                     connectTimeout: .seconds(1), timeout: paymentsTimeout, attempts: attempts)
                 )]
             )
-            try await EdgeHarness.withServer(certificates: certificates, redisURL: redisURL, tenants: catalog) { edge in
+            var store: RulesStore?
+            if let rules {
+                let directory = try TestEnvironment.makeTemporaryDirectory("tollgate-checkout-rules")
+                try rules.write(to: directory.appendingPathComponent("_defaults.yaml"), atomically: true, encoding: .utf8)
+                store = try RulesStore(directory: directory.path, logger: Logger(label: "test.rules"))
+            }
+            try await EdgeHarness.withServer(certificates: certificates, redisURL: redisURL, tenants: catalog, rules: store) { edge in
                 simulator.deliverCallbacks(to: edge.edge + "/v1/webhooks/{tenant}/stripe")
                 try await EdgeHarness.withClient(trusting: certificates.caPath) { client in
                     try await body(Fixture(edge: edge, simulator: simulator, client: client))
                 }
+                // Let callbacks still on their way land before this edge stops.
+                try? await TestEnvironment.waitUntil(timeout: .seconds(5)) { simulator.statistics.deliveriesPending == 0 }
             }
         }
     }
@@ -259,6 +268,45 @@ import TollgateTestSupport
             #expect(error.headers.first(name: "Access-Control-Allow-Origin") == Self.origin)
             let (foreign, _) = try await post(fixture, player: player, key: nil, body: "{}", origin: "https://evil.example")
             #expect(foreign.headers.first(name: "Access-Control-Allow-Origin") == nil)
+        }
+    }
+
+    @Test func checkoutIsLimitedPerPlayerAndPerClientAddress() async throws {
+        let rules = """
+            rules:
+              - name: checkout-per-player
+                match: { route: checkout, method: POST }
+                rate: 2/min
+                burst: 2
+                by: player
+              - name: checkout-per-ip
+                match: { route: checkout, method: POST }
+                rate: 5/min
+                burst: 5
+                by: client_ip
+            """
+        // A Redis of its own: the address budget (127.0.0.1) must not carry over from another run.
+        let redis = try RedisServerProcess()
+        try await redis.start()
+        defer { Task { try? await redis.stop() } }
+        try await Self.withCheckout(redisURL: redis.url, rules: rules) { fixture in
+            let player = Self.unique("p_")
+            var statuses: [Int] = []
+            for _ in 0..<3 {
+                let (response, _) = try await post(fixture, player: player, key: Self.unique("key-"), body: Self.orderBody(player: player))
+                statuses.append(Int(response.status.code))
+            }
+            #expect(statuses == [201, 201, 429], "the third POST of one player is over 2/min")
+            // Other players from the same address: admitted until the address's budget (5) is spent.
+            var others: [Int] = []
+            for _ in 0..<4 {
+                let other = Self.unique("p_")
+                let (response, text) = try await post(fixture, player: other, key: Self.unique("key-"), body: Self.orderBody(player: other))
+                others.append(Int(response.status.code))
+                if response.status == .tooManyRequests { #expect(try jsonObject(text)["rule"] as? String == "checkout-per-ip", "\(text)") }
+            }
+            #expect(others == [201, 201, 201, 429], "3 admitted + 2 of the first player = 5 from this address")
+            #expect(try await orderCount(player: player) == 2)
         }
     }
 
