@@ -286,7 +286,7 @@ public final class ProviderSimulator: Service, Sendable {
     // MARK: - Webhook delivery
 
     struct Delivery: Sendable {
-        var url: String
+        var tenant: String
         var callback: ProviderCallback
         var after: Duration
     }
@@ -294,13 +294,12 @@ public final class ProviderSimulator: Service, Sendable {
     /// Queues the callback for `kind` on `intent`; returns its event id.
     func enqueue(_ kind: PaymentEventKind, for intent: PaymentIntent, amount: Int64, after delay: Duration) -> String {
         let eventID = "evt_sim_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(24).lowercased())"
-        guard let template = webhookURL.withLockedValue({ $0 }) else { return eventID }
-        let url = template.replacingOccurrences(of: "{tenant}", with: intent.metadata["tenant"] ?? "")
+        guard webhookURL.withLockedValue({ $0 }) != nil else { return eventID }
         let callback = ProviderCallback(kind: kind, orderID: intent.metadata["order_id"] ?? "", eventID: eventID, paymentID: intent.id,
                                         amountMinor: amount, currency: intent.currency)
         for _ in 0..<max(1, configuration.deliveryCopies) {
             state.withLockedValue { $0.deliveriesPending += 1 }
-            deliveryQueue.yield(Delivery(url: url, callback: callback, after: delay))
+            deliveryQueue.yield(Delivery(tenant: intent.metadata["tenant"] ?? "", callback: callback, after: delay))
         }
         return eventID
     }
@@ -317,7 +316,9 @@ public final class ProviderSimulator: Service, Sendable {
             guard let signer = WebhookSigner(provider: "stripe", secret: Secret(configuration.webhookSecret)),
                   let signed = callback.signed(by: signer)
             else { break }
-            var request = HTTPClientRequest(url: delivery.url)
+            // The endpoint is read at each attempt, as a provider reads its endpoint settings.
+            let url = (webhookURL.withLockedValue { $0 } ?? "").replacingOccurrences(of: "{tenant}", with: delivery.tenant)
+            var request = HTTPClientRequest(url: url)
             request.method = .POST
             for (name, value) in signed.headers { request.headers.add(name: name, value: value) }
             request.body = .bytes(ByteBuffer(bytes: signed.body))

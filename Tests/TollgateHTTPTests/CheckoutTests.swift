@@ -403,6 +403,36 @@ import TollgateTestSupport
             #expect(fixture.simulator.statistics.deliveriesAcknowledged == 2)
             #expect(try await sql("SELECT count(*) FROM payment_events WHERE tenant = 'shop' AND order_id = '\(orderID)'") == "1")
             #expect(try await sql("SELECT count(*) FROM order_transitions WHERE order_id = '\(orderID)' AND outcome = 'applied' AND to_status = 'paid'") == "1")
+
+            // Later, the provider announces a refund of the payment: the order follows.
+            let paymentID = try #require((try jsonObject(createdBody)["payment"] as? [String: Any])?["id"] as? String)
+            let simulatorURL = "http://127.0.0.1:\(fixture.simulator.boundPort.withLockedValue { $0 }!)"
+            let (refund, _) = try await fixture.client.fetch(simulatorURL + "/_sim/payment_intents/\(paymentID)/events", method: .POST,
+                                                             body: .bytes(ByteBuffer(string: #"{"kind":"refund.succeeded"}"#)))
+            #expect(refund.status == .accepted)
+            try await TestEnvironment.waitUntil(timeout: .seconds(15)) {
+                try await sql("SELECT status FROM orders WHERE order_id = '\(orderID)'") == "refunded"
+            }
+        }
+    }
+
+    @Test func callbacksTheEdgeCannotTakeAreRetriedWithBackoffUntilAcknowledged() async throws {
+        try await Self.withCheckout { fixture in
+            let edgeURL = fixture.edge.edge + "/v1/webhooks/{tenant}/stripe"
+            fixture.simulator.deliverCallbacks(to: "https://127.0.0.1:1/v1/webhooks/{tenant}/stripe")  // nothing listens
+            fixture.simulator.script([.fail])
+            let player = Self.unique("p_")
+            let (created, createdBody) = try await post(fixture, player: player, key: Self.unique("key-"), body: Self.orderBody(player: player))
+            #expect(created.status == .created)
+            let orderID = try #require(try jsonObject(createdBody)["order_id"] as? String)
+            try await TestEnvironment.waitUntil { fixture.simulator.statistics.deliveryAttempts >= 2 }
+            #expect(try await sql("SELECT status FROM orders WHERE order_id = '\(orderID)'") == "pending_payment")
+            fixture.simulator.deliverCallbacks(to: edgeURL)  // the endpoint is fixed; the next retry lands
+            try await TestEnvironment.waitUntil(timeout: .seconds(15)) {
+                try await sql("SELECT status FROM orders WHERE order_id = '\(orderID)'") == "failed"
+            }
+            try await TestEnvironment.waitUntil { fixture.simulator.statistics.deliveriesAcknowledged == 1 }
+            #expect(fixture.simulator.statistics.deliveriesAbandoned == 0)
         }
     }
 }
