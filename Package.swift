@@ -11,6 +11,7 @@ import PackageDescription
 /// - `TollgateCheckout`: checkout order validation, idempotency decisions, the circuit breaker; pure.
 /// - `TollgateProviderEvents`: provider-shaped callback bodies for a payment event, pure (simulator, trigger, load).
 /// - `TollgateProviderSim`: a Stripe-shaped provider on loopback that opens payments and sends signed callbacks.
+/// - `TollgateLoad`: the load generator: scenarios, open/closed loop runner, HdrHistogram results, HTML report, verifier.
 /// - `TollgateConfig`: the YAML configuration model, its validation and secret references.
 /// - `CHiredis` + `TollgateRedis`: hiredis as the RESP codec, SwiftNIO for pipelined I/O.
 /// - `TollgatePostgres`: the PostgresNIO pool and versioned migrations.
@@ -41,6 +42,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         .target(
@@ -177,6 +179,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "TollgateLoad",
+            dependencies: [
+                "TollgateCore", "TollgateConfig", "TollgateOrders", "TollgateProviderEvents", "TollgateSignatures",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "tollgate",
             dependencies: [
@@ -192,6 +209,7 @@ let package = Package(
                 "TollgateCheckout",
                 "TollgateProviderEvents",
                 "TollgateProviderSim",
+                "TollgateLoad",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -212,6 +230,7 @@ let package = Package(
                 "TollgateCheckout",
                 "TollgateProviderEvents",
                 "TollgateProviderSim",
+                "TollgateLoad",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -266,6 +285,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "TollgateLoadTests",
+            dependencies: ["TollgateLoad", "TollgateCore", "TollgateOrders", "TollgateSignatures"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "TollgateConfigTests",
             dependencies: ["TollgateConfig", "TollgateCore"],
             swiftSettings: swiftSettings
@@ -287,7 +311,7 @@ let package = Package(
             name: "TollgateHTTPTests",
             dependencies: [
                 "TollgateHTTP", "TollgateTestSupport", "TollgateConfig", "TollgateCore", "TollgateCheckout", "TollgateRedis",
-                "TollgateProviderSim", "TollgateProviderEvents", "TollgateSignatures", "TollgateOrders",
+                "TollgateProviderSim", "TollgateProviderEvents", "TollgateSignatures", "TollgateOrders", "TollgateLoad",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -58,6 +58,28 @@ public struct ProviderCallback: Sendable, Equatable {
         return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data())
     }
 
+    /// The id under which the edge stores this event (`payment_events.provider_event_id`), as
+    /// ``PaymentEventNormalizer`` derives it: the event id, except for Adyen, whose notifications
+    /// are identified by `pspReference:eventCode:success`.
+    public func storedEventID(for provider: String) -> String {
+        guard provider == "adyen" else { return eventID }
+        let (code, success) = adyenCode
+        return "\([.paymentSucceeded, .paymentFailed].contains(kind) ? paymentID : eventID):\(code):\(success)"
+    }
+
+    private var adyenCode: (String, Bool) {
+        switch kind {
+        case .paymentSucceeded: ("AUTHORISATION", true)
+        case .paymentFailed: ("AUTHORISATION", false)
+        case .paymentCanceled: ("CANCELLATION", true)
+        case .refundSucceeded: ("REFUND", true)
+        case .disputeOpened: ("NOTIFICATION_OF_CHARGEBACK", true)
+        case .disputeLost: ("CHARGEBACK", true)
+        case .disputeWon: ("CHARGEBACK_REVERSED", true)
+        default: ("OFFER_CLOSED", true)
+        }
+    }
+
     /// The body, signed with `signer` at `occurredAt`: ready to POST.
     public func signed(by signer: WebhookSigner) -> WebhookSigner.SignedCallback? {
         guard let body = body(for: signer.provider) else { return nil }
@@ -97,16 +119,7 @@ public struct ProviderCallback: Sendable, Equatable {
     }
 
     private func adyen() -> [String: Any] {
-        let (code, success): (String, Bool) = switch kind {
-        case .paymentSucceeded: ("AUTHORISATION", true)
-        case .paymentFailed: ("AUTHORISATION", false)
-        case .paymentCanceled: ("CANCELLATION", true)
-        case .refundSucceeded: ("REFUND", true)
-        case .disputeOpened: ("NOTIFICATION_OF_CHARGEBACK", true)
-        case .disputeLost: ("CHARGEBACK", true)
-        case .disputeWon: ("CHARGEBACK_REVERSED", true)
-        default: ("OFFER_CLOSED", true)
-        }
+        let (code, success) = adyenCode
         // A payment's own events carry its pspReference; later ones a new one pointing back to it.
         let isPaymentEvent = [.paymentSucceeded, .paymentFailed].contains(kind)
         var item: [String: Any] = [

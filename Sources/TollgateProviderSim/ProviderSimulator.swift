@@ -28,10 +28,14 @@ public final class ProviderSimulator: Service, Sendable {
         public var port = 12111
         /// The bearer key the API expects; nil accepts any `sk_test_` key.
         public var secretKey: String?
-        /// Where callbacks go; `{tenant}` is replaced with the payment's `metadata[tenant]`.
+        /// Where callbacks go; `{tenant}` is replaced with the payment's `metadata[tenant]` and
+        /// `{source}` with that tenant's webhook source.
         public var webhookURL: String?
-        /// The `whsec_` secret the callbacks are signed with.
+        /// The `whsec_` secret callbacks are signed with, unless their tenant has its own.
         public var webhookSecret = ""
+        /// Per tenant: the webhook source its callbacks go to and that source's secret (what the
+        /// tenant configured at the real provider).
+        public var tenantEndpoints: [String: (source: String, secret: String)] = [:]
         /// PEM file of the CA that signed the edge's certificate (nil: the system's roots).
         public var trustRootsPath: String?
         /// Time between opening a payment and its outcome's callback.
@@ -313,11 +317,13 @@ public final class ProviderSimulator: Service, Sendable {
             attempt += 1
             var callback = delivery.callback
             callback.occurredAt = Date()  // signed at send time, as providers sign each attempt
-            guard let signer = WebhookSigner(provider: "stripe", secret: Secret(configuration.webhookSecret)),
+            let endpoint = configuration.tenantEndpoints[delivery.tenant] ?? (source: "stripe", secret: configuration.webhookSecret)
+            guard let signer = WebhookSigner(provider: "stripe", secret: Secret(endpoint.secret)),
                   let signed = callback.signed(by: signer)
             else { break }
             // The endpoint is read at each attempt, as a provider reads its endpoint settings.
             let url = (webhookURL.withLockedValue { $0 } ?? "").replacingOccurrences(of: "{tenant}", with: delivery.tenant)
+                .replacingOccurrences(of: "{source}", with: endpoint.source)
             var request = HTTPClientRequest(url: url)
             request.method = .POST
             for (name, value) in signed.headers { request.headers.add(name: name, value: value) }

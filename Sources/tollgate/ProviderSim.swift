@@ -23,9 +23,10 @@ struct ProviderSim: AsyncParsableCommand {
 
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on.") var port = 12111
-    @Option(help: "Where callbacks go; {tenant} is replaced with the payment's tenant.")
-    var webhookURL = "https://127.0.0.1:8443/v1/webhooks/{tenant}/stripe"
-    @Option(help: "Webhook signing secret (whsec_...); env:NAME or file:PATH also work.")
+    @OptionGroup var options: ConfigOptions
+    @Option(help: "Where callbacks go; {tenant} and {source} are replaced with the payment's tenant and its webhook source.")
+    var webhookURL = "https://127.0.0.1:8443/v1/webhooks/{tenant}/{source}"
+    @Option(help: "Signing secret for tenants the configuration does not name (whsec_...; env:NAME or file:PATH work).")
     var webhookSecret = "whsec_dev_demo_stripe_0123456789"
     @Option(help: "CA certificate (PEM) that signed the edge's certificate.") var caFile = "certs/dev/ca.pem"
     @Option(help: "Only accept this API key (default: any sk_test_ key).") var secretKey: String?
@@ -46,6 +47,16 @@ struct ProviderSim: AsyncParsableCommand {
         configuration.webhookURL = webhookURL
         configuration.webhookSecret = try SecretReference(parsing: webhookSecret).resolve(environment: ProcessInfo.processInfo.environment).exposedValue
         configuration.trustRootsPath = FileManager.default.fileExists(atPath: caFile) ? caFile : nil
+        // Each tenant's callbacks go to the webhook source its checkout names, signed with that
+        // source's secret: what the tenant set up at the real provider.
+        if FileManager.default.fileExists(atPath: options.config) {
+            let (catalog, _) = try Bootstrap.loadTenants(try Bootstrap.loadConfiguration(path: options.config).configuration)
+            for (tenant, settings) in catalog.checkout {
+                guard let name = settings.payments.webhookSource, let source = catalog.source(tenant: tenant, name: name),
+                      let secret = source.secrets.first else { continue }
+                configuration.tenantEndpoints[tenant] = (name, secret.exposedValue)
+            }
+        }
         configuration.secretKey = secretKey
         configuration.defaultBehaviour = behaviour
         configuration.settleDelay = settle

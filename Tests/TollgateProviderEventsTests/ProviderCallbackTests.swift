@@ -48,6 +48,7 @@ import TollgateSignatures
         #expect(event.understood)
         #expect(event.kind == item.kind)
         #expect(event.orderID == "ord_rt_1")
+        #expect(event.providerEventID == callback.storedEventID(for: item.provider), "the load verifier looks events up by this id")
         // A Stripe Checkout Session carries amount_total, which expiry does not need.
         if item.kind != .checkoutExpired || item.provider != "stripe" {
             #expect(event.amountMinor == callback.amountMinor)

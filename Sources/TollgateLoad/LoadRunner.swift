@@ -1,0 +1,132 @@
+import AsyncHTTPClient
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+
+/// Drives a scenario against a running edge: open loop (planned arrival times, latency from the
+/// planned time) or closed loop (N clients back to back), over HTTP/1.1 or HTTP/2 with TLS and
+/// kept-alive connections. Prints one progress line a second.
+public final class LoadRunner: Sendable {
+    struct Shared: Sendable {
+        var plan: LoadPlan
+        var recorder = LoadRecorder()
+        var inFlight = 0
+    }
+
+    let scenario: Scenario
+    let shared: NIOLockedValueBox<Shared>
+    let client: HTTPClient
+    let progress: @Sendable (String) -> Void
+
+    public init(scenario: Scenario, plan: LoadPlan, trustRootsPath: String?, progress: @escaping @Sendable (String) -> Void) throws {
+        self.scenario = scenario
+        self.shared = NIOLockedValueBox(Shared(plan: plan))
+        self.progress = progress
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let trustRootsPath { tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(trustRootsPath)) }
+        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+        configuration.httpVersion = scenario.http == .h2 ? .automatic : .http1Only
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: scenario.connections)
+        configuration.timeout = .init(connect: .seconds(5))
+        configuration.decompression = .disabled
+        self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    /// Runs the scenario; the plan (with its ledger) is returned beside the results.
+    public func run() async -> (LoadResults, LoadPlan) {
+        let startedAt = Date()
+        let start = ContinuousClock.now
+        let total = scenario.totalDuration
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.reportProgress(start: start, total: total) }
+            switch scenario.mode {
+            case .open: await openLoop(group: &group, start: start, total: total)
+            case .closed:
+                for _ in 0..<scenario.clients {
+                    group.addTask {
+                        while ContinuousClock.now - start < total {
+                            await self.send(intended: .now, start: start)
+                        }
+                    }
+                }
+            }
+        }
+        let seconds = Double((ContinuousClock.now - start).nanoseconds) / 1e9
+        let elapsedSecond = Int((ContinuousClock.now - start).nanoseconds / 1_000_000_000)
+        let (recorder, plan) = shared.withLockedValue { state in
+            state.recorder.finish(at: elapsedSecond)
+            return (state.recorder, state.plan)
+        }
+        return (LoadResults(scenario: scenario, recorder: recorder, startedAt: startedAt, seconds: seconds), plan)
+    }
+
+    public func shutdown() async {
+        try? await client.shutdown()
+    }
+
+    /// Sends each request at its planned time. When `max_in_flight` requests are outstanding the
+    /// loop waits, and the wait is part of the next requests' latency (nothing is omitted).
+    func openLoop(group: inout DiscardingTaskGroup, start: ContinuousClock.Instant, total: Duration) async {
+        var next = start
+        while next - start < total {
+            let now = ContinuousClock.now
+            while next <= now, next - start < total {
+                if shared.withLockedValue({ $0.inFlight }) >= scenario.maxInFlight { break }
+                let intended = next
+                group.addTask { await self.send(intended: intended, start: start) }
+                let rate = max(1, scenario.plannedRate(at: next - start))
+                next += .nanoseconds(Int64(1e9 / rate))
+            }
+            let pause = min(next - ContinuousClock.now, .milliseconds(1))
+            try? await Task.sleep(for: max(pause, .microseconds(50)))
+        }
+    }
+
+    func send(intended: ContinuousClock.Instant, start: ContinuousClock.Instant) async {
+        let planned = shared.withLockedValue { state in
+            state.inFlight += 1
+            return state.plan.next(at: intended - start, now: Date())
+        }
+        var request = HTTPClientRequest(url: scenario.target + planned.path)
+        request.method = planned.method == "GET" ? .GET : .POST
+        for (name, value) in planned.headers { request.headers.add(name: name, value: value) }
+        if !planned.body.isEmpty { request.body = .bytes(ByteBuffer(bytes: planned.body)) }
+        var status = 0
+        var body: [UInt8] = []
+        do {
+            let response = try await client.execute(request, timeout: .nanoseconds(scenario.requestTimeout.nanoseconds))
+            status = Int(response.status.code)
+            let buffer = try await response.body.collect(upTo: 1 << 20)
+            if case .checkout = planned.note { body = Array(buffer.readableBytesView) }
+        } catch {
+            status = 0
+        }
+        let finished = ContinuousClock.now
+        shared.withLockedValue { state in
+            state.inFlight -= 1
+            state.recorder.record(planned.kind, status: status, latency: finished - intended,
+                                  second: Int((finished - start).nanoseconds / 1_000_000_000))
+            state.plan.answered(planned, status: status, body: body)
+        }
+    }
+
+    func reportProgress(start: ContinuousClock.Instant, total: Duration) async {
+        var reported = 0
+        while ContinuousClock.now - start < total + .seconds(1) {
+            try? await Task.sleep(for: .milliseconds(250))
+            let second = Int((ContinuousClock.now - start).nanoseconds / 1_000_000_000)
+            guard second > reported else { continue }
+            let (sample, inFlight) = shared.withLockedValue { state in
+                state.recorder.closeSeconds(through: second)
+                return (state.recorder.lastSecond, state.inFlight)
+            }
+            reported = second
+            guard let sample else { continue }
+            let statuses = sample.statuses.sorted { $0.key < $1.key }.map { "\($0.key == "0" ? "none" : $0.key):\($0.value)" }.joined(separator: " ")
+            progress(String(format: "[%4ds] %6d/s  p50 %7.2f ms  p99 %8.2f ms  errors %d  in flight %d  ", sample.second + 1, sample.count,
+                            sample.p50, sample.p99, sample.errors, inFlight) + statuses)
+        }
+    }
+}

@@ -1,0 +1,131 @@
+import AsyncHTTPClient
+import Foundation
+import JWTKit
+import Logging
+import NIOCore
+import PostgresNIO
+import TollgateConfig
+import TollgateCore
+
+/// One load test from scenario to verdict: seed orders, mint player tokens, run, wait for the
+/// edge to settle, verify against Postgres, write the JSON results and the HTML report.
+public struct LoadSession: Sendable {
+    public var scenario: Scenario
+    public var catalog: TenantCatalog
+    public var postgres: PostgresClient?
+    public var trustRootsPath: String?
+    public var verify: Bool
+    /// The provider simulator's base URL, for checkout scenarios (its counters are verified too).
+    public var simulatorURL: String?
+    public var outputDirectory: String?
+    public var logger: Logger
+
+    public init(scenario: Scenario, catalog: TenantCatalog, postgres: PostgresClient?, trustRootsPath: String?, verify: Bool,
+                simulatorURL: String?, outputDirectory: String?, logger: Logger) {
+        self.scenario = scenario
+        self.catalog = catalog
+        self.postgres = postgres
+        self.trustRootsPath = trustRootsPath
+        self.verify = verify
+        self.simulatorURL = simulatorURL
+        self.outputDirectory = outputDirectory
+        self.logger = logger
+    }
+
+    public func run(progress: @escaping @Sendable (String) -> Void) async throws -> LoadResults {
+        let runID = String((0..<8).map { _ in "abcdefghijkmnpqrstuvwxyz23456789".randomElement()! })
+        let sources = try loadSources()
+        let orders = try await seedOrders(runID: runID)
+        let players = try await mintPlayers(runID: runID)
+        progress("run \(runID): \(scenario.name), \(orders.count) orders seeded, \(sources.count) sources, \(players.count) players")
+        let plan = LoadPlan(scenario: scenario, runID: runID, sources: sources, orders: orders, players: players, seed: UInt64.random(in: 1...UInt64.max))
+        let runner = try LoadRunner(scenario: scenario, plan: plan, trustRootsPath: trustRootsPath, progress: progress)
+        var (results, finished) = await runner.run()
+        await runner.shutdown()
+
+        if verify {
+            guard let postgres else { throw ScenarioError("--verify needs a Postgres URL (--postgres or TOLLGATE_POSTGRES_URL)") }
+            try await settle(progress: progress)
+            var stats: (@Sendable () async throws -> LoadVerifier.SimulatorCounts)?
+            if let simulatorURL {
+                stats = { LoadVerifier.SimulatorCounts(json: try await Self.fetchJSON(simulatorURL + "/_sim/stats")) }
+            }
+            let verifier = LoadVerifier(client: postgres, tenant: scenario.tenant, logger: logger, simulatorStats: stats)
+            results.verification = try await verifier.verify(finished.ledger)
+        }
+        if let outputDirectory {
+            try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
+            try results.json().write(to: URL(fileURLWithPath: outputDirectory).appendingPathComponent("\(scenario.name).json"))
+            try Data(HTMLReport.render(results).utf8).write(to: URL(fileURLWithPath: outputDirectory).appendingPathComponent("\(scenario.name).html"))
+        }
+        _ = finished
+        return results
+    }
+
+    func loadSources() throws -> [LoadSource] {
+        let all = (catalog.sources[scenario.tenant] ?? [:]).values.sorted { $0.name < $1.name }
+        let chosen = scenario.sources.isEmpty ? all : all.filter { scenario.sources.contains($0.name) }
+        let needsWebhooks = scenario.mix.contains { [.webhook, .duplicate, .forged, .stale, .outOfOrder].contains($0.kind) }
+        if needsWebhooks, chosen.isEmpty { throw ScenarioError("tenant \(scenario.tenant) has none of the sources \(scenario.sources)") }
+        return chosen.compactMap { source in
+            source.secrets.first.map { LoadSource(name: source.name, provider: source.provider, secret: $0, authorization: source.authorization) }
+        }
+    }
+
+    /// Orders in `pending_payment`, inserted in one statement: ids `lt<run>_<n>`, 19.99 USD.
+    func seedOrders(runID: String) async throws -> [LoadPlan.SeededOrder] {
+        guard scenario.seedOrders > 0 else { return [] }
+        guard let postgres else { throw ScenarioError("seeding orders needs a Postgres URL (--postgres or TOLLGATE_POSTGRES_URL)") }
+        let ids = (0..<scenario.seedOrders).map { "lt\(runID)_\($0)" }
+        try await postgres.query("""
+            INSERT INTO orders (tenant, order_id, status, amount_minor, currency)
+            SELECT \(scenario.tenant), id, 'pending_payment', 1999, 'USD' FROM unnest(\(ids)::text[]) AS id
+            """, logger: logger)
+        return ids.map { LoadPlan.SeededOrder(id: $0, amountMinor: 1999, currency: "USD") }
+    }
+
+    /// Player session tokens signed with the tenant's HS256 key, as its Game Hub backend would.
+    func mintPlayers(runID: String) async throws -> [LoadPlan.Player] {
+        guard scenario.mix.contains(where: { [.checkout, .checkoutRetry, .status].contains($0.kind) }) else { return [] }
+        guard let key = catalog.checkout[scenario.tenant]?.playerTokenKeys.first(where: { $0.algorithm == .hs256 }) else {
+            throw ScenarioError("checkout requests need an hs256 player token key in tenant \(scenario.tenant)'s checkout section")
+        }
+        let keys = JWTKeyCollection()
+        await keys.add(hmac: HMACKey(from: key.material.exposedValue), digestAlgorithm: .sha256, kid: JWKIdentifier(string: key.kid))
+        var players: [LoadPlan.Player] = []
+        for index in 0..<scenario.players {
+            let id = "lt\(runID)_p\(index)"
+            let claims = PlayerClaims(sub: .init(value: id), aud: .init(value: [scenario.tenant]), exp: .init(value: Date().addingTimeInterval(7200)))
+            players.append(.init(id: id, token: try await keys.sign(claims, kid: JWKIdentifier(string: key.kid))))
+        }
+        return players
+    }
+
+    struct PlayerClaims: JWTPayload {
+        var sub: SubjectClaim
+        var aud: AudienceClaim
+        var exp: ExpirationClaim
+        func verify(using algorithm: some JWTAlgorithm) async throws {}
+    }
+
+    /// Waits until callbacks still on their way have landed: the simulator has nothing pending
+    /// and the edge's group commits have drained (a short quiet period).
+    func settle(progress: @Sendable (String) -> Void) async throws {
+        if let simulatorURL {
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < deadline {
+                let stats = LoadVerifier.SimulatorCounts(json: try await Self.fetchJSON(simulatorURL + "/_sim/stats"))
+                if stats.deliveriesPending == 0 { break }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        try await Task.sleep(for: .seconds(1))
+        progress("verifying against Postgres")
+    }
+
+    static func fetchJSON(_ url: String) async throws -> [String: Any] {
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        return (try JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any] ?? [:]
+    }
+}

@@ -1,0 +1,236 @@
+import Foundation
+import TollgateCore
+import Yams
+
+/// What a load test does: where, how hard, with which mix of requests, and what counts as a pass.
+/// Read from `loadtests/scenarios/*.yaml`; command-line flags override single fields.
+public struct Scenario: Sendable, Equatable {
+    public enum Mode: String, Sendable, Equatable {
+        /// Requests are sent at planned times whatever the server does (wrk2); latency counts from
+        /// the planned time, so a stalled server cannot hide its stall.
+        case open
+        /// N virtual clients, each sending its next request when the previous one is answered.
+        case closed
+    }
+
+    public enum HTTPVersion: String, Sendable, Equatable { case h1, h2 }
+
+    /// One step of an open-loop arrival-rate plan: ramp linearly to `rate` over `duration`.
+    public struct Stage: Sendable, Equatable {
+        public var rate: Double
+        public var duration: Duration
+    }
+
+    public struct Weighted: Sendable, Equatable {
+        public var kind: RequestKind
+        public var weight: Int
+
+        public init(kind: RequestKind, weight: Int) {
+            self.kind = kind
+            self.weight = weight
+        }
+    }
+
+    public var name: String
+    public var description: String
+    public var target: String
+    public var tenant: String
+    /// Where the tenants' secrets are (the generator signs as the providers do).
+    public var tenantsDirectory: String
+    public var http: HTTPVersion
+    public var mode: Mode
+    public var duration: Duration
+    /// Open loop: the arrival rate (requests/s), after the ramp stages if any.
+    public var rate: Double
+    public var stages: [Stage]
+    /// Closed loop: concurrent virtual clients.
+    public var clients: Int
+    /// HTTP/1.1 connections (HTTP/2 multiplexes on few).
+    public var connections: Int
+    /// Orders seeded in Postgres before the run, for webhooks to move.
+    public var seedOrders: Int
+    /// Webhook sources to sign for (default: every source of the tenant).
+    public var sources: [String]
+    public var mix: [Weighted]
+    /// A duplicate resends an event sent at least this long ago (when one is that old).
+    public var duplicateDelay: Duration
+    /// Checkout: distinct players (spreads per-player limits), and a retry's delay after its original.
+    public var players: Int
+    public var thresholds: [Threshold]
+    /// Requests in flight at most (open loop): beyond it, sends wait, and the wait shows in latency.
+    public var maxInFlight: Int
+    public var requestTimeout: Duration
+
+    public init(name: String) {
+        self.name = name
+        description = ""
+        target = "https://127.0.0.1:8443"
+        tenant = "demo"
+        tenantsDirectory = "config/tenants"
+        http = .h2
+        mode = .open
+        duration = .seconds(10)
+        rate = 100
+        stages = []
+        clients = 16
+        connections = 16
+        seedOrders = 100
+        sources = []
+        mix = [Weighted(kind: .webhook, weight: 1)]
+        duplicateDelay = .milliseconds(500)
+        players = 200
+        thresholds = []
+        maxInFlight = 4096
+        requestTimeout = .seconds(10)
+    }
+
+    /// Planned arrival rate at `elapsed` into the run (open loop).
+    public func plannedRate(at elapsed: Duration) -> Double {
+        var start = Duration.zero
+        var from = stages.isEmpty ? rate : 0
+        for stage in stages {
+            if elapsed < start + stage.duration {
+                let fraction = Double((elapsed - start).nanoseconds) / Double(max(1, stage.duration.nanoseconds))
+                return from + (stage.rate - from) * fraction
+            }
+            start += stage.duration
+            from = stage.rate
+        }
+        return stages.isEmpty ? rate : from
+    }
+
+    /// Total run time: the stages, then the steady part.
+    public var totalDuration: Duration { max(duration, stages.reduce(.zero) { $0 + $1.duration }) }
+}
+
+/// The kinds of request the generator sends.
+public enum RequestKind: String, Sendable, Equatable, CaseIterable, Codable {
+    /// A genuine, new provider event (a payment, later a refund) for a seeded order.
+    case webhook
+    /// A resend of an event already sent (providers retry and redeliver).
+    case duplicate
+    /// An event whose signature was made with the wrong secret.
+    case forged
+    /// A genuine signature over a timestamp outside the tolerance (replay of an old capture).
+    case stale
+    /// A refund sent before the payment it refunds, then the payment.
+    case outOfOrder = "out_of_order"
+    /// A checkout POST with a new Idempotency-Key.
+    case checkout
+    /// A checkout POST repeating an earlier one's key and body (a flaky network).
+    case checkoutRetry = "checkout_retry"
+    /// A status poll of a checkout order.
+    case status
+
+    /// Statuses that are a correct answer to this kind (anything else is an error).
+    public var expectedStatuses: Set<Int> {
+        switch self {
+        case .webhook, .outOfOrder: [200, 204, 429]
+        case .duplicate: [200, 204, 409, 429]
+        case .forged, .stale: [400, 401]
+        case .checkout: [201, 402, 409, 429]
+        case .checkoutRetry: [201, 402, 409, 429]
+        case .status: [200, 404, 429]
+        }
+    }
+}
+
+public struct ScenarioError: Error, CustomStringConvertible, Equatable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Reads scenario files; every problem names its line.
+public enum ScenarioParser {
+    public static func parse(_ text: String, file: String = "scenario.yaml") throws(ScenarioError) -> Scenario {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else { throw ScenarioError("\(file): empty scenario") }
+            root = node
+        } catch let error as ScenarioError {
+            throw error
+        } catch {
+            throw ScenarioError("\(file): invalid YAML: \(error)")
+        }
+        guard let map = root.mapping else { throw ScenarioError("\(file): a scenario is a mapping") }
+        func fail(_ node: Node?, _ message: String) -> ScenarioError {
+            ScenarioError("\(file):\(node?.mark?.line ?? 1):\(node?.mark?.column ?? 1): \(message)")
+        }
+        let known: Set<String> = ["name", "description", "target", "tenant", "tenants_dir", "http", "mode", "duration", "rate", "stages",
+                                  "clients", "connections", "orders", "sources", "mix", "duplicates", "players", "thresholds",
+                                  "max_in_flight", "timeout"]
+        for key in map.keys where !known.contains(key.string ?? "") { throw fail(key, "unknown key '\(key.string ?? "?")'") }
+        guard let name = map["name"]?.string, !name.isEmpty else { throw fail(map["name"] ?? root, "'name' is required") }
+        var scenario = Scenario(name: name)
+        func duration(_ key: String) throws(ScenarioError) -> Duration? {
+            guard let node = map[key] else { return nil }
+            guard let value = node.string.flatMap(SettingParser.duration), value > .zero else { throw fail(node, "\(key) must be a duration, like 10s") }
+            return value
+        }
+        func positive(_ node: Node?, _ key: String) throws(ScenarioError) -> Double? {
+            guard let node else { return nil }
+            guard let value = node.float ?? node.int.map(Double.init), value > 0 else { throw fail(node, "\(key) must be a positive number") }
+            return value
+        }
+        scenario.description = map["description"]?.string ?? ""
+        if let target = map["target"]?.string { scenario.target = target }
+        if let tenant = map["tenant"]?.string { scenario.tenant = tenant }
+        if let directory = map["tenants_dir"]?.string { scenario.tenantsDirectory = directory }
+        if let node = map["http"] {
+            guard let value = node.string.flatMap(Scenario.HTTPVersion.init(rawValue:)) else { throw fail(node, "http must be h1 or h2") }
+            scenario.http = value
+        }
+        if let node = map["mode"] {
+            guard let value = node.string.flatMap(Scenario.Mode.init(rawValue:)) else { throw fail(node, "mode must be open or closed") }
+            scenario.mode = value
+        }
+        if let value = try duration("duration") { scenario.duration = value }
+        if let value = try duration("timeout") { scenario.requestTimeout = value }
+        if let value = try positive(map["rate"], "rate") { scenario.rate = value }
+        if let value = try positive(map["clients"], "clients") { scenario.clients = Int(value) }
+        if let value = try positive(map["connections"], "connections") { scenario.connections = Int(value) }
+        if let value = try positive(map["players"], "players") { scenario.players = Int(value) }
+        if let value = try positive(map["max_in_flight"], "max_in_flight") { scenario.maxInFlight = Int(value) }
+        if let node = map["stages"] {
+            guard case .sequence(let list) = node else { throw fail(node, "stages is a list of {rate, duration}") }
+            scenario.stages = try list.map { item throws(ScenarioError) in
+                guard let rate = item.mapping?["rate"], let value = try positive(rate, "stage rate"),
+                      let text = item.mapping?["duration"]?.string, let length = SettingParser.duration(text)
+                else { throw fail(item, "a stage is {rate: N, duration: D}") }
+                return Scenario.Stage(rate: value, duration: length)
+            }
+        }
+        if let node = map["orders"] {
+            guard let seed = node.mapping?["seed"]?.int, seed >= 0 else { throw fail(node, "orders is {seed: N}") }
+            scenario.seedOrders = seed
+        }
+        if let node = map["sources"] {
+            guard case .sequence(let list) = node else { throw fail(node, "sources is a list of source names") }
+            scenario.sources = list.compactMap(\.string)
+        }
+        if let node = map["duplicates"] {
+            guard let text = node.mapping?["delay"]?.string, let delay = SettingParser.duration(text) else { throw fail(node, "duplicates is {delay: D}") }
+            scenario.duplicateDelay = delay
+        }
+        if let node = map["mix"] {
+            guard case .sequence(let list) = node, !list.isEmpty else { throw fail(node, "mix is a list of {kind, weight}") }
+            scenario.mix = try list.map { item throws(ScenarioError) in
+                guard let kindNode = item.mapping?["kind"], let kind = kindNode.string.flatMap(RequestKind.init(rawValue:)) else {
+                    throw fail(item, "kind must be one of \(RequestKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                guard let weight = item.mapping?["weight"]?.int, weight > 0 else { throw fail(item, "weight must be a positive integer") }
+                return Scenario.Weighted(kind: kind, weight: weight)
+            }
+        }
+        if let node = map["thresholds"] {
+            guard case .sequence(let list) = node else { throw fail(node, "thresholds is a list like [\"p99 < 50ms\"]") }
+            scenario.thresholds = try list.map { item throws(ScenarioError) in
+                guard let text = item.string, let threshold = Threshold(text) else {
+                    throw fail(item, "a threshold is '[kind.]metric < value', metric p50|p90|p99|p99.9|max|errors|rate")
+                }
+                return threshold
+            }
+        }
+        return scenario
+    }
+}

@@ -1,0 +1,205 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import Testing
+import TollgateCore
+import TollgateLoad
+import TollgateOrders
+import TollgateSignatures
+
+@Suite struct ScenarioTests {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("loadtests/scenarios")
+
+    @Test(arguments: ["smoke", "webhook-storm", "checkout-burst", "mixed", "soak"])
+    func shippedScenarioParses(name: String) throws {
+        let path = Self.directory.appendingPathComponent("\(name).yaml").path
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text.hasPrefix("# \(name):"), "each scenario is documented at the top of its file")
+        let scenario = try ScenarioParser.parse(text, file: path)
+        #expect(scenario.name == name)
+        #expect(!scenario.thresholds.isEmpty)
+        #expect(!scenario.mix.isEmpty)
+    }
+
+    @Test func smokeCoversEveryRequestKind() throws {
+        let scenario = try ScenarioParser.parse(String(contentsOfFile: Self.directory.appendingPathComponent("smoke.yaml").path, encoding: .utf8))
+        #expect(Set(scenario.mix.map(\.kind)) == Set(RequestKind.allCases))
+        #expect(scenario.duration == .seconds(10))
+    }
+
+    @Test func problemsNameTheirLine() {
+        let text = "name: x\nrate: fast\n"
+        #expect(throws: ScenarioError("scenario.yaml:2:7: rate must be a positive number")) { try ScenarioParser.parse(text) }
+        #expect(throws: ScenarioError.self) { try ScenarioParser.parse("name: x\nmix:\n  - { kind: teleport, weight: 1 }\n") }
+        #expect(throws: ScenarioError.self) { try ScenarioParser.parse("name: x\nthresholds: [\"p98 < 1ms\"]\n") }
+        #expect(throws: ScenarioError.self) { try ScenarioParser.parse("name: x\ncolour: red\n") }
+    }
+
+    @Test func rampStagesInterpolateThenHold() throws {
+        let scenario = try ScenarioParser.parse("name: ramp\nstages:\n  - { rate: 100, duration: 10s }\n  - { rate: 100, duration: 5s }\n  - { rate: 300, duration: 1s }\n")
+        #expect(scenario.plannedRate(at: .seconds(0)) == 0)
+        #expect(scenario.plannedRate(at: .seconds(5)) == 50)
+        #expect(scenario.plannedRate(at: .seconds(12)) == 100)
+        #expect(scenario.plannedRate(at: .milliseconds(15_500)) == 200)
+        #expect(scenario.plannedRate(at: .seconds(20)) == 300)
+        #expect(scenario.totalDuration == .seconds(16))
+    }
+}
+
+@Suite struct ThresholdTests {
+    @Test func parsesUnitsAndKinds() throws {
+        let p99 = try #require(Threshold("p99 < 50ms"))
+        #expect(p99.metric == .p99 && p99.value == 50 && p99.kind == nil)
+        #expect(Threshold("webhook.p99.9 <= 1s")?.value == 1000)
+        #expect(Threshold("webhook.p99.9 <= 1s")?.kind == .webhook)
+        #expect(Threshold("errors < 0.1%")?.value == 0.1)
+        #expect(Threshold("rate > 1000/s")?.value == 1000)
+        #expect(Threshold("p99 < 250us")?.value == 0.25)
+        #expect(Threshold("p99 50ms") == nil)
+        #expect(Threshold("p99 < fast") == nil)
+    }
+
+    @Test func evaluatesAgainstMeasurements() throws {
+        let summary = LatencySummary(count: 1000, errors: 2, p50: 3, p90: 8, p99: 40, p999: 90, max: 120, mean: 4)
+        #expect(try #require(Threshold("p99 < 50ms")).holds(Threshold("p99 < 50ms")!.measured(in: summary, rate: 0)))
+        let errors = try #require(Threshold("errors < 0.1%"))
+        #expect(errors.measured(in: summary, rate: 0) == 0.2)
+        #expect(!errors.holds(0.2))
+        #expect(try #require(Threshold("rate >= 500")).holds(500))
+    }
+}
+
+@Suite struct RecorderAndReportTests {
+    func recorded() -> LoadRecorder {
+        var recorder = LoadRecorder()
+        // 1..1000 ms, one each, over 10 seconds; a few unexpected statuses.
+        for value in 1...1000 {
+            let kind: RequestKind = value % 10 == 0 ? .forged : .webhook
+            let status = kind == .forged ? 401 : (value % 250 == 1 ? 503 : 200)
+            recorder.record(kind, status: status, latency: .milliseconds(value), second: value / 100)
+        }
+        recorder.finish(at: 10)
+        return recorder
+    }
+
+    @Test func percentilesCountsAndErrors() {
+        let recorder = recorded()
+        let all = recorder.summary(of: nil)
+        #expect(all.count == 1000)
+        #expect(abs(all.p50 - 500) <= 1, "HdrHistogram at 3 significant digits")
+        #expect(abs(all.p99 - 990) <= 1)
+        #expect(abs(all.max - 1000) <= 1)
+        #expect(all.errors == 4, "the 503s; 401 is the right answer to a forgery")
+        #expect(recorder.statuses(of: .forged) == [401: 100])
+        #expect(recorder.seconds.count == 11)
+        #expect(recorder.seconds[1].count == 100)
+    }
+
+    @Test func htmlReportIsWellFormedWithTheThreeCharts() throws {
+        var scenario = Scenario(name: "report-test")
+        scenario.thresholds = [Threshold("p99 < 2s")!, Threshold("errors < 0.1%")!]
+        var results = LoadResults(scenario: scenario, recorder: recorded(), startedAt: Date(), seconds: 10)
+        results.verification = Verification(checks: [.init(name: "no order paid twice", passed: true, detail: "12 orders paid; 0 paid more than once")])
+        #expect(results.thresholds.map(\.passed) == [true, false])
+        #expect(!results.passed)
+        let html = HTMLReport.render(results)
+        #expect(!html.contains("http://") || !html.contains("src="), "no external assets")
+        let parsed = try ParsedHTML(html)
+        #expect(parsed.svgIDs == ["latency-over-time", "percentile-distribution", "throughput-by-status"])
+        #expect(parsed.polylines >= 3, "p50 and p99 over time, and the percentile curve")
+        #expect(parsed.rects > 10, "one bar per second and status")
+        #expect(parsed.tableRows == 1 + 2 + 1, "header, two kinds, total")
+        #expect(results.table.contains("result: FAIL"))
+        let json = try JSONSerialization.jsonObject(with: results.json()) as? [String: Any]
+        #expect((json?["timeline"] as? [Any])?.count == 11)
+    }
+}
+
+/// Reads the report with an XML parser: it must be well-formed, and we count what it draws.
+final class ParsedHTML: NSObject, XMLParserDelegate {
+    var svgIDs: [String] = []
+    var polylines = 0
+    var rects = 0
+    var tableRows = 0
+
+    init(_ html: String) throws {
+        super.init()
+        let parser = XMLParser(data: Data(html.replacingOccurrences(of: "<!DOCTYPE html>", with: "").utf8))
+        parser.delegate = self
+        guard parser.parse() else { throw parser.parserError ?? ScenarioError("unparseable") }
+    }
+
+    func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+        switch name {
+        case "svg": svgIDs.append(attributes["id"] ?? "")
+        case "polyline": if !(attributes["points"] ?? "").isEmpty { polylines += 1 }
+        case "rect": rects += 1
+        case "tr": tableRows += 1
+        default: break
+        }
+    }
+}
+
+/// The generator's requests are what providers send: its signer is checked byte for byte against
+/// the SDK vectors (WebhookSignerTests); here every planned request is put through the edge's own
+/// verification: genuine ones pass, forgeries fail on the signature, stale ones on the clock.
+@Suite struct LoadPlanTests {
+    static let secrets: [(String, String)] = [
+        ("stripe", "whsec_plan_test"), ("standard", "whsec_cGxhbi10ZXN0LWtleQ=="),
+        ("adyen", "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF"), ("paddle", "pdl_plan"),
+        ("xsolla", "xsolla-plan"), ("checkout", "cko-plan"),
+    ]
+    static func provider(_ source: String) -> String { source == "standard" ? "standard-webhooks" : source }
+
+    func plan(_ mix: [(RequestKind, Int)]) -> LoadPlan {
+        var scenario = Scenario(name: "plan")
+        scenario.mix = mix.map { Scenario.Weighted(kind: $0.0, weight: $0.1) }
+        scenario.duplicateDelay = .zero
+        let sources = Self.secrets.map { LoadSource(name: $0.0, provider: Self.provider($0.0), secret: Secret($0.1)) }
+        let orders = (0..<60).map { LoadPlan.SeededOrder(id: "o\($0)", amountMinor: 1999, currency: "USD") }
+        return LoadPlan(scenario: scenario, runID: "t1", sources: sources, orders: orders, players: [], seed: 42)
+    }
+
+    func verify(_ request: PlannedRequest) async -> VerificationFailure? {
+        let source = String(request.path.split(separator: "/").last!)
+        let scheme = SignatureSchemes.make(provider: Self.provider(source), secrets: [Secret(Self.secrets.first { $0.0 == source }!.1)])!
+        do {
+            try await scheme.verify(SignedRequest(headers: request.headers, body: request.body), now: Date())
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test func genuineDuplicateAndOutOfOrderRequestsVerify() async throws {
+        var plan = plan([(.webhook, 5), (.duplicate, 3), (.outOfOrder, 1)])
+        var providers: Set<String> = []
+        var storedIDs: [String: Int] = [:]
+        for index in 0..<200 {
+            let request = plan.next(at: .milliseconds(index * 10), now: Date())
+            #expect(await verify(request) == nil, "\(request.kind) \(request.path)")
+            providers.insert(String(request.path.split(separator: "/").last!))
+            if request.kind == .webhook, case .genuineEvent(let source, let id) = request.note { storedIDs["\(source)|\(id)", default: 0] += 1 }
+        }
+        #expect(providers.count == 6)
+        #expect(storedIDs.values.allSatisfy { $0 == 1 }, "each genuine event is new")
+        #expect(plan.ledger.genuine.count >= storedIDs.count)
+    }
+
+    @Test func forgeriesFailOnTheSignatureAndStaleOnTheClock() async {
+        var plan = plan([(.forged, 1), (.stale, 1)])
+        for index in 0..<60 {
+            let request = plan.next(at: .milliseconds(index), now: Date())
+            let failure = await verify(request)
+            switch request.kind {
+            case .forged: #expect(failure == .signatureMismatch)
+            case .stale: #expect(failure == .timestampTooOld)
+            default: Issue.record("unexpected kind \(request.kind)")
+            }
+        }
+        #expect(!plan.ledger.forged.isEmpty)
+        #expect(plan.ledger.genuine.isEmpty)
+    }
+}
