@@ -311,7 +311,8 @@ let package = Package(
             name: "TollgateHTTPTests",
             dependencies: [
                 "TollgateHTTP", "TollgateTestSupport", "TollgateConfig", "TollgateCore", "TollgateCheckout", "TollgateRedis",
-                "TollgateProviderSim", "TollgateProviderEvents", "TollgateSignatures", "TollgateOrders", "TollgateLoad",
+                "TollgateProviderSim", "TollgateProviderEvents", "TollgateSignatures", "TollgateOrders", "TollgateLoad", "TollgatePostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),

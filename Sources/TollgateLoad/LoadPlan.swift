@@ -184,7 +184,10 @@ public struct LoadPlan: Sendable {
 
     mutating func forged(now: Date) -> PlannedRequest {
         guard !orders.isEmpty else { return status() }
-        let (callback, source) = self.callback(.paymentSucceeded, order: Int(random.next() % UInt64(orders.count)), now: now)
+        var (callback, source) = self.callback(.paymentSucceeded, order: Int(random.next() % UInt64(orders.count)), now: now)
+        // A payment id of its own: Adyen identifies a payment event by it, and a forgery must not
+        // share an id with the genuine payment (the verifier would be checking the wrong event).
+        callback.paymentID = "pay_forged_\(counter)"
         let entry = sources[source]
         let id = callback.storedEventID(for: entry.provider)
         ledger.forged.insert(LoadLedger.key(entry.name, id))
@@ -287,6 +290,8 @@ public struct LoadLedger: Sendable, Codable {
     /// Orders each checkout key was answered with (at most one each).
     public var checkoutKeys: [String: Set<String>] = [:]
     public var seededOrders: [String] = []
+
+    public init() {}
 
     static func key(_ source: String, _ id: String) -> String { "\(source)|\(id)" }
 

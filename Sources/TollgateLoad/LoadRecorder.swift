@@ -43,9 +43,10 @@ public struct LoadRecorder: Sendable {
         }
     }
 
-    /// Seals the last second at the end of a run.
+    /// Seals the last second at the end of a run (trailing empty seconds are dropped).
     public mutating func finish(at second: Int) {
         closeSeconds(through: second + 1)
+        while let last = seconds.last, last.count == 0, seconds.count > 1 { seconds.removeLast() }
     }
 
     public var lastSecond: SecondSample? { seconds.last }

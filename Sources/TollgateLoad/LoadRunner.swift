@@ -39,8 +39,9 @@ public final class LoadRunner: Sendable {
         let startedAt = Date()
         let start = ContinuousClock.now
         let total = scenario.totalDuration
+        let reporter = Task { await self.reportProgress(start: start, total: total) }
+        defer { reporter.cancel() }
         await withDiscardingTaskGroup { group in
-            group.addTask { await self.reportProgress(start: start, total: total) }
             switch scenario.mode {
             case .open: await openLoop(group: &group, start: start, total: total)
             case .closed:
@@ -114,7 +115,7 @@ public final class LoadRunner: Sendable {
 
     func reportProgress(start: ContinuousClock.Instant, total: Duration) async {
         var reported = 0
-        while ContinuousClock.now - start < total + .seconds(1) {
+        while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(250))
             let second = Int((ContinuousClock.now - start).nanoseconds / 1_000_000_000)
             guard second > reported else { continue }

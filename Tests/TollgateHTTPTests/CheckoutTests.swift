@@ -24,6 +24,8 @@ import TollgateTestSupport
         let edge: EdgeHarness.Running
         let simulator: ProviderSimulator
         let client: HTTPClient
+        let catalog: TenantCatalog
+        let caPath: String
         var orders: String { edge.edge + "/v1/checkout/\(CheckoutTests.tenant)/orders" }
     }
 
@@ -31,6 +33,7 @@ import TollgateTestSupport
     static func withCheckout(
         redisURL: String = TestEnvironment.redisURL,
         rules: String? = nil,
+        sources: [WebhookSource] = [],
         paymentsTimeout: Duration = .seconds(3),
         attempts: Int = 3,
         simulator tweak: (inout ProviderSimulator.Configuration) -> Void = { _ in },
@@ -54,7 +57,7 @@ import TollgateTestSupport
             try await TestEnvironment.waitUntil { simulator.boundPort.withLockedValue { $0 } != nil }
             let simPort = simulator.boundPort.withLockedValue { $0 }!
             let catalog = TenantCatalog(
-                sources: [WebhookSource(tenant: tenant, name: "stripe", provider: "stripe", secrets: [Secret(webhookSecret)])],
+                sources: [WebhookSource(tenant: tenant, name: "stripe", provider: "stripe", secrets: [Secret(webhookSecret)])] + sources,
                 checkout: [CheckoutSettings(
                     tenant: tenant, origins: [origin], maximumTotalMinor: 50_000,
                     playerTokenKeys: [.init(kid: "k1", algorithm: .hs256, material: Secret(tokenKey))],
@@ -71,7 +74,7 @@ import TollgateTestSupport
             try await EdgeHarness.withServer(certificates: certificates, redisURL: redisURL, tenants: catalog, rules: store) { edge in
                 simulator.deliverCallbacks(to: edge.edge + "/v1/webhooks/{tenant}/stripe")
                 try await EdgeHarness.withClient(trusting: certificates.caPath) { client in
-                    try await body(Fixture(edge: edge, simulator: simulator, client: client))
+                    try await body(Fixture(edge: edge, simulator: simulator, client: client, catalog: catalog, caPath: certificates.caPath))
                 }
                 // Let callbacks still on their way land before this edge stops.
                 try? await TestEnvironment.waitUntil(timeout: .seconds(5)) { simulator.statistics.deliveriesPending == 0 }

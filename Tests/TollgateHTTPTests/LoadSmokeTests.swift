@@ -1,0 +1,60 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+import TollgateConfig
+import TollgateCore
+import TollgateLoad
+import TollgatePostgres
+import TollgateTestSupport
+
+/// The shipped `smoke` scenario against a live edge (TLS, Redis, Postgres) and the provider
+/// simulator, shortened for the suite; its `--verify` must pass and its report must be written.
+@Suite(.serialized) struct LoadSmokeTests {
+    static let sources = [
+        WebhookSource(tenant: CheckoutTests.tenant, name: "standard", provider: "standard-webhooks", secrets: [Secret("whsec_c21va2Utc3RhbmRhcmQta2V5")]),
+        WebhookSource(tenant: CheckoutTests.tenant, name: "adyen", provider: "adyen", secrets: [Secret(String(repeating: "5A", count: 32))]),
+        WebhookSource(tenant: CheckoutTests.tenant, name: "paddle", provider: "paddle", secrets: [Secret("pdl_ntfset_smoke")]),
+        WebhookSource(tenant: CheckoutTests.tenant, name: "xsolla", provider: "xsolla", secrets: [Secret("smoke-xsolla")]),
+        WebhookSource(tenant: CheckoutTests.tenant, name: "checkout", provider: "checkout", secrets: [Secret("smoke-checkout")]),
+    ]
+
+    @Test func smokeScenarioRunsAndVerifiesClean() async throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("loadtests/scenarios/smoke.yaml").path
+        var scenario = try ScenarioParser.parse(String(contentsOfFile: path, encoding: .utf8), file: path)
+        scenario.tenant = CheckoutTests.tenant
+        scenario.duration = .seconds(5)
+        scenario.seedOrders = 100
+        let output = try TestEnvironment.makeTemporaryDirectory("tollgate-smoke")
+        var logger = Logger(label: "test.load")
+        logger.logLevel = .warning
+        try await CheckoutTests.withCheckout(sources: Self.sources) { fixture in
+            scenario.target = fixture.edge.edge
+            let postgres = PostgresClient(configuration: PostgresEndpoint(url: TestEnvironment.postgresURL)!.clientConfiguration(poolSize: 2),
+                                          backgroundLogger: logger)
+            let simulatorURL = "http://127.0.0.1:\(fixture.simulator.boundPort.withLockedValue { $0 }!)"
+            let session = LoadSession(scenario: scenario, catalog: fixture.catalog, postgres: postgres, trustRootsPath: fixture.caPath,
+                                      verify: true, simulatorURL: simulatorURL, outputDirectory: output.path, logger: logger)
+            let results = try await withThrowingTaskGroup(of: LoadResults?.self) { group in
+                group.addTask { await postgres.run(); return nil }
+                defer { group.cancelAll() }
+                return try await session.run { _ in }
+            }
+            print(results.table)
+            #expect(results.passed, "\(results.table)")
+            let verification = try #require(results.verification)
+            #expect(verification.checks.count >= 8)
+            for check in verification.checks { #expect(check.passed, "\(check.name): \(check.detail)") }
+            // Every kind was sent and answered as it should be.
+            let kinds = Set(results.kinds.map(\.kind))
+            #expect(kinds == Set(RequestKind.allCases.map(\.rawValue)), "\(kinds)")
+            for kind in results.kinds { #expect(kind.latency.errors == 0, "\(kind.kind): \(kind.statuses)") }
+            #expect(results.kinds.first { $0.kind == "forged" }?.statuses.keys.allSatisfy { ["400", "401"].contains($0) } == true)
+            #expect(results.overall.latency.count >= 150, "40/s for 5 s")
+            let html = try String(contentsOf: output.appendingPathComponent("smoke.html"), encoding: .utf8)
+            #expect(html.contains("id=\"throughput-by-status\""))
+            #expect(FileManager.default.fileExists(atPath: output.appendingPathComponent("smoke.json").path))
+        }
+    }
+}
