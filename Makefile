@@ -12,7 +12,7 @@ TEST_PG_PORT ?= 54331
 TEST_REDIS_PORT ?= 63791
 CONFIG ?= config/tollgate.yaml
 
-.PHONY: run test build certs services-dev services-test stop clean
+.PHONY: run test bench build certs services-dev services-test stop clean
 
 certs:
 	@certs/make-dev-certs.sh
@@ -29,6 +29,9 @@ run: certs
 	echo "edge:    https://127.0.0.1:8443/healthz   (curl --cacert certs/dev/ca.pem --http2 ...)"; \
 	echo "admin:   http://127.0.0.1:9090/metrics"; \
 	$$($(SWIFT) build --show-bin-path)/tollgate serve --config $(CONFIG) --migrate
+
+bench:
+	@loadtests/bench.sh
 
 test: certs
 	@scripts/services.sh up test $(TEST_PG_PORT) $(TEST_REDIS_PORT)

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# `make bench`: release binaries, private Postgres and Redis (ports 54332, 63792), the edge, the
+# provider simulator; then webhook-storm and mixed with --verify, and forgery-flood against the
+# edge and against nginx returning a constant over TLS (the baseline, same machine, same run).
+# Results: loadtests/results/<scenario>.{json,html}; the tables are printed.
+#   BENCH_SCENARIOS="mixed" make bench     # a subset
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+state="$root/.tollgate/bench"
+mkdir -p "$state" loadtests/results
+log() { printf '[bench] %s\n' "$*" >&2; }
+
+certs/make-dev-certs.sh >/dev/null
+scripts/services.sh up bench 54332 63792
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [[ -f "$state/nginx.pid" ]] && kill "$(cat "$state/nginx.pid")" 2>/dev/null || true
+  wait 2>/dev/null || true
+  scripts/services.sh down bench
+}
+trap cleanup EXIT
+
+log "building release binaries"
+swift build -c release --product tollgate >/dev/null
+bin="$(swift build -c release --show-bin-path)"
+
+export TOLLGATE_POSTGRES_URL="postgres://tollgate@127.0.0.1:54332/tollgate"
+export TOLLGATE_REDIS_URL="redis://127.0.0.1:63792/0"
+export TOLLGATE_LOGGING_LEVEL="${TOLLGATE_LOGGING_LEVEL:-warning}"
+"$bin/tollgate" serve --config config/tollgate.yaml --migrate >"$state/edge.log" 2>&1 &
+pids+=($!)
+"$bin/tollgate" provider-sim --settle-delay 200ms >"$state/sim.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+  curl -sf --cacert certs/dev/ca.pem https://127.0.0.1:8443/readyz >/dev/null 2>&1 && break
+  sleep 0.2
+done
+curl -sf --cacert certs/dev/ca.pem https://127.0.0.1:8443/readyz >/dev/null || { log "edge did not become ready"; cat "$state/edge.log"; exit 1; }
+
+status=0
+for scenario in ${BENCH_SCENARIOS:-webhook-storm mixed forgery-flood}; do
+  log "scenario $scenario"
+  "$bin/tollgate" load "loadtests/scenarios/$scenario.yaml" --simulator http://127.0.0.1:12111 --verify --out loadtests/results \
+    | grep -v '^\[ *[0-9]*s\]' || status=1
+done
+
+if [[ " ${BENCH_SCENARIOS:-forgery-flood} " == *" forgery-flood "* ]] && command -v nginx >/dev/null; then
+  log "baseline: nginx returning a constant over TLS (HTTP/2), same scenario"
+  cat >"$state/nginx.conf" <<CONF
+worker_processes auto;
+pid $state/nginx.pid;
+error_log $state/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  server {
+    listen 127.0.0.1:8444 ssl http2;
+    ssl_certificate $root/certs/dev/server.pem;
+    ssl_certificate_key $root/certs/dev/server-key.pem;
+    location / { return 200 '{"received":true}'; }
+  }
+}
+CONF
+  nginx -c "$state/nginx.conf" -p "$state" -g 'daemon on;'
+  sleep 0.5
+  "$bin/tollgate" load loadtests/scenarios/forgery-flood.yaml --target https://127.0.0.1:8444 --out loadtests/results/nginx \
+    | grep -v '^\[ *[0-9]*s\]' || true
+  edge=$(python3 -c 'import json;print(json.load(open("loadtests/results/forgery-flood.json"))["overall"]["throughput"])')
+  base=$(python3 -c 'import json;print(json.load(open("loadtests/results/nginx/forgery-flood.json"))["overall"]["throughput"])')
+  python3 -c "print(f'forgery-flood: edge {float($edge):.0f}/s, nginx constant {float($base):.0f}/s, ratio {float($edge)/float($base):.2f} (goal >= 0.50)')"
+fi
+exit $status
