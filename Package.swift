@@ -26,6 +26,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "tollgate", targets: ["tollgate"]),
+        // The pure domain, for the micro-benchmarks in Benchmarks/.
+        .library(name: "TollgateDomain", targets: ["TollgateCore", "TollgateSignatures", "TollgateOrders", "TollgateRateLimits", "TollgateProviderEvents"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),

@@ -125,7 +125,8 @@ public enum RequestKind: String, Sendable, Equatable, CaseIterable, Codable {
     /// Statuses that are a correct answer to this kind (anything else is an error).
     public var expectedStatuses: Set<Int> {
         switch self {
-        case .webhook, .outOfOrder: [200, 204, 429]
+        // 409: a copy of this event is being processed (a redelivery raced it); the provider retries.
+        case .webhook, .outOfOrder: [200, 204, 409, 429]
         case .duplicate: [200, 204, 409, 429]
         case .forged, .stale: [400, 401]
         case .checkout: [201, 402, 409, 429]

@@ -1,4 +1,5 @@
 import Foundation
+import TollgateCore
 
 /// Turns a verified callback body into ``PaymentEvent`` values, provider by provider.
 ///
@@ -83,7 +84,7 @@ public struct PaymentEventNormalizer: Sendable {
         result.providerPaymentID = data?["payment_id"] as? String
         result.amountMinor = Self.int(data?["amount"])
         result.currency = (data?["currency"] as? String)?.uppercased()
-        if let timestamp = json?["timestamp"] as? String { result.occurredAt = ISO8601DateFormatter().date(from: timestamp) }
+        if let timestamp = json?["timestamp"] as? String { result.occurredAt = ISO8601Timestamp.parse(timestamp) }
         return result
     }
 
@@ -117,7 +118,7 @@ public struct PaymentEventNormalizer: Sendable {
             let amount = item["amount"] as? [String: Any]
             result.amountMinor = Self.int(amount?["value"])
             result.currency = amount?["currency"] as? String
-            if let date = item["eventDate"] as? String { result.occurredAt = ISO8601DateFormatter().date(from: date) }
+            if let date = item["eventDate"] as? String { result.occurredAt = ISO8601Timestamp.parse(date) }
             events.append(result)
         }
         return events
@@ -140,7 +141,7 @@ public struct PaymentEventNormalizer: Sendable {
         let totals = ((data?["details"] as? [String: Any])?["totals"] as? [String: Any]) ?? (data?["totals"] as? [String: Any])
         result.amountMinor = Self.int(totals?["grand_total"]) ?? Self.int(totals?["total"])
         result.currency = (totals?["currency_code"] as? String) ?? (data?["currency_code"] as? String)
-        if let date = json?["occurred_at"] as? String { result.occurredAt = ISO8601DateFormatter().date(from: date) }
+        if let date = json?["occurred_at"] as? String { result.occurredAt = ISO8601Timestamp.parse(date) }
         return result
     }
 
@@ -180,7 +181,7 @@ public struct PaymentEventNormalizer: Sendable {
         result.providerPaymentID = data?["id"] as? String
         result.amountMinor = Self.int(data?["amount"])
         result.currency = (data?["currency"] as? String)?.uppercased()
-        if let date = json?["created_on"] as? String { result.occurredAt = ISO8601DateFormatter().date(from: date) }
+        if let date = json?["created_on"] as? String { result.occurredAt = ISO8601Timestamp.parse(date) }
         return result
     }
 

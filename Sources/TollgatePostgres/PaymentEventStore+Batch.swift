@@ -1,4 +1,5 @@
 import Foundation
+import TollgateCore
 import Logging
 import PostgresNIO
 import TollgateOrders
@@ -93,7 +94,6 @@ extension PaymentEventStore {
     private func insertEvents(_ plans: [Planned], on connection: PostgresConnection) async throws -> [String: Int64] {
         guard !plans.isEmpty else { return [:] }
         // Optional values travel as text ('' for none) so every column is a plain text[] bind.
-        let iso = ISO8601DateFormatter()
         let e = plans.map(\.event)
         let rows = try await connection.query("""
             INSERT INTO payment_events (tenant, source, provider, provider_event_id, kind, order_id, provider_payment_id,
@@ -104,7 +104,7 @@ extension PaymentEventStore {
             FROM unnest(\(e.map(\.tenant)), \(e.map(\.source)), \(e.map(\.provider)), \(e.map(\.providerEventID)),
                 \(e.map(\.kind.rawValue)), \(e.map { $0.orderID ?? "" }), \(e.map { $0.providerPaymentID ?? "" }),
                 \(e.map { $0.amountMinor.map(String.init) ?? "" }), \(e.map { $0.currency ?? "" }),
-                \(e.map { $0.occurredAt.map(iso.string(from:)) ?? "" }), \(e.map(\.understood)),
+                \(e.map { $0.occurredAt.map(ISO8601Timestamp.format) ?? "" }), \(e.map(\.understood)),
                 \(e.map { Data($0.rawBody).base64EncodedString() }), \(plans.map(\.outcome.rawValue)), \(plans.map { $0.reason ?? "" }))
               AS v(tenant, source, provider, id, kind, order_id, payment_id, amount, currency, occurred, understood, body, outcome, reason)
             ON CONFLICT ON CONSTRAINT payment_events_dedup DO NOTHING

@@ -86,7 +86,7 @@ public struct ProviderCallback: Sendable, Equatable {
         return signer.sign(body: body, timestamp: Int64(occurredAt.timeIntervalSince1970), id: eventID)
     }
 
-    private var iso8601: String { ISO8601DateFormatter().string(from: occurredAt) }
+    private var iso8601: String { ISO8601Timestamp.format(occurredAt) }
     private var unix: Int64 { Int64(occurredAt.timeIntervalSince1970) }
 
     private func stripe() -> [String: Any] {
