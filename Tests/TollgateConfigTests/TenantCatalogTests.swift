@@ -16,9 +16,10 @@ import TollgateConfig
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("config/tenants").path
         let (catalog, warnings) = try TenantCatalog.load(directory: path, providers: providers, environment: [:])
-        #expect(catalog.tenants == ["demo"])
+        #expect(catalog.tenants == ["demo", "loadtest"])
         #expect(Set(catalog.sources["demo"]!.values.map(\.provider)) == providers)
-        #expect(warnings.count == providers.count + 2, "each dev literal secret warns (sources, player token key, payments key)")
+        #expect(warnings.count == 2 * (providers.count + 2), "each dev literal secret warns (sources, player token key, payments key), in both tenants")
+        #expect(Set(catalog.sources["loadtest"]!.values.map(\.provider)) == providers)
         let checkout = try #require(catalog.checkout["demo"])
         #expect(checkout.playerTokenKeys.map(\.kid) == ["demo-dev-1"])
         #expect(checkout.payments.webhookSource == "stripe")

@@ -203,3 +203,39 @@ final class ParsedHTML: NSObject, XMLParserDelegate {
         #expect(plan.ledger.genuine.isEmpty)
     }
 }
+
+/// The generator signs with the very bytes the providers' SDKs produce: its sources' signers
+/// reproduce the SDK fixture headers of Tests/Fixtures/webhooks exactly.
+@Suite struct GeneratorSigningMatchesSDKFixtures {
+    @Test(arguments: ["stripe", "standard-webhooks", "paddle", "xsolla", "checkout", "adyen"])
+    func reproducesTheSDKVector(provider: String) throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/webhooks/\(provider).json")
+        let file = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        let cases = try #require(file["cases"] as? [[String: Any]])
+        let vector = try #require(cases.first { ($0["expect"] as? String) == "ok" && ($0["secrets"] as? [String])?.count == 1
+            && ["valid", "valid v1", "valid (Adyen's known answer)"].contains($0["name"] as? String ?? "") })
+        let secret = try #require((vector["secrets"] as? [String])?.first)
+        let body = Array(try #require(vector["body"] as? String).utf8)
+        let sent = Dictionary(((vector["headers"] as? [String: String]) ?? [:]).map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { a, _ in a })
+        let timestamp = Int64(sent["webhook-timestamp"]
+            ?? sent["stripe-signature"].flatMap { $0.split(separator: ",").first { $0.hasPrefix("t=") }.map { String($0.dropFirst(2)) } }
+            ?? sent["paddle-signature"].flatMap { $0.split(separator: ";").first { $0.hasPrefix("ts=") }.map { String($0.dropFirst(3)) } } ?? "0") ?? 0
+        let source = LoadSource(name: "s", provider: provider, secret: Secret(secret))
+        let signed = source.signer.sign(body: body, timestamp: timestamp, id: sent["webhook-id"] ?? "")
+        let produced = Dictionary(signed.headers.map { ($0.name.lowercased(), $0.value) }, uniquingKeysWith: { a, _ in a })
+        if provider == "adyen" {
+            func signatures(_ bytes: [UInt8]) -> [String] {
+                let object = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any]
+                return (object?["notificationItems"] as? [[String: Any]] ?? []).compactMap {
+                    (($0["NotificationRequestItem"] as? [String: Any])?["additionalData"] as? [String: Any])?["hmacSignature"] as? String
+                }
+            }
+            #expect(!signatures(body).isEmpty && signatures(signed.body) == signatures(body))
+        } else {
+            let name = ["stripe": "stripe-signature", "standard-webhooks": "webhook-signature", "paddle": "paddle-signature",
+                        "xsolla": "authorization", "checkout": "cko-signature"][provider]!
+            #expect(produced[name] == sent[name])
+        }
+    }
+}
