@@ -4,6 +4,7 @@
 # edge and against nginx returning a constant over TLS (the baseline, same machine, same run).
 # Results: loadtests/results/<scenario>.{json,html}; the tables are printed.
 #   BENCH_SCENARIOS="mixed" make bench     # a subset
+#   BENCH_SCENARIOS="soak" BENCH_LOAD_ARGS="--duration 120s" make bench   # flags for every run
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -45,7 +46,8 @@ for scenario in ${BENCH_SCENARIOS:-webhook-storm mixed forgery-flood}; do
   # forgery-flood runs over HTTP/1.1 on both sides: nginx stalls HTTP/2 streams whose bodies it
   # discards (seen as 10 s timeouts), which would flatter the edge.
   extra=(); [[ $scenario == forgery-flood ]] && extra=(--http h1)
-  "$bin/tollgate" load "loadtests/scenarios/$scenario.yaml" --simulator http://127.0.0.1:12111 --verify --out loadtests/results "${extra[@]}" \
+  # shellcheck disable=SC2086
+  "$bin/tollgate" load "loadtests/scenarios/$scenario.yaml" --simulator http://127.0.0.1:12111 --verify --out loadtests/results "${extra[@]}" ${BENCH_LOAD_ARGS:-} \
     | grep -v '^\[ *[0-9]*s\]' || status=1
 done
 

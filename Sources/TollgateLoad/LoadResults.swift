@@ -46,7 +46,8 @@ public struct LoadResults: Sendable, Codable {
         self.http = scenario.http.rawValue
         self.startedAt = startedAt
         self.seconds = seconds
-        self.plannedRate = scenario.mode == .open ? scenario.plannedRate(at: scenario.totalDuration) : nil
+        // The average planned rate over the run (ramps included), comparable with the achieved one.
+        self.plannedRate = scenario.mode == .open ? scenario.plannedCount / max(0.001, Double(scenario.totalDuration.nanoseconds) / 1e9) : nil
         self.overall = result(nil)
         self.kinds = recorder.recordedKinds.map { result($0) }
         self.timeline = recorder.seconds

@@ -99,6 +99,20 @@ public struct Scenario: Sendable, Equatable {
         return stages.isEmpty ? rate : from
     }
 
+    /// Requests an open loop plans over the whole run: the ramps' areas, then the steady part.
+    public var plannedCount: Double {
+        var total = 0.0
+        var from = stages.isEmpty ? rate : 0
+        var elapsed = Duration.zero
+        for stage in stages {
+            total += (from + stage.rate) / 2 * Double(stage.duration.nanoseconds) / 1e9
+            from = stage.rate
+            elapsed += stage.duration
+        }
+        if duration > elapsed { total += from * Double((duration - elapsed).nanoseconds) / 1e9 }
+        return total
+    }
+
     /// Total run time: the stages, then the steady part.
     public var totalDuration: Duration { max(duration, stages.reduce(.zero) { $0 + $1.duration }) }
 }

@@ -45,6 +45,7 @@ import TollgateSignatures
         #expect(scenario.plannedRate(at: .milliseconds(15_500)) == 200)
         #expect(scenario.plannedRate(at: .seconds(20)) == 300)
         #expect(scenario.totalDuration == .seconds(16))
+        #expect(scenario.plannedCount == 500 + 500 + 200, "ramp 0->100 over 10 s, 100 for 5 s, ramp 100->300 over 1 s")
     }
 }
 
