@@ -184,13 +184,12 @@ let package = Package(
         .target(
             name: "TollgateLoad",
             dependencies: [
-                "TollgateCore", "TollgateConfig", "TollgateOrders", "TollgateProviderEvents", "TollgateSignatures",
+                "TollgateCore", "TollgateConfig", "TollgateOrders", "TollgateProviderEvents", "TollgateSignatures", "TollgateCheckout",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ],

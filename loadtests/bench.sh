@@ -31,7 +31,8 @@ export TOLLGATE_POSTGRES_URL="postgres://tollgate@127.0.0.1:54332/tollgate"
 export TOLLGATE_REDIS_URL="redis://127.0.0.1:63792/0"
 export TOLLGATE_LOGGING_LEVEL="${TOLLGATE_LOGGING_LEVEL:-warning}"
 "$bin/tollgate" serve --config config/tollgate.yaml --migrate >"$state/edge.log" 2>&1 &
-pids+=($!)
+edge_pid=$!
+pids+=($edge_pid)
 "$bin/tollgate" provider-sim --settle-delay 200ms >"$state/sim.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do
@@ -47,8 +48,10 @@ for scenario in ${BENCH_SCENARIOS:-webhook-storm mixed forgery-flood}; do
   # discards (seen as 10 s timeouts), which would flatter the edge.
   extra=(); [[ $scenario == forgery-flood ]] && extra=(--http h1)
   # shellcheck disable=SC2086
+  log "edge RSS before: $(ps -o rss= -p "$edge_pid") KiB"
   "$bin/tollgate" load "loadtests/scenarios/$scenario.yaml" --simulator http://127.0.0.1:12111 --verify --out loadtests/results "${extra[@]}" ${BENCH_LOAD_ARGS:-} \
     | grep -v '^\[ *[0-9]*s\]' || status=1
+  log "edge RSS after: $(ps -o rss= -p "$edge_pid") KiB"
 done
 
 if [[ " ${BENCH_SCENARIOS:-forgery-flood} " == *" forgery-flood "* ]] && command -v nginx >/dev/null; then

@@ -90,3 +90,18 @@ public struct PlayerTokenVerifier: Sendable {
         return claims
     }
 }
+
+/// Signs player session tokens with an HS256 key, as a tenant's Game Hub backend does: for
+/// `tollgate token` (development), the load generator and tests. Production tokens come from the
+/// tenant's own backend.
+public enum PlayerTokenMinter {
+    public static func hs256(secret: String, kid: String, tenant: String, player: String,
+                             expires: Date, notBefore: Date? = nil) async throws -> String {
+        let keys = JWTKeyCollection()
+        await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256, kid: JWKIdentifier(string: kid))
+        // NumericDate in whole seconds, as backends send it.
+        func whole(_ date: Date) -> Date { Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down)) }
+        return try await keys.sign(PlayerTokenClaims(subject: player, audience: tenant, expires: whole(expires), notBefore: notBefore.map(whole)),
+                                   kid: JWKIdentifier(string: kid))
+    }
+}

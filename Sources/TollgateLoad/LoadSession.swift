@@ -1,6 +1,6 @@
 import AsyncHTTPClient
 import Foundation
-import JWTKit
+import TollgateCheckout
 import Logging
 import NIOCore
 import PostgresNIO
@@ -90,22 +90,13 @@ public struct LoadSession: Sendable {
         guard let key = catalog.checkout[scenario.tenant]?.playerTokenKeys.first(where: { $0.algorithm == .hs256 }) else {
             throw ScenarioError("checkout requests need an hs256 player token key in tenant \(scenario.tenant)'s checkout section")
         }
-        let keys = JWTKeyCollection()
-        await keys.add(hmac: HMACKey(from: key.material.exposedValue), digestAlgorithm: .sha256, kid: JWKIdentifier(string: key.kid))
         var players: [LoadPlan.Player] = []
         for index in 0..<scenario.players {
             let id = "lt\(runID)_p\(index)"
-            let claims = PlayerClaims(sub: .init(value: id), aud: .init(value: [scenario.tenant]), exp: .init(value: Date().addingTimeInterval(7200)))
-            players.append(.init(id: id, token: try await keys.sign(claims, kid: JWKIdentifier(string: key.kid))))
+            players.append(.init(id: id, token: try await PlayerTokenMinter.hs256(
+                secret: key.material.exposedValue, kid: key.kid, tenant: scenario.tenant, player: id, expires: Date().addingTimeInterval(7200))))
         }
         return players
-    }
-
-    struct PlayerClaims: JWTPayload {
-        var sub: SubjectClaim
-        var aud: AudienceClaim
-        var exp: ExpirationClaim
-        func verify(using algorithm: some JWTAlgorithm) async throws {}
     }
 
     /// Waits until callbacks still on their way have landed: the simulator has nothing pending

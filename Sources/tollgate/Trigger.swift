@@ -1,7 +1,6 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
-import JWTKit
 import NIOCore
 import NIOSSL
 import TollgateCheckout
@@ -76,14 +75,6 @@ struct Token: AsyncParsableCommand {
     @Option(help: "Player id (the token's subject).") var player: String
     @Option(help: "Lifetime, like 15m.") var ttl = "1h"
 
-    struct Claims: JWTPayload {
-        var sub: SubjectClaim
-        var aud: AudienceClaim
-        var exp: ExpirationClaim
-        var nbf: NotBeforeClaim
-        func verify(using algorithm: some JWTAlgorithm) async throws {}
-    }
-
     func run() async throws {
         let loaded = try Bootstrap.loadConfiguration(path: options.config)
         let (catalog, _) = try Bootstrap.loadTenants(loaded.configuration)
@@ -92,13 +83,9 @@ struct Token: AsyncParsableCommand {
             throw ValidationError("tenant '\(tenant)' has no hs256 player token key; ES256 tokens are minted by the Game Hub backend")
         }
         guard let lifetime = TollgateCore.SettingParser.duration(ttl) else { throw ValidationError("--ttl is a duration, like 15m") }
-        let keys = JWTKeyCollection()
-        await keys.add(hmac: HMACKey(from: key.material.exposedValue), digestAlgorithm: .sha256, kid: JWKIdentifier(string: key.kid))
         let now = Date()
-        let token = try await keys.sign(Claims(sub: .init(value: player), aud: .init(value: [tenant]),
-                                               exp: .init(value: now.addingTimeInterval(Double(lifetime.components.seconds))),
-                                               nbf: .init(value: now.addingTimeInterval(-5))),
-                                        kid: JWKIdentifier(string: key.kid))
-        print(token)
+        print(try await PlayerTokenMinter.hs256(secret: key.material.exposedValue, kid: key.kid, tenant: tenant, player: player,
+                                                expires: now.addingTimeInterval(Double(lifetime.components.seconds)),
+                                                notBefore: now.addingTimeInterval(-5)))
     }
 }

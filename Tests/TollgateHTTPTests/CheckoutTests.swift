@@ -1,6 +1,6 @@
 import AsyncHTTPClient
 import Foundation
-import JWTKit
+import TollgateCheckout
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -84,17 +84,7 @@ import TollgateTestSupport
 
     static func token(player: String, audience: String = tenant, expires: Date = Date().addingTimeInterval(600),
                       kid: String = "k1", key: String = tokenKey) async throws -> String {
-        let keys = JWTKeyCollection()
-        await keys.add(hmac: HMACKey(from: key), digestAlgorithm: .sha256, kid: JWKIdentifier(string: kid))
-        return try await keys.sign(TestClaims(sub: .init(value: player), aud: .init(value: [audience]), exp: .init(value: expires)),
-                                   kid: JWKIdentifier(string: kid))
-    }
-
-    struct TestClaims: JWTPayload {
-        var sub: SubjectClaim
-        var aud: AudienceClaim
-        var exp: ExpirationClaim
-        func verify(using algorithm: some JWTAlgorithm) async throws {}
+        try await PlayerTokenMinter.hs256(secret: key, kid: kid, tenant: audience, player: player, expires: expires)
     }
 
     static func orderBody(player: String, quantity: Int = 2, unit: Int = 499) -> String {
