@@ -85,7 +85,8 @@ public enum HTMLReport {
         var labels = ""
         for percentile in [0.0, 90, 99, 99.9, 99.99, 99.999] {
             let text = percentile == 0 ? "0" : "\(percentile)"
-            labels += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", px(percentile), height - 22) + "\(text)%</text>\n"
+            let anchor = percentile == 99.999 ? "end" : "middle"  // the last label stays inside the frame
+            labels += String(format: "<text x=\"%.1f\" y=\"%.1f\" ", px(percentile), height - 22) + "text-anchor=\"\(anchor)\">\(text)%</text>\n"
         }
         return svg(id: "percentile-distribution", xLabel: "percentile", yLabel: "ms", maxX: nil, maxY: maxY) + labels + """
         <polyline class="latency" fill="none" stroke="#30638e" stroke-width="2" points="\(line)"/>
@@ -98,7 +99,14 @@ public enum HTMLReport {
         let maxY = niceCeiling(Double(timeline.map(\.count).max() ?? 1))
         let maxX = Double(max(1, timeline.count))
         let codes = Array(Set(timeline.flatMap { $0.statuses.keys })).sorted()
-        let palette = ["2": "#2e933c", "3": "#5c80bc", "4": "#e3a72f", "5": "#c8102e", "0": "#333333"]
+        // A shade per code within its class's colour: greens for 2xx, ambers for 4xx, reds for 5xx.
+        let shades = ["2": ["#1b7a2b", "#3fa34d", "#79c27f", "#a9d8a8"], "3": ["#5c80bc"], "4": ["#b8860b", "#e3a72f", "#f0c75e", "#d9822b", "#f5dd9a", "#c96f1a"],
+                      "5": ["#c8102e", "#8b0a1f", "#e0505f"], "0": ["#333333"]]
+        var palette: [String: String] = [:]
+        for (index, code) in codes.enumerated() {
+            let family = shades[String(code.prefix(1))] ?? ["#888888"]
+            palette[code] = family[codes[..<index].filter { $0.prefix(1) == code.prefix(1) }.count % family.count]
+        }
         var bars = ""
         let barWidth = max(1, (width - left - right) / maxX - 1)
         for sample in timeline {
@@ -106,7 +114,7 @@ public enum HTMLReport {
             for code in codes {
                 guard let count = sample.statuses[code], count > 0 else { continue }
                 let bottomY = y(stacked, maxY), topY = y(stacked + Double(count), maxY)
-                let colour = palette[String(code.prefix(1))] ?? "#888"
+                let colour = palette[code] ?? "#888"
                 bars += "<rect class=\"s\(code)\" " + String(format: "x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"", x(Double(sample.second), maxX),
                                                                topY, barWidth, bottomY - topY)
                     + " fill=\"\(colour)\"><title>\(sample.second)s: \(code) x \(count)</title></rect>\n"
@@ -115,7 +123,7 @@ public enum HTMLReport {
         }
         var legend = ""
         for (index, code) in codes.enumerated() {
-            let colour = palette[String(code.prefix(1))] ?? "#888"
+            let colour = palette[code] ?? "#888"
             legend += String(format: "<text x=\"%.0f\" y=\"%.0f\"", width - 60 - Double(codes.count - index - 1) * 45, top + 12)
                 + " style=\"fill:\(colour)\">\(code == "0" ? "none" : code)</text>\n"
         }
@@ -130,8 +138,9 @@ public enum HTMLReport {
     /// The SVG element with axes and gridlines; the caller adds the data and closes it.
     static func svg(id: String, xLabel: String, yLabel: String, maxX: Double?, maxY: Double) -> String {
         var out = "<svg id=\"\(id)\" xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\">\n"
-        for step in 0...4 {
-            let value = maxY * Double(step) / 4
+        // Five steps: a 1, 2 or 5 ceiling divides into round gridlines (0.2, 0.4 or 1 of a power of ten).
+        for step in 0...5 {
+            let value = maxY * Double(step) / 5
             let py = y(value, maxY)
             out += String(format: "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#e0e0e0\"/>", left, py, width - right, py)
             out += String(format: "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">", left - 6, py + 4) + "\(label(value))</text>\n"
