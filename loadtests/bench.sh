@@ -49,8 +49,12 @@ for scenario in ${BENCH_SCENARIOS:-webhook-storm mixed forgery-flood}; do
   extra=(); [[ $scenario == forgery-flood ]] && extra=(--http h1)
   # shellcheck disable=SC2086
   log "edge RSS before: $(ps -o rss= -p "$edge_pid") KiB"
+  # The edge's memory every 30 s while the scenario runs (soak: it must stay flat).
+  ( while sleep 30; do log "edge RSS: $(ps -o rss= -p "$edge_pid" 2>/dev/null || echo gone) KiB"; done ) &
+  sampler=$!
   "$bin/tollgate" load "loadtests/scenarios/$scenario.yaml" --simulator http://127.0.0.1:12111 --verify --out loadtests/results "${extra[@]}" ${BENCH_LOAD_ARGS:-} \
     | grep -v '^\[ *[0-9]*s\]' || status=1
+  kill "$sampler" 2>/dev/null || true
   log "edge RSS after: $(ps -o rss= -p "$edge_pid") KiB"
 done
 
