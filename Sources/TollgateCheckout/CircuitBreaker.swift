@@ -46,6 +46,13 @@ public struct CircuitBreaker: Sendable, Equatable {
         }
     }
 
+    /// Whether a call at `now` would be refused because the breaker is open, without asking for
+    /// one (a half-open probe is not taken): nanoseconds until it may be tried again, or nil.
+    public func openFor(now: Int64) -> Int64? {
+        guard case .open(let until) = state, now < until else { return nil }
+        return until - now
+    }
+
     /// Reports how a permitted call ended.
     public mutating func record(success: Bool, now: Int64) {
         switch state {

@@ -31,7 +31,7 @@ public enum HTMLReport {
         html += "<h2>Numbers</h2>\n<table id=\"results\"><tr><th>kind</th><th>count</th><th>rate/s</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>max ms</th><th>errors</th><th>statuses</th></tr>\n"
         for item in results.kinds + [results.overall] {
             let l = item.latency
-            let statuses = item.statuses.sorted { $0.key < $1.key }.map { "\($0.key == "0" ? "none" : $0.key): \($0.value)" }.joined(separator: ", ")
+            let statuses = LoadResults.describe(item.statuses, pair: ": ", separator: ", ")
             html += "<tr><td>\(escape(item.kind))</td><td>\(l.count)</td><td>\(String(format: "%.0f", item.throughput))</td><td>\(LoadResults.ms(l.p50))</td>"
                 + "<td>\(LoadResults.ms(l.p90))</td><td>\(LoadResults.ms(l.p99))</td><td>\(LoadResults.ms(l.p999))</td><td>\(LoadResults.ms(l.max))</td>"
                 + "<td>\(l.errors)</td><td>\(escape(statuses))</td></tr>\n"

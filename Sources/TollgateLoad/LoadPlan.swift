@@ -71,6 +71,8 @@ public struct LoadPlan: Sendable {
 
     let scenario: Scenario
     let runID: String
+    /// Xsolla ids are numbers: a run-specific numeric prefix keeps runs apart.
+    let runNumber: String
     let sources: [LoadSource]
     let orders: [SeededOrder]
     let players: [Player]
@@ -92,6 +94,7 @@ public struct LoadPlan: Sendable {
     public init(scenario: Scenario, runID: String, sources: [LoadSource], orders: [SeededOrder], players: [Player], seed: UInt64) {
         self.scenario = scenario
         self.runID = runID
+        self.runNumber = String(runID.unicodeScalars.reduce(UInt32(7)) { ($0 &* 31 &+ $1.value) % 90_000 } + 10_000)
         self.sources = sources
         self.orders = orders
         self.players = players
@@ -127,8 +130,6 @@ public struct LoadPlan: Sendable {
         provider == "xsolla" ? "\(runNumber)\(String(format: "%09d", counter))" : "evt_\(runID)_\(counter)"
     }
 
-    /// Xsolla ids are numbers: a run-specific prefix keeps runs apart.
-    var runNumber: String { String(runID.unicodeScalars.reduce(UInt32(7)) { ($0 &* 31 &+ $1.value) % 90_000 } + 10_000) }
 
     func callback(_ kind: PaymentEventKind, order: Int, amount: Int64? = nil, now: Date) -> (ProviderCallback, Int) {
         let source = order % max(1, sources.count)
@@ -156,10 +157,10 @@ public struct LoadPlan: Sendable {
     mutating func send(_ callback: ProviderCallback, source: Int, kind: RequestKind, elapsed: Duration) -> PlannedRequest {
         remember(callback, source: source, at: elapsed)
         let entry = sources[source]
-        let key = LoadLedger.key(entry.name, callback.storedEventID(for: entry.provider))
+        let id = callback.storedEventID(for: entry.provider)
+        let key = LoadLedger.key(entry.name, id)
         if ledger.genuine[key] == nil { ledger.genuine[key] = false }
-        return request(kind, callback, source: entry, signer: entry.signer,
-                       note: .genuineEvent(source: entry.name, storedID: callback.storedEventID(for: entry.provider)))
+        return request(kind, callback, source: entry, signer: entry.signer, note: .genuineEvent(source: entry.name, storedID: id))
     }
 
     mutating func remember(_ callback: ProviderCallback, source: Int, at elapsed: Duration) {

@@ -67,7 +67,7 @@ public struct LoadResults: Sendable, Codable {
         var rows = [header]
         for item in kinds + [overall] {
             let l = item.latency
-            let statuses = item.statuses.sorted { $0.key < $1.key }.map { "\($0.key == "0" ? "none" : $0.key):\($0.value)" }.joined(separator: " ")
+            let statuses = Self.describe(item.statuses)
             rows.append([item.kind, "\(l.count)", String(format: "%.0f", item.throughput), Self.ms(l.p50), Self.ms(l.p90), Self.ms(l.p99),
                          Self.ms(l.p999), Self.ms(l.max), "\(l.errors)", statuses])
         }
@@ -84,6 +84,11 @@ public struct LoadResults: Sendable, Codable {
         if let verification { lines.append(contentsOf: verification.lines) }
         lines.append(passed ? "result: PASS" : "result: FAIL")
         return lines.joined(separator: "\n")
+    }
+
+    /// Answers by status, in code order, `none` for no answer: `200:117 401:22 none:3`.
+    static func describe(_ statuses: [String: Int], pair: String = ":", separator: String = " ") -> String {
+        statuses.sorted { $0.key < $1.key }.map { "\($0.key == "0" ? "none" : $0.key)\(pair)\($0.value)" }.joined(separator: separator)
     }
 
     static func ms(_ value: Double) -> String { value >= 100 ? String(format: "%.0f", value) : String(format: "%.2f", value) }

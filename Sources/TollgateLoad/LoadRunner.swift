@@ -125,7 +125,7 @@ public final class LoadRunner: Sendable {
             }
             reported = second
             guard let sample else { continue }
-            let statuses = sample.statuses.sorted { $0.key < $1.key }.map { "\($0.key == "0" ? "none" : $0.key):\($0.value)" }.joined(separator: " ")
+            let statuses = LoadResults.describe(sample.statuses)
             progress(String(format: "[%4ds] %6d/s  p50 %7.2f ms  p99 %8.2f ms  errors %d  in flight %d  ", sample.second + 1, sample.count,
                             sample.p50, sample.p99, sample.errors, inFlight) + statuses)
         }

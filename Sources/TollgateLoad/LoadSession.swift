@@ -58,7 +58,6 @@ public struct LoadSession: Sendable {
             try results.json().write(to: URL(fileURLWithPath: outputDirectory).appendingPathComponent("\(scenario.name).json"))
             try Data(HTMLReport.render(results).utf8).write(to: URL(fileURLWithPath: outputDirectory).appendingPathComponent("\(scenario.name).html"))
         }
-        _ = finished
         return results
     }
 

@@ -271,7 +271,7 @@ public final class ProviderSimulator: Service, Sendable {
             try? await Task.sleep(for: duration)
             return try await perform(.succeed, amount: amount, currency: currency, fields: fields, idempotencyKey: idempotencyKey)
         case .succeed, .fail, .silent:
-            let id = "pi_sim_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(24).lowercased())"
+            let id = Self.randomID("pi_sim_")
             let metadata = fields.filter { $0.key.hasPrefix("metadata[") }.reduce(into: [String: String]()) {
                 $0[String($1.key.dropFirst(9).dropLast())] = $1.value
             }
@@ -297,7 +297,7 @@ public final class ProviderSimulator: Service, Sendable {
 
     /// Queues the callback for `kind` on `intent`; returns its event id.
     func enqueue(_ kind: PaymentEventKind, for intent: PaymentIntent, amount: Int64, after delay: Duration) -> String {
-        let eventID = "evt_sim_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(24).lowercased())"
+        let eventID = Self.randomID("evt_sim_")
         guard webhookURL.withLockedValue({ $0 }) != nil else { return eventID }
         let callback = ProviderCallback(kind: kind, orderID: intent.metadata["order_id"] ?? "", eventID: eventID, paymentID: intent.id,
                                         amountMinor: amount, currency: intent.currency)
@@ -344,6 +344,11 @@ public final class ProviderSimulator: Service, Sendable {
             $0.deliveriesPending -= 1
             if acknowledged { $0.deliveriesAcknowledged += 1 } else { $0.deliveriesAbandoned += 1 }
         }
+    }
+
+    /// `prefix` and 24 random lower-case hex digits, like Stripe's object ids.
+    static func randomID(_ prefix: String) -> String {
+        prefix + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(24).lowercased()
     }
 
     // MARK: - Responses

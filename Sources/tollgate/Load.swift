@@ -6,6 +6,7 @@ import TollgateConfig
 import TollgateCore
 import TollgateLoad
 import TollgatePostgres
+import TollgateSignatures
 
 /// `tollgate load SCENARIO`: runs a load-test scenario against a running edge.
 struct Load: AsyncParsableCommand {
@@ -50,7 +51,7 @@ struct Load: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let catalog: TenantCatalog
         do {
-            catalog = try TenantCatalog.load(directory: scenario.tenantsDirectory, providers: Set(["stripe", "standard-webhooks", "adyen", "paddle", "xsolla", "checkout"]),
+            catalog = try TenantCatalog.load(directory: scenario.tenantsDirectory, providers: Set(SignatureSchemes.providers),
                                              environment: environment).catalog
         } catch {
             FileHandle.standardError.write(Data("tollgate: invalid tenant configuration\n\(error.description)\n".utf8))

@@ -154,3 +154,19 @@ import TollgateCheckout
         #expect(policy.delay(after: .rejected(status: 400, code: "c"), attempt: 1, remaining: .seconds(5)) == nil)
     }
 }
+
+@Suite struct CircuitBreakerPeekTests {
+    @Test func openForReportsTheRemainingOpenTimeWithoutTakingAProbe() {
+        var options = CircuitBreaker.Options()
+        options.failureThreshold = 1
+        options.openDuration = 1_000
+        var breaker = CircuitBreaker(options: options)
+        #expect(breaker.openFor(now: 0) == nil, "closed")
+        #expect(breaker.permit(now: 0) == .allowed)
+        breaker.record(success: false, now: 0)
+        #expect(breaker.openFor(now: 400) == 600)
+        #expect(breaker.openFor(now: 1_000) == nil, "the open time is over")
+        #expect(breaker.state == .open(until: 1_000), "peeking changed nothing")
+        #expect(breaker.permit(now: 1_000) == .allowed, "the probe is still there to take")
+    }
+}

@@ -52,7 +52,7 @@ struct CheckoutRoutes: Sendable {
         let player = try await authenticate(request, tenant: tenant)
         let key = try idempotencyKey(request)
         let limit = try await rateLimit(request, context: context, tenant: tenant, player: player, route: .checkout)
-        let body = try await rawBody(request)
+        let body = try await request.collectedBodyBytes()
         let fingerprint = Idempotency.fingerprint(method: "POST", path: request.uri.path, body: body)
         let scope = IdempotencyScope(tenant: tenant, player: player, key: key, fingerprint: fingerprint)
         switch await claim(scope) {
@@ -172,17 +172,10 @@ struct CheckoutRoutes: Sendable {
 
     private func rateLimit(_ request: Request, context: EdgeRequestContext, tenant: Tenant, player: String, route: RouteClass) async throws -> RateLimitVerdict? {
         guard let rateLimiter else { return nil }
-        let verdict = await rateLimiter.check(RateLimitSubject(
+        return try await rateLimiter.admit(RateLimitSubject(
             tenant: tenant.settings.tenant, route: route, method: request.method.rawValue,
             player: player, clientIP: context.remoteAddress?.ipAddress
         ))
-        guard verdict.admitted else { throw RateLimitHeaders.tooManyRequests(verdict) }
-        return verdict
-    }
-
-    private func rawBody(_ request: Request) async throws -> [UInt8] {
-        var request = request
-        return Array(try await request.collectBody(upTo: .max).readableBytesView)
     }
 
     private func validate(_ body: [UInt8], tenant: Tenant) throws -> CheckoutOrder {

@@ -54,10 +54,7 @@ public final class PaymentProviderClient: Sendable {
     /// Whether the breaker would refuse a call now (checked before any order is written).
     public func refusal() -> Failure? {
         let now = Self.now()
-        return breaker.withLockedValue { breaker in
-            if case .open(let until) = breaker.state, now < until { return .circuitOpen(retryAfterSeconds: Self.seconds(until - now)) }
-            return nil
-        }
+        return breaker.withLockedValue { $0.openFor(now: now) }.map { .circuitOpen(retryAfterSeconds: Self.seconds($0)) }
     }
 
     static func seconds(_ nanoseconds: Int64) -> Int { max(1, Int((nanoseconds + 999_999_999) / 1_000_000_000)) }

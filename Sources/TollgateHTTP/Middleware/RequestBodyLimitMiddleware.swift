@@ -35,3 +35,12 @@ public struct RequestBodyLimitMiddleware: RouterMiddleware {
         Problem(.payloadTooLarge, detail: "The request body exceeds \(limit) bytes.", extensions: ["limit_bytes": .int(limit)])
     }
 }
+
+extension Request {
+    /// The exact raw body bytes, which ``RequestBodyLimitMiddleware`` has already collected and
+    /// bounded (signatures and idempotency fingerprints are computed over these bytes).
+    func collectedBodyBytes() async throws -> [UInt8] {
+        var request = self
+        return Array(try await request.collectBody(upTo: .max).readableBytesView)
+    }
+}

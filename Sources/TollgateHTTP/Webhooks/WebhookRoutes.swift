@@ -49,7 +49,7 @@ struct WebhookRoutes: Sendable {
     /// The pipeline, top to bottom.
     func receive(_ request: Request, context: EdgeRequestContext) async throws -> Response {
         let source = try route(context)
-        let body = try await rawBody(request)
+        let body = try await request.collectedBodyBytes()
         try await verify(request, body: body, source: source, logger: context.logger)
         let limit = try await rateLimit(request, source: source)
         let events = try normalize(request, body: body, source: source)
@@ -71,11 +71,9 @@ struct WebhookRoutes: Sendable {
     /// After verification, so a forged flood cannot spend a tenant's budget; before any Postgres work.
     private func rateLimit(_ request: Request, source: WebhookSource) async throws -> RateLimitVerdict? {
         guard let rateLimiter else { return nil }
-        let verdict = await rateLimiter.check(RateLimitSubject(
+        return try await rateLimiter.admit(RateLimitSubject(
             tenant: source.tenant, route: .webhooks, source: source.name, method: request.method.rawValue
         ))
-        guard verdict.admitted else { throw RateLimitHeaders.tooManyRequests(verdict) }
-        return verdict
     }
 
     private func route(_ context: EdgeRequestContext) throws -> WebhookSource {
@@ -83,13 +81,6 @@ struct WebhookRoutes: Sendable {
               let source = tenants.source(tenant: tenant, name: name)
         else { throw Problem(.notFound, detail: "No such webhook source.") }
         return source
-    }
-
-    private func rawBody(_ request: Request) async throws -> [UInt8] {
-        // RequestBodyLimitMiddleware has already collected (and bounded) the body.
-        var request = request
-        let buffer = try await request.collectBody(upTo: .max)
-        return Array(buffer.readableBytesView)
     }
 
     private func verify(_ request: Request, body: [UInt8], source: WebhookSource, logger: Logger) async throws {
