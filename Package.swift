@@ -238,6 +238,7 @@ let package = Package(
         .target(
             name: "TollgateTestSupport",
             dependencies: [
+                "TollgateOrders",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -258,7 +259,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TollgateOrdersTests",
-            dependencies: ["TollgateOrders"],
+            dependencies: ["TollgateOrders", "TollgateCore", "TollgateTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -6,7 +6,7 @@ import Yams
 public struct WebhookSource: Sendable {
     public var tenant: String
     public var name: String
-    public var provider: String
+    public var provider: Provider
     /// Every secret in force; several during a rotation. Any may match.
     public var secrets: [Secret]
     /// Timestamp tolerance, for schemes that sign a timestamp; nil means the provider's default.
@@ -14,7 +14,7 @@ public struct WebhookSource: Sendable {
     /// Checkout.com: a fixed `Authorization` value the provider is configured to send.
     public var authorization: Secret?
 
-    public init(tenant: String, name: String, provider: String, secrets: [Secret], tolerance: Duration? = nil, authorization: Secret? = nil) {
+    public init(tenant: String, name: String, provider: Provider, secrets: [Secret], tolerance: Duration? = nil, authorization: Secret? = nil) {
         self.tenant = tenant
         self.name = name
         self.provider = provider
@@ -48,11 +48,11 @@ public struct TenantCatalog: Sendable {
     public var tenants: [String] { Set(sources.keys).union(checkout.keys).sorted() }
 
     /// Loads every `*.yaml` in `directory`. Collects every problem (file:line:col) before failing.
-    public static func load(directory: String, providers: Set<String>, environment: [String: String]) throws(ConfigurationError) -> (catalog: TenantCatalog, warnings: [ConfigurationIssue]) {
+    public static func load(directory: String, environment: [String: String]) throws(ConfigurationError) -> (catalog: TenantCatalog, warnings: [ConfigurationIssue]) {
         guard let files = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
             throw ConfigurationError(issues: [ConfigurationIssue(.file(path: directory, line: 0, column: 0), "cannot read the tenants directory")])
         }
-        var parser = TenantFileParser(providers: providers, environment: environment)
+        var parser = TenantFileParser(environment: environment)
         for file in files.sorted() where file.hasSuffix(".yaml") || file.hasSuffix(".yml") {
             parser.parse(path: (directory as NSString).appendingPathComponent(file))
         }
@@ -63,7 +63,6 @@ public struct TenantCatalog: Sendable {
 
 /// Reads tenant files node by node so that every problem carries its file, line and column.
 struct TenantFileParser {
-    let providers: Set<String>
     let environment: [String: String]
     var sources: [WebhookSource] = []
     var checkout: [CheckoutSettings] = []
@@ -77,8 +76,7 @@ struct TenantFileParser {
         return text.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-" || $0 == "_") }
     }
 
-    init(providers: Set<String>, environment: [String: String]) {
-        self.providers = providers
+    init(environment: [String: String]) {
         self.environment = environment
     }
 
@@ -132,8 +130,8 @@ struct TenantFileParser {
         for key in settings.keys where !["provider", "secrets", "tolerance", "authorization"].contains(key.string ?? "") {
             issue(key, path, "unknown key '\(key.string ?? "?")' in source '\(name)'")
         }
-        guard let providerNode = settings["provider"], let provider = providerNode.string, providers.contains(provider) else {
-            issue(settings["provider"] ?? node, path, "source '\(name)': provider must be one of \(providers.sorted().joined(separator: ", "))")
+        guard let provider = settings["provider"]?.string.flatMap(Provider.init(rawValue:)) else {
+            issue(settings["provider"] ?? node, path, "source '\(name)': provider must be one of \(Provider.allCases.map(\.rawValue).sorted().joined(separator: ", "))")
             return
         }
         guard let secretsNode = settings["secrets"], case .sequence(let list) = secretsNode, !list.isEmpty else {

@@ -7,21 +7,19 @@ import TollgateSignatures
 /// A webhook source the generator signs for, as the tenant's configuration describes it.
 public struct LoadSource: Sendable {
     public var name: String
-    public var provider: String
+    public var provider: Provider
     public var signer: WebhookSigner
     /// A signer with a secret the edge does not know: forgeries.
     public var forger: WebhookSigner
     /// Whether the provider signs a timestamp (only then can a capture be stale).
     public var signsTimestamp: Bool
 
-    public init(name: String, provider: String, secret: Secret, authorization: Secret? = nil) {
+    public init(name: String, provider: Provider, secret: Secret, authorization: Secret? = nil) {
         self.name = name
         self.provider = provider
-        self.signer = WebhookSigner(provider: provider, secret: secret, authorization: authorization)!
-        let forged = provider == "adyen" ? Secret(String(repeating: "0F", count: 32))
-            : provider == "standard-webhooks" ? Secret("whsec_Zm9yZ2VkLWJ5LXRoZS1sb2FkLWdlbmVyYXRvcg==") : Secret("forged-by-the-load-generator")
-        self.forger = WebhookSigner(provider: provider, secret: forged, authorization: authorization)!
-        self.signsTimestamp = ["stripe", "standard-webhooks", "paddle"].contains(provider)
+        self.signer = WebhookSigner(provider: provider, secret: secret, authorization: authorization)
+        self.forger = WebhookSigner(provider: provider, secret: provider.forgerSecret, authorization: authorization)
+        self.signsTimestamp = provider.signsTimestamp
     }
 }
 
@@ -126,8 +124,8 @@ public struct LoadPlan: Sendable {
 
     // MARK: - Webhooks
 
-    func eventID(for provider: String) -> String {
-        provider == "xsolla" ? "\(runNumber)\(String(format: "%09d", counter))" : "evt_\(runID)_\(counter)"
+    func eventID(for provider: Provider) -> String {
+        provider.eventIDsAreDigits ? "\(runNumber)\(String(format: "%09d", counter))" : "evt_\(runID)_\(counter)"
     }
 
 

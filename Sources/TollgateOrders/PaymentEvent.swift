@@ -1,11 +1,12 @@
 import Foundation
+import TollgateCore
 
 /// One verified provider callback, normalized: what it is, which order it is for, and the raw body
 /// exactly as received (stored for audit and reprocessing).
 public struct PaymentEvent: Sendable, Equatable {
     public var tenant: String
     public var source: String
-    public var provider: String
+    public var provider: Provider
     /// The provider's id for this event; with tenant and source, the deduplication key.
     public var providerEventID: String
     public var kind: PaymentEventKind
@@ -20,7 +21,7 @@ public struct PaymentEvent: Sendable, Equatable {
     public var rawBody: [UInt8]
 
     public init(
-        tenant: String, source: String, provider: String, providerEventID: String, kind: PaymentEventKind,
+        tenant: String, source: String, provider: Provider, providerEventID: String, kind: PaymentEventKind,
         orderID: String? = nil, providerPaymentID: String? = nil, amountMinor: Int64? = nil, currency: String? = nil,
         occurredAt: Date? = nil, understood: Bool = true, rawBody: [UInt8]
     ) {

@@ -44,7 +44,7 @@ public struct CheckoutOrderStore: Sendable {
                 var created = false
                 for try await _ in inserted.decode(String.self) { created = true }
                 if created {
-                    _ = try await PaymentEventStore(client: client, logger: logger).applyWaiting(
+                    try await PaymentEventStore(client: client, logger: logger).applyWaiting(
                         tenant: tenant, orderID: orderID,
                         from: OrderState(status: .created, amountMinor: order.totalMinor, currency: order.currency),
                         on: connection

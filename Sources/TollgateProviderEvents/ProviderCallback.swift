@@ -31,29 +31,29 @@ public struct ProviderCallback: Sendable, Equatable {
     }
 
     /// The event kinds `provider` can announce (and our normalizer understands).
-    public static func kinds(for provider: String) -> [PaymentEventKind] {
-        switch provider {
-        case "stripe", "standard-webhooks", "adyen", "checkout":
-            [.paymentAuthorized, .paymentSucceeded, .paymentFailed, .paymentCanceled, .refundSucceeded, .disputeOpened, .disputeWon, .disputeLost, .checkoutExpired]
-                .filter { provider != "adyen" || $0 != .paymentAuthorized }
-        case "paddle": [.paymentSucceeded, .paymentFailed, .paymentCanceled, .refundSucceeded]
-        case "xsolla": [.paymentSucceeded, .refundSucceeded]
-        default: []
+    public static func kinds(for provider: Provider) -> [PaymentEventKind] {
+        let all: [PaymentEventKind] = [
+            .paymentAuthorized, .paymentSucceeded, .paymentFailed, .paymentCanceled, .refundSucceeded, .disputeOpened, .disputeWon, .disputeLost, .checkoutExpired,
+        ]
+        return switch provider {
+        case .stripe, .standardWebhooks, .checkout: all
+        case .adyen: all.filter { $0 != .paymentAuthorized }
+        case .paddle: [.paymentSucceeded, .paymentFailed, .paymentCanceled, .refundSucceeded]
+        case .xsolla: [.paymentSucceeded, .refundSucceeded]
         }
     }
 
     /// The body `provider` sends for this event; nil if the provider has no such event.
-    public func body(for provider: String) -> [UInt8]? {
+    public func body(for provider: Provider) -> [UInt8]? {
         guard Self.kinds(for: provider).contains(kind) else { return nil }
         let object: [String: Any]
         switch provider {
-        case "stripe": object = stripe()
-        case "standard-webhooks": object = standardWebhooks()
-        case "adyen": object = adyen()
-        case "paddle": object = paddle()
-        case "xsolla": return xsolla()
-        case "checkout": object = checkout()
-        default: return nil
+        case .stripe: object = stripe()
+        case .standardWebhooks: object = standardWebhooks()
+        case .adyen: object = adyen()
+        case .paddle: object = paddle()
+        case .xsolla: return xsolla()
+        case .checkout: object = checkout()
         }
         return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data())
     }
@@ -61,8 +61,8 @@ public struct ProviderCallback: Sendable, Equatable {
     /// The id under which the edge stores this event (`payment_events.provider_event_id`), as
     /// ``PaymentEventNormalizer`` derives it: the event id, except for Adyen, whose notifications
     /// are identified by `pspReference:eventCode:success`.
-    public func storedEventID(for provider: String) -> String {
-        guard provider == "adyen" else { return eventID }
+    public func storedEventID(for provider: Provider) -> String {
+        guard provider == .adyen else { return eventID }
         let (code, success) = adyenCode
         return "\([.paymentSucceeded, .paymentFailed].contains(kind) ? paymentID : eventID):\(code):\(success)"
     }
@@ -181,4 +181,9 @@ public struct ProviderCallback: Sendable, Equatable {
         return ["id": eventID, "type": type, "created_on": iso8601,
                 "data": ["id": paymentID, "reference": orderID, "amount": amountMinor, "currency": currency]]
     }
+}
+
+extension Provider {
+    /// Whether the provider's event ids are decimal digits (Xsolla's transaction ids); others take any text.
+    public var eventIDsAreDigits: Bool { self == .xsolla }
 }

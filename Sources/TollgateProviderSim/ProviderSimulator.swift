@@ -196,8 +196,8 @@ public final class ProviderSimulator: Service, Sendable {
             let object = (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any]
             guard let intent = self.state.withLockedValue({ $0.intents[id] }) else { return Self.json(404, ["error": "no such payment intent"]) }
             guard let kind = (object?["kind"] as? String).flatMap(PaymentEventKind.init(rawValue:)),
-                  ProviderCallback.kinds(for: "stripe").contains(kind)
-            else { return Self.json(400, ["error": "kind must be one of \(ProviderCallback.kinds(for: "stripe").map(\.rawValue))"]) }
+                  ProviderCallback.kinds(for: .stripe).contains(kind)
+            else { return Self.json(400, ["error": "kind must be one of \(ProviderCallback.kinds(for: .stripe).map(\.rawValue))"]) }
             let amount = (object?["amount"] as? NSNumber)?.int64Value ?? intent.amount
             let eventID = self.enqueue(kind, for: intent, amount: amount, after: .zero)
             return Self.json(202, ["event_id": eventID])
@@ -318,9 +318,7 @@ public final class ProviderSimulator: Service, Sendable {
             var callback = delivery.callback
             callback.occurredAt = Date()  // signed at send time, as providers sign each attempt
             let endpoint = configuration.tenantEndpoints[delivery.tenant] ?? (source: "stripe", secret: configuration.webhookSecret)
-            guard let signer = WebhookSigner(provider: "stripe", secret: Secret(endpoint.secret)),
-                  let signed = callback.signed(by: signer)
-            else { break }
+            guard let signed = callback.signed(by: WebhookSigner(provider: .stripe, secret: Secret(endpoint.secret))) else { break }
             // The endpoint is read at each attempt, as a provider reads its endpoint settings.
             let url = (webhookURL.withLockedValue { $0 } ?? "").replacingOccurrences(of: "{tenant}", with: delivery.tenant)
                 .replacingOccurrences(of: "{source}", with: endpoint.source)

@@ -8,7 +8,7 @@ import TollgateCore
 /// Stricter than the SDK helper, which checks only the first item: every item must verify.
 /// Adyen signs no timestamp; replay protection is deduplication.
 public struct AdyenSignatureScheme: SignatureScheme {
-    public let provider = "adyen"
+    public let provider = Provider.adyen
     /// HMAC keys, hex-decoded from the configured secrets.
     let keys: [[UInt8]]
 
@@ -74,5 +74,28 @@ public struct AdyenSignatureScheme: SignatureScheme {
             return number.stringValue
         default: return "\(value!)"
         }
+    }
+}
+
+extension AdyenSignatureScheme {
+    /// The HMAC of one Adyen notification item, base64, as `additionalData.hmacSignature` holds it.
+    static func itemSignature(_ item: [String: Any], key: [UInt8]) -> String {
+        Data(Encoding.hmacSHA256(key: key, Array(AdyenSignatureScheme.signingString(item).utf8))).base64EncodedString()
+    }
+
+    /// The mirror of ``verify(_:now:)``: an `hmacSignature` in every notification item of the body.
+    static func sign(_ body: [UInt8], secret: Secret) -> [UInt8] {
+        let key = Encoding.hexDecode(secret.exposedValue) ?? []
+        guard var object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any],
+              let wrappers = object["notificationItems"] as? [[String: Any]]
+        else { return body }
+        object["notificationItems"] = wrappers.map { wrapper -> [String: Any] in
+            guard var item = wrapper["NotificationRequestItem"] as? [String: Any] else { return wrapper }
+            var additional = item["additionalData"] as? [String: Any] ?? [:]
+            additional["hmacSignature"] = itemSignature(item, key: key)
+            item["additionalData"] = additional
+            return ["NotificationRequestItem": item]
+        }
+        return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data(body))
     }
 }

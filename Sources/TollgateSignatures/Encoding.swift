@@ -50,8 +50,13 @@ enum Encoding {
     /// any of `signatures`. Every comparison is constant time.
     static func anySecretSigns(_ message: [UInt8], secrets: [Secret], matching signatures: [[UInt8]]) -> Bool {
         secrets.contains { secret in
-            let expected = Array(HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: Array(secret.exposedValue.utf8))))
+            let expected = hmacSHA256(key: Array(secret.exposedValue.utf8), message)
             return signatures.contains { constantTimeEquals($0, expected) }
         }
+    }
+
+    /// HMAC-SHA256 of `message` under `key`.
+    static func hmacSHA256(key: [UInt8], _ message: [UInt8]) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key)))
     }
 }

@@ -6,7 +6,7 @@ import TollgateCore
 /// `ts:body` keyed with the endpoint secret. Unknown keys are ignored. Tolerance defaults to 5 s
 /// each way, as in Paddle's SDK, and is configurable per source.
 public struct PaddleSignatureScheme: SignatureScheme {
-    public let provider = "paddle"
+    public let provider = Provider.paddle
     let secrets: [Secret]
     let window: TimestampWindow
 
@@ -38,5 +38,13 @@ public struct PaddleSignatureScheme: SignatureScheme {
         try window.check(timestamp, now: now)
         let signed = Array("\(timestamp):".utf8) + request.body
         guard Encoding.anySecretSigns(signed, secrets: secrets, matching: signatures) else { throw .signatureMismatch }
+    }
+}
+
+extension PaddleSignatureScheme {
+    /// The mirror of ``verify(_:now:)``: the header Paddle sends for `body` at `timestamp`.
+    static func sign(_ body: [UInt8], secret: Secret, timestamp: Int64) -> [(name: String, value: String)] {
+        let mac = Encoding.hmacSHA256(key: Array(secret.exposedValue.utf8), Array("\(timestamp):".utf8) + body)
+        return [("Paddle-Signature", "ts=\(timestamp);h1=\(mac.hexEncoded)")]
     }
 }

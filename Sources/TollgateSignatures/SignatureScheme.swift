@@ -46,8 +46,8 @@ public enum VerificationFailure: String, Error, Sendable, CaseIterable {
 /// that needs certificates (PayPal, Apple) receives a certificate source at initialization, which
 /// is why verification is `async`.
 public protocol SignatureScheme: Sendable {
-    /// The provider name used in logs and metric labels.
-    var provider: String { get }
+    /// The provider whose scheme this is (its raw value names it in logs and metric labels).
+    var provider: Provider { get }
 
     /// Returns normally if `request` is authentic at `now`; otherwise throws the precise reason.
     func verify(_ request: SignedRequest, now: Date) async throws(VerificationFailure)

@@ -9,7 +9,7 @@ import TollgateCore
 /// public keys. The header holds space-separated `version,signature` entries; any match passes.
 /// The timestamp must be within the tolerance (5 minutes) both ways.
 public struct StandardWebhooksSignatureScheme: SignatureScheme {
-    public let provider = "standard-webhooks"
+    public let provider = Provider.standardWebhooks
     /// `v1` HMAC keys and `v1a` Ed25519 public keys, decoded from the configured secrets.
     let hmacKeys: [[UInt8]]
     let publicKeys: [[UInt8]]
@@ -65,5 +65,15 @@ public struct StandardWebhooksSignatureScheme: SignatureScheme {
             if v1a.contains(where: { key.isValidSignature($0, for: signed) }) { return }
         }
         throw .signatureMismatch
+    }
+}
+
+extension StandardWebhooksSignatureScheme {
+    /// The mirror of ``verify(_:now:)``: the three headers for message `id` at `timestamp`.
+    static func sign(_ body: [UInt8], secret: Secret, timestamp: Int64, id: String) -> [(name: String, value: String)] {
+        let text = secret.exposedValue
+        let key = Encoding.base64Decode(text.hasPrefix("whsec_") ? Substring(text.dropFirst(6)) : Substring(text)) ?? []
+        let mac = Encoding.hmacSHA256(key: key, Array("\(id).\(timestamp).".utf8) + body)
+        return [("webhook-id", id), ("webhook-timestamp", "\(timestamp)"), ("webhook-signature", "v1,\(Data(mac).base64EncodedString())")]
     }
 }

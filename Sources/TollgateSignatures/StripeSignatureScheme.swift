@@ -6,7 +6,7 @@ import TollgateCore
 /// with the whole `whsec_...` string. Only `v1` counts (a lone `v0` fails).
 /// Stricter than the SDK: a timestamp too far in the future fails as well as a stale one.
 public struct StripeSignatureScheme: SignatureScheme {
-    public let provider = "stripe"
+    public let provider = Provider.stripe
     let secrets: [Secret]
     let window: TimestampWindow
 
@@ -40,5 +40,13 @@ public struct StripeSignatureScheme: SignatureScheme {
         let signed = Array("\(timestamp).".utf8) + request.body
         guard Encoding.anySecretSigns(signed, secrets: secrets, matching: signatures) else { throw .signatureMismatch }
         try window.check(timestamp, now: now)
+    }
+}
+
+extension StripeSignatureScheme {
+    /// The mirror of ``verify(_:now:)``: the header Stripe sends for `body` at `timestamp`.
+    static func sign(_ body: [UInt8], secret: Secret, timestamp: Int64) -> [(name: String, value: String)] {
+        let mac = Encoding.hmacSHA256(key: Array(secret.exposedValue.utf8), Array("\(timestamp).".utf8) + body)
+        return [("Stripe-Signature", "t=\(timestamp),v1=\(mac.hexEncoded)")]
     }
 }

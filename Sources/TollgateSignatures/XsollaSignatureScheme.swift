@@ -5,7 +5,7 @@ import TollgateCore
 /// Xsolla: `Authorization: Signature <40 hex>`, the plain SHA-1 (not an HMAC) of the raw body
 /// followed by the project secret. No timestamp; replay protection is deduplication.
 public struct XsollaSignatureScheme: SignatureScheme {
-    public let provider = "xsolla"
+    public let provider = Provider.xsolla
     let secrets: [Secret]
 
     public init(secrets: [Secret]) {
@@ -27,5 +27,15 @@ public struct XsollaSignatureScheme: SignatureScheme {
             return Encoding.constantTimeEquals(signature, Array(hasher.finalize()))
         }
         guard matched else { throw .signatureMismatch }
+    }
+}
+
+extension XsollaSignatureScheme {
+    /// The mirror of ``verify(_:now:)``: SHA-1 of the body followed by the secret.
+    static func sign(_ body: [UInt8], secret: Secret) -> [(name: String, value: String)] {
+        var hasher = Insecure.SHA1()
+        hasher.update(data: body)
+        hasher.update(data: Array(secret.exposedValue.utf8))
+        return [("Authorization", "Signature \(hasher.finalize().hexEncoded)")]
     }
 }

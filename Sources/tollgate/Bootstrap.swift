@@ -22,7 +22,6 @@ enum Bootstrap {
         do {
             return try TenantCatalog.load(
                 directory: configuration.webhooks.tenantsDirectory,
-                providers: Set(SignatureSchemes.providers),
                 environment: ProcessInfo.processInfo.environment
             )
         } catch {

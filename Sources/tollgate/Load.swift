@@ -51,8 +51,7 @@ struct Load: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let catalog: TenantCatalog
         do {
-            catalog = try TenantCatalog.load(directory: scenario.tenantsDirectory, providers: Set(SignatureSchemes.providers),
-                                             environment: environment).catalog
+            catalog = try TenantCatalog.load(directory: scenario.tenantsDirectory, environment: environment).catalog
         } catch {
             FileHandle.standardError.write(Data("tollgate: invalid tenant configuration\n\(error.description)\n".utf8))
             throw ExitCode.failure

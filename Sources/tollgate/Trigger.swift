@@ -39,11 +39,10 @@ struct Trigger: AsyncParsableCommand {
         guard let kind = PaymentEventKind(rawValue: event), ProviderCallback.kinds(for: webhookSource.provider).contains(kind) else {
             throw ValidationError("\(webhookSource.provider) sends none of '\(event)'; it sends \(ProviderCallback.kinds(for: webhookSource.provider).map(\.rawValue).joined(separator: ", "))")
         }
-        guard let secret = webhookSource.secrets.first,
-              let signer = WebhookSigner(provider: webhookSource.provider, secret: secret, authorization: webhookSource.authorization)
-        else { throw ValidationError("source '\(source)' has no secret to sign with") }
+        guard let secret = webhookSource.secrets.first else { throw ValidationError("source '\(source)' has no secret to sign with") }
+        let signer = WebhookSigner(provider: webhookSource.provider, secret: secret, authorization: webhookSource.authorization)
         let random = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-        let id = eventID ?? (webhookSource.provider == "xsolla" ? String(UInt32.random(in: 10_000_000...4_000_000_000)) : "evt_trg_\(random.prefix(20))")
+        let id = eventID ?? (webhookSource.provider.eventIDsAreDigits ? String(UInt32.random(in: 10_000_000...4_000_000_000)) : "evt_trg_\(random.prefix(20))")
         let callback = ProviderCallback(kind: kind, orderID: order, eventID: id, paymentID: paymentID ?? "pay_\(order)",
                                         amountMinor: amountMinor, currency: currency)
         guard let signed = callback.signed(by: signer) else { throw ValidationError("cannot build \(event) for \(webhookSource.provider)") }

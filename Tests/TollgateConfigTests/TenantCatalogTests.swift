@@ -1,9 +1,9 @@
 import Foundation
 import Testing
 import TollgateConfig
+import TollgateCore
 
 @Suite struct TenantCatalogTests {
-    let providers: Set<String> = ["stripe", "standard-webhooks", "adyen", "paddle", "xsolla", "checkout"]
 
     func directory(_ files: [String: String]) throws -> String {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-tenants-\(UUID().uuidString)")
@@ -15,8 +15,9 @@ import TollgateConfig
     @Test func shippedDemoTenantHasOneSourcePerProvider() throws {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("config/tenants").path
-        let (catalog, warnings) = try TenantCatalog.load(directory: path, providers: providers, environment: [:])
+        let (catalog, warnings) = try TenantCatalog.load(directory: path, environment: [:])
         #expect(catalog.tenants == ["demo", "loadtest"])
+        let providers = Set(Provider.allCases)
         #expect(Set(catalog.sources["demo"]!.values.map(\.provider)) == providers)
         #expect(warnings.count == 2 * (providers.count + 2), "each dev literal secret warns (sources, player token key, payments key), in both tenants")
         #expect(Set(catalog.sources["loadtest"]!.values.map(\.provider)) == providers)
@@ -29,7 +30,7 @@ import TollgateConfig
 
     @Test func envSecretsResolveAndSeveralAreKeptForRotation() throws {
         let dir = try directory(["acme.yaml": "tenant: acme\nsources:\n  pay:\n    provider: stripe\n    secrets: [env:NEW, env:OLD]\n    tolerance: 120s\n"])
-        let (catalog, warnings) = try TenantCatalog.load(directory: dir, providers: providers, environment: ["NEW": "whsec_new", "OLD": "whsec_old"])
+        let (catalog, warnings) = try TenantCatalog.load(directory: dir, environment: ["NEW": "whsec_new", "OLD": "whsec_old"])
         let source = try #require(catalog.source(tenant: "acme", name: "pay"))
         #expect(source.secrets.map(\.exposedValue) == ["whsec_new", "whsec_old"])
         #expect(source.tolerance == .seconds(120))
@@ -51,7 +52,7 @@ import TollgateConfig
                 """,
         ])
         let error = #expect(throws: ConfigurationError.self) {
-            try TenantCatalog.load(directory: dir, providers: providers, environment: [:])
+            try TenantCatalog.load(directory: dir, environment: [:])
         }
         let lines = error?.issues.map(\.description) ?? []
         #expect(lines.contains { $0.contains("bad.yaml:4:") && $0.contains("provider must be one of") })
@@ -77,7 +78,7 @@ import TollgateConfig
                 """,
         ])
         let error = #expect(throws: ConfigurationError.self) {
-            try TenantCatalog.load(directory: dir, providers: providers, environment: ["SHORT": "too-short", "SK": "sk_test"])
+            try TenantCatalog.load(directory: dir, environment: ["SHORT": "too-short", "SK": "sk_test"])
         }
         let lines = error?.issues.map(\.description) ?? []
         #expect(lines.contains { $0.contains("shop.yaml:3:") && $0.contains("scheme://host[:port]") })

@@ -57,7 +57,7 @@ import TollgateTestSupport
             try await TestEnvironment.waitUntil { simulator.boundPort.withLockedValue { $0 } != nil }
             let simPort = simulator.boundPort.withLockedValue { $0 }!
             let catalog = TenantCatalog(
-                sources: [WebhookSource(tenant: tenant, name: "stripe", provider: "stripe", secrets: [Secret(webhookSecret)])] + sources,
+                sources: [WebhookSource(tenant: tenant, name: "stripe", provider: .stripe, secrets: [Secret(webhookSecret)])] + sources,
                 checkout: [CheckoutSettings(
                     tenant: tenant, origins: [origin], maximumTotalMinor: 50_000,
                     playerTokenKeys: [.init(kid: "k1", algorithm: .hs256, material: Secret(tokenKey))],

@@ -12,11 +12,11 @@ import TollgateTestSupport
 /// simulator, shortened for the suite; its `--verify` must pass and its report must be written.
 @Suite(.serialized) struct LoadSmokeTests {
     static let sources = [
-        WebhookSource(tenant: CheckoutTests.tenant, name: "standard", provider: "standard-webhooks", secrets: [Secret("whsec_c21va2Utc3RhbmRhcmQta2V5")]),
-        WebhookSource(tenant: CheckoutTests.tenant, name: "adyen", provider: "adyen", secrets: [Secret(String(repeating: "5A", count: 32))]),
-        WebhookSource(tenant: CheckoutTests.tenant, name: "paddle", provider: "paddle", secrets: [Secret("pdl_ntfset_smoke")]),
-        WebhookSource(tenant: CheckoutTests.tenant, name: "xsolla", provider: "xsolla", secrets: [Secret("smoke-xsolla")]),
-        WebhookSource(tenant: CheckoutTests.tenant, name: "checkout", provider: "checkout", secrets: [Secret("smoke-checkout")]),
+        WebhookSource(tenant: CheckoutTests.tenant, name: "standard", provider: .standardWebhooks, secrets: [Secret("whsec_c21va2Utc3RhbmRhcmQta2V5")]),
+        WebhookSource(tenant: CheckoutTests.tenant, name: "adyen", provider: .adyen, secrets: [Secret(String(repeating: "5A", count: 32))]),
+        WebhookSource(tenant: CheckoutTests.tenant, name: "paddle", provider: .paddle, secrets: [Secret("pdl_ntfset_smoke")]),
+        WebhookSource(tenant: CheckoutTests.tenant, name: "xsolla", provider: .xsolla, secrets: [Secret("smoke-xsolla")]),
+        WebhookSource(tenant: CheckoutTests.tenant, name: "checkout", provider: .checkout, secrets: [Secret("smoke-checkout")]),
     ]
 
     @Test func smokeScenarioRunsAndVerifiesClean() async throws {

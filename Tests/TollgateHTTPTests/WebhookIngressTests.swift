@@ -14,10 +14,10 @@ import TollgateTestSupport
     static let globexSecret = "whsec_globex_test_secret_2"
 
     static let tenants = TenantCatalog(sources: [
-        WebhookSource(tenant: "acme", name: "stripe", provider: "stripe", secrets: [Secret(acmeSecret)]),
-        WebhookSource(tenant: "globex", name: "stripe", provider: "stripe", secrets: [Secret(globexSecret)]),
-        WebhookSource(tenant: "acme", name: "xsolla", provider: "xsolla", secrets: [Secret("xsolla-secret")]),
-        WebhookSource(tenant: "acme", name: "adyen", provider: "adyen", secrets: [Secret(String(repeating: "AB", count: 32))]),
+        WebhookSource(tenant: "acme", name: "stripe", provider: .stripe, secrets: [Secret(acmeSecret)]),
+        WebhookSource(tenant: "globex", name: "stripe", provider: .stripe, secrets: [Secret(globexSecret)]),
+        WebhookSource(tenant: "acme", name: "xsolla", provider: .xsolla, secrets: [Secret("xsolla-secret")]),
+        WebhookSource(tenant: "acme", name: "adyen", provider: .adyen, secrets: [Secret(String(repeating: "AB", count: 32))]),
     ])
 
     static func stripeBody(event: String, order: String, type: String = "payment_intent.succeeded", amount: Int = 1999) -> String {

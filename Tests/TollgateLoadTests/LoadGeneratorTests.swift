@@ -152,7 +152,7 @@ final class ParsedHTML: NSObject, XMLParserDelegate {
         ("adyen", "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF"), ("paddle", "pdl_plan"),
         ("xsolla", "xsolla-plan"), ("checkout", "cko-plan"),
     ]
-    static func provider(_ source: String) -> String { source == "standard" ? "standard-webhooks" : source }
+    static func provider(_ source: String) -> Provider { Provider(rawValue: source == "standard" ? "standard-webhooks" : source)! }
 
     func plan(_ mix: [(RequestKind, Int)]) -> LoadPlan {
         var scenario = Scenario(name: "plan")
@@ -165,7 +165,7 @@ final class ParsedHTML: NSObject, XMLParserDelegate {
 
     func verify(_ request: PlannedRequest) async -> VerificationFailure? {
         let source = String(request.path.split(separator: "/").last!)
-        let scheme = SignatureSchemes.make(provider: Self.provider(source), secrets: [Secret(Self.secrets.first { $0.0 == source }!.1)])!
+        let scheme = Self.provider(source).signatureScheme(secrets: [Secret(Self.secrets.first { $0.0 == source }!.1)])
         do {
             try await scheme.verify(SignedRequest(headers: request.headers, body: request.body), now: Date())
             return nil
@@ -222,7 +222,7 @@ final class ParsedHTML: NSObject, XMLParserDelegate {
         let timestamp = Int64(sent["webhook-timestamp"]
             ?? sent["stripe-signature"].flatMap { $0.split(separator: ",").first { $0.hasPrefix("t=") }.map { String($0.dropFirst(2)) } }
             ?? sent["paddle-signature"].flatMap { $0.split(separator: ";").first { $0.hasPrefix("ts=") }.map { String($0.dropFirst(3)) } } ?? "0") ?? 0
-        let source = LoadSource(name: "s", provider: provider, secret: Secret(secret))
+        let source = LoadSource(name: "s", provider: try #require(Provider(rawValue: provider)), secret: Secret(secret))
         let signed = source.signer.sign(body: body, timestamp: timestamp, id: sent["webhook-id"] ?? "")
         let produced = Dictionary(signed.headers.map { ($0.name.lowercased(), $0.value) }, uniquingKeysWith: { a, _ in a })
         if provider == "adyen" {

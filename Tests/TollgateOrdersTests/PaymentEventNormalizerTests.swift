@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TollgateCore
 import TollgateOrders
 
 /// Normalization of the valid bodies in the SDK-made fixtures, plus the edge cases.
@@ -16,7 +17,7 @@ import TollgateOrders
     }
 
     func normalize(_ provider: String, _ headers: [String: String], _ body: [UInt8]) throws -> [PaymentEvent] {
-        try PaymentEventNormalizer(tenant: "demo", source: provider, provider: provider).normalize(headers: headers, body: body)
+        try PaymentEventNormalizer(tenant: "demo", source: provider, provider: try #require(Provider(rawValue: provider))).normalize(headers: headers, body: body)
     }
 
     @Test func stripePaymentIntentSucceeded() throws {

@@ -44,7 +44,7 @@ import TollgateTestSupport
             try await support.withClient(endpoint) { client in
                 try await Migrator(migrations: Migration.bundled()).apply(on: client, logger: support.logger)
                 let events = PaymentEventStore(client: client, logger: support.logger)
-                let early = PaymentEvent(tenant: "acme", source: "stripe", provider: "stripe", providerEventID: "evt_early", kind: .paymentSucceeded,
+                let early = PaymentEvent(tenant: "acme", source: "stripe", provider: .stripe, providerEventID: "evt_early", kind: .paymentSucceeded,
                                          orderID: "ord_raced", amountMinor: 1000, currency: "EUR", rawBody: [])
                 #expect(try await events.commit([early])[0].get() == .recorded(.pending))
                 let (order, _) = try await CheckoutOrderStore(client: client, logger: support.logger)

@@ -26,7 +26,7 @@ import TollgateTestSupport
     }
 
     func event(_ id: String, _ kind: PaymentEventKind, order: String?, amount: Int64? = 1999, currency: String? = "USD") -> PaymentEvent {
-        PaymentEvent(tenant: "demo", source: "stripe", provider: "stripe", providerEventID: id, kind: kind, orderID: order,
+        PaymentEvent(tenant: "demo", source: "stripe", provider: .stripe, providerEventID: id, kind: kind, orderID: order,
                      amountMinor: amount, currency: currency, rawBody: Array("{\"id\":\"\(id)\"}".utf8))
     }
 

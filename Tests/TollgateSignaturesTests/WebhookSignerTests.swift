@@ -17,7 +17,7 @@ import TollgateSignatures
 
     @Test(arguments: vectors)
     func reproducesTheSDKSignature(_ vector: WebhookVector) throws {
-        let signer = try #require(WebhookSigner(provider: vector.provider, secret: Secret(vector.secrets[0])))
+        let signer = WebhookSigner(provider: try #require(Provider(rawValue: vector.provider)), secret: Secret(vector.secrets[0]))
         let sent = Dictionary(vector.headers.map { ($0.name.lowercased(), $0.value) }, uniquingKeysWith: { first, _ in first })
         let timestamp = Int64(sent["webhook-timestamp"] ?? sent["stripe-signature"].flatMap(Self.stripeTimestamp)
             ?? sent["paddle-signature"].flatMap(Self.paddleTimestamp) ?? "0") ?? 0
@@ -45,12 +45,13 @@ import TollgateSignatures
             ? #"{"live":"false","notificationItems":[{"NotificationRequestItem":{"pspReference":"PSP1","merchantAccountCode":"M","merchantReference":"ord_1","amount":{"value":1999,"currency":"EUR"},"eventCode":"AUTHORISATION","success":"true"}}]}"#
             : #"{"id":"evt_1","type":"payment.succeeded"}"#
         let now = Date()
-        let signed = try #require(WebhookSigner(provider: provider, secret: Secret(secret))).sign(
+        let known = try #require(Provider(rawValue: provider))
+        let signed = WebhookSigner(provider: known, secret: Secret(secret)).sign(
             body: Array(body.utf8), timestamp: Int64(now.timeIntervalSince1970), id: "msg_1")
         let request = SignedRequest(headers: signed.headers, body: signed.body)
-        try await SignatureSchemes.make(provider: provider, secrets: [Secret(secret)])!.verify(request, now: now)
+        try await known.signatureScheme(secrets: [Secret(secret)]).verify(request, now: now)
         await #expect(throws: VerificationFailure.self) {
-            try await SignatureSchemes.make(provider: provider, secrets: [Secret(other)])!.verify(request, now: now)
+            try await known.signatureScheme(secrets: [Secret(other)]).verify(request, now: now)
         }
     }
 

@@ -13,26 +13,26 @@ import TollgateSignatures
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .throughput, .mallocCountTotal], maxDuration: .seconds(2), maxIterations: 200_000)
 
-    let secrets: [String: String] = [
-        "stripe": "whsec_bench", "standard-webhooks": "whsec_YmVuY2gta2V5LWZvci1zdGFuZGFyZA==",
-        "adyen": "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF", "paddle": "pdl_bench",
-        "xsolla": "xsolla-bench", "checkout": "cko-bench",
+    let secrets: [Provider: String] = [
+        .stripe: "whsec_bench", .standardWebhooks: "whsec_YmVuY2gta2V5LWZvci1zdGFuZGFyZA==",
+        .adyen: "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF", .paddle: "pdl_bench",
+        .xsolla: "xsolla-bench", .checkout: "cko-bench",
     ]
     let now = Date()
-    for provider in SignatureSchemes.providers {
+    for provider in Provider.allCases {
         let secret = Secret(secrets[provider]!)
-        let callback = ProviderCallback(kind: .paymentSucceeded, orderID: "ord_bench_1", eventID: provider == "xsolla" ? "12345678" : "evt_bench_1",
+        let callback = ProviderCallback(kind: .paymentSucceeded, orderID: "ord_bench_1", eventID: provider.eventIDsAreDigits ? "12345678" : "evt_bench_1",
                                         paymentID: "pay_bench_1", amountMinor: 1999, currency: "USD", occurredAt: now)
-        let signed = callback.signed(by: WebhookSigner(provider: provider, secret: secret)!)!
+        let signed = callback.signed(by: WebhookSigner(provider: provider, secret: secret))!
         let request = SignedRequest(headers: signed.headers, body: signed.body)
-        let scheme = SignatureSchemes.make(provider: provider, secrets: [secret])!
+        let scheme = provider.signatureScheme(secrets: [secret])
         let headers = Dictionary(signed.headers.map { ($0.name.lowercased(), $0.value) }, uniquingKeysWith: { first, _ in first })
-        let normalizer = PaymentEventNormalizer(tenant: "bench", source: provider, provider: provider)
+        let normalizer = PaymentEventNormalizer(tenant: "bench", source: provider.rawValue, provider: provider)
 
-        Benchmark("verify \(provider)") { benchmark in
+        Benchmark("verify \(provider.rawValue)") { benchmark in
             for _ in benchmark.scaledIterations { try await scheme.verify(request, now: now) }
         }
-        Benchmark("normalize \(provider)") { benchmark in
+        Benchmark("normalize \(provider.rawValue)") { benchmark in
             for _ in benchmark.scaledIterations { blackHole(try normalizer.normalize(headers: headers, body: signed.body)) }
         }
     }

@@ -6,7 +6,8 @@ import TollgateCore
 /// Turns every error below it into an RFC 9457 problem response, so no handler has to.
 ///
 /// A ``Problem`` is sent as is; Hummingbird's own `HTTPError`s (404 from the router, 413 from a
-/// body limit) keep their status; anything else is a 500 whose cause goes to the log only.
+/// body limit) become problems with their status; any other `HTTPResponseError` renders its own
+/// response; anything else is a 500 whose cause goes to the log only.
 public struct ProblemMiddleware: RouterMiddleware {
     public typealias Context = EdgeRequestContext
 
@@ -29,10 +30,9 @@ public struct ProblemMiddleware: RouterMiddleware {
         } catch let error as HTTPError {
             let kind = ProblemKind.forStatus(error.status.code)
             return .problem(Problem(kind, detail: kind == .notFound ? "No route for \(request.method) \(request.uri.path)." : nil))
-        } catch let error as XsollaSignatureError {
-            return try error.response(from: request, context: context)
         } catch let error as any HTTPResponseError {
-            return .problem(Problem(ProblemKind.forStatus(error.status.code)))
+            // An error that knows its own response (a provider's documented refusal) renders itself.
+            return try error.response(from: request, context: context)
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
             return .problem(Problem(.internalError))

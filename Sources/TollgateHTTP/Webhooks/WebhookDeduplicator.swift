@@ -22,10 +22,7 @@ struct WebhookDeduplicator: Sendable {
     let inFlightTTL: Duration
     let logger: Logger
 
-    static func key(_ event: PaymentEvent) -> String {
-        // The braces make a Redis Cluster hash tag: one tenant's keys live together.
-        "dedup:{\(event.tenant)}:\(event.source):\(event.providerEventID)"
-    }
+    static func key(_ event: PaymentEvent) -> String { event.key.redisKey }
 
     func claim(_ events: [PaymentEvent]) async -> Claim {
         var claimedKeys: [String] = []

@@ -28,8 +28,8 @@ struct WebhookRoutes: Sendable {
         var schemes: [String: any SignatureScheme] = [:]
         for tenant in tenants.tenants {
             for (name, source) in tenants.sources[tenant] ?? [:] {
-                schemes["\(tenant)/\(name)"] = SignatureSchemes.make(
-                    provider: source.provider, secrets: source.secrets, tolerance: source.tolerance, authorization: source.authorization
+                schemes["\(tenant)/\(name)"] = source.provider.signatureScheme(
+                    secrets: source.secrets, tolerance: source.tolerance, authorization: source.authorization
                 )
             }
         }
@@ -91,7 +91,7 @@ struct WebhookRoutes: Sendable {
         do {
             try await scheme.verify(signed, now: Date())
         } catch {
-            Counter(label: "tollgate_webhook_verification_failures_total", dimensions: [("provider", source.provider), ("reason", error.rawValue)]).increment()
+            Counter(label: "tollgate_webhook_verification_failures_total", dimensions: [("provider", source.provider.rawValue), ("reason", error.rawValue)]).increment()
             logger.warning("webhook verification failed", metadata: [
                 "tenant": "\(source.tenant)", "source": "\(source.name)", "provider": "\(source.provider)", "reason": "\(error.rawValue)",
             ])
@@ -105,7 +105,7 @@ struct WebhookRoutes: Sendable {
         do {
             let events = try normalizer.normalize(headers: headers, body: body)
             for event in events where !event.understood {
-                Counter(label: "tollgate_webhook_unintelligible_total", dimensions: [("provider", source.provider)]).increment()
+                Counter(label: "tollgate_webhook_unintelligible_total", dimensions: [("provider", source.provider.rawValue)]).increment()
             }
             return events
         } catch {
@@ -129,7 +129,7 @@ struct WebhookRoutes: Sendable {
             switch result {
             case .success(.duplicate): duplicates += 1
             case .success(.recorded(let outcome)):
-                Counter(label: "tollgate_webhook_events_total", dimensions: [("provider", source.provider), ("outcome", outcome.rawValue)]).increment()
+                Counter(label: "tollgate_webhook_events_total", dimensions: [("provider", source.provider.rawValue), ("outcome", outcome.rawValue)]).increment()
             case .failure: failed.append(event)
             }
         }
@@ -142,41 +142,40 @@ struct WebhookRoutes: Sendable {
     }
 }
 
-/// What each provider expects to hear back.
+/// What each provider expects to hear back (``Provider/acknowledgement``, ``Provider/verificationFailure``).
 enum WebhookResponses {
     static let duplicateHeader = HTTPField.Name("Tollgate-Duplicate")!
 
-    static func success(provider: String, duplicate: Bool) -> Response {
-        var response: Response
-        switch provider {
-        case "adyen":
-            // Adyen's documented acknowledgement.
-            response = Response(status: .ok, headers: [.contentType: "text/plain"], body: ResponseBody(byteBuffer: ByteBuffer(string: "[accepted]")))
-        case "xsolla":
-            response = Response(status: .noContent)
-        default:
-            response = .json(.object([("received", .bool(true)), ("duplicate", .bool(duplicate))]))
-        }
+    static func success(provider: Provider, duplicate: Bool) -> Response {
+        var response = provider.acknowledgement.map(Response.init(reply:))
+            ?? .json(.object([("received", .bool(true)), ("duplicate", .bool(duplicate))]))
         if duplicate { response.headers[duplicateHeader] = "true" }
         return response
     }
 
-    /// 401 with a generic body (the reason goes to logs and metrics only); Xsolla's documented shape for Xsolla.
-    static func verificationFailed(provider: String) -> any Error {
-        if provider == "xsolla" { return XsollaSignatureError() }
+    /// The provider's documented refusal, else 401 with a generic body (the reason goes to logs and metrics only).
+    static func verificationFailed(provider: Provider) -> any Error {
+        if let reply = provider.verificationFailure { return ProviderReplyError(reply: reply) }
         return Problem(.unauthorized, detail: "The callback signature could not be verified.")
     }
 }
 
-/// Xsolla expects `400 {"error":{"code":"INVALID_SIGNATURE","message":...}}`.
-struct XsollaSignatureError: HTTPResponseError {
-    var status: HTTPResponse.Status { .badRequest }
+/// An error answered in a provider's own shape rather than as problem+json.
+struct ProviderReplyError: HTTPResponseError {
+    var reply: ProviderReply
+
+    var status: HTTPResponse.Status { HTTPResponse.Status(code: reply.status) }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        Response(
-            status: .badRequest,
-            headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"error":{"code":"INVALID_SIGNATURE","message":"Invalid signature"}}"#))
-        )
+        Response(reply: reply)
+    }
+}
+
+extension Response {
+    init(reply: ProviderReply) {
+        var headers = HTTPFields()
+        if let contentType = reply.contentType { headers[.contentType] = contentType }
+        self.init(status: HTTPResponse.Status(code: reply.status), headers: headers,
+                  body: reply.body.isEmpty ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(string: reply.body)))
     }
 }

@@ -1,0 +1,156 @@
+import TollgateOrders
+
+
+/// The three tables a ``WritePlan`` writes, in memory: what the Postgres writer does, as plain
+/// values, so planner properties can be checked without a database. Rows refer to events by key.
+public struct EventTables: Equatable, Sendable {
+    public struct EventRow: Equatable, Sendable {
+        public var key: PaymentEventKey
+        public var order: OrderKey?
+        public var event: OrderEvent
+        public var outcome: EventOutcome
+        public var reason: String?
+    }
+
+    public struct TransitionRow: Equatable, Sendable {
+        public var order: OrderKey
+        public var event: PaymentEventKey
+        public var from: OrderStatus
+        public var to: OrderStatus
+        public var outcome: EventOutcome
+        public var reason: String?
+    }
+
+    /// By row id order.
+    public var events: [EventRow] = []
+    public var orders: [OrderKey: OrderState] = [:]
+    public var transitions: [TransitionRow] = []
+
+    public init() {}
+
+    /// Row ids are positions (plus one) in `events`.
+    public func waiting(for keys: some Sequence<OrderKey>) -> [OrderKey: [WaitingEvent]] {
+        var waiting: [OrderKey: [WaitingEvent]] = [:]
+        let wanted = Set(keys)
+        for (index, row) in events.enumerated() where [.deferred, .pending].contains(row.outcome) {
+            guard let order = row.order, wanted.contains(order) else { continue }
+            waiting[order, default: []].append(WaitingEvent(rowID: Int64(index + 1), event: row.event, outcome: row.outcome, reason: row.reason))
+        }
+        return waiting
+    }
+
+    /// Plans `events` against these tables exactly as the store reads them.
+    public func plan(_ batch: [PaymentEvent]) -> WritePlan {
+        let keys = Set(batch.compactMap(\.orderKey))
+        let orders = self.orders.filter { keys.contains($0.key) }
+        let known = Set(events.map(\.key))
+        return WritePlanner.plan(events: batch, orders: orders, waiting: waiting(for: orders.keys),
+                                 stored: Set(batch.map(\.key).filter(known.contains)))
+    }
+
+    /// Creates an order and applies what waited for it, as checkout and seeding do.
+    public mutating func create(_ order: OrderKey, _ state: OrderState) {
+        orders[order] = state
+        write(WritePlanner.plan(events: [], orders: [order: state], waiting: waiting(for: [order]), reevaluating: [order]))
+    }
+
+    public mutating func write(_ plan: WritePlan) {
+        var rowOfNew: [Int] = []
+        for new in plan.newEvents {
+            rowOfNew.append(events.count)
+            events.append(EventRow(key: new.event.key, order: new.event.orderKey, event: new.event.orderEvent, outcome: new.outcome, reason: new.reason))
+        }
+        for change in plan.outcomeChanges {
+            events[Int(change.rowID) - 1].outcome = change.outcome
+            events[Int(change.rowID) - 1].reason = change.reason
+        }
+        for (order, state) in plan.orders { orders[order] = state }
+        for transition in plan.transitions {
+            let row = switch transition.event {
+            case .stored(let rowID): Int(rowID) - 1
+            case .new(let index): rowOfNew[index]
+            }
+            transitions.append(TransitionRow(order: transition.order, event: events[row].key, from: transition.from, to: transition.to,
+                                             outcome: transition.outcome, reason: transition.reason))
+        }
+    }
+}
+
+/// Random lifecycles over a few orders: payments, failures, refunds, disputes, duplicates, events
+/// for orders that do not exist yet (created later in the sequence), events without an order.
+public struct LifecycleGenerator {
+    public enum Step: Sendable {
+        case deliver([PaymentEvent])
+        case create(OrderKey, OrderState)
+    }
+
+    var random: SplitMix64
+    var counter = 0
+    var delivered: [PaymentEvent] = []
+
+    public init(seed: UInt64) { random = SplitMix64(seed: seed) }
+
+    public static let kinds: [PaymentEventKind] = [
+        .paymentAuthorized, .paymentSucceeded, .paymentSucceeded, .paymentFailed, .paymentCanceled, .checkoutExpired,
+        .refundSucceeded, .refundSucceeded, .refundSucceeded, .disputeOpened, .disputeWon, .disputeLost, .other,
+    ]
+
+    public mutating func steps(orders: Int, events: Int) -> [Step] {
+        let keys = (0..<orders).map { OrderKey(tenant: $0 % 2 == 0 ? "t1" : "t2", orderID: "o\($0)") }
+        var uncreated = Set(keys.indices.filter { _ in random.next(below: 3) == 0 })
+        var steps: [Step] = keys.indices.filter { !uncreated.contains($0) }.map { .create(keys[$0], state(for: $0)) }
+        var remaining = events
+        while remaining > 0 {
+            if let index = uncreated.first, random.next(below: 8) == 0 {
+                uncreated.remove(index)
+                steps.append(.create(keys[index], state(for: index)))
+                continue
+            }
+            let size = min(remaining, 1 + random.next(below: 6))
+            remaining -= size
+            steps.append(.deliver((0..<size).map { _ in event(keys) }))
+        }
+        return steps
+    }
+
+    public func state(for index: Int) -> OrderState {
+        OrderState(status: index % 3 == 0 ? .created : .pendingPayment, amountMinor: 1000, currency: "USD")
+    }
+
+    public mutating func event(_ keys: [OrderKey]) -> PaymentEvent {
+        if !delivered.isEmpty, random.next(below: 6) == 0 {
+            return delivered[random.next(below: delivered.count)]  // a redelivery
+        }
+        counter += 1
+        let order = keys[random.next(below: keys.count)]
+        let kind = Self.kinds[random.next(below: Self.kinds.count)]
+        let amount: Int64? = switch kind {
+        case .refundSucceeded: [Int64(0), 100, 250, 500, 1000][random.next(below: 5)]
+        case .paymentSucceeded: random.next(below: 5) == 0 ? 999 : 1000
+        default: 1000
+        }
+        let currency = random.next(below: 12) == 0 ? "EUR" : "USD"
+        let event = PaymentEvent(
+            tenant: order.tenant, source: random.next(below: 2) == 0 ? "s1" : "s2", provider: .stripe, providerEventID: "evt_\(counter)",
+            kind: kind, orderID: random.next(below: 15) == 0 ? nil : order.orderID, amountMinor: amount, currency: currency, rawBody: []
+        )
+        delivered.append(event)
+        return event
+    }
+}
+
+/// A small, seedable generator (SplitMix64), so a failing sequence can be replayed.
+public struct SplitMix64: RandomNumberGenerator {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    public mutating func next(below bound: Int) -> Int { Int(next() % UInt64(bound)) }
+}
