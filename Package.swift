@@ -224,6 +224,7 @@ let package = Package(
         .executableTarget(
             name: "tollgate-bench",
             dependencies: [
+                "TollgateCore",
                 "TollgatePostgres",
                 "TollgateOrders",
                 "TollgateHTTP",
@@ -294,20 +295,20 @@ let package = Package(
         .testTarget(
             name: "TollgateRedisTests",
             dependencies: [
-                "TollgateRedis", "TollgateTestSupport",
+                "TollgateRedis", "TollgateCore", "TollgateTestSupport",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "TollgatePostgresTests",
-            dependencies: ["TollgatePostgres", "TollgateOrders", "TollgateCheckout", "TollgateTestSupport"],
+            dependencies: ["TollgatePostgres", "TollgateOrders", "TollgateCheckout", "TollgateCore", "TollgateTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "TollgateHTTPTests",
             dependencies: [
-                "TollgateHTTP", "TollgateTestSupport", "TollgateConfig", "TollgateCore", "TollgateCheckout", "TollgateRedis",
+                "TollgateHTTP", "TollgateTestSupport", "TollgateConfig", "TollgateCore", "TollgateCheckout", "TollgateRedis", "TollgateTelemetry",
                 "TollgateProviderSim", "TollgateProviderEvents", "TollgateSignatures", "TollgateOrders", "TollgateLoad", "TollgatePostgres",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "JWTKit", package: "jwt-kit"),

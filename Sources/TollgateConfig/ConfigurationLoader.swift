@@ -46,11 +46,12 @@ public struct ConfigurationLoader: Sendable {
         if let (host, port) = reader.read("admin.listen", SettingParser.hostAndPort, expected: "host:port") {
             (config.admin.host, config.admin.port) = (host, port)
         }
-        reader.read("postgres.url", into: &config.postgres.url, { $0.hasPrefix("postgres://") || $0.hasPrefix("postgresql://") ? $0 : nil }, expected: "a postgres:// URL")
+        reader.read("postgres.url", into: &config.postgres.url, { PostgresEndpoint(url: $0) == nil ? nil : $0 },
+                    expected: "a postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require] URL")
         config.postgres.password = reader.secret("postgres.password")
         reader.read("postgres.pool_size", into: &config.postgres.poolSize, Int.init, expected: "an integer", range: 1...1000)
         reader.read("postgres.connect_timeout", into: &config.postgres.connectTimeout, SettingParser.duration, expected: "a duration like 5s", range: .milliseconds(10)...Duration.seconds(600))
-        reader.read("redis.url", into: &config.redis.url, { $0.hasPrefix("redis://") ? $0 : nil }, expected: "a redis:// URL")
+        reader.read("redis.url", into: &config.redis.url, { RedisEndpoint(url: $0) == nil ? nil : $0 }, expected: "a redis://[:password@]host[:port][/db] URL")
         config.redis.password = reader.secret("redis.password")
         reader.read("redis.pool_size", into: &config.redis.poolSize, Int.init, expected: "an integer", range: 1...256)
         reader.read("redis.command_timeout", into: &config.redis.commandTimeout, SettingParser.duration, expected: "a duration like 250ms", range: .milliseconds(1)...Duration.seconds(60))

@@ -15,6 +15,11 @@ public enum Provider: String, Sendable, CaseIterable, Hashable {
     case checkout
 }
 
+extension Provider: CustomStringConvertible {
+    /// The configured name, so logs and messages read as tenant files do.
+    public var description: String { rawValue }
+}
+
 /// A reply in a provider's own shape, where it documents one.
 public struct ProviderReply: Sendable, Equatable {
     public var status: Int

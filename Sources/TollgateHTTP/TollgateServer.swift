@@ -17,9 +17,11 @@ import TollgateTelemetry
 
 /// The running edge: its clients, its two listeners, and the order they start and stop in.
 ///
-/// Start-up order is Postgres (and migrations), Redis, certificate reloader, admin listener, edge
-/// listener; they stop in reverse, so on SIGTERM the edge drains its in-flight requests first and
-/// only then are the Redis and Postgres connections closed.
+/// Every service starts at once (a ServiceGroup starts its services concurrently); the one
+/// ordering that matters at start is Hummingbird's: the edge runs its `beforeServerStarts` work
+/// (migrations, with `--migrate`) before it binds, so no request is accepted against an old
+/// schema. They stop in reverse order of the list: on SIGTERM the edge drains its in-flight
+/// requests first, then the admin listener, the committer and Redis close, and Postgres last.
 public final class TollgateServer: Sendable {
     public let configuration: TollgateConfiguration
     public let postgres: PostgresClient
@@ -39,11 +41,16 @@ public final class TollgateServer: Sendable {
     private let logger: Logger
 
     /// Builds the clients; resolves secrets. Nothing connects until ``run(migrate:)``.
-    public init(configuration: TollgateConfiguration, tenants: TenantCatalog = TenantCatalog(), rules: RulesStore? = nil, environment: [String: String], logger: Logger) throws {
+    /// - Parameter metrics: the registry `/metrics` renders; the command line bootstraps it
+    ///   (`Telemetry.bootstrapMetrics()`), since a library must not bootstrap global metrics.
+    public init(
+        configuration: TollgateConfiguration, tenants: TenantCatalog = TenantCatalog(), rules: RulesStore? = nil,
+        metrics: PrometheusCollectorRegistry, environment: [String: String], logger: Logger
+    ) throws {
         self.configuration = configuration
         self.tenants = tenants
         self.logger = logger
-        self.registry = Telemetry.bootstrapMetrics()
+        self.registry = metrics
 
         guard var pgEndpoint = PostgresEndpoint(url: configuration.postgres.url) else {
             throw ServerStartError("postgres.url is not a valid postgres:// URL")
@@ -90,32 +97,29 @@ public final class TollgateServer: Sendable {
     /// The Postgres pool runs outside the service group so that migrations (with `migrate`)
     /// finish before anything listens, and the pool closes only after every service has stopped.
     public func run(migrate: Bool = false, gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { [postgres] in await postgres.run() }
-            defer { group.cancelAll() }
-            if migrate {
-                let applied = try await Migrator(migrations: Migration.bundled()).apply(on: postgres, logger: logger)
-                logger.info("migrations up to date", metadata: ["applied_now": "\(applied)"])
-            }
-            var services: [any Service] = []
-            if let rules { services.append(RulesReloader(store: rules, interval: self.configuration.rateLimits.pollInterval)) }
-            services += [
-                redis,
-                committer,
-                CertificateReloader(store: certificates, rules: rules, logger: logger),
-                try makeAdminApplication(),
-                try await makeEdgeApplication(),
-            ]
-            var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: gracefulShutdownSignals, logger: logger)
-            configuration.maximumGracefulShutdownDuration = self.configuration.server.shutdownGracePeriod
-            do {
-                try await ServiceGroup(configuration: configuration).run()
-            } catch {
-                for client in paymentClients.values { await client.shutdown() }
-                throw error
-            }
-            for client in paymentClients.values { await client.shutdown() }
+        let postgres = self.postgres, logger = self.logger
+        let beforeListening: @Sendable () async throws -> Void = {
+            guard migrate else { return }
+            let applied = try await Migrator(migrations: Migration.bundled()).apply(on: postgres, logger: logger)
+            logger.info("migrations up to date", metadata: ["applied_now": "\(applied)"])
         }
+        // Listed in the order they stop in reverse: the edge first, Postgres last.
+        var services: [any Service] = [postgres, redis, committer]
+        if let rules { services.append(RulesReloader(store: rules, interval: self.configuration.rateLimits.pollInterval)) }
+        services += [
+            CertificateReloader(store: certificates, rules: rules, logger: logger),
+            try makeAdminApplication(),
+            try await makeEdgeApplication(beforeListening: beforeListening),
+        ]
+        var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: gracefulShutdownSignals, logger: logger)
+        configuration.maximumGracefulShutdownDuration = self.configuration.server.shutdownGracePeriod
+        do {
+            try await ServiceGroup(configuration: configuration).run()
+        } catch {
+            for client in paymentClients.values { await client.shutdown() }
+            throw error
+        }
+        for client in paymentClients.values { await client.shutdown() }
     }
 
     /// What `/readyz` checks.
@@ -130,7 +134,7 @@ public final class TollgateServer: Sendable {
         ])
     }
 
-    func makeEdgeApplication() async throws -> some ApplicationProtocol {
+    func makeEdgeApplication(beforeListening: @escaping @Sendable () async throws -> Void) async throws -> some ApplicationProtocol {
         let router = Router(context: EdgeRequestContext.self)
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: ObservabilityMiddleware())
@@ -168,7 +172,7 @@ public final class TollgateServer: Sendable {
             streamConfiguration: http1
         )
         let ports = boundPorts
-        return Application(
+        var application = Application(
             router: router,
             server: try .http2Upgrade(tlsConfiguration: certificates.serverTLSConfiguration(), configuration: http2),
             configuration: ApplicationConfiguration(
@@ -179,6 +183,8 @@ public final class TollgateServer: Sendable {
             onServerRunning: { channel in ports.record(edge: channel.localAddress?.port) },
             logger: logger
         )
+        application.beforeServerStarts(perform: beforeListening)
+        return application
     }
 
     func makeAdminApplication() throws -> some ApplicationProtocol {

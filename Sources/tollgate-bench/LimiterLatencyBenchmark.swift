@@ -4,6 +4,7 @@ import Logging
 import TollgateHTTP
 import TollgateRateLimits
 import TollgateRedis
+import TollgateCore
 
 /// The latency the rate limiter adds to a request: `RateLimiter.check` against a real Redis,
 /// next to a bare Redis `PING` measured in the same run as the baseline.

@@ -4,6 +4,7 @@ import Logging
 import PostgresNIO
 import TollgateOrders
 import TollgatePostgres
+import TollgateCore
 
 /// Measures the durable webhook write path against a real Postgres: the same events committed
 /// one transaction per event (the baseline) and through the group committer, in one run.

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import TollgatePostgres
+import TollgateCore
 
 struct Orders: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

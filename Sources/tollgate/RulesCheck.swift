@@ -3,6 +3,7 @@ import Foundation
 import TollgateHTTP
 import TollgateRateLimits
 import TollgateRedis
+import TollgateCore
 
 struct Rules: ParsableCommand {
     static let configuration = CommandConfiguration(

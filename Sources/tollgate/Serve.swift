@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import TollgateHTTP
+import TollgateTelemetry
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,6 +26,7 @@ struct Serve: AsyncParsableCommand {
             configuration: loaded.configuration,
             tenants: tenants.catalog,
             rules: rules,
+            metrics: Telemetry.bootstrapMetrics(),
             environment: ProcessInfo.processInfo.environment,
             logger: logger
         )

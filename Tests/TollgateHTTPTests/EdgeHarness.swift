@@ -6,6 +6,7 @@ import NIOHTTP1
 import NIOSSL
 import TollgateConfig
 import TollgateHTTP
+import TollgateTelemetry
 import TollgateTestSupport
 
 /// Runs a whole `TollgateServer` in-process on ephemeral ports against the test Postgres and a
@@ -58,6 +59,7 @@ enum EdgeHarness {
             configuration: configuration,
             tenants: tenants,
             rules: rules,
+            metrics: Telemetry.bootstrapMetrics(),
             environment: [:],
             logger: logger
         )

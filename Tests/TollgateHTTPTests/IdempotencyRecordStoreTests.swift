@@ -5,6 +5,7 @@ import TollgateCheckout
 import TollgateHTTP
 import TollgateRedis
 import TollgateTestSupport
+import TollgateCore
 
 /// Idempotency records against a real redis-server.
 @Suite struct IdempotencyRecordStoreTests {

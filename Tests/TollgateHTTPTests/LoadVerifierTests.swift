@@ -5,6 +5,7 @@ import Testing
 import TollgateLoad
 import TollgatePostgres
 import TollgateTestSupport
+import TollgateCore
 
 /// The verifier must catch what it is there to catch: each violation is planted in a real
 /// Postgres and must fail its check (and only its check).

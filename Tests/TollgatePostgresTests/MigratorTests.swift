@@ -4,6 +4,7 @@ import PostgresNIO
 import Testing
 import TollgatePostgres
 import TollgateTestSupport
+import TollgateCore
 
 /// Against the real Postgres that `make test` started; each test makes its own database.
 @Suite struct MigratorTests {

@@ -5,6 +5,7 @@ import Testing
 import TollgateOrders
 import TollgatePostgres
 import TollgateTestSupport
+import TollgateCore
 
 /// Exactly-once against the real Postgres: each test migrates a fresh database.
 @Suite struct PaymentEventStoreTests {

@@ -2,6 +2,7 @@ import Logging
 import Testing
 import TollgateRedis
 import TollgateTestSupport
+import TollgateCore
 
 /// Against a real `redis-server` of each test's own.
 @Suite(.serialized) struct RedisClientIntegrationTests {

@@ -1,8 +1,7 @@
 import Foundation
-import NIOSSL
-import PostgresNIO
 
-/// Where Postgres is and how to log in, parsed from a `postgres://` URL.
+/// Where Postgres is and how to log in, parsed from a `postgres://` URL. Parsed by the
+/// configuration loader (so a bad URL names its file and line) and used by the Postgres adapter.
 public struct PostgresEndpoint: Sendable, Equatable {
     public enum TLSMode: String, Sendable {
         case disable, prefer, require
@@ -45,27 +44,5 @@ public struct PostgresEndpoint: Sendable, Equatable {
             database: database.isEmpty ? user : database,
             tls: tls
         )
-    }
-
-    /// The same endpoint with a different database (tests make one database each).
-    public func with(database: String) -> PostgresEndpoint {
-        var copy = self
-        copy.database = database
-        return copy
-    }
-
-    /// A PostgresNIO client configuration for this endpoint.
-    public func clientConfiguration(poolSize: Int = 20, connectTimeout: Duration = .seconds(5)) -> PostgresClient.Configuration {
-        let tlsSetting: PostgresClient.Configuration.TLS = switch tls {
-        case .disable: .disable
-        case .prefer: .prefer(.makeClientConfiguration())
-        case .require: .require(.makeClientConfiguration())
-        }
-        var configuration = PostgresClient.Configuration(
-            host: host, port: port, username: username, password: password, database: database, tls: tlsSetting
-        )
-        configuration.options.maximumConnections = poolSize
-        configuration.options.connectTimeout = connectTimeout
-        return configuration
     }
 }
