@@ -127,6 +127,32 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "TollgateRedisStores",
+            dependencies: [
+                "TollgateCore",
+                "TollgateRedis",
+                "TollgateOrders",
+                "TollgateCheckout",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TollgatePayments",
+            dependencies: [
+                "TollgateCheckout",
+                "TollgateConfig",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "TollgatePostgres",
             dependencies: [
                 "TollgateCore",
@@ -147,6 +173,8 @@ let package = Package(
                 "TollgateCore",
                 "TollgateConfig",
                 "TollgateRedis",
+                "TollgateRedisStores",
+                "TollgatePayments",
                 "TollgatePostgres",
                 "TollgateTelemetry",
                 "TollgateSignatures",
@@ -163,8 +191,6 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -309,6 +335,9 @@ let package = Package(
             name: "TollgateHTTPTests",
             dependencies: [
                 "TollgateHTTP", "TollgateTestSupport", "TollgateConfig", "TollgateCore", "TollgateCheckout", "TollgateRedis", "TollgateTelemetry",
+                "TollgateRedisStores", "TollgatePayments",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 "TollgateProviderSim", "TollgateProviderEvents", "TollgateSignatures", "TollgateOrders", "TollgateLoad", "TollgatePostgres",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "JWTKit", package: "jwt-kit"),

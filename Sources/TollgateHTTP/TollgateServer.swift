@@ -11,8 +11,10 @@ import ServiceLifecycle
 import UnixSignals
 import TollgateConfig
 import TollgateCore
+import TollgatePayments
 import TollgatePostgres
 import TollgateRedis
+import TollgateRedisStores
 import TollgateTelemetry
 
 /// The running edge: its clients, its two listeners, and the order they start and stop in.
@@ -135,13 +137,7 @@ public final class TollgateServer: Sendable {
     }
 
     func makeEdgeApplication(beforeListening: @escaping @Sendable () async throws -> Void) async throws -> some ApplicationProtocol {
-        let router = Router(context: EdgeRequestContext.self)
-        router.add(middleware: RequestIDMiddleware())
-        router.add(middleware: ObservabilityMiddleware())
-        router.add(middleware: ProblemMiddleware())
-        router.add(middleware: RequestBodyLimitMiddleware(limit: configuration.server.bodyLimitBytes))
-        HealthRoutes(readiness: readinessProbe).register(on: router)
-        WebhookRoutes(
+        let webhooks = WebhookRoutes(
             tenants: tenants,
             deduplicator: WebhookDeduplicator(
                 redis: redis, doneTTL: configuration.webhooks.doneTTL, inFlightTTL: configuration.webhooks.inFlightTTL, logger: logger
@@ -149,13 +145,14 @@ public final class TollgateServer: Sendable {
             committer: committer,
             rateLimiter: rateLimiter,
             rateLimitHeadersOnAdmitted: configuration.rateLimits.headersOnAdmitted
-        ).register(on: router)
+        )
         let redis = self.redis
-        try await CheckoutRoutes.make(
+        let checkout = try await CheckoutRoutes.make(
             catalog: tenants, payments: paymentClients, orders: CheckoutOrderStore(client: postgres, logger: logger),
             idempotency: { IdempotencyRecordStore(redis: redis, ttl: $0.idempotencyTTL) },
             rateLimiter: rateLimiter, rateLimitHeadersOnAdmitted: configuration.rateLimits.headersOnAdmitted, logger: logger
-        ).register(on: router)
+        )
+        let router = Self.makeEdgeRouter(bodyLimit: configuration.server.bodyLimitBytes, readiness: readinessProbe, webhooks: webhooks, checkout: checkout)
 
         let server = configuration.server
         let http1 = HTTP1Channel.Configuration(
@@ -185,6 +182,20 @@ public final class TollgateServer: Sendable {
         )
         application.beforeServerStarts(perform: beforeListening)
         return application
+    }
+
+    /// The edge's middleware, outermost first, and its routes: one builder for the server and the
+    /// in-process route tests.
+    static func makeEdgeRouter(bodyLimit: Int, readiness: ReadinessProbe, webhooks: WebhookRoutes, checkout: CheckoutRoutes) -> Router<EdgeRequestContext> {
+        let router = Router(context: EdgeRequestContext.self)
+        router.add(middleware: RequestIDMiddleware())
+        router.add(middleware: ObservabilityMiddleware())
+        router.add(middleware: ProblemMiddleware())
+        router.add(middleware: RequestBodyLimitMiddleware(limit: bodyLimit))
+        HealthRoutes(readiness: readiness).register(on: router)
+        webhooks.register(on: router)
+        checkout.register(on: router)
+        return router
     }
 
     func makeAdminApplication() throws -> some ApplicationProtocol {

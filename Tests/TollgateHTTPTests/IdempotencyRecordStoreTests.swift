@@ -3,6 +3,7 @@ import Logging
 import Testing
 import TollgateCheckout
 import TollgateHTTP
+import TollgateRedisStores
 import TollgateRedis
 import TollgateTestSupport
 import TollgateCore

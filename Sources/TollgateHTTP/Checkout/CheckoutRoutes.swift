@@ -6,6 +6,7 @@ import Metrics
 import TollgateCheckout
 import TollgateConfig
 import TollgateCore
+import TollgatePayments
 import TollgatePostgres
 import TollgateRateLimits
 
@@ -22,13 +23,13 @@ struct CheckoutRoutes: Sendable {
         let settings: CheckoutSettings
         let tokens: PlayerTokenVerifier
         let validator: CheckoutOrderValidator
-        let payments: PaymentProviderClient
-        let idempotency: IdempotencyRecordStore?
+        let payments: any PaymentOpener
+        let idempotency: (any IdempotencyRecords)?
     }
 
     let tenants: [String: Tenant]
-    let orders: CheckoutOrderStore
-    let rateLimiter: RateLimiter?
+    let orders: any CheckoutOrders
+    let rateLimiter: (any RateLimiting)?
     let rateLimitHeadersOnAdmitted: Bool
     let logger: Logger
 
@@ -299,8 +300,8 @@ struct CheckoutRoutes: Sendable {
     }
 
     /// Builds the per-tenant parts (token verifiers need async set-up).
-    static func make(catalog: TenantCatalog, payments: [String: PaymentProviderClient], orders: CheckoutOrderStore,
-                     idempotency: (CheckoutSettings) -> IdempotencyRecordStore?, rateLimiter: RateLimiter?,
+    static func make(catalog: TenantCatalog, payments: [String: any PaymentOpener], orders: any CheckoutOrders,
+                     idempotency: (CheckoutSettings) -> (any IdempotencyRecords)?, rateLimiter: (any RateLimiting)?,
                      rateLimitHeadersOnAdmitted: Bool, logger: Logger) async throws -> CheckoutRoutes {
         var tenants: [String: Tenant] = [:]
         for (name, settings) in catalog.checkout {

@@ -86,13 +86,6 @@ public final class RateLimiter: Sendable {
         var limit: GCRALimit
     }
 
-    /// ``check(_:)`` for a route: the verdict if admitted, otherwise the 429 problem naming the rule.
-    func admit(_ subject: RateLimitSubject) async throws -> RateLimitVerdict {
-        let verdict = await check(subject)
-        guard verdict.admitted else { throw RateLimitHeaders.tooManyRequests(verdict) }
-        return verdict
-    }
-
     public func check(_ subject: RateLimitSubject) async -> RateLimitVerdict {
         let matched = rules.snapshot.rules.matching(tenant: subject.tenant, route: subject.route, source: subject.source, method: subject.method)
         let applicable: [Applicable] = matched.compactMap { rule in

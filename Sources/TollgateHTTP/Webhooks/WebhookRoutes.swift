@@ -18,12 +18,12 @@ import TollgateSignatures
 struct WebhookRoutes: Sendable {
     let tenants: TenantCatalog
     let schemes: [String: any SignatureScheme]  // by "tenant/source"
-    let deduplicator: WebhookDeduplicator
-    let committer: GroupCommitter
-    let rateLimiter: RateLimiter?
+    let deduplicator: any WebhookClaims
+    let committer: any EventCommitter
+    let rateLimiter: (any RateLimiting)?
     let rateLimitHeadersOnAdmitted: Bool
 
-    init(tenants: TenantCatalog, deduplicator: WebhookDeduplicator, committer: GroupCommitter, rateLimiter: RateLimiter?, rateLimitHeadersOnAdmitted: Bool) {
+    init(tenants: TenantCatalog, deduplicator: any WebhookClaims, committer: any EventCommitter, rateLimiter: (any RateLimiting)?, rateLimitHeadersOnAdmitted: Bool) {
         self.tenants = tenants
         var schemes: [String: any SignatureScheme] = [:]
         for tenant in tenants.tenants {
@@ -115,7 +115,7 @@ struct WebhookRoutes: Sendable {
 
     /// Commits through the group committer. True when every event was already stored.
     private func commit(_ events: [PaymentEvent], source: WebhookSource, logger: Logger) async throws -> Bool {
-        let results: GroupCommitter.Results
+        let results: [Result<CommitOutcome, any Error>]
         do {
             results = try await committer.commit(events)
         } catch {

@@ -7,24 +7,22 @@ import TollgateRedis
 ///
 /// Redis is an optimisation, never the guard: Postgres's unique key decides. So every Redis
 /// failure (down, slow, error) degrades to "unknown" and the request goes on to Postgres.
-struct WebhookDeduplicator: Sendable {
-    enum Claim: Equatable {
-        /// We hold the in-flight claim for every event (or Redis could not tell): go on.
-        case claimed
-        /// Every event is already committed: answer success without touching Postgres.
-        case allDone
-        /// Another delivery of one of these events is in flight: ask the provider to retry.
-        case inFlight
-    }
-
+public struct WebhookDeduplicator: Sendable {
     let redis: RedisClient
     let doneTTL: Duration
     let inFlightTTL: Duration
     let logger: Logger
 
+    public init(redis: RedisClient, doneTTL: Duration, inFlightTTL: Duration, logger: Logger) {
+        self.redis = redis
+        self.doneTTL = doneTTL
+        self.inFlightTTL = inFlightTTL
+        self.logger = logger
+    }
+
     static func key(_ event: PaymentEvent) -> String { event.key.redisKey }
 
-    func claim(_ events: [PaymentEvent]) async -> Claim {
+    public func claim(_ events: [PaymentEvent]) async -> WebhookClaim {
         var claimedKeys: [String] = []
         var sawDone = 0
         do {
@@ -53,7 +51,7 @@ struct WebhookDeduplicator: Sendable {
     }
 
     /// After the commit: remember the ids as done for `doneTTL`.
-    func markDone(_ events: [PaymentEvent]) async {
+    public func markDone(_ events: [PaymentEvent]) async {
         do {
             for event in events {
                 try await redis.set(Self.key(event), to: "done", expiration: .seconds(Int(doneTTL.components.seconds)))
@@ -64,7 +62,7 @@ struct WebhookDeduplicator: Sendable {
     }
 
     /// The commit failed: drop our claims so the provider's retry is not told "in flight".
-    func release(_ events: [PaymentEvent]) async {
+    public func release(_ events: [PaymentEvent]) async {
         await release(events.map(Self.key))
     }
 
@@ -81,4 +79,14 @@ struct WebhookDeduplicator: Sendable {
         Counter(label: "tollgate_dedup_redis_fallbacks_total", dimensions: [("error", error.metricLabel)]).increment()
         logger.warning("redis dedup unavailable; relying on postgres", metadata: ["error": "\(error)"])
     }
+}
+
+/// What the dedup store answers for a callback's events.
+public enum WebhookClaim: Equatable, Sendable {
+    /// We hold the in-flight claim for every event (or the store could not tell): go on.
+    case claimed
+    /// Every event is already committed: answer success without touching Postgres.
+    case allDone
+    /// Another delivery of one of these events is in flight: ask the provider to retry.
+    case inFlight
 }

@@ -1,0 +1,129 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import NIOConcurrencyHelpers
+import TollgateCheckout
+import TollgateConfig
+import TollgateCore
+@testable import TollgateHTTP
+import TollgateOrders
+import TollgatePayments
+@testable import TollgatePostgres
+import TollgateRedis
+import TollgateRedisStores
+
+/// In-memory stand-ins for the pipelines' ports: each answers as scripted and records its calls.
+/// They are for the pipeline decisions only (status codes, headers, bodies); the real stores have
+/// their own tests against Redis and Postgres.
+
+final class FakeClaims: WebhookClaims, @unchecked Sendable {
+    let state = NIOLockedValueBox((answer: WebhookClaim.claimed, done: [String](), released: [String]()))
+    init(_ answer: WebhookClaim = .claimed) { state.withLockedValue { $0.answer = answer } }
+    func claim(_ events: [PaymentEvent]) async -> WebhookClaim { state.withLockedValue { $0.answer } }
+    func markDone(_ events: [PaymentEvent]) async { state.withLockedValue { $0.done += events.map(\.providerEventID) } }
+    func release(_ events: [PaymentEvent]) async { state.withLockedValue { $0.released += events.map(\.providerEventID) } }
+    var done: [String] { state.withLockedValue { $0.done } }
+    var released: [String] { state.withLockedValue { $0.released } }
+}
+
+struct CommitUnavailable: Error {}
+
+final class FakeCommitter: EventCommitter, @unchecked Sendable {
+    enum Script { case outcome(CommitOutcome), fail, throwWhole }
+    let script: NIOLockedValueBox<[Script]>
+    let calls = NIOLockedValueBox(0)
+    /// One script entry per event, reused for all if there is one.
+    init(_ script: Script...) { self.script = NIOLockedValueBox(script) }
+    func commit(_ events: [PaymentEvent]) async throws -> [Result<CommitOutcome, any Error>] {
+        calls.withLockedValue { $0 += 1 }
+        let script = self.script.withLockedValue { $0 }
+        return try events.indices.map { index in
+            switch script[min(index, script.count - 1)] {
+            case .outcome(let outcome): .success(outcome)
+            case .fail: .failure(CommitUnavailable())
+            case .throwWhole: throw CommitUnavailable()
+            }
+        }
+    }
+}
+
+final class FakeLimiter: RateLimiting, @unchecked Sendable {
+    let admitted: Bool
+    let calls = NIOLockedValueBox(0)
+    init(admitted: Bool) { self.admitted = admitted }
+    func check(_ subject: RateLimitSubject) async -> RateLimitVerdict {
+        calls.withLockedValue { $0 += 1 }
+        let state = RateLimitVerdict.RuleState(name: "tenant-burst", quota: 10, windowSeconds: 1, remaining: admitted ? 9 : 0, resetSeconds: 1)
+        return RateLimitVerdict(admitted: admitted, limiting: state, retryAfterSeconds: admitted ? 0 : 3, decidedLocally: false)
+    }
+}
+
+final class FakeOrders: CheckoutOrders, @unchecked Sendable {
+    struct Down: Error {}
+    let state = NIOLockedValueBox((orders: [String: CheckoutOrderStore.StoredOrder](), byKey: [String: String](), failures: [String](), down: false, recordFails: false))
+
+    func create(tenant: String, orderID: String, order: CheckoutOrder, idempotencyKey: String) async throws -> (order: CheckoutOrderStore.StoredOrder, created: Bool) {
+        try state.withLockedValue { state in
+            if state.down { throw Down() }
+            if let existing = state.byKey["\(order.playerID)|\(idempotencyKey)"], let stored = state.orders[existing] { return (stored, false) }
+            let stored = CheckoutOrderStore.StoredOrder(orderID: orderID, playerID: order.playerID, status: .created, amountMinor: order.totalMinor,
+                                                        currency: order.currency, provider: nil, providerPaymentID: nil, lastError: nil)
+            state.orders[orderID] = stored
+            state.byKey["\(order.playerID)|\(idempotencyKey)"] = orderID
+            return (stored, true)
+        }
+    }
+
+    func recordPaymentOpened(tenant: String, orderID: String, provider: String, paymentID: String) async throws -> CheckoutOrderStore.StoredOrder? {
+        try state.withLockedValue { state in
+            if state.recordFails { throw Down() }
+            state.orders[orderID]?.status = .pendingPayment
+            state.orders[orderID]?.provider = provider
+            state.orders[orderID]?.providerPaymentID = paymentID
+            return state.orders[orderID]
+        }
+    }
+
+    func recordPaymentFailure(tenant: String, orderID: String, provider: String, error: String) async throws {
+        state.withLockedValue { $0.failures.append(error) }
+    }
+
+    func find(tenant: String, orderID: String, playerID: String) async throws -> CheckoutOrderStore.StoredOrder? {
+        state.withLockedValue { $0.orders[orderID].flatMap { $0.playerID == playerID ? $0 : nil } }
+    }
+}
+
+final class FakeIdempotency: IdempotencyRecords, @unchecked Sendable {
+    let records = NIOLockedValueBox([String: Idempotency.Record]())
+    func claim(tenant: String, player: String, idempotencyKey: String, fingerprint: String) async throws(RedisError) -> Idempotency.Record? {
+        records.withLockedValue { records in
+            let key = "\(player)|\(idempotencyKey)"
+            if let existing = records[key] { return existing }
+            records[key] = .inFlight(fingerprint: fingerprint)
+            return nil
+        }
+    }
+    func complete(tenant: String, player: String, idempotencyKey: String, fingerprint: String, response: Idempotency.StoredResponse) async throws(RedisError) {
+        records.withLockedValue { $0["\(player)|\(idempotencyKey)"] = .completed(fingerprint: fingerprint, response: response) }
+    }
+    func release(tenant: String, player: String, idempotencyKey: String) async throws(RedisError) {
+        _ = records.withLockedValue { $0.removeValue(forKey: "\(player)|\(idempotencyKey)") }
+    }
+}
+
+final class FakeProvider: PaymentOpener, @unchecked Sendable {
+    let state = NIOLockedValueBox((refusal: PaymentProviderClient.Failure?.none, failure: PaymentProviderClient.Failure?.none, opened: 0))
+    func refusal() -> PaymentProviderClient.Failure? { state.withLockedValue { $0.refusal } }
+    func openPayment(orderID: String, amountMinor: Int64, currency: String) async throws(PaymentProviderClient.Failure) -> OpenedPayment {
+        let (failure, count) = state.withLockedValue { state in
+            state.opened += 1
+            return (state.failure, state.opened)
+        }
+        if let failure { throw failure }
+        return OpenedPayment(provider: "stripe", id: "pi_fake_\(count)", clientSecret: "pi_fake_\(count)_secret")
+    }
+}
+
+extension ReadinessProbe {
+    static let alwaysReady = ReadinessProbe(checks: [])
+}
