@@ -46,7 +46,7 @@ public struct CheckoutSettings: Sendable {
         public var attempts: Int
 
         public init(provider: String = "stripe", baseURL: String, secretKey: Secret, webhookSource: String? = nil,
-                    connectTimeout: Duration = .seconds(1), timeout: Duration = .seconds(10), attempts: Int = 3) {
+                    connectTimeout: Duration = Defaults.connectTimeout, timeout: Duration = Defaults.timeout, attempts: Int = Defaults.attempts) {
             self.provider = provider
             self.baseURL = baseURL
             self.secretKey = secretKey
@@ -64,7 +64,16 @@ public struct CheckoutSettings: Sendable {
     public var playerTokenKeys: [PlayerTokenKey]
     public var payments: Payments
 
-    public init(tenant: String, origins: [String], maximumTotalMinor: Int64 = 100_000, idempotencyTTL: Duration = .seconds(86_400),
+    /// The default of every optional checkout setting, written once for the initializers and the tenant file parser.
+    public enum Defaults {
+        public static let maximumTotalMinor: Int64 = 100_000
+        public static let idempotencyTTL: Duration = .seconds(86_400)
+        public static let connectTimeout: Duration = .seconds(1)
+        public static let timeout: Duration = .seconds(10)
+        public static let attempts = 3
+    }
+
+    public init(tenant: String, origins: [String], maximumTotalMinor: Int64 = Defaults.maximumTotalMinor, idempotencyTTL: Duration = Defaults.idempotencyTTL,
                 playerTokenKeys: [PlayerTokenKey], payments: Payments) {
         self.tenant = tenant
         self.origins = origins

@@ -169,11 +169,11 @@ struct TenantFileParser {
                 }
             } else { issue(originsNode, path, "checkout 'origins' must be a list") }
         }
-        var maximum: Int64 = 100_000
+        var maximum = CheckoutSettings.Defaults.maximumTotalMinor
         if let node = settings["max_total_minor"] {
             if let value = node.int.map(Int64.init), value > 0 { maximum = value } else { issue(node, path, "max_total_minor must be a positive integer (minor units)") }
         }
-        var ttl: Duration = .seconds(86_400)
+        var ttl = CheckoutSettings.Defaults.idempotencyTTL
         if let node = settings["idempotency_ttl"] {
             if let value = node.string.flatMap(SettingParser.duration), value >= .seconds(60) { ttl = value }
             else { issue(node, path, "idempotency_ttl must be a duration of at least 60s, like 24h") }
@@ -226,9 +226,9 @@ struct TenantFileParser {
             }
             return value
         }
-        let connectTimeout = duration("connect_timeout", .seconds(1))
-        let timeout = duration("timeout", .seconds(10))
-        var attempts = 3
+        let connectTimeout = duration("connect_timeout", CheckoutSettings.Defaults.connectTimeout)
+        let timeout = duration("timeout", CheckoutSettings.Defaults.timeout)
+        var attempts = CheckoutSettings.Defaults.attempts
         if let node = payments["attempts"] {
             if let value = node.int, (1...10).contains(value) { attempts = value } else { issue(node, path, "payments attempts must be 1 to 10") }
         }

@@ -82,7 +82,6 @@ public struct LoadPlan: Sendable {
     var paid: [Int] = []
     /// Recently sent genuine events, for duplicates: (callback, source index, sent at).
     var recent: [(ProviderCallback, Int, Duration)] = []
-    var recentStart = 0
     /// Checkout bodies sent, for retries; order ids answered, for polls.
     var checkouts: [(key: String, player: Int, body: [UInt8])] = []
     var checkoutOrders: [(id: String, player: Int)] = []

@@ -19,7 +19,6 @@ public struct LoadRecorder: Sendable {
     public private(set) var seconds: [SecondSample] = []
     var currentSecond = 0
     var current = PerKind()
-    var currentStatuses: [Int: Int] = [:]
 
     public init() {}
 

@@ -3,13 +3,13 @@ import TollgateCheckout
 import TollgateRedis
 
 /// Idempotency records in Redis: `idem:{tenant}:player:key` holds the request's fingerprint while
-/// it runs, then the final response, for `ttl` (default 24 h). Postgres's unique index stays the
+/// it runs, then the final response, for `ttl` (the tenant's `idempotency_ttl`). Postgres's unique index stays the
 /// truth: if Redis loses a record, the retry still finds the original order.
 public struct IdempotencyRecordStore: Sendable {
     let redis: RedisClient
     let ttl: Duration
 
-    public init(redis: RedisClient, ttl: Duration = .seconds(86_400)) {
+    public init(redis: RedisClient, ttl: Duration) {
         self.redis = redis
         self.ttl = ttl
     }

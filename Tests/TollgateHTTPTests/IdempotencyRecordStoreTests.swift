@@ -18,7 +18,7 @@ import TollgateCore
             group.addTask { try await redis.run() }
             defer { group.cancelAll() }
             try await TestEnvironment.waitUntil { redis.isConnected }
-            let store = IdempotencyRecordStore(redis: redis)
+            let store = IdempotencyRecordStore(redis: redis, ttl: .seconds(86_400))
             let key = (tenant: "acme", player: "p1", idempotencyKey: "k-\(UUID().uuidString)")
 
             #expect(try await store.claim(tenant: key.tenant, player: key.player, idempotencyKey: key.idempotencyKey, fingerprint: "f1") == nil)
