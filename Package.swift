@@ -4,9 +4,9 @@ import PackageDescription
 /// Tollgate: the payment gateway proxy and webhook ingress edge.
 ///
 /// Module map (see docs/ARCHITECTURE.md):
-/// - `TollgateCore`: pure domain values (problem details, request ids). No I/O.
-/// - `TollgateSignatures`: each provider's callback signature scheme, pure (values in, verdict out).
-/// - `TollgateOrders`: the order state machine (a transition table) and event normalization, pure.
+/// - `TollgateCore`: pure domain values (`Provider`, problem details, request ids, endpoints). No I/O.
+/// - `TollgateSignatures`: each provider's callback signature scheme and its mirror signer, pure.
+/// - `TollgateOrders`: the order state machine, the write planner, event normalization, pure.
 /// - `TollgateRateLimits`: rules files, their checker, and the GCRA math, pure.
 /// - `TollgateCheckout`: checkout order validation, idempotency decisions, the circuit breaker; pure.
 /// - `TollgateProviderEvents`: provider-shaped callback bodies for a payment event, pure (simulator, trigger, load).
@@ -14,9 +14,11 @@ import PackageDescription
 /// - `TollgateLoad`: the load generator: scenarios, open/closed loop runner, HdrHistogram results, HTML report, verifier.
 /// - `TollgateConfig`: the YAML configuration model, its validation and secret references.
 /// - `CHiredis` + `TollgateRedis`: hiredis as the RESP codec, SwiftNIO for pipelined I/O.
-/// - `TollgatePostgres`: the PostgresNIO pool and versioned migrations.
-/// - `TollgateHTTP`: the Hummingbird edge (TLS, ALPN, health, metrics, error mapping).
-/// - `tollgate`: the command line (serve, migrate, config check).
+/// - `TollgateRedisStores`: the Redis-backed stores (webhook dedup claims, checkout idempotency records).
+/// - `TollgatePostgres`: the PostgresNIO pool, versioned migrations, the event and order stores.
+/// - `TollgatePayments`: the payment provider client (AsyncHTTPClient, retries, circuit breaker).
+/// - `TollgateHTTP`: the Hummingbird edge (TLS, ALPN, middleware, routes over small protocols).
+/// - `tollgate`: the command line (serve, migrate, config check, ...); bootstraps logging and metrics.
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
