@@ -267,6 +267,7 @@ let package = Package(
         .target(
             name: "TollgateTestSupport",
             dependencies: [
+                "TollgateCore",
                 "TollgateOrders",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
