@@ -29,8 +29,9 @@ public struct GCRALimit: Sendable, Hashable {
 
 /// One rule's verdict for one request.
 public struct GCRADecision: Sendable, Equatable {
+    /// This rule admits the request (the request itself may still be denied by another rule).
     public var admitted: Bool
-    /// The key's TAT after this request (unchanged when denied).
+    /// The key's TAT after this request (unchanged when the request is denied).
     public var newTAT: Int64
     /// Requests that could still be admitted right now after this one.
     public var remaining: Int64
@@ -38,6 +39,27 @@ public struct GCRADecision: Sendable, Equatable {
     public var retryAfter: Int64
     /// Until the key is back to a full burst.
     public var resetAfter: Int64
+
+    public init(admitted: Bool, newTAT: Int64, remaining: Int64, retryAfter: Int64, resetAfter: Int64) {
+        self.admitted = admitted
+        self.newTAT = newTAT
+        self.remaining = remaining
+        self.retryAfter = retryAfter
+        self.resetAfter = resetAfter
+    }
+}
+
+/// What a key holds at a moment, without spending anything.
+public struct GCRAStanding: Sendable, Equatable {
+    /// Requests admissible right now.
+    public var remaining: Int64
+    /// Until the key is back to a full burst.
+    public var resetAfter: Int64
+
+    public init(remaining: Int64, resetAfter: Int64) {
+        self.remaining = remaining
+        self.resetAfter = resetAfter
+    }
 }
 
 public enum GCRA {
@@ -49,26 +71,41 @@ public enum GCRA {
         let candidate = current &+ limit.emissionInterval
         let earliest = candidate &- limit.tolerance
         if now < earliest {
-            let resetAfter = current - now
-            return GCRADecision(admitted: false, newTAT: current, remaining: 0, retryAfter: earliest - now, resetAfter: resetAfter)
+            return GCRADecision(admitted: false, newTAT: current, remaining: 0, retryAfter: earliest - now, resetAfter: current - now)
         }
-        let remaining = (limit.tolerance - (candidate - now)) / limit.emissionInterval
-        return GCRADecision(admitted: true, newTAT: candidate, remaining: max(0, remaining), retryAfter: 0, resetAfter: candidate - now)
+        let after = standing(tat: candidate, now: now, limit: limit)
+        return GCRADecision(admitted: true, newTAT: candidate, remaining: after.remaining, retryAfter: 0, resetAfter: after.resetAfter)
     }
 
-    /// Decides a request against every matching rule at once: admitted only if every rule admits
-    /// it, and then every rule consumes; if any denies, none consumes (a denied request must not
-    /// spend another rule's budget).
-    public static func decideAll(tats: [Int64?], now: Int64, limits: [GCRALimit]) -> [GCRADecision] {
+    /// The state of a key whose stored TAT is `tat` at `now`: the one formula for "remaining" and
+    /// "reset", used by ``decide(tat:now:limit:)`` and by `rules explain`.
+    public static func standing(tat: Int64?, now: Int64, limit: GCRALimit) -> GCRAStanding {
+        let ahead = max(tat ?? now, now) - now
+        return GCRAStanding(remaining: max(0, (limit.tolerance - ahead) / limit.emissionInterval), resetAfter: ahead)
+    }
+
+    /// Decides a request against every matching rule at once; `modes[i]` is rule i's mode (nil:
+    /// every rule enforces). The request is admitted unless an enforced rule denies; then every
+    /// rule that admits it consumes, shadow rules included. If an enforced rule denies, no rule
+    /// consumes (a denied request must not spend another rule's budget). A shadow rule's denial
+    /// is only reported: it never blocks, and never stops the other rules consuming.
+    public static func decideAll(tats: [Int64?], now: Int64, limits: [GCRALimit], modes: [RuleMode]? = nil) -> [GCRADecision] {
         precondition(tats.count == limits.count, "one TAT per limit")
+        precondition(modes.map { $0.count == limits.count } ?? true, "one mode per limit")
         var decisions = zip(tats, limits).map { decide(tat: $0, now: now, limit: $1) }
-        if decisions.contains(where: { !$0.admitted }) {
+        if !admits(decisions, modes: modes) {
             for index in decisions.indices where decisions[index].admitted {
                 // Roll back: this rule admitted, but the request is denied overall.
-                decisions[index].newTAT = max(tats[index] ?? now, now)
-                decisions[index].remaining += 1
+                let current = max(tats[index] ?? now, now)
+                let unspent = standing(tat: current, now: now, limit: limits[index])
+                decisions[index] = GCRADecision(admitted: true, newTAT: current, remaining: unspent.remaining, retryAfter: 0, resetAfter: unspent.resetAfter)
             }
         }
         return decisions
+    }
+
+    /// Whether a request with these per-rule decisions is admitted: no enforced rule denies it.
+    public static func admits(_ decisions: [GCRADecision], modes: [RuleMode]? = nil) -> Bool {
+        decisions.indices.allSatisfy { decisions[$0].admitted || modes?[$0] == .shadow }
     }
 }

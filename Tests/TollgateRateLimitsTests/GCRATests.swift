@@ -81,6 +81,61 @@ import TollgateRateLimits
         #expect(second[0].newTAT == first[0].newTAT, "the loose rule's budget is not spent on a denied request")
     }
 
+    @Test func aDeniedRequestReportsTheOtherRulesAsTheyStand() {
+        let loose = GCRALimit(rate: Rate(parsing: "100/s")!, burst: 100)
+        let tight = GCRALimit(rate: Rate(parsing: "1/min")!, burst: 1)
+        let first = GCRA.decideAll(tats: [nil, nil], now: 0, limits: [loose, tight])
+        let second = GCRA.decideAll(tats: first.map(\.newTAT), now: 0, limits: [loose, tight])
+        // The denied request spent nothing: the loose rule stands where the first request left it.
+        #expect(second[0].remaining == first[0].remaining)
+        #expect(second[0].resetAfter == first[0].resetAfter)
+        #expect(second[0].retryAfter == 0)
+    }
+
+    @Test func aShadowDenialNeitherBlocksNorStopsTheOtherRulesConsuming() {
+        let loose = GCRALimit(rate: Rate(parsing: "100/s")!, burst: 100)
+        let tight = GCRALimit(rate: Rate(parsing: "1/min")!, burst: 1)
+        let modes: [RuleMode] = [.enforce, .shadow]
+        let first = GCRA.decideAll(tats: [nil, nil], now: 0, limits: [loose, tight], modes: modes)
+        #expect(GCRA.admits(first, modes: modes))
+        let second = GCRA.decideAll(tats: first.map(\.newTAT), now: 0, limits: [loose, tight], modes: modes)
+        #expect(second[0].admitted && !second[1].admitted)
+        #expect(GCRA.admits(second, modes: modes), "a shadow rule only reports")
+        #expect(second[0].newTAT == first[0].newTAT + loose.emissionInterval, "the enforced rule consumed")
+        #expect(second[1].newTAT == first[1].newTAT, "the denying shadow rule did not")
+        #expect(second[1].retryAfter == 60 * Self.second)
+    }
+
+    @Test func anEnforcedDenialStopsShadowRulesConsumingToo() {
+        let loose = GCRALimit(rate: Rate(parsing: "100/s")!, burst: 100)
+        let tight = GCRALimit(rate: Rate(parsing: "1/min")!, burst: 1)
+        let modes: [RuleMode] = [.shadow, .enforce]
+        let first = GCRA.decideAll(tats: [nil, nil], now: 0, limits: [loose, tight], modes: modes)
+        let second = GCRA.decideAll(tats: first.map(\.newTAT), now: 0, limits: [loose, tight], modes: modes)
+        #expect(!GCRA.admits(second, modes: modes))
+        #expect(second[0].admitted && second[0].newTAT == first[0].newTAT)
+    }
+
+    @Test func withoutModesEveryRuleEnforces() {
+        let tight = GCRALimit(rate: Rate(parsing: "1/min")!, burst: 1)
+        let first = GCRA.decideAll(tats: [nil], now: 0, limits: [tight])
+        let second = GCRA.decideAll(tats: first.map(\.newTAT), now: 0, limits: [tight])
+        #expect(!GCRA.admits(second))
+        #expect(GCRA.admits(second, modes: [.shadow]))
+    }
+
+    @Test func standingIsWhatDecideWouldLeaveBeforeSpending() {
+        let limit = GCRALimit(rate: Rate(parsing: "10/s")!, burst: 5)
+        #expect(GCRA.standing(tat: nil, now: 0, limit: limit) == GCRAStanding(remaining: 5, resetAfter: 0))
+        #expect(GCRA.standing(tat: -Self.second, now: 0, limit: limit) == GCRAStanding(remaining: 5, resetAfter: 0), "a TAT in the past is no TAT")
+        var tat: Int64? = nil
+        for _ in 0..<3 { tat = GCRA.decide(tat: tat, now: 0, limit: limit).newTAT }
+        let standing = GCRA.standing(tat: tat, now: 0, limit: limit)
+        #expect(standing == GCRAStanding(remaining: 2, resetAfter: 3 * Self.second / 10))
+        let next = GCRA.decide(tat: tat, now: 0, limit: limit)
+        #expect(next.remaining == standing.remaining - 1)
+    }
+
     @Test func ratesParse() {
         #expect(Rate(parsing: "100/s") == Rate(count: 100, period: .seconds(1)))
         #expect(Rate(parsing: "5/min") == Rate(count: 5, period: .seconds(60)))

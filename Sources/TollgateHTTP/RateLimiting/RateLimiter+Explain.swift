@@ -14,7 +14,7 @@ extension RateLimiter {
 
     /// Which rules apply to `subject`, and their current state in Redis (read-only).
     public func explain(_ subject: RateLimitSubject) async -> [Explanation] {
-        let matched = rules.snapshot.rules.matching(tenant: subject.tenant, route: subject.route, source: subject.source, method: subject.method)
+        let matched = matchingRules(subject)
         var out: [Explanation] = []
         let now: Int64? = try? await {
             let reply = try await redis.send(RESPCommand("TIME"))
@@ -22,16 +22,13 @@ extension RateLimiter {
             return s * 1_000_000 + us
         }()
         for rule in matched {
-            guard let value = subject.value(for: rule.by), let rate = rule.rate, let now else {
+            guard let applied = AppliedRule(rule, for: subject), let now else {
                 out.append(Explanation(rule: rule))
                 continue
             }
-            let key = "rl:{\(subject.tenant)}:\(rule.name):\(value)"
-            let interval = GCRALimit(rate: rate, burst: rule.burst).emissionInterval / 1000
-            let tat = (try? await redis.get(key)).flatMap { $0 }.flatMap { Int64(String(decoding: $0, as: UTF8.self)) } ?? now
-            let ahead = max(0, tat - now)
-            let remaining = max(0, (interval * rule.burst - ahead) / interval)
-            out.append(Explanation(rule: rule, key: key, remaining: remaining, resetSeconds: Double(ahead) / 1e6))
+            let tat = (try? await redis.get(applied.key)).flatMap { $0 }.flatMap { Int64(String(decoding: $0, as: UTF8.self)) }
+            let standing = GCRA.standing(tat: tat, now: now, limit: applied.limit)
+            out.append(Explanation(rule: rule, key: applied.key, remaining: standing.remaining, resetSeconds: Double(standing.resetAfter) / 1e6))
         }
         return out
     }

@@ -54,15 +54,22 @@ public struct RateLimitVerdict: Sendable {
 
 /// Per-tenant GCRA limits, decided in Redis in one round trip for all matching rules.
 ///
-/// Falls back to an in-process GCRA at `rate / instances` when Redis is down or slower than its
-/// budget, and never fails a request for it. Keys known to be over their limit are denied from a
-/// local cache until their retry time, which keeps Redis load flat under a flood.
+/// Falls back to the in-process ``GCRA`` at `rate / instances` when Redis is down or slower than
+/// its budget, and never fails a request for it. Keys known to be over their limit are denied from
+/// a local cache until their retry time, which keeps Redis load flat under a flood. Both in-process
+/// maps are capped (``Options``), so a flood of distinct clients cannot grow memory without bound.
 public final class RateLimiter: Sendable {
     public struct Options: Sendable {
         /// Redis must answer within this or the decision is made locally. Default 5 ms.
         public var redisBudget: Duration = .milliseconds(5)
         /// Instances sharing the limits; the local fallback admits `rate / instances`. Default 1.
         public var instances: Int = 1
+        /// Keys whose TAT the local fallback keeps at most (about 250 bytes each at peak), at least 1.
+        /// Past it the keys closest to expiry are forgotten, which can only admit more. Default 100_000.
+        public var fallbackCapacity: Int = 100_000
+        /// Keys the over-limit cache keeps at most, at least 1. A forgotten key is asked of Redis
+        /// again. Default 100_000.
+        public var overLimitCapacity: Int = 100_000
         public init() {}
     }
 
@@ -70,156 +77,217 @@ public final class RateLimiter: Sendable {
     let redis: RedisClient
     let options: Options
     let logger: Logger
-    private let local = NIOLockedValueBox<[String: Int64]>([:])        // fallback TATs, microseconds
-    private let overLimit = NIOLockedValueBox<[String: Int64]>([:])    // key -> denied until, microseconds
+    /// Fallback TATs (µs), each expiring at itself: a TAT in the past means the same as no entry.
+    private let fallback: NIOLockedValueBox<BoundedExpiringMap<String, Int64>>
+    /// Key -> denied until (µs), expiring then.
+    private let overLimit: NIOLockedValueBox<BoundedExpiringMap<String, Int64>>
 
     public init(rules: RulesStore, redis: RedisClient, options: Options = Options(), logger: Logger) {
         self.rules = rules
         self.redis = redis
         self.options = options
         self.logger = logger
+        self.fallback = NIOLockedValueBox(BoundedExpiringMap(capacity: options.fallbackCapacity))
+        self.overLimit = NIOLockedValueBox(BoundedExpiringMap(capacity: options.overLimitCapacity))
     }
 
-    struct Applicable {
+    /// One matching rule as it applies to one request: the counter's key and the limit in µs.
+    struct AppliedRule {
         var rule: RateLimitRule
         var key: String
+        /// In microseconds, the unit of Redis's clock and of the fallback (exact in Lua's doubles).
         var limit: GCRALimit
+
+        /// Nil when the rule has no rate or the request has no value for what the rule counts by.
+        init?(_ rule: RateLimitRule, for subject: RateLimitSubject) {
+            guard let value = subject.value(for: rule.by), let rate = rule.rate else { return nil }
+            self.rule = rule
+            self.key = Self.key(tenant: subject.tenant, rule: rule.name, value: value)
+            self.limit = GCRALimit(emissionInterval: GCRALimit(rate: rate, burst: rule.burst).emissionInterval / 1000, burst: rule.burst)
+        }
+
+        /// The one place a counter's key is spelled. `{tenant}` is a Redis Cluster hash tag: all of
+        /// a tenant's keys share a slot, so one script can touch every rule of a request.
+        static func key(tenant: String, rule: String, value: String) -> String {
+            "rl:{\(tenant)}:\(rule):\(value)"
+        }
+    }
+
+    /// A rule's decision for one request.
+    struct RuleOutcome {
+        var rule: AppliedRule
+        var decision: GCRADecision
+    }
+
+    /// The rules in force that match `subject` (none if an `unlimited` rule exempts it).
+    func matchingRules(_ subject: RateLimitSubject) -> [RateLimitRule] {
+        rules.snapshot.rules.matching(tenant: subject.tenant, route: subject.route, source: subject.source, method: subject.method)
     }
 
     public func check(_ subject: RateLimitSubject) async -> RateLimitVerdict {
-        let matched = rules.snapshot.rules.matching(tenant: subject.tenant, route: subject.route, source: subject.source, method: subject.method)
-        let applicable: [Applicable] = matched.compactMap { rule in
-            guard let value = subject.value(for: rule.by), let rate = rule.rate else { return nil }
-            // Nanosecond interval here; Redis and the fallback work in microseconds.
-            let limit = GCRALimit(rate: rate, burst: rule.burst)
-            return Applicable(rule: rule, key: "rl:{\(subject.tenant)}:\(rule.name):\(value)", limit: limit)
-        }
+        let applicable = matchingRules(subject).compactMap { AppliedRule($0, for: subject) }
         guard !applicable.isEmpty else { return .unlimited }
         let now = Self.nowMicros()
 
         // Known over the limit: deny without asking Redis.
-        let enforced = applicable.filter { $0.rule.mode == .enforce }
-        let cached: (Int, Int64)? = overLimit.withLockedValue { cache in
-            for index in enforced.indices {
-                if let until = cache[enforced[index].key], until > now { return (index, until) }
-            }
-            return nil
-        }
-        if let (index, until) = cached {
+        if let cached = cachedDenial(applicable.filter { $0.rule.mode == .enforce }, now: now) {
             Counter(label: "tollgate_rate_limit_decisions_total", dimensions: [("outcome", "denied_cached")]).increment()
-            let rule = enforced[index]
-            return verdict(admitted: false, states: [(rule, 0, until - now, until - now)], local: false)
+            return verdict(admitted: false, enforced: [cached], local: false)
         }
 
-        let results: [(admitted: Bool, remaining: Int64, retry: Int64, reset: Int64)]
+        let decisions: [GCRADecision]
         var decidedLocally = false
         do {
-            results = try await decideInRedis(applicable)
+            decisions = try await decideInRedis(applicable)
         } catch {
             Counter(label: "tollgate_rate_limit_local_decisions_total", dimensions: [("error", error.metricLabel)]).increment()
             decidedLocally = true
-            results = decideLocally(applicable, now: now)
+            decisions = decideLocally(applicable, now: now)
         }
 
-        var enforcedStates: [(Applicable, Int64, Int64, Int64)] = []
-        var admitted = true
-        for (rule, result) in zip(applicable, results) {
+        let admitted = GCRA.admits(decisions, modes: applicable.map(\.rule.mode))
+        var enforced: [RuleOutcome] = []
+        for (rule, decision) in zip(applicable, decisions) {
             if rule.rule.mode == .shadow {
-                if !result.admitted {
+                if !decision.admitted {
                     Counter(label: "tollgate_rate_limit_shadow_denials_total", dimensions: [("rule", rule.rule.name)]).increment()
                     logger.info("shadow rule would deny", metadata: ["rule": "\(rule.rule.name)", "tenant": "\(subject.tenant)"])
                 }
                 continue
             }
-            enforcedStates.append((rule, result.remaining, result.retry, result.reset))
-            if !result.admitted {
-                admitted = false
-                overLimit.withLockedValue { $0[rule.key] = now + result.retry }
-            }
+            enforced.append(RuleOutcome(rule: rule, decision: decision))
+            if !decision.admitted { rememberDenial(of: rule.key, until: now + decision.retryAfter, now: now) }
         }
         Counter(label: "tollgate_rate_limit_decisions_total", dimensions: [("outcome", admitted ? "admitted" : "denied")]).increment()
-        return verdict(admitted: admitted, states: enforcedStates, local: decidedLocally)
+        return verdict(admitted: admitted, enforced: enforced, local: decidedLocally)
     }
 
-    private func verdict(admitted: Bool, states: [(Applicable, Int64, Int64, Int64)], local: Bool) -> RateLimitVerdict {
+    private func verdict(admitted: Bool, enforced: [RuleOutcome], local: Bool) -> RateLimitVerdict {
         // The most restrictive: a denying rule, else the one with the least remaining.
-        let chosen = states.min { lhs, rhs in (lhs.2 > 0 ? -1 : lhs.1) < (rhs.2 > 0 ? -1 : rhs.1) }
-        let state = chosen.map { applicable, remaining, retry, reset in
+        let rank = { (outcome: RuleOutcome) in outcome.decision.retryAfter > 0 ? -1 : outcome.decision.remaining }
+        let state = enforced.min { rank($0) < rank($1) }.map { outcome in
             RateLimitVerdict.RuleState(
-                name: applicable.rule.name,
-                quota: applicable.rule.rate?.count ?? 0,
-                windowSeconds: applicable.rule.rate?.windowSeconds ?? 1,
-                remaining: max(0, remaining),
-                resetSeconds: Self.ceilSeconds(reset)
+                name: outcome.rule.rule.name,
+                quota: outcome.rule.rule.rate?.count ?? 0,
+                windowSeconds: outcome.rule.rule.rate?.windowSeconds ?? 1,
+                remaining: max(0, outcome.decision.remaining),
+                resetSeconds: Self.ceilSeconds(outcome.decision.resetAfter)
             )
         }
-        let retry = admitted ? 0 : max(1, Self.ceilSeconds(states.filter { $0.2 > 0 }.map(\.2).max() ?? 0))
+        let retry = admitted ? 0 : max(1, Self.ceilSeconds(enforced.map(\.decision.retryAfter).filter { $0 > 0 }.max() ?? 0))
         return RateLimitVerdict(admitted: admitted, limiting: state, retryAfterSeconds: retry, decidedLocally: local)
     }
 
-    private func decideInRedis(_ rules: [Applicable]) async throws(RedisError) -> [(admitted: Bool, remaining: Int64, retry: Int64, reset: Int64)] {
-        var arguments: [RESPArgument] = []
-        for rule in rules {
-            arguments += [RESPArgument(Int(rule.limit.emissionInterval / 1000)), RESPArgument(Int(rule.limit.burst)), rule.rule.mode == .enforce ? "1" : "0"]
+    /// The first enforced rule whose key is cached as over its limit, as a denial.
+    private func cachedDenial(_ enforced: [AppliedRule], now: Int64) -> RuleOutcome? {
+        overLimit.withLockedValue { cache in
+            for rule in enforced {
+                if let until = cache.value(for: rule.key, now: now) {
+                    let wait = until - now
+                    return RuleOutcome(rule: rule, decision: GCRADecision(admitted: false, newTAT: until, remaining: 0, retryAfter: wait, resetAfter: wait))
+                }
+            }
+            return nil
         }
-        let reply = try await redis.evaluate(Self.script, keys: rules.map(\.key), arguments: arguments, timeout: options.redisBudget)
-        guard case .array(let values) = reply, values.count == rules.count * 4 else { throw .unexpectedReply("\(reply)") }
-        let numbers = values.map { $0.integer ?? 0 }
-        return (0..<rules.count).map { i in (numbers[4 * i] == 1, numbers[4 * i + 1], numbers[4 * i + 2], numbers[4 * i + 3]) }
     }
 
-    /// The in-process fallback: the same math, at `rate / instances`, all-or-nothing.
-    private func decideLocally(_ rules: [Applicable], now: Int64) -> [(admitted: Bool, remaining: Int64, retry: Int64, reset: Int64)] {
+    private func rememberDenial(of key: String, until: Int64, now: Int64) {
+        let evicted = overLimit.withLockedValue { $0.set(until, for: key, expiresAt: until, now: now) }
+        Self.countEvictions(evicted, map: "over_limit")
+    }
+
+    /// All rules in Redis in one `EVALSHA`, on Redis's clock; `now` (µs) replaces that clock in tests.
+    func decideInRedis(_ rules: [AppliedRule], now: Int64? = nil) async throws(RedisError) -> [GCRADecision] {
+        var arguments: [RESPArgument] = [RESPArgument(Int(now ?? 0))]
+        for rule in rules {
+            arguments += [RESPArgument(Int(rule.limit.emissionInterval)), RESPArgument(Int(rule.limit.burst)), rule.rule.mode == .enforce ? "1" : "0"]
+        }
+        let reply = try await redis.evaluate(Self.script, keys: rules.map(\.key), arguments: arguments, timeout: options.redisBudget)
+        guard case .array(let values) = reply, values.count == rules.count * 5 else { throw .unexpectedReply("\(reply)") }
+        let numbers = values.map { $0.integer ?? 0 }
+        return rules.indices.map { rule in
+            let field = { numbers[5 * rule + $0] }
+            return GCRADecision(admitted: field(0) == 1, newTAT: field(1), remaining: field(2), retryAfter: field(3), resetAfter: field(4))
+        }
+    }
+
+    /// The in-process fallback: the same ``GCRA/decideAll(tats:now:limits:modes:)`` as the script,
+    /// at `rate / instances`.
+    func decideLocally(_ rules: [AppliedRule], now: Int64) -> [GCRADecision] {
         let instances = Int64(max(1, options.instances))
-        let limits = rules.map { rule in
-            GCRALimit(emissionInterval: rule.limit.emissionInterval / 1000 * instances, burst: max(1, rule.limit.burst / instances))
-        }
-        return local.withLockedValue { state in
-            let enforcedIndices = rules.indices.filter { rules[$0].rule.mode == .enforce }
-            let decisions = rules.indices.map { GCRA.decide(tat: state[rules[$0].key], now: now, limit: limits[$0]) }
-            let denied = enforcedIndices.contains { !decisions[$0].admitted }
-            for index in rules.indices where !denied && decisions[index].admitted {
-                state[rules[index].key] = decisions[index].newTAT
+        let limits = rules.map { GCRALimit(emissionInterval: $0.limit.emissionInterval * instances, burst: max(1, $0.limit.burst / instances)) }
+        let modes = rules.map(\.rule.mode)
+        var evicted = 0
+        let decisions = fallback.withLockedValue { tats in
+            let decisions = GCRA.decideAll(tats: rules.map { tats.value(for: $0.key, now: now) }, now: now, limits: limits, modes: modes)
+            if GCRA.admits(decisions, modes: modes) {
+                for (rule, decision) in zip(rules, decisions) where decision.admitted {
+                    evicted += tats.set(decision.newTAT, for: rule.key, expiresAt: decision.newTAT, now: now)
+                }
             }
-            return decisions.map { ($0.admitted, $0.remaining, $0.retryAfter, $0.resetAfter) }
+            return decisions
         }
+        Self.countEvictions(evicted, map: "fallback")
+        return decisions
+    }
+
+    /// Sizes of the in-process maps, for tests.
+    var fallbackCount: Int { fallback.withLockedValue { $0.count } }
+    var overLimitCount: Int { overLimit.withLockedValue { $0.count } }
+
+    private static func countEvictions(_ count: Int, map: String) {
+        guard count > 0 else { return }
+        Counter(label: "tollgate_rate_limit_local_evictions_total", dimensions: [("map", map)]).increment(by: count)
     }
 
     static func nowMicros() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000) }
 
     static func ceilSeconds(_ micros: Int64) -> Int64 { (micros + 999_999) / 1_000_000 }
 
-    /// GCRA for every matching rule in one atomic step, on Redis's own clock (so instances with
-    /// skewed clocks agree). Microseconds keep epoch times exact in Lua's doubles. ARGV per rule:
-    /// emission interval (µs), burst, enforce (1/0). Returns per rule: admitted, remaining,
-    /// retry after (µs), reset after (µs). If an enforced rule denies, no rule consumes.
+    /// ``GCRA/decideAll(tats:now:limits:modes:)`` in Lua, for every matching rule in one atomic step,
+    /// on Redis's own clock (so instances with skewed clocks agree). Microseconds keep epoch times
+    /// exact in Lua's doubles. ARGV[1]: now in µs, or 0 for Redis's `TIME` (production; tests pass a
+    /// clock to compare with the Swift GCRA). Then per rule: emission interval (µs), burst, enforce
+    /// (1/0). Returns per rule the fields of `GCRADecision`: admitted, new TAT, remaining, retry after
+    /// (µs), reset after (µs). If an enforced rule denies, no rule consumes.
     static let script = RedisScript("""
-        local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-        local out, new, denied = {}, {}, false
+        local now = tonumber(ARGV[1])
+        local redisClock = now == 0
+        if redisClock then
+          local t = redis.call('TIME')
+          now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+        end
+        local out, current, new, denied = {}, {}, {}, false
         for i = 1, #KEYS do
-          local interval = tonumber(ARGV[3 * i - 2])
-          local burst = tonumber(ARGV[3 * i - 1])
-          local enforce = ARGV[3 * i] == '1'
+          local interval = tonumber(ARGV[3 * i - 1])
+          local burst = tonumber(ARGV[3 * i])
+          local enforce = ARGV[3 * i + 1] == '1'
           local tolerance = interval * burst
           local tat = tonumber(redis.call('GET', KEYS[i]) or now)
           if tat < now then tat = now end
+          current[i] = tat
           local candidate = tat + interval
           local earliest = candidate - tolerance
+          local o = 5 * (i - 1)
           if now < earliest then
             if enforce then denied = true end
-            out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = earliest - now; out[#out + 1] = tat - now
+            out[o + 1] = 0; out[o + 2] = tat; out[o + 3] = 0; out[o + 4] = earliest - now; out[o + 5] = tat - now
           else
             new[i] = candidate
-            out[#out + 1] = 1; out[#out + 1] = math.floor((tolerance - (candidate - now)) / interval)
-            out[#out + 1] = 0; out[#out + 1] = candidate - now
+            out[o + 1] = 1; out[o + 2] = candidate; out[o + 3] = math.floor((tolerance - (candidate - now)) / interval)
+            out[o + 4] = 0; out[o + 5] = candidate - now
           end
         end
-        if not denied then
-          for i = 1, #KEYS do
-            if new[i] then
-              redis.call('SET', KEYS[i], string.format('%.0f', new[i]), 'PX', math.floor((new[i] - now) / 1000) + 1)
-            end
+        for i = 1, #KEYS do
+          local o = 5 * (i - 1)
+          if new[i] and denied then
+            -- Spent nothing: report the key as it stands, one more remaining.
+            out[o + 2] = current[i]; out[o + 3] = out[o + 3] + 1; out[o + 5] = current[i] - now
+          elseif new[i] and redisClock then
+            redis.call('SET', KEYS[i], string.format('%.0f', new[i]), 'PX', math.floor((new[i] - now) / 1000) + 1)
+          elseif new[i] then
+            -- A caller's clock need not keep Redis's pace: an expiry on Redis's clock could drop a TAT still ahead of it.
+            redis.call('SET', KEYS[i], string.format('%.0f', new[i]))
           end
         end
         return out
