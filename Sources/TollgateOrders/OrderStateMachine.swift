@@ -119,7 +119,13 @@ public enum OrderStateMachine {
                 next.status = .needsReview
                 return .applied(next)
             }
-            next.refundedMinor = order.refundedMinor + amount
+            // Checked: a signed event with an absurd amount must reach a human, never trap the edge.
+            let (total, overflow) = order.refundedMinor.addingReportingOverflow(amount)
+            guard !overflow else {
+                next.status = .needsReview
+                return .applied(next)
+            }
+            next.refundedMinor = total
             next.status = next.refundedMinor >= order.amountMinor ? .refunded : .partiallyRefunded
         case .disputeOpened:
             next.statusBeforeDispute = order.status

@@ -104,4 +104,20 @@ import TollgateOrders
             }
         }
     }
+
+    /// Amounts near Int64.max (a signed event can carry any number) never trap: the sum is checked
+    /// and the order goes to a human with its refunded total unchanged.
+    @Test func aRefundThatWouldOverflowGoesToReviewInsteadOfTrapping() {
+        var partly = order(.partiallyRefunded)
+        partly.refundedMinor = 1
+        for amount in [Int64.max, Int64.max - 1] {
+            let decision = OrderStateMachine.apply(OrderEvent(kind: .refundSucceeded, amountMinor: amount, currency: "USD"), to: partly)
+            guard case .applied(let next) = decision else {
+                Issue.record("expected applied, got \(decision)")
+                continue
+            }
+            #expect(next.status == .needsReview)
+            #expect(next.refundedMinor == 1)
+        }
+    }
 }
