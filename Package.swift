@@ -14,7 +14,8 @@ import PackageDescription
 /// - `TollgateLoad`: the load generator: scenarios, open/closed loop runner, HdrHistogram results, HTML report, verifier.
 /// - `TollgateConfig`: the YAML configuration model, its validation and secret references.
 /// - `CHiredis` + `TollgateRedis`: hiredis as the RESP codec, SwiftNIO for pipelined I/O.
-/// - `TollgateRedisStores`: the Redis-backed stores (webhook dedup claims, checkout idempotency records).
+/// - `TollgateRedisStores`: the Redis-backed stores (webhook dedup claims, checkout idempotency records,
+///   rate-limit state with its in-process fallback, and the rules in force).
 /// - `TollgatePostgres`: the PostgresNIO pool, versioned migrations, the event and order stores.
 /// - `TollgatePayments`: the payment provider client (AsyncHTTPClient, retries, circuit breaker).
 /// - `TollgateHTTP`: the Hummingbird edge (TLS, ALPN, middleware, routes over small protocols).
@@ -135,8 +136,12 @@ let package = Package(
                 "TollgateRedis",
                 "TollgateOrders",
                 "TollgateCheckout",
+                "TollgateRateLimits",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -227,6 +232,7 @@ let package = Package(
             name: "tollgate",
             dependencies: [
                 "TollgateCore",
+                "TollgateRedisStores",
                 "TollgateConfig",
                 "TollgateRedis",
                 "TollgatePostgres",
@@ -253,6 +259,7 @@ let package = Package(
             name: "tollgate-bench",
             dependencies: [
                 "TollgateCore",
+                "TollgateRedisStores",
                 "TollgatePostgres",
                 "TollgateOrders",
                 "TollgateHTTP",

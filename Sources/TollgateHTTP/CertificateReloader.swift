@@ -1,4 +1,5 @@
 import Logging
+import TollgateRedisStores
 import Metrics
 import ServiceLifecycle
 import UnixSignals

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import TollgateHTTP
+import TollgateRedisStores
 import TollgateRateLimits
 import TollgateRedis
 import TollgateCore

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import TollgateConfig
 import TollgateHTTP
+import TollgateRedisStores
 import TollgateSignatures
 import TollgateTelemetry
 

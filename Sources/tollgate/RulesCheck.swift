@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TollgateHTTP
+import TollgateRedisStores
 import TollgateRateLimits
 import TollgateRedis
 import TollgateCore

@@ -8,6 +8,7 @@ import Testing
 import TollgateConfig
 import TollgateCore
 import TollgateHTTP
+import TollgateRedisStores
 import TollgateProviderSim
 import TollgateRedis
 import TollgateTestSupport

@@ -6,6 +6,7 @@ import NIOHTTP1
 import NIOSSL
 import TollgateConfig
 import TollgateHTTP
+import TollgateRedisStores
 import TollgateTelemetry
 import TollgateTestSupport
 

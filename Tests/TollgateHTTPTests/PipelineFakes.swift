@@ -10,7 +10,7 @@ import TollgateOrders
 import TollgatePayments
 @testable import TollgatePostgres
 import TollgateRedis
-import TollgateRedisStores
+@testable import TollgateRedisStores
 
 /// In-memory stand-ins for the pipelines' ports: each answers as scripted and records its calls.
 /// They are for the pipeline decisions only (status codes, headers, bodies); the real stores have

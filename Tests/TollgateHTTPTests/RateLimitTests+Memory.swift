@@ -1,7 +1,9 @@
 import Foundation
+import TollgateCore
 import Logging
 import Testing
 @testable import TollgateHTTP
+@testable import TollgateRedisStores
 import TollgateRedis
 import TollgateTelemetry
 import TollgateTestSupport

@@ -8,6 +8,7 @@ import Testing
 import TollgateConfig
 import TollgateCore
 import TollgateHTTP
+@testable import TollgateRedisStores
 import TollgateTestSupport
 
 /// Rate limits on the webhook path against a real Redis.

@@ -9,6 +9,7 @@ import TollgateCore
 import TollgatePayments
 import TollgatePostgres
 import TollgateRateLimits
+import TollgateRedisStores
 
 /// `POST /v1/checkout/{tenant}/orders` and `GET /v1/checkout/{tenant}/orders/{order_id}`: Game Hub
 /// pages create orders and poll them.

@@ -1,4 +1,5 @@
 import HTTPTypes
+import TollgateRedisStores
 import Hummingbird
 import TollgateCore
 

@@ -1,3 +1,5 @@
+import TollgateRedisStores
+
 /// What routes need from the rate limiter: a verdict for a request. ``RateLimiter`` is the real
 /// one (Redis, with the in-process fallback); the in-process route tests use fakes.
 protocol RateLimiting: Sendable {

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import TollgateCore
 import TollgateRateLimits
+import TollgateRedisStores
 
 /// Admin listener: `GET /admin/rules` (what is in force, from which files, hash, load time) and
 /// `POST /admin/rules/reload`.

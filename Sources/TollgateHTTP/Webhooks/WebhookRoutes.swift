@@ -9,6 +9,7 @@ import TollgateCore
 import TollgateOrders
 import TollgatePostgres
 import TollgateRateLimits
+import TollgateRedisStores
 import TollgateSignatures
 
 /// `POST /v1/webhooks/{tenant}/{source}`: a provider callback, from bytes to a durable answer.

@@ -3,11 +3,16 @@ import ServiceLifecycle
 
 /// Picks up edits to the rules directory by polling its content hash (edits made by ops with any
 /// editor, rsync or a config-management run all show up the same way).
-struct RulesReloader: Service {
+public struct RulesReloader: Service {
     let store: RulesStore
     let interval: Duration
 
-    func run() async throws {
+    public init(store: RulesStore, interval: Duration) {
+        self.store = store
+        self.interval = interval
+    }
+
+    public func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval)

@@ -250,7 +250,7 @@ public final class RateLimiter: Sendable {
     /// clock to compare with the Swift GCRA). Then per rule: emission interval (µs), burst, enforce
     /// (1/0). Returns per rule the fields of `GCRADecision`: admitted, new TAT, remaining, retry after
     /// (µs), reset after (µs). If an enforced rule denies, no rule consumes.
-    static let script = RedisScript("""
+    public static let script = RedisScript("""
         local now = tonumber(ARGV[1])
         local redisClock = now == 0
         if redisClock then
