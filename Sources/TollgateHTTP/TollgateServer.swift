@@ -96,8 +96,8 @@ public final class TollgateServer: Sendable {
 
     /// Serves until SIGTERM/SIGINT (graceful, bounded by the grace period) or cancellation.
     ///
-    /// The Postgres pool runs outside the service group so that migrations (with `migrate`)
-    /// finish before anything listens, and the pool closes only after every service has stopped.
+    /// Migrations (with `migrate`) run in the edge's `beforeServerStarts`, so they finish before the
+    /// edge binds; the Postgres pool is first in the service list, so it stops last.
     public func run(migrate: Bool = false, gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) async throws {
         let postgres = self.postgres, logger = self.logger
         let beforeListening: @Sendable () async throws -> Void = {
@@ -133,6 +133,8 @@ public final class TollgateServer: Sendable {
                 }
             }),
             ("redis", { [redis] in try await redis.ping() }),
+            // Services start together: the admin listener answers while the edge still migrates.
+            ("edge", { [boundPorts] in if boundPorts.edge == nil { throw EdgeNotListening() } }),
         ])
     }
 
@@ -260,6 +262,9 @@ public final class BoundPorts: Sendable {
     public var edge: Int? { ports.withLockedValue { $0.edge } }
     public var admin: Int? { ports.withLockedValue { $0.admin } }
 }
+
+/// `/readyz` before the edge has bound its port (migrations still running).
+struct EdgeNotListening: Error {}
 
 public struct ServerStartError: Error, CustomStringConvertible {
     public var description: String

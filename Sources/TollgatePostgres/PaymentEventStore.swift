@@ -30,17 +30,22 @@ public struct PaymentEventStore: Sendable {
         // the same event id), the batch is redone event by event, each in its own savepoint, so
         // one bad event never fails its batch-mates.
         do {
-            return try await PostgresMetrics.measure("commit_events_batch") {
-                try await client.withTransaction(logger: logger) { connection in
-                    let plan = try await planCommit(events, on: connection)
-                    try await write(plan, on: connection)
-                    return plan.results.map { .success($0) }
-                }
-            }
+            return try await commitWholeBatch(events).map { .success($0) }
         } catch {
             logger.debug("batch fast path failed; committing event by event", metadata: ["error": "\(String(reflecting: error))"])
         }
         return try await commitEventByEvent(events)
+    }
+
+    /// The fast path alone: the whole batch in one plan and one transaction, or nothing.
+    func commitWholeBatch(_ events: [PaymentEvent]) async throws -> [CommitOutcome] {
+        try await PostgresMetrics.measure("commit_events_batch") {
+            try await client.withTransaction(logger: logger) { connection in
+                let plan = try await planCommit(events, on: connection)
+                try await write(plan, on: connection)
+                return plan.results
+            }
+        }
     }
 
     /// The isolated path: one savepoint per event. Public for the tests that hold it equal to the batch path.

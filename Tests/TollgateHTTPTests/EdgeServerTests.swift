@@ -50,6 +50,7 @@ import TollgateTestSupport
                 let checks = try #require(try jsonObject(readyBody)["checks"] as? [String: [String: String]])
                 #expect(checks["postgres"]?["status"] == "up")
                 #expect(checks["redis"]?["status"] == "up")
+                #expect(checks["edge"]?["status"] == "up", "the edge answers, so it listens")
 
                 try await redis.stop()
                 try await TestEnvironment.waitUntil { try await client.fetch(edge.edge + "/readyz").0.status == .serviceUnavailable }
@@ -89,6 +90,7 @@ import TollgateTestSupport
                 }
                 let (chunked, _) = try await client.fetch(edge.edge + "/healthz", method: .POST, body: .stream(chunks, length: .unknown))
                 #expect(chunked.status == .payloadTooLarge)
+                #expect(chunked.headers.first(name: "content-type") == "application/problem+json", "a streamed body over the limit is a problem too")
             }
             // A body within the limit passes the limit and reaches routing.
             try await EdgeHarness.withClient(trusting: certificates.caPath) { client in

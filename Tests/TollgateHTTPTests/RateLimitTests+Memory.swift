@@ -33,7 +33,10 @@ extension RateLimitTests {
         /// 49 MB with the default caps (2 x 100_000 entries, plus a sweep's copy; 79 MB with the rest of the
         /// suite running beside it). The bound sits between; the map sizes are the exact check.
         /// About two minutes in a debug build: a million trips through `check`, its metrics included.
-        @Test func aMillionSubjectsThroughTheFallbackKeepTheMapsWithinTheirCaps() async throws {
+        /// Two minutes of one busy core would starve the timing-bound edge tests running beside it
+        /// (their commits time out at 1 s), so `make test` runs it on its own after the suite.
+        @Test(.enabled(if: ProcessInfo.processInfo.environment["TOLLGATE_MEMORY_TESTS"] == "1", "run alone: make test sets TOLLGATE_MEMORY_TESTS=1"))
+        func aMillionSubjectsThroughTheFallbackKeepTheMapsWithinTheirCaps() async throws {
             let subjects = 1_000_000
             let directory = try TestEnvironment.makeTemporaryDirectory("tollgate-rules")
             defer { try? FileManager.default.removeItem(at: directory) }

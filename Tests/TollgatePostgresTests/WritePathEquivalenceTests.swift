@@ -3,7 +3,7 @@ import Logging
 import PostgresNIO
 import Testing
 import TollgateOrders
-import TollgatePostgres
+@testable import TollgatePostgres
 import TollgateTestSupport
 
 /// The batch path and the per-event path write the planner's decisions identically, and both
@@ -85,8 +85,9 @@ import TollgateTestSupport
             case .deliver(let events): model.write(model.plan(events))
             }
         }
+        // The batch path alone (no fall-back to the per-event path, which would hide its bugs).
         let batch = try await run(steps) { store, events in
-            for result in try await store.commit(events) { _ = try result.get() }
+            _ = try await store.commitWholeBatch(events)
         }
         let single = try await run(steps) { store, events in
             for result in try await store.commitEventByEvent(events) { _ = try result.get() }

@@ -11,6 +11,10 @@ public struct EventTables: Equatable, Sendable {
         public var event: OrderEvent
         public var outcome: EventOutcome
         public var reason: String?
+
+        public init(key: PaymentEventKey, order: OrderKey?, event: OrderEvent, outcome: EventOutcome, reason: String?) {
+            (self.key, self.order, self.event, self.outcome, self.reason) = (key, order, event, outcome, reason)
+        }
     }
 
     public struct TransitionRow: Equatable, Sendable {
@@ -20,6 +24,10 @@ public struct EventTables: Equatable, Sendable {
         public var to: OrderStatus
         public var outcome: EventOutcome
         public var reason: String?
+
+        public init(order: OrderKey, event: PaymentEventKey, from: OrderStatus, to: OrderStatus, outcome: EventOutcome, reason: String?) {
+            (self.order, self.event, self.from, self.to, self.outcome, self.reason) = (order, event, from, to, outcome, reason)
+        }
     }
 
     /// By row id order.

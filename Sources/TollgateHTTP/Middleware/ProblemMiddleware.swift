@@ -6,8 +6,9 @@ import TollgateCore
 /// Turns every error below it into an RFC 9457 problem response, so no handler has to.
 ///
 /// A ``Problem`` is sent as is; Hummingbird's own `HTTPError`s (404 from the router, 413 from a
-/// body limit) become problems with their status; any other `HTTPResponseError` renders its own
-/// response; anything else is a 500 whose cause goes to the log only.
+/// body limit) become problems with their status, as does any other `HTTPResponseError` (a
+/// library's bare 413, say) except a ``ProviderReplyError``, which answers in its provider's own
+/// shape; anything else is a 500 whose cause goes to the log only.
 public struct ProblemMiddleware: RouterMiddleware {
     public typealias Context = EdgeRequestContext
 
@@ -30,9 +31,11 @@ public struct ProblemMiddleware: RouterMiddleware {
         } catch let error as HTTPError {
             let kind = ProblemKind.forStatus(error.status.code)
             return .problem(Problem(kind, detail: kind == .notFound ? "No route for \(request.method) \(request.uri.path)." : nil))
-        } catch let error as any HTTPResponseError {
-            // An error that knows its own response (a provider's documented refusal) renders itself.
+        } catch let error as ProviderReplyError {
+            // A provider's documented refusal is answered in the provider's own shape.
             return try error.response(from: request, context: context)
+        } catch let error as any HTTPResponseError {
+            return .problem(Problem(ProblemKind.forStatus(error.status.code)))
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
             return .problem(Problem(.internalError))
