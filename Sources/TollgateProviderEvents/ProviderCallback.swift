@@ -60,8 +60,9 @@ public struct ProviderCallback: Sendable, Equatable {
 
     /// The id under which the edge stores this event (`payment_events.provider_event_id`), as
     /// ``PaymentEventNormalizer`` derives it: the event id, except for Adyen, whose notifications
-    /// are identified by `pspReference:eventCode:success`.
+    /// are identified by `pspReference:eventCode:success`, and Xsolla, by `type:transaction id`.
     public func storedEventID(for provider: Provider) -> String {
+        if provider == .xsolla { return PaymentEventNormalizer.xsollaEventID(type: xsollaType, transaction: Int64(eventID).map(String.init) ?? "0") }
         guard provider == .adyen else { return eventID }
         let (code, success) = adyenCode
         return "\([.paymentSucceeded, .paymentFailed].contains(kind) ? paymentID : eventID):\(code):\(success)"
@@ -154,11 +155,13 @@ public struct ProviderCallback: Sendable, Equatable {
             let padded = String(repeating: "0", count: max(0, exponent + 1 - digits.count)) + digits
             return "\(padded.dropLast(exponent)).\(padded.suffix(exponent))"
         }()
-        let type = kind == .refundSucceeded ? "refund" : "payment"
+        let type = xsollaType
         let id = Int64(eventID).map(String.init) ?? "0"
         return Array(("{\"notification_type\":\"\(type)\",\"transaction\":{\"id\":\(id),\"external_id\":\(Self.quoted(orderID)),"
             + "\"payment_date\":\"\(iso8601)\"},\"purchase\":{\"total\":{\"currency\":\"\(currency)\",\"amount\":\(major)}}}").utf8)
     }
+
+    private var xsollaType: String { kind == .refundSucceeded ? "refund" : "payment" }
 
     /// A JSON string literal.
     static func quoted(_ text: String) -> String {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TollgateCore
 import TollgateOrders
+import TollgateTestSupport
 
 /// Normalization of the valid bodies in the SDK-made fixtures, plus the edge cases.
 @Suite struct PaymentEventNormalizerTests {
@@ -76,10 +77,40 @@ import TollgateOrders
     @Test func xsollaMajorUnitsBecomeMinorUnits() throws {
         let (headers, body) = try fixture("xsolla")
         let event = try #require(try normalize("xsolla", headers, body).first)
-        #expect(event.providerEventID == "87654321")
+        #expect(event.providerEventID == "payment:87654321")
         #expect(event.orderID == "ord_0006")
         #expect(event.amountMinor == 999)
         #expect(event.currency == "USD")
+    }
+
+    /// A real sandbox capture (Tests/Fixtures/provider-payloads/README.md): identity is
+    /// `payment:<transaction.id>`, amounts are major units, and this capture names no order.
+    @Test func xsollaRealPaymentCapture() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/provider-payloads/xsolla/payment.json")
+        let event = try #require(try normalize("xsolla", [:], Array(Data(contentsOf: url))).first)
+        #expect(event.providerEventID == "payment:2103276197")
+        #expect(event.kind == .paymentSucceeded)
+        #expect(event.amountMinor == 199)
+        #expect(event.currency == "USD")
+        #expect(event.orderID == nil)
+    }
+
+    /// Issue 11: an Xsolla refund carries the transaction id of the payment it cancels. Keyed by
+    /// that id alone it was a "duplicate" of the payment: acknowledged and never applied.
+    @Test func anXsollaRefundIsNotADuplicateOfThePaymentItCancels() throws {
+        func body(_ type: String) -> [UInt8] {
+            Array(#"{"notification_type":"\#(type)","transaction":{"id":555001,"external_id":"ord_x"},"purchase":{"total":{"currency":"USD","amount":9.99}}}"#.utf8)
+        }
+        let payment = try #require(try normalize("xsolla", [:], body("payment")).first)
+        let refund = try #require(try normalize("xsolla", [:], body("refund")).first)
+        #expect(payment.key != refund.key)
+        #expect(refund.kind == .refundSucceeded)
+        var tables = EventTables()
+        tables.create(OrderKey(tenant: "demo", orderID: "ord_x"), OrderState(status: .pendingPayment, amountMinor: 999, currency: "USD"))
+        let plan = tables.plan([payment, refund])
+        #expect(plan.results == [.recorded(.applied), .recorded(.applied)])
+        #expect(plan.orders[OrderKey(tenant: "demo", orderID: "ord_x")]?.status == .refunded)
     }
 
     @Test func checkoutPaymentCaptured() throws {
