@@ -48,8 +48,8 @@ public struct PaymentEventStore: Sendable {
         }
     }
 
-    /// The isolated path: one savepoint per event. Public for the tests that hold it equal to the batch path.
-    public func commitEventByEvent(_ events: [PaymentEvent]) async throws -> [Result<CommitOutcome, any Error>] {
+    /// The isolated path: one savepoint per event.
+    func commitEventByEvent(_ events: [PaymentEvent]) async throws -> [Result<CommitOutcome, any Error>] {
         try await PostgresMetrics.measure("commit_events") {
             try await client.withTransaction(logger: logger) { connection in
                 // Every order of the batch locked first, in key order, as the batch path does.

@@ -62,7 +62,7 @@ public struct ProviderCallback: Sendable, Equatable {
     /// ``PaymentEventNormalizer`` derives it: the event id, except for Adyen, whose notifications
     /// are identified by `pspReference:eventCode:success`, and Xsolla, by `type:transaction id`.
     public func storedEventID(for provider: Provider) -> String {
-        if provider == .xsolla { return PaymentEventNormalizer.xsollaEventID(type: xsollaType, transaction: Int64(eventID).map(String.init) ?? "0") }
+        if provider == .xsolla { return PaymentEventNormalizer.xsollaEventID(type: xsollaType, transaction: xsollaTransactionID) }
         guard provider == .adyen else { return eventID }
         let (code, success) = adyenCode
         return "\([.paymentSucceeded, .paymentFailed].contains(kind) ? paymentID : eventID):\(code):\(success)"
@@ -156,12 +156,14 @@ public struct ProviderCallback: Sendable, Equatable {
             return "\(padded.dropLast(exponent)).\(padded.suffix(exponent))"
         }()
         let type = xsollaType
-        let id = Int64(eventID).map(String.init) ?? "0"
+        let id = xsollaTransactionID
         return Array(("{\"notification_type\":\"\(type)\",\"transaction\":{\"id\":\(id),\"external_id\":\(Self.quoted(orderID)),"
             + "\"payment_date\":\"\(iso8601)\"},\"purchase\":{\"total\":{\"currency\":\"\(currency)\",\"amount\":\(major)}}}").utf8)
     }
 
     private var xsollaType: String { kind == .refundSucceeded ? "refund" : "payment" }
+    /// Xsolla transaction ids are integers: the event id as one (0 if it is not).
+    private var xsollaTransactionID: String { Int64(eventID).map(String.init) ?? "0" }
 
     /// A JSON string literal.
     static func quoted(_ text: String) -> String {

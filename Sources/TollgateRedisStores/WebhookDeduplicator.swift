@@ -20,14 +20,12 @@ public struct WebhookDeduplicator: Sendable {
         self.logger = logger
     }
 
-    static func key(_ event: PaymentEvent) -> String { event.key.redisKey }
-
     public func claim(_ events: [PaymentEvent]) async -> WebhookClaim {
         var claimedKeys: [String] = []
         var sawDone = 0
         do {
             for event in events {
-                let key = Self.key(event)
+                let key = event.key.redisKey
                 if try await redis.set(key, to: "processing", condition: .ifNotExists, expiration: .milliseconds(Int(inFlightTTL.components.seconds * 1000))) {
                     claimedKeys.append(key)
                     continue
@@ -54,7 +52,7 @@ public struct WebhookDeduplicator: Sendable {
     public func markDone(_ events: [PaymentEvent]) async {
         do {
             for event in events {
-                try await redis.set(Self.key(event), to: "done", expiration: .seconds(Int(doneTTL.components.seconds)))
+                try await redis.set(event.key.redisKey, to: "done", expiration: .seconds(Int(doneTTL.components.seconds)))
             }
         } catch {
             fallback(error)
@@ -63,7 +61,7 @@ public struct WebhookDeduplicator: Sendable {
 
     /// The commit failed: drop our claims so the provider's retry is not told "in flight".
     public func release(_ events: [PaymentEvent]) async {
-        await release(events.map(Self.key))
+        await release(events.map(\.key.redisKey))
     }
 
     private func release(_ keys: [String]) async {
