@@ -7,6 +7,10 @@ public struct WebhookSource: Sendable {
     public var tenant: String
     public var name: String
     public var provider: Provider
+    /// The provider account this source receives for (default: its name). Sources sharing an
+    /// account share deduplication: moving an endpoint, or a second Adyen webhook for the same
+    /// merchant account, never applies an event twice.
+    public var account: String
     /// Every secret in force; several during a rotation. Any may match.
     public var secrets: [Secret]
     /// Timestamp tolerance, for schemes that sign a timestamp; nil means the provider's default.
@@ -14,10 +18,11 @@ public struct WebhookSource: Sendable {
     /// Checkout.com: a fixed `Authorization` value the provider is configured to send.
     public var authorization: Secret?
 
-    public init(tenant: String, name: String, provider: Provider, secrets: [Secret], tolerance: Duration? = nil, authorization: Secret? = nil) {
+    public init(tenant: String, name: String, provider: Provider, account: String? = nil, secrets: [Secret], tolerance: Duration? = nil, authorization: Secret? = nil) {
         self.tenant = tenant
         self.name = name
         self.provider = provider
+        self.account = account ?? name
         self.secrets = secrets
         self.tolerance = tolerance
         self.authorization = authorization
@@ -33,6 +38,7 @@ public struct WebhookSource: Sendable {
 ///     provider: stripe            # stripe, standard-webhooks, adyen, paddle, xsolla, checkout
 ///     secrets: [env:DEMO_STRIPE_WHSEC, env:DEMO_STRIPE_WHSEC_OLD]
 ///     tolerance: 300s             # optional; providers that sign a timestamp
+///     account: acct_main          # optional; sources of one provider account share dedup
 /// ```
 public struct TenantCatalog: Sendable {
     public private(set) var sources: [String: [String: WebhookSource]] = [:]
@@ -123,11 +129,21 @@ struct TenantFileParser {
             }
             parseSource(tenant: tenant, name: name, node: settings, path: path)
         }
+        // One account is one provider's: an account name shared across providers would merge
+        // unrelated event ids into one dedup scope.
+        var providerOfAccount: [String: Provider] = [:]
+        for source in sources where source.tenant == tenant {
+            if let other = providerOfAccount[source.account], other != source.provider {
+                issue(sourceMap.first { $0.key.string == source.name }?.value.mapping?["account"] ?? sourcesNode, path,
+                      "source '\(source.name)': account '\(source.account)' is used by a \(other.rawValue) source; an account belongs to one provider")
+            }
+            providerOfAccount[source.account] = source.provider
+        }
     }
 
     mutating func parseSource(tenant: String, name: String, node: Node, path: String) {
         guard let settings = node.mapping else { issue(node, path, "source '\(name)' must be a mapping"); return }
-        for key in settings.keys where !["provider", "secrets", "tolerance", "authorization"].contains(key.string ?? "") {
+        for key in settings.keys where !["provider", "secrets", "tolerance", "authorization", "account"].contains(key.string ?? "") {
             issue(key, path, "unknown key '\(key.string ?? "?")' in source '\(name)'")
         }
         guard let provider = settings["provider"]?.string.flatMap(Provider.init(rawValue:)) else {
@@ -150,7 +166,12 @@ struct TenantFileParser {
             }
         }
         let authorization = settings["authorization"].flatMap { resolve($0, path: path, what: "source '\(name)' authorization") }
-        sources.append(WebhookSource(tenant: tenant, name: name, provider: provider, secrets: secrets, tolerance: tolerance, authorization: authorization))
+        var account: String?
+        if let accountNode = settings["account"] {
+            account = accountNode.string
+            if account.map(Self.isName) != true { issue(accountNode, path, "source '\(name)': account must be a lower-case name of letters, digits, '-' or '_'") }
+        }
+        sources.append(WebhookSource(tenant: tenant, name: name, provider: provider, account: account, secrets: secrets, tolerance: tolerance, authorization: authorization))
     }
 
     mutating func parseCheckout(tenant: String, node: Node, path: String) {

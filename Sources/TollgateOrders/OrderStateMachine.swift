@@ -13,6 +13,9 @@ public enum OrderStatus: String, Sendable, CaseIterable {
     case disputed
     case chargedBack = "charged_back"
     case needsReview = "needs_review"
+
+    /// Statuses before any money arrived: money-back events wait (deferred) while an order is here.
+    public static let beforePayment: Set<OrderStatus> = [.created, .pendingPayment, .authorized, .failed, .canceled, .expired]
 }
 
 /// What a verified provider event means for an order. Raw values are the normalized event kinds.
@@ -21,13 +24,36 @@ public enum PaymentEventKind: String, Sendable, CaseIterable {
     case paymentSucceeded = "payment.succeeded"
     case paymentFailed = "payment.failed"
     case paymentCanceled = "payment.canceled"
+    case checkoutExpired = "checkout.expired"
+    /// A refund that moved money: one refund (by refund id) or the payment's cumulative refunded total.
     case refundSucceeded = "refund.succeeded"
+    /// A refund reported earlier did not happen after all (Adyen REFUND_FAILED, Stripe refund failed).
+    case refundFailed = "refund.failed"
+    /// Inquiry or notification of chargeback: no money moved yet.
     case disputeOpened = "dispute.opened"
+    /// The funds were taken back; the outcome may still come.
+    case disputeFundsWithdrawn = "dispute.funds_withdrawn"
     case disputeWon = "dispute.won"
     case disputeLost = "dispute.lost"
-    case checkoutExpired = "checkout.expired"
     /// Stored, never acted on.
     case other
+
+    var isMoneyBack: Bool {
+        switch self {
+        case .refundSucceeded, .refundFailed, .disputeOpened, .disputeFundsWithdrawn, .disputeWon, .disputeLost: true
+        default: false
+        }
+    }
+
+    /// The stage a dispute report stands at unless the provider says more (a second chargeback or
+    /// a pre-arbitration outcome is stage 4).
+    var defaultDisputeStage: Int {
+        switch self {
+        case .disputeOpened: 1
+        case .disputeFundsWithdrawn: 2
+        default: 3
+        }
+    }
 }
 
 /// The money-relevant state of one order, as the state machine needs it.
@@ -35,31 +61,55 @@ public struct OrderState: Sendable, Equatable {
     public var status: OrderStatus
     public var amountMinor: Int64
     public var currency: String
-    /// Sum of applied refunds, in minor units.
+    /// Refunded minor units, as derived from the ledger (stored for queries).
     public var refundedMinor: Int64
-    /// The status a dispute interrupted; a won dispute returns to it.
-    public var statusBeforeDispute: OrderStatus?
+    public var ledger: OrderLedger
 
-    public init(status: OrderStatus, amountMinor: Int64, currency: String, refundedMinor: Int64 = 0, statusBeforeDispute: OrderStatus? = nil) {
+    public init(status: OrderStatus, amountMinor: Int64, currency: String, refundedMinor: Int64 = 0, ledger: OrderLedger = OrderLedger()) {
         self.status = status
         self.amountMinor = amountMinor
         self.currency = currency
         self.refundedMinor = refundedMinor
-        self.statusBeforeDispute = statusBeforeDispute
+        self.ledger = ledger
+    }
+}
+
+/// What an event says beyond its kind and amount: which payment, refund or dispute it is about.
+/// Stored with the event (`payment_events.facts`) so a waiting event is evaluated later with
+/// everything it arrived with.
+public struct EventFacts: Sendable, Equatable, Codable {
+    /// The payment this event is (a payment) or points at (a refund, a dispute).
+    public var paymentReference: String?
+    /// The refund's own identity; refunds with the same id count once.
+    public var refundID: String?
+    /// True when the amount is the payment's refunded total so far (Stripe `amount_refunded`).
+    public var refundIsCumulative: Bool
+    public var disputeID: String?
+    /// Overrides the kind's default dispute stage (second chargeback, pre-arbitration: 4).
+    public var disputeStage: Int?
+
+    public init(paymentReference: String? = nil, refundID: String? = nil, refundIsCumulative: Bool = false, disputeID: String? = nil, disputeStage: Int? = nil) {
+        self.paymentReference = paymentReference
+        self.refundID = refundID
+        self.refundIsCumulative = refundIsCumulative
+        self.disputeID = disputeID
+        self.disputeStage = disputeStage
     }
 }
 
 /// The facts of an event the state machine reads.
 public struct OrderEvent: Sendable, Equatable {
     public var kind: PaymentEventKind
-    /// Amount in minor units: the payment for a success, the refunded amount for a refund.
+    /// Amount in minor units: the payment for a success, the refunded amount (or total) for a refund.
     public var amountMinor: Int64?
     public var currency: String?
+    public var facts: EventFacts
 
-    public init(kind: PaymentEventKind, amountMinor: Int64? = nil, currency: String? = nil) {
+    public init(kind: PaymentEventKind, amountMinor: Int64? = nil, currency: String? = nil, facts: EventFacts = EventFacts()) {
         self.kind = kind
         self.amountMinor = amountMinor
         self.currency = currency
+        self.facts = facts
     }
 }
 
@@ -74,68 +124,110 @@ public enum OrderDecision: Sendable, Equatable {
     case deferred(reason: String)
 }
 
-/// The order life cycle as a transition table, plus the few rules a table cannot hold
-/// (amount checks, cumulative refunds, returning from a dispute). Pure: values in, decision out.
+/// The order life cycle: a transition table for the steps before payment, and a ledger of money
+/// facts after it. Pure: values in, decision out. Every money decision about an order is here.
+///
+/// Before payment an order moves through the table. A successful payment records which payment
+/// paid it; from then on refunds and disputes are facts merged into the ``OrderLedger`` and the
+/// status is derived from those facts, so the same events in any order end in the same status.
+/// Money that cannot apply (a second payment, a payment on a closed order, an over-refund, another
+/// currency) moves the order to `needs_review` with a ``ReviewReason``; it is never ignored.
 public enum OrderStateMachine {
-    /// Legal moves: for each event kind, the statuses it applies from and the status it leads to.
-    /// Refunds and dispute outcomes have computed targets and are listed with `nil`.
-    public static let transitions: [PaymentEventKind: (from: Set<OrderStatus>, to: OrderStatus?)] = [
+    /// Legal moves before payment: for each event kind, the statuses it applies from and its target.
+    public static let transitions: [PaymentEventKind: (from: Set<OrderStatus>, to: OrderStatus)] = [
         .paymentAuthorized: ([.created, .pendingPayment], .authorized),
         // A customer may retry after a failure, so failed -> paid is legal.
         .paymentSucceeded: ([.created, .pendingPayment, .authorized, .failed], .paid),
         .paymentFailed: ([.created, .pendingPayment, .authorized], .failed),
-        .paymentCanceled: ([.created, .pendingPayment, .failed], .canceled),
+        .paymentCanceled: ([.created, .pendingPayment, .authorized, .failed], .canceled),
         .checkoutExpired: ([.created, .pendingPayment, .failed], .expired),
-        .refundSucceeded: ([.paid, .fulfilled, .partiallyRefunded], nil),
-        .disputeOpened: ([.paid, .fulfilled, .partiallyRefunded], .disputed),
-        .disputeWon: ([.disputed], nil),
-        .disputeLost: ([.disputed], .chargedBack),
     ]
 
-    /// Statuses before any money has moved: money-out events that arrive then are deferred.
-    static let prePayment: Set<OrderStatus> = [.created, .pendingPayment, .authorized, .failed]
-
     public static func apply(_ event: OrderEvent, to order: OrderState) -> OrderDecision {
-        guard let rule = transitions[event.kind] else {
-            return .ignored(reason: "event kind \(event.kind.rawValue) is stored but not acted on")
-        }
-        guard rule.from.contains(order.status) else {
-            if [.refundSucceeded, .disputeOpened].contains(event.kind), prePayment.contains(order.status) {
-                return .deferred(reason: "\(event.kind.rawValue) before the order was paid")
-            }
-            return .ignored(reason: "\(event.kind.rawValue) does not apply to a \(order.status.rawValue) order")
-        }
-        var next = order
         switch event.kind {
+        case .other:
+            return .ignored(reason: "event kind other is stored but not acted on")
         case .paymentSucceeded:
-            // Paid only on the exact amount and currency; a different or unknown one goes to a human.
-            let matches = event.amountMinor == order.amountMinor && event.currency?.uppercased() == order.currency.uppercased()
-            next.status = matches ? .paid : .needsReview
-        case .refundSucceeded:
-            guard let amount = event.amountMinor, amount > 0 else {
-                return .ignored(reason: "refund without a positive amount")
+            return paymentSucceeded(event, order)
+        case let kind where kind.isMoneyBack:
+            guard !OrderStatus.beforePayment.contains(order.status) else {
+                return .deferred(reason: "\(kind.rawValue) before the order was paid")
             }
-            if let currency = event.currency, currency.uppercased() != order.currency.uppercased() {
-                next.status = .needsReview
-                return .applied(next)
-            }
-            // Checked: a signed event with an absurd amount must reach a human, never trap the edge.
-            let (total, overflow) = order.refundedMinor.addingReportingOverflow(amount)
-            guard !overflow else {
-                next.status = .needsReview
-                return .applied(next)
-            }
-            next.refundedMinor = total
-            next.status = next.refundedMinor >= order.amountMinor ? .refunded : .partiallyRefunded
-        case .disputeOpened:
-            next.statusBeforeDispute = order.status
-            next.status = .disputed
-        case .disputeWon:
-            next.status = order.statusBeforeDispute ?? .paid
-            next.statusBeforeDispute = nil
+            return moneyBack(event, order)
         default:
-            next.status = rule.to!
+            guard let rule = transitions[event.kind], rule.from.contains(order.status) else {
+                return .ignored(reason: "\(event.kind.rawValue) does not apply to a \(order.status.rawValue) order")
+            }
+            var next = order
+            next.status = rule.to
+            return .applied(next)
         }
-        return .applied(next)
+    }
+
+    private static func paymentSucceeded(_ event: OrderEvent, _ order: OrderState) -> OrderDecision {
+        let reference = event.facts.paymentReference
+        var ledger = order.ledger
+        if !OrderStatus.beforePayment.contains(order.status) {
+            // Already paid: the same payment again (under another event id) changes nothing;
+            // another payment is money the player paid twice.
+            guard let reference, let paidBy = ledger.paidBy, reference != paidBy, ledger.extraPayments[reference] == nil else {
+                return .ignored(reason: "payment \(reference ?? "without reference") already recorded")
+            }
+            ledger.extraPayments[reference] = event.amountMinor ?? 0
+            ledger.review.insert(.doublePayment)
+            return .applied(settled(order, ledger))
+        }
+        ledger.paidBy = reference ?? ""
+        if [.canceled, .expired].contains(order.status) { ledger.review.insert(.paymentAfterClose) }
+        if event.currency?.uppercased() != order.currency.uppercased() {
+            ledger.review.insert(.currencyMismatch)
+        } else if event.amountMinor != order.amountMinor {
+            ledger.review.insert(.amountMismatch)
+        }
+        return .applied(settled(order, ledger))
+    }
+
+    private static func moneyBack(_ event: OrderEvent, _ order: OrderState) -> OrderDecision {
+        var ledger = order.ledger
+        let facts = event.facts
+        switch event.kind {
+        case .refundSucceeded:
+            guard let amount = event.amountMinor, amount > 0 else { return .ignored(reason: "refund without a positive amount") }
+            if let currency = event.currency, currency.uppercased() != order.currency.uppercased() {
+                ledger.review.insert(.currencyMismatch)
+            } else if facts.refundIsCumulative {
+                ledger.reportedRefundedTotal = max(ledger.reportedRefundedTotal, amount)
+            } else {
+                let id = facts.refundID ?? ""
+                guard !ledger.failedRefunds.contains(id) else { return .ignored(reason: "refund \(id) was reported failed") }
+                ledger.refunds[id] = max(ledger.refunds[id] ?? 0, amount)
+            }
+        case .refundFailed:
+            ledger.failedRefunds.insert(facts.refundID ?? "")
+        default:
+            let outcome: DisputeRecord.Outcome = switch event.kind {
+            case .disputeOpened: .open
+            case .disputeFundsWithdrawn: .fundsWithdrawn
+            case .disputeWon: .won
+            default: .lost
+            }
+            let report = DisputeRecord(stage: facts.disputeStage ?? event.kind.defaultDisputeStage, outcome: outcome)
+            let id = facts.disputeID ?? facts.paymentReference ?? ""
+            ledger.disputes[id] = ledger.disputes[id].map { $0.merging(report) } ?? report
+        }
+        guard ledger != order.ledger else {
+            return .ignored(reason: "\(event.kind.rawValue) already counted")
+        }
+        return .applied(settled(order, ledger))
+    }
+
+    /// The order with `ledger`, its inconsistencies flagged and its status derived from it.
+    static func settled(_ order: OrderState, _ ledger: OrderLedger) -> OrderState {
+        var next = order
+        next.ledger = ledger
+        next.ledger.flagInconsistencies(amountMinor: order.amountMinor)
+        next.refundedMinor = next.ledger.refundedMinor ?? order.refundedMinor
+        next.status = next.ledger.status(amountMinor: order.amountMinor, base: order.status == .fulfilled ? .fulfilled : .paid)
+        return next
     }
 }

@@ -6,13 +6,23 @@ import TollgateCore
 public struct PaymentEvent: Sendable, Equatable {
     public var tenant: String
     public var source: String
+    /// The provider account the source receives for (default: the source name). Sources sharing
+    /// an account share deduplication: the same provider event is applied once.
+    public var account: String
     public var provider: Provider
-    /// The provider's id for this event; with tenant and source, the deduplication key.
+    /// The provider's id for this event; with tenant and account, the deduplication key.
     public var providerEventID: String
     public var kind: PaymentEventKind
     /// Our order id, from where each provider carries the merchant's reference.
     public var orderID: String?
+    /// The payment this event is or points at (its first link reference).
     public var providerPaymentID: String?
+    /// Provider references that link this event and its order: for a payment, the ids it is known
+    /// by (PaymentIntent and charge); for a refund or dispute, the payment it points at and its
+    /// own id (an Adyen dispute's pspReference, which a later CHARGEBACK_REVERSED carries alone).
+    public var linkReferences: [String]
+    /// Refund and dispute identity, cumulative totals: what the state machine needs beyond the kind.
+    public var facts: EventFacts
     public var amountMinor: Int64?
     public var currency: String?
     public var occurredAt: Date?
@@ -21,17 +31,20 @@ public struct PaymentEvent: Sendable, Equatable {
     public var rawBody: [UInt8]
 
     public init(
-        tenant: String, source: String, provider: Provider, providerEventID: String, kind: PaymentEventKind,
-        orderID: String? = nil, providerPaymentID: String? = nil, amountMinor: Int64? = nil, currency: String? = nil,
-        occurredAt: Date? = nil, understood: Bool = true, rawBody: [UInt8]
+        tenant: String, source: String, account: String? = nil, provider: Provider, providerEventID: String, kind: PaymentEventKind,
+        orderID: String? = nil, providerPaymentID: String? = nil, linkReferences: [String]? = nil, facts: EventFacts = EventFacts(),
+        amountMinor: Int64? = nil, currency: String? = nil, occurredAt: Date? = nil, understood: Bool = true, rawBody: [UInt8]
     ) {
         self.tenant = tenant
         self.source = source
+        self.account = account ?? source
         self.provider = provider
         self.providerEventID = providerEventID
         self.kind = kind
         self.orderID = orderID
         self.providerPaymentID = providerPaymentID
+        self.linkReferences = linkReferences ?? providerPaymentID.map { [$0] } ?? []
+        self.facts = facts
         self.amountMinor = amountMinor
         self.currency = currency
         self.occurredAt = occurredAt
@@ -40,7 +53,11 @@ public struct PaymentEvent: Sendable, Equatable {
     }
 
     /// The facts the order state machine reads.
-    public var orderEvent: OrderEvent { OrderEvent(kind: kind, amountMinor: amountMinor, currency: currency) }
+    public var orderEvent: OrderEvent {
+        var facts = facts
+        facts.paymentReference = facts.paymentReference ?? providerPaymentID
+        return OrderEvent(kind: kind, amountMinor: amountMinor, currency: currency, facts: facts)
+    }
 }
 
 /// ISO 4217 minor-unit exponents, for providers that send amounts in major units (Xsolla).

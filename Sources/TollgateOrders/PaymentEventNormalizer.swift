@@ -10,13 +10,21 @@ import TollgateCore
 public struct PaymentEventNormalizer: Sendable {
     public var tenant: String
     public var source: String
+    /// The provider account (dedup scope); the source name unless configured.
+    public var account: String
     public var provider: Provider
 
-    public init(tenant: String, source: String, provider: Provider) {
+    public init(tenant: String, source: String, account: String? = nil, provider: Provider) {
         self.tenant = tenant
         self.source = source
+        self.account = account ?? source
         self.provider = provider
     }
+
+    /// The largest amount understood, in minor units (10^15: ten trillion dollars). Anything
+    /// beyond is refused at normalization (stored as not understood, counted), so no arithmetic
+    /// downstream can overflow on a single signed event.
+    public static let maximumAmountMinor: Int64 = 1_000_000_000_000_000
 
     public func normalize(headers: [String: String], body: [UInt8]) throws(NormalizationError) -> [PaymentEvent] {
         let json = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]
@@ -34,8 +42,8 @@ public struct PaymentEventNormalizer: Sendable {
     /// An event of `kind` (`other` for types we store but do not act on). `understood` is false
     /// when the body lacks the structure the provider documents.
     func event(_ id: String, _ kind: PaymentEventKind?, _ body: [UInt8], understood: Bool) -> PaymentEvent {
-        PaymentEvent(tenant: tenant, source: source, provider: provider, providerEventID: id, kind: understood ? kind ?? .other : .other,
-                     understood: understood, rawBody: body)
+        PaymentEvent(tenant: tenant, source: source, account: account, provider: provider, providerEventID: id,
+                     kind: understood ? kind ?? .other : .other, understood: understood, rawBody: body)
     }
 
     /// Adyen sends `success` as the text "true"/"false"; accept a JSON boolean too.
@@ -44,6 +52,15 @@ public struct PaymentEventNormalizer: Sendable {
         case let text as String: return text == "true"
         case let number as NSNumber: return String(cString: number.objCType) == "c" && number.boolValue
         default: return false
+        }
+    }
+
+    /// A JSON string, or a JSON number as text (Xsolla sends transaction ids as numbers).
+    static func text(_ value: Any?) -> String? {
+        switch value {
+        case let text as String: return text.isEmpty ? nil : text
+        case let number as NSNumber where String(cString: number.objCType) != "c": return number.stringValue
+        default: return nil
         }
     }
 
@@ -56,6 +73,25 @@ public struct PaymentEventNormalizer: Sendable {
         case let text as String: return Int64(text)
         default: return nil
         }
+    }
+}
+
+extension PaymentEvent {
+    /// Sets the amount from what the body said: absent stays nil; a value that is not a whole
+    /// number of minor units in 0...10^15 makes the event not understood (stored, never applied).
+    mutating func setAmount(_ value: Int64?, present: Bool) {
+        if let value, (0...PaymentEventNormalizer.maximumAmountMinor).contains(value) {
+            amountMinor = value
+        } else if present {
+            amountMinor = nil
+            understood = false
+            kind = .other
+        }
+    }
+
+    /// Sets the amount from a JSON value holding minor units (number or digit string).
+    mutating func setMinorAmount(_ value: Any?) {
+        setAmount(PaymentEventNormalizer.int(value), present: value != nil && !(value is NSNull))
     }
 }
 

@@ -1,3 +1,5 @@
+import TollgateCore
+
 /// What committing one event did, as its caller is told.
 public enum CommitOutcome: Sendable, Equatable {
     /// Newly stored, with what it did to its order when it arrived.
@@ -20,19 +22,43 @@ public enum EventOutcome: String, Sendable, CaseIterable {
     case stored
 }
 
-/// An event already stored that is still waiting (`deferred` or `pending`) for its order.
+/// An event already stored that is still waiting (`deferred` or `pending`) for its order, or
+/// (`pending` without an order) for a payment that links it to one.
 public struct WaitingEvent: Sendable, Equatable {
     public var rowID: Int64
     public var event: OrderEvent
     public var outcome: EventOutcome
     public var reason: String?
+    /// The links the event's references make (see ``PaymentLink``): how an unlinked event is found.
+    public var links: [PaymentLink]
 
-    public init(rowID: Int64, event: OrderEvent, outcome: EventOutcome, reason: String?) {
+    public init(rowID: Int64, event: OrderEvent, outcome: EventOutcome, reason: String?, links: [PaymentLink] = []) {
         self.rowID = rowID
         self.event = event
         self.outcome = outcome
         self.reason = reason
+        self.links = links
     }
+}
+
+/// A provider reference (payment, refund or dispute id) known to belong to an order: how events
+/// that carry no order reference (refunds, disputes, Adyen modifications) find their order.
+/// Stored in `order_links`; references are unique per tenant and provider.
+public struct PaymentLink: Hashable, Sendable {
+    public var tenant: String
+    public var provider: Provider
+    public var reference: String
+
+    public init(tenant: String, provider: Provider, reference: String) {
+        self.tenant = tenant
+        self.provider = provider
+        self.reference = reference
+    }
+}
+
+extension PaymentEvent {
+    /// The links this event's references would use or create.
+    public var links: [PaymentLink] { linkReferences.map { PaymentLink(tenant: tenant, provider: provider, reference: $0) } }
 }
 
 /// Which event a transition or outcome belongs to: one stored before, or one this plan inserts.
@@ -56,6 +82,8 @@ public struct WritePlan: Sendable, Equatable {
         public var rowID: Int64
         public var outcome: EventOutcome
         public var reason: String?
+        /// Set when a payment linked the event to its order.
+        public var orderID: String?
     }
 
     /// An `order_transitions` row: an event evaluated against an order.
@@ -77,6 +105,8 @@ public struct WritePlan: Sendable, Equatable {
     public var transitions: [Transition] = []
     /// The final state of every order that changed.
     public var orders: [OrderKey: OrderState] = [:]
+    /// New references of orders (inserted; an existing link is never moved).
+    public var links: [PaymentLink: OrderKey] = [:]
 }
 
 /// Decides what a commit writes: the one place where an event's outcome is decided.
@@ -93,11 +123,14 @@ public enum WritePlanner {
     ///   - waiting: per order, its stored `deferred`/`pending` events in row id order.
     ///   - stored: which of the events' keys are already stored.
     ///   - reevaluating: orders whose waiting events are evaluated first (an order just created).
+    ///   - links: the stored links of the events' references.
+    ///   - unlinked: stored events waiting for a link that one of the events' references may create.
     public static func plan(
         events: [PaymentEvent], orders: [OrderKey: OrderState], waiting: [OrderKey: [WaitingEvent]] = [:],
-        stored: Set<PaymentEventKey> = [], reevaluating: [OrderKey] = []
+        stored: Set<PaymentEventKey> = [], reevaluating: [OrderKey] = [],
+        links: [PaymentLink: OrderKey] = [:], unlinked: [WaitingEvent] = []
     ) -> WritePlan {
-        var planning = Planning(orders: orders, waiting: waiting)
+        var planning = Planning(orders: orders, waiting: waiting, links: links, unlinked: unlinked)
         for order in reevaluating { planning.applyWaiting(order) }
         var seen = stored
         for event in events {
@@ -113,46 +146,100 @@ public enum WritePlanner {
     private struct Queued {
         var reference: PlannedEventReference
         var event: OrderEvent
+        /// The links the event creates for its order once evaluated against it.
+        var links: [PaymentLink]
     }
 
     private struct Planning {
         var orders: [OrderKey: OrderState]
         var queues: [OrderKey: [Queued]]
         var waitingOutcomes: [Int64: (EventOutcome, String?)]
+        var links: [PaymentLink: OrderKey]
+        /// Events waiting for a link, by the references that would link them.
+        var unlinked: [PaymentLink: [Queued]] = [:]
+        /// Orders that waiting events were just linked to (their queue needs a pass).
+        var newlyLinked: Set<OrderKey> = []
+        /// Order ids of events linked during this plan.
+        var linkedOrders: [PlannedEventReference: String] = [:]
         var plan = WritePlan()
 
-        init(orders: [OrderKey: OrderState], waiting: [OrderKey: [WaitingEvent]]) {
+        init(orders: [OrderKey: OrderState], waiting: [OrderKey: [WaitingEvent]], links: [PaymentLink: OrderKey], unlinked: [WaitingEvent]) {
             self.orders = orders
-            self.queues = waiting.mapValues { $0.map { Queued(reference: .stored(rowID: $0.rowID), event: $0.event) } }
+            self.links = links
             self.waitingOutcomes = [:]
+            self.queues = [:]
+            self.queues = waiting.mapValues { $0.map { Queued(reference: .stored(rowID: $0.rowID), event: $0.event, links: $0.links) } }
             for event in waiting.values.joined() { waitingOutcomes[event.rowID] = (event.outcome, event.reason) }
+            for event in unlinked {
+                waitingOutcomes[event.rowID] = (event.outcome, event.reason)
+                let queued = Queued(reference: .stored(rowID: event.rowID), event: event.event, links: event.links)
+                for link in event.links { self.unlinked[link, default: []].append(queued) }
+            }
+        }
+
+        /// The order an event belongs to: through a link of one of its references first (the
+        /// payment is the authority on money), else its own order reference.
+        func resolve(_ event: PaymentEvent) -> OrderKey? {
+            for link in event.links {
+                if let order = links[link] { return order }
+            }
+            return event.orderKey
         }
 
         /// Decides a new event and returns its outcome on arrival.
         mutating func decide(_ event: PaymentEvent) -> EventOutcome {
             let index = plan.newEvents.count
-            guard event.kind != .other, let key = event.orderKey else {
+            let queued = Queued(reference: .new(index), event: event.orderEvent, links: event.links)
+            guard event.kind != .other else {
                 plan.newEvents.append(.init(event: event, outcome: .stored, reason: nil))
                 return .stored
             }
-            guard orders[key] != nil else {
-                plan.newEvents.append(.init(event: event, outcome: .pending, reason: "order not created yet"))
-                queues[key, default: []].append(Queued(reference: .new(index), event: event.orderEvent))
+            guard let key = resolve(event) else {
+                guard !event.links.isEmpty else {
+                    plan.newEvents.append(.init(event: event, outcome: .stored, reason: "no order reference"))
+                    return .stored
+                }
+                plan.newEvents.append(.init(event: event, outcome: .pending, reason: "no order linked to \(event.linkReferences.joined(separator: ", ")) yet"))
+                for link in event.links { unlinked[link, default: []].append(queued) }
                 return .pending
             }
-            plan.newEvents.append(.init(event: event, outcome: .stored, reason: nil))
-            let outcome = evaluate(event.orderEvent, reference: .new(index), order: key)
+            var resolved = event
+            resolved.orderID = key.orderID
+            guard orders[key] != nil else {
+                plan.newEvents.append(.init(event: resolved, outcome: .pending, reason: "order not created yet"))
+                queues[key, default: []].append(queued)
+                return .pending
+            }
+            plan.newEvents.append(.init(event: resolved, outcome: .stored, reason: nil))
+            let outcome = evaluate(queued, order: key)
             if outcome == .deferred {
-                queues[key, default: []].append(Queued(reference: .new(index), event: event.orderEvent))
-            } else if outcome == .applied {
+                queues[key, default: []].append(queued)
+            }
+            if outcome == .applied || newlyLinked.remove(key) != nil {
                 applyWaiting(key)
             }
             return outcome
         }
 
+        /// Links `links` to `key` (first link wins) and moves events waiting for them to the order.
+        mutating func link(_ newLinks: [PaymentLink], to key: OrderKey) {
+            for link in newLinks where links[link] == nil {
+                links[link] = key
+                plan.links[link] = key
+                for waiting in unlinked.removeValue(forKey: link) ?? [] where linkedOrders[waiting.reference] == nil {
+                    queues[key, default: []].append(waiting)
+                    linkedOrders[waiting.reference] = key.orderID
+                    record(waiting.reference, .pending, "linked to its order")
+                    newlyLinked.insert(key)
+                }
+            }
+        }
+
         /// Evaluates one event against its order, records the outcome and any transition.
-        mutating func evaluate(_ event: OrderEvent, reference: PlannedEventReference, order key: OrderKey) -> EventOutcome {
+        mutating func evaluate(_ queued: Queued, order key: OrderKey) -> EventOutcome {
+            let (event, reference) = (queued.event, queued.reference)
             let order = orders[key]!
+            link(queued.links, to: key)
             switch OrderStateMachine.apply(event, to: order) {
             case .applied(let next):
                 plan.transitions.append(.init(order: key, event: reference, from: order.status, to: next.status, outcome: .applied, reason: nil))
@@ -176,13 +263,14 @@ public enum WritePlanner {
         /// one may make an earlier-deferred one legal, so the scan restarts after it.
         mutating func applyWaiting(_ key: OrderKey) {
             guard orders[key] != nil else { return }
+            newlyLinked.remove(key)
             var progressed = true
             while progressed {
                 progressed = false
                 var index = 0
                 while index < (queues[key]?.count ?? 0) {
                     let queued = queues[key]![index]
-                    switch evaluate(queued.event, reference: queued.reference, order: key) {
+                    switch evaluate(queued, order: key) {
                     case .applied:
                         queues[key]!.remove(at: index)
                         progressed = true
@@ -201,11 +289,12 @@ public enum WritePlanner {
             case .new(let index):
                 plan.newEvents[index].outcome = outcome
                 plan.newEvents[index].reason = reason
+                if let order = linkedOrders[reference] { plan.newEvents[index].event.orderID = order }
             case .stored(let rowID):
                 guard let current = waitingOutcomes[rowID], current != (outcome, reason) else { return }
                 waitingOutcomes[rowID] = (outcome, reason)
                 plan.outcomeChanges.removeAll { $0.rowID == rowID }
-                plan.outcomeChanges.append(.init(rowID: rowID, outcome: outcome, reason: reason))
+                plan.outcomeChanges.append(.init(rowID: rowID, outcome: outcome, reason: reason, orderID: linkedOrders[reference]))
             }
         }
     }

@@ -13,22 +13,85 @@ extension PaymentEventStore {
         var reason: String
     }
 
+    /// Serializes commits that use or create the same links: a refund that finds no link and a
+    /// payment that creates it, committed at once by two instances, would otherwise each miss the
+    /// other (the refund stored unlinked after the payment looked for waiting events). Taken in
+    /// key order before any row lock, so it cannot deadlock.
+    func lockReferences(_ links: Set<PaymentLink>, on connection: PostgresConnection) async throws {
+        guard !links.isEmpty else { return }
+        let keys = links.map { "\($0.tenant)\u{1F}\($0.provider.rawValue)\u{1F}\($0.reference)" }
+        try await connection.query("""
+            SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(r, 11) AS k FROM unnest(\(keys)) AS r ORDER BY 1) s
+            """, logger: logger)
+    }
+
+    /// The orders `links` already point at.
+    func linkedOrders(_ links: Set<PaymentLink>, on connection: PostgresConnection) async throws -> [PaymentLink: OrderKey] {
+        guard !links.isEmpty else { return [:] }
+        let wanted = Array(links)
+        let rows = try await connection.query("""
+            SELECT l.tenant, l.provider, l.reference, l.order_id FROM order_links l
+            JOIN unnest(\(wanted.map(\.tenant)), \(wanted.map(\.provider.rawValue)), \(wanted.map(\.reference))) AS k(tenant, provider, reference)
+              ON l.tenant = k.tenant AND l.provider = k.provider AND l.reference = k.reference
+            """, logger: logger)
+        var found: [PaymentLink: OrderKey] = [:]
+        for try await (tenant, provider, reference, order) in rows.decode((String, String, String, String).self) {
+            guard let provider = Provider(rawValue: provider) else { continue }
+            found[PaymentLink(tenant: tenant, provider: provider, reference: reference)] = OrderKey(tenant: tenant, orderID: order)
+        }
+        return found
+    }
+
+    /// Stored events still waiting for one of `links` to name their order.
+    func unlinkedEvents(_ links: Set<PaymentLink>, on connection: PostgresConnection) async throws -> [WaitingEvent] {
+        guard !links.isEmpty else { return [] }
+        var events: [WaitingEvent] = []
+        for group in Dictionary(grouping: links, by: { "\($0.tenant)\u{1F}\($0.provider.rawValue)" }).values {
+            let (tenant, provider) = (group[0].tenant, group[0].provider)
+            let rows = try await connection.query("""
+                SELECT id, kind, amount_minor, currency, outcome, outcome_reason, array_to_string(link_refs, E'\\x1f'), COALESCE(facts::text, '')
+                FROM payment_events
+                WHERE outcome = 'pending' AND order_id IS NULL AND tenant = \(tenant) AND provider = \(provider.rawValue)
+                  AND link_refs && \(group.map(\.reference))
+                ORDER BY id
+                """, logger: logger)
+            for try await (id, kind, amount, currency, outcome, reason, refs, facts) in rows.decode((Int64, String, Int64?, String?, String, String?, String, String).self) {
+                events.append(WaitingEvent(
+                    rowID: id, event: Self.orderEvent(kind: kind, amount: amount, currency: currency, facts: facts),
+                    outcome: EventOutcome(rawValue: outcome) ?? .pending, reason: reason,
+                    links: Self.links(refs, tenant: tenant, provider: provider)
+                ))
+            }
+        }
+        return events.sorted { $0.rowID < $1.rowID }
+    }
+
+    static func orderEvent(kind: String, amount: Int64?, currency: String?, facts: String) -> OrderEvent {
+        let decoded = facts.isEmpty ? nil : try? JSONDecoder().decode(EventFacts.self, from: Data(facts.utf8))
+        return OrderEvent(kind: PaymentEventKind(rawValue: kind) ?? .other, amountMinor: amount, currency: currency, facts: decoded ?? EventFacts())
+    }
+
+    static func links(_ joined: String, tenant: String, provider: Provider?) -> [PaymentLink] {
+        guard let provider, !joined.isEmpty else { return [] }
+        return joined.split(separator: "\u{1F}").map { PaymentLink(tenant: tenant, provider: provider, reference: String($0)) }
+    }
+
     /// Locks `keys`' orders in (tenant, order id) order and returns the ones that exist.
     func lockOrders(_ keys: Set<OrderKey>, on connection: PostgresConnection) async throws -> [OrderKey: OrderState] {
         guard !keys.isEmpty else { return [:] }
         let sorted = keys.sorted()
         let rows = try await connection.query("""
-            SELECT o.tenant, o.order_id, o.status, o.amount_minor, o.currency, o.refunded_minor, o.status_before_dispute
+            SELECT o.tenant, o.order_id, o.status, o.amount_minor, o.currency, o.refunded_minor, o.ledger::text
             FROM orders o JOIN unnest(\(sorted.map(\.tenant)), \(sorted.map(\.orderID))) AS k(tenant, order_id)
               ON o.tenant = k.tenant AND o.order_id = k.order_id
             ORDER BY o.tenant, o.order_id FOR UPDATE OF o
             """, logger: logger)
         var orders: [OrderKey: OrderState] = [:]
-        for try await (tenant, id, status, amount, currency, refunded, before) in rows.decode((String, String, String, Int64, String, Int64, String?).self) {
+        for try await (tenant, id, status, amount, currency, refunded, ledger) in rows.decode((String, String, String, Int64, String, Int64, String).self) {
             guard let status = OrderStatus(rawValue: status) else { continue }
             orders[OrderKey(tenant: tenant, orderID: id)] = OrderState(
                 status: status, amountMinor: amount, currency: currency, refundedMinor: refunded,
-                statusBeforeDispute: before.flatMap(OrderStatus.init(rawValue:))
+                ledger: try JSONDecoder().decode(OrderLedger.self, from: Data(ledger.utf8))
             )
         }
         return orders
@@ -38,17 +101,20 @@ extension PaymentEventStore {
     func waitingEvents(for orders: [OrderKey], on connection: PostgresConnection) async throws -> [OrderKey: [WaitingEvent]] {
         guard !orders.isEmpty else { return [:] }
         let rows = try await connection.query("""
-            SELECT e.id, e.tenant, e.order_id, e.kind, e.amount_minor, e.currency, e.outcome, e.outcome_reason
+            SELECT e.id, e.tenant, e.order_id, e.kind, e.amount_minor, e.currency, e.outcome, e.outcome_reason,
+                e.provider, array_to_string(e.link_refs, E'\\x1f'), COALESCE(e.facts::text, '')
             FROM payment_events e JOIN unnest(\(orders.map(\.tenant)), \(orders.map(\.orderID))) AS k(tenant, order_id)
               ON e.tenant = k.tenant AND e.order_id = k.order_id
             WHERE e.outcome IN ('deferred', 'pending')
             ORDER BY e.id
             """, logger: logger)
         var waiting: [OrderKey: [WaitingEvent]] = [:]
-        for try await (id, tenant, order, kind, amount, currency, outcome, reason) in rows.decode((Int64, String, String, String, Int64?, String?, String, String?).self) {
+        for try await (id, tenant, order, kind, amount, currency, outcome, reason, provider, refs, facts)
+            in rows.decode((Int64, String, String, String, Int64?, String?, String, String?, String, String, String).self) {
             waiting[OrderKey(tenant: tenant, orderID: order), default: []].append(WaitingEvent(
-                rowID: id, event: OrderEvent(kind: PaymentEventKind(rawValue: kind) ?? .other, amountMinor: amount, currency: currency),
-                outcome: EventOutcome(rawValue: outcome) ?? .deferred, reason: reason
+                rowID: id, event: Self.orderEvent(kind: kind, amount: amount, currency: currency, facts: facts),
+                outcome: EventOutcome(rawValue: outcome) ?? .deferred, reason: reason,
+                links: Self.links(refs, tenant: tenant, provider: Provider(rawValue: provider))
             ))
         }
         return waiting
@@ -58,13 +124,13 @@ extension PaymentEventStore {
     func storedKeys(_ keys: [PaymentEventKey], on connection: PostgresConnection) async throws -> Set<PaymentEventKey> {
         guard !keys.isEmpty else { return [] }
         let rows = try await connection.query("""
-            SELECT e.tenant, e.source, e.provider_event_id FROM payment_events e
-            JOIN unnest(\(keys.map(\.tenant)), \(keys.map(\.source)), \(keys.map(\.providerEventID))) AS k(tenant, source, id)
-              ON e.tenant = k.tenant AND e.source = k.source AND e.provider_event_id = k.id
+            SELECT e.tenant, e.account, e.provider_event_id FROM payment_events e
+            JOIN unnest(\(keys.map(\.tenant)), \(keys.map(\.account)), \(keys.map(\.providerEventID))) AS k(tenant, account, id)
+              ON e.tenant = k.tenant AND e.account = k.account AND e.provider_event_id = k.id
             """, logger: logger)
         var stored = Set<PaymentEventKey>()
-        for try await (tenant, source, id) in rows.decode((String, String, String).self) {
-            stored.insert(PaymentEventKey(tenant: tenant, source: source, providerEventID: id))
+        for try await (tenant, account, id) in rows.decode((String, String, String).self) {
+            stored.insert(PaymentEventKey(tenant: tenant, account: account, providerEventID: id))
         }
         return stored
     }
@@ -76,6 +142,7 @@ extension PaymentEventStore {
         guard ids.count == plan.newEvents.count else { throw PlanOutdated(reason: "concurrent insert of the same event") }
         try await updateOutcomes(plan.outcomeChanges, on: connection)
         try await updateOrders(plan.orders, on: connection)
+        try await insertLinks(plan.links, on: connection)
         try await insertTransitions(plan.transitions.map { transition in
             switch transition.event {
             case .stored(let rowID): (transition, rowID)
@@ -90,34 +157,54 @@ extension PaymentEventStore {
         // Optional values travel as text ('' for none) so every column is a plain array bind.
         let e = plans.map(\.event)
         let rows = try await connection.query("""
-            INSERT INTO payment_events (tenant, source, provider, provider_event_id, kind, order_id, provider_payment_id,
-                amount_minor, currency, occurred_at, understood, raw_body, outcome, outcome_reason)
-            SELECT tenant, source, provider, id, kind, NULLIF(order_id, ''), NULLIF(payment_id, ''),
+            INSERT INTO payment_events (tenant, source, account, provider, provider_event_id, kind, order_id, provider_payment_id,
+                amount_minor, currency, occurred_at, understood, raw_body, outcome, outcome_reason, link_refs, facts)
+            SELECT tenant, source, account, provider, id, kind, NULLIF(order_id, ''), NULLIF(payment_id, ''),
                 NULLIF(amount, '')::bigint, NULLIF(currency, ''), NULLIF(occurred, '')::timestamptz, understood,
-                decode(body, 'base64'), outcome, NULLIF(reason, '')
-            FROM unnest(\(e.map(\.tenant)), \(e.map(\.source)), \(e.map(\.provider.rawValue)), \(e.map(\.providerEventID)),
+                decode(body, 'base64'), outcome, NULLIF(reason, ''), string_to_array(refs, E'\\x1f'), NULLIF(facts, '')::jsonb
+            FROM unnest(\(e.map(\.tenant)), \(e.map(\.source)), \(e.map(\.account)), \(e.map(\.provider.rawValue)), \(e.map(\.providerEventID)),
                 \(e.map(\.kind.rawValue)), \(e.map { $0.orderID ?? "" }), \(e.map { $0.providerPaymentID ?? "" }),
                 \(e.map { $0.amountMinor.map(String.init) ?? "" }), \(e.map { $0.currency ?? "" }),
                 \(e.map { $0.occurredAt.map(ISO8601Timestamp.format) ?? "" }), \(e.map(\.understood)),
-                \(e.map { Data($0.rawBody).base64EncodedString() }), \(plans.map(\.outcome.rawValue)), \(plans.map { $0.reason ?? "" }))
-              WITH ORDINALITY AS v(tenant, source, provider, id, kind, order_id, payment_id, amount, currency, occurred, understood, body, outcome, reason, n)
+                \(e.map { Data($0.rawBody).base64EncodedString() }), \(plans.map(\.outcome.rawValue)), \(plans.map { $0.reason ?? "" }),
+                \(e.map { $0.linkReferences.joined(separator: "\u{1F}") }), \(e.map(Self.encodedFacts)))
+              WITH ORDINALITY AS v(tenant, source, account, provider, id, kind, order_id, payment_id, amount, currency, occurred, understood, body,
+                outcome, reason, refs, facts, n)
             ORDER BY n
             ON CONFLICT ON CONSTRAINT payment_events_dedup DO NOTHING
-            RETURNING tenant, source, provider_event_id, id
+            RETURNING tenant, account, provider_event_id, id
             """, logger: logger)
         var ids: [PaymentEventKey: Int64] = [:]
-        for try await (tenant, source, eventID, id) in rows.decode((String, String, String, Int64).self) {
-            ids[PaymentEventKey(tenant: tenant, source: source, providerEventID: eventID)] = id
+        for try await (tenant, account, eventID, id) in rows.decode((String, String, String, Int64).self) {
+            ids[PaymentEventKey(tenant: tenant, account: account, providerEventID: eventID)] = id
         }
         return ids
+    }
+
+    /// The facts column: empty (NULL) when the event says nothing beyond kind and amount.
+    static func encodedFacts(_ event: PaymentEvent) -> String {
+        guard event.facts != EventFacts(), let data = try? JSONEncoder().encode(event.facts) else { return "" }
+        return String(decoding: data, as: UTF8.self)
     }
 
     private func updateOutcomes(_ changes: [WritePlan.OutcomeChange], on connection: PostgresConnection) async throws {
         guard !changes.isEmpty else { return }
         try await connection.query("""
-            UPDATE payment_events e SET outcome = v.outcome, outcome_reason = NULLIF(v.reason, '')
-            FROM unnest(\(changes.map(\.rowID)), \(changes.map(\.outcome.rawValue)), \(changes.map { $0.reason ?? "" })) AS v(id, outcome, reason)
+            UPDATE payment_events e SET outcome = v.outcome, outcome_reason = NULLIF(v.reason, ''),
+                order_id = COALESCE(NULLIF(v.order_id, ''), e.order_id)
+            FROM unnest(\(changes.map(\.rowID)), \(changes.map(\.outcome.rawValue)), \(changes.map { $0.reason ?? "" }),
+                \(changes.map { $0.orderID ?? "" })) AS v(id, outcome, reason, order_id)
             WHERE e.id = v.id
+            """, logger: logger)
+    }
+
+    private func insertLinks(_ links: [PaymentLink: OrderKey], on connection: PostgresConnection) async throws {
+        guard !links.isEmpty else { return }
+        let rows = links.sorted { ($0.key.tenant, $0.key.provider.rawValue, $0.key.reference) < ($1.key.tenant, $1.key.provider.rawValue, $1.key.reference) }
+        try await connection.query("""
+            INSERT INTO order_links (tenant, provider, reference, order_id)
+            SELECT * FROM unnest(\(rows.map(\.key.tenant)), \(rows.map(\.key.provider.rawValue)), \(rows.map(\.key.reference)), \(rows.map(\.value.orderID)))
+            ON CONFLICT DO NOTHING
             """, logger: logger)
     }
 
@@ -125,11 +212,12 @@ extension PaymentEventStore {
         guard !orders.isEmpty else { return }
         let changed = orders.sorted { $0.key < $1.key }
         try await connection.query("""
-            UPDATE orders o SET status = v.status, refunded_minor = v.refunded::bigint,
-                status_before_dispute = NULLIF(v.before, ''), version = o.version + 1, updated_at = now()
+            UPDATE orders o SET status = v.status, refunded_minor = v.refunded::bigint, ledger = v.ledger::jsonb,
+                review_reasons = string_to_array(v.reasons, ','), version = o.version + 1, updated_at = now()
             FROM unnest(\(changed.map(\.key.tenant)), \(changed.map(\.key.orderID)), \(changed.map(\.value.status.rawValue)),
-                \(changed.map { String($0.value.refundedMinor) }), \(changed.map { $0.value.statusBeforeDispute?.rawValue ?? "" }))
-              AS v(tenant, order_id, status, refunded, before)
+                \(changed.map { String($0.value.refundedMinor) }), \(try changed.map { String(decoding: try JSONEncoder().encode($0.value.ledger), as: UTF8.self) }),
+                \(changed.map { $0.value.ledger.review.map(\.rawValue).sorted().joined(separator: ",") }))
+              AS v(tenant, order_id, status, refunded, ledger, reasons)
             WHERE o.tenant = v.tenant AND o.order_id = v.order_id
             """, logger: logger)
     }

@@ -5,7 +5,7 @@ import TollgateOrders
 
 /// Writes payment events and their order transitions durably and exactly once.
 ///
-/// Postgres is the truth: the unique key (tenant, source, provider event id) makes a second
+/// Postgres is the truth: the unique key (tenant, provider account, provider event id) makes a second
 /// delivery a no-op, and each event's insert, order update and transition rows commit together.
 /// What to write is decided by ``WritePlanner`` alone; this type only reads its inputs (the
 /// locked orders, their waiting events, the keys already stored) and writes its plan.
@@ -52,8 +52,12 @@ public struct PaymentEventStore: Sendable {
     func commitEventByEvent(_ events: [PaymentEvent]) async throws -> [Result<CommitOutcome, any Error>] {
         try await PostgresMetrics.measure("commit_events") {
             try await client.withTransaction(logger: logger) { connection in
-                // Every order of the batch locked first, in key order, as the batch path does.
-                _ = try await lockOrders(Set(events.compactMap(\.orderKey)), on: connection)
+                // Every reference and order of the batch locked first, in key order, as the batch
+                // path does (references before orders, always).
+                let links = Set(events.flatMap(\.links))
+                try await lockReferences(links, on: connection)
+                let linked = try await linkedOrders(links, on: connection)
+                _ = try await lockOrders(Set(events.compactMap(\.orderKey)).union(linked.values), on: connection)
                 var results: [Result<CommitOutcome, any Error>] = []
                 for event in events {
                     results.append(await commitOne(event, on: connection))
@@ -90,10 +94,14 @@ public struct PaymentEventStore: Sendable {
 
     /// Reads what the planner needs for `events` (locking their orders) and plans the commit.
     func planCommit(_ events: [PaymentEvent], on connection: PostgresConnection) async throws -> WritePlan {
-        let orders = try await lockOrders(Set(events.compactMap(\.orderKey)), on: connection)
+        let links = Set(events.filter { $0.kind != .other }.flatMap(\.links))
+        try await lockReferences(links, on: connection)
+        let linked = try await linkedOrders(links, on: connection)
+        let orders = try await lockOrders(Set(events.compactMap(\.orderKey)).union(linked.values), on: connection)
         let waiting = try await waitingEvents(for: Array(orders.keys), on: connection)
+        let unlinked = try await unlinkedEvents(links.filter { linked[$0] == nil }, on: connection)
         let stored = try await storedKeys(events.map(\.key), on: connection)
-        return WritePlanner.plan(events: events, orders: orders, waiting: waiting, stored: stored)
+        return WritePlanner.plan(events: events, orders: orders, waiting: waiting, stored: stored, links: linked, unlinked: unlinked)
     }
 
     /// Applies the order's deferred and pending events, oldest first, until none applies.

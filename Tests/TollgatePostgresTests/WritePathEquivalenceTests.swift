@@ -20,26 +20,34 @@ import TollgateTestSupport
         init() {}
 
         init(_ tables: EventTables) {
-            events = tables.events.map { "\($0.key.tenant)|\($0.key.source)|\($0.key.providerEventID)|\($0.order?.orderID ?? "-")|\($0.event.kind.rawValue)|\($0.outcome.rawValue)|\($0.reason ?? "-")" }
-            orders = tables.orders.sorted { $0.key < $1.key }.map { "\($0.key.tenant)|\($0.key.orderID)|\($0.value.status.rawValue)|\($0.value.refundedMinor)|\($0.value.statusBeforeDispute?.rawValue ?? "-")" }
-            transitions = tables.transitions.map { "\($0.order.tenant)|\($0.order.orderID)|\($0.event.source)|\($0.event.providerEventID)|\($0.from.rawValue)|\($0.to.rawValue)|\($0.outcome.rawValue)|\($0.reason ?? "-")" }
+            events = tables.events.map { "\($0.key.tenant)|\($0.key.account)|\($0.key.providerEventID)|\($0.order?.orderID ?? "-")|\($0.event.kind.rawValue)|\($0.outcome.rawValue)|\($0.reason ?? "-")" }
+            orders = tables.orders.sorted { $0.key < $1.key }.map { "\($0.key.tenant)|\($0.key.orderID)|\($0.value.status.rawValue)|\($0.value.refundedMinor)|\(Self.canonical($0.value.ledger))" }
+            transitions = tables.transitions.map { "\($0.order.tenant)|\($0.order.orderID)|\($0.event.account)|\($0.event.providerEventID)|\($0.from.rawValue)|\($0.to.rawValue)|\($0.outcome.rawValue)|\($0.reason ?? "-")" }
+        }
+
+        /// The ledger as sorted-key JSON, so the model's and the database's compare as text.
+        static func canonical(_ ledger: OrderLedger) -> String {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            return String(decoding: try! encoder.encode(ledger), as: UTF8.self)
         }
     }
 
     func rows(_ client: PostgresClient) async throws -> Rows {
         var rows = Rows()
         for try await (t, s, id, o, k, outcome, reason) in try await client.query("""
-            SELECT tenant, source, provider_event_id, coalesce(order_id, '-'), kind, outcome, coalesce(outcome_reason, '-') FROM payment_events ORDER BY id
+            SELECT tenant, account, provider_event_id, coalesce(order_id, '-'), kind, outcome, coalesce(outcome_reason, '-') FROM payment_events ORDER BY id
             """).decode((String, String, String, String, String, String, String).self) {
             rows.events.append("\(t)|\(s)|\(id)|\(o)|\(k)|\(outcome)|\(reason)")
         }
-        for try await (t, o, status, refunded, before) in try await client.query("""
-            SELECT tenant, order_id, status, refunded_minor, coalesce(status_before_dispute, '-') FROM orders ORDER BY tenant, order_id
+        for try await (t, o, status, refunded, ledger) in try await client.query("""
+            SELECT tenant, order_id, status, refunded_minor, ledger::text FROM orders ORDER BY tenant, order_id
             """).decode((String, String, String, Int64, String).self) {
-            rows.orders.append("\(t)|\(o)|\(status)|\(refunded)|\(before)")
+            let decoded = try JSONDecoder().decode(OrderLedger.self, from: Data(ledger.utf8))
+            rows.orders.append("\(t)|\(o)|\(status)|\(refunded)|\(Rows.canonical(decoded))")
         }
         for try await (t, o, s, id, from, to, outcome, reason) in try await client.query("""
-            SELECT t.tenant, t.order_id, e.source, e.provider_event_id, t.from_status, t.to_status, t.outcome, coalesce(t.reason, '-')
+            SELECT t.tenant, t.order_id, e.account, e.provider_event_id, t.from_status, t.to_status, t.outcome, coalesce(t.reason, '-')
             FROM order_transitions t JOIN payment_events e ON e.id = t.event_id ORDER BY t.id
             """).decode((String, String, String, String, String, String, String, String).self) {
             rows.transitions.append("\(t)|\(o)|\(s)|\(id)|\(from)|\(to)|\(outcome)|\(reason)")

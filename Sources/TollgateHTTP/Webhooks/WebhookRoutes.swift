@@ -102,7 +102,7 @@ struct WebhookRoutes: Sendable {
 
     private func normalize(_ request: Request, body: [UInt8], source: WebhookSource) throws -> [PaymentEvent] {
         let headers = request.headers.reduce(into: [String: String]()) { $0[$1.name.canonicalName] = $0[$1.name.canonicalName] ?? $1.value }
-        let normalizer = PaymentEventNormalizer(tenant: source.tenant, source: source.name, provider: source.provider)
+        let normalizer = PaymentEventNormalizer(tenant: source.tenant, source: source.name, account: source.account, provider: source.provider)
         do {
             let events = try normalizer.normalize(headers: headers, body: body)
             for event in events where !event.understood {

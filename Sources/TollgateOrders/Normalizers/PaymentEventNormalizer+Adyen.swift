@@ -2,7 +2,10 @@ import Foundation
 import TollgateCore
 
 extension PaymentEventNormalizer {
-    // Adyen: one event per notification item; id pspReference:eventCode:success.
+    // Adyen: one event per notification item; identity pspReference:eventCode:success.
+    // Modifications (REFUND, CANCELLATION, CHARGEBACK, ...) have their own pspReference and point
+    // at the payment with originalReference; their merchantReference may be their own, so only a
+    // payment's (and a dispute's, which repeats the payment's) is taken as our order reference.
     func adyen(_ json: [String: Any]?, _ body: [UInt8]) throws(NormalizationError) -> [PaymentEvent] {
         guard let wrappers = json?["notificationItems"] as? [[String: Any]], !wrappers.isEmpty else {
             // Platform webhooks (HmacSignature header) carry their own id; keep them as `other`.
@@ -12,29 +15,69 @@ extension PaymentEventNormalizer {
         var events: [PaymentEvent] = []
         for wrapper in wrappers {
             guard let item = wrapper["NotificationRequestItem"] as? [String: Any],
-                  let psp = item["pspReference"] as? String, let code = item["eventCode"] as? String
+                  let psp = Self.text(item["pspReference"]), let code = item["eventCode"] as? String
             else { throw .noEventID }
             let success = Self.flag(item["success"])
-            let kind: PaymentEventKind? = switch (code, success) {
-            case ("AUTHORISATION", true): .paymentSucceeded
-            case ("AUTHORISATION", false): .paymentFailed
-            case ("CANCELLATION", true): .paymentCanceled
-            case ("REFUND", true): .refundSucceeded
-            case ("NOTIFICATION_OF_CHARGEBACK", _): .disputeOpened
-            case ("CHARGEBACK", _): .disputeLost
-            case ("CHARGEBACK_REVERSED", _): .disputeWon
-            case ("OFFER_CLOSED", true): .checkoutExpired
-            default: nil
-            }
+            let additional = item["additionalData"] as? [String: Any]
+            let (kind, stage) = Self.adyenKind(code: code, success: success, disputeStatus: additional?["disputeStatus"] as? String)
             var result = event("\(psp):\(code):\(success)", kind, body, understood: true)
-            result.orderID = item["merchantReference"] as? String
-            result.providerPaymentID = (item["originalReference"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? psp
+            let original = Self.text(item["originalReference"])
+            let merchantReference = Self.text(item["merchantReference"])
+            switch kind {
+            case .paymentSucceeded, .paymentFailed, .paymentAuthorized, .checkoutExpired:
+                result.orderID = merchantReference
+                result.linkReferences = [psp]
+            case .paymentCanceled:
+                result.orderID = original == nil ? merchantReference : nil
+                result.linkReferences = [original ?? psp]
+            case .refundSucceeded, .refundFailed:
+                // REFUND_FAILED (success "true") and a rejected REFUND name the refund by its pspReference.
+                result.facts.refundID = psp
+                result.linkReferences = [original, psp].compactMap { $0 }
+            case .disputeOpened, .disputeFundsWithdrawn, .disputeWon, .disputeLost:
+                // A dispute keeps its pspReference through its stages; CHARGEBACK_REVERSED may carry
+                // only that, so the dispute's own reference is linked to the order too.
+                result.orderID = merchantReference
+                result.facts.disputeID = psp
+                result.facts.disputeStage = stage
+                result.linkReferences = [original, psp].compactMap { $0 }
+            default:
+                result.linkReferences = [original ?? psp]
+            }
+            result.providerPaymentID = result.linkReferences.first
             let amount = item["amount"] as? [String: Any]
-            result.amountMinor = Self.int(amount?["value"])
-            result.currency = amount?["currency"] as? String
+            result.currency = (amount?["currency"] as? String)?.uppercased()
+            result.setMinorAmount(amount?["value"])
             if let date = item["eventDate"] as? String { result.occurredAt = ISO8601Timestamp.parse(date) }
             events.append(result)
         }
         return events
+    }
+
+    /// The kind (and dispute stage) of an Adyen eventCode. `success` "false" on a payment is a
+    /// failure; on a modification it means the modification did not happen.
+    static func adyenKind(code: String, success: Bool, disputeStatus: String?) -> (PaymentEventKind?, Int?) {
+        switch (code, success) {
+        case ("AUTHORISATION", true): (.paymentSucceeded, nil)
+        case ("AUTHORISATION", false): (.paymentFailed, nil)
+        case ("CANCELLATION", true): (.paymentCanceled, nil)
+        case ("OFFER_CLOSED", true): (.checkoutExpired, nil)
+        case ("REFUND", true): (.refundSucceeded, nil)
+        // A refund Adyen rejected, or one it accepted and then failed: it never counts.
+        case ("REFUND", false), ("REFUND_FAILED", _): (.refundFailed, nil)
+        case ("REQUEST_FOR_INFORMATION", _), ("NOTIFICATION_OF_CHARGEBACK", _): (.disputeOpened, nil)
+        case ("CHARGEBACK", _):
+            // Newer flows put the outcome in additionalData.disputeStatus; without one the funds
+            // are gone and the outcome is still to come.
+            switch disputeStatus?.lowercased() {
+            case "lost", "accepted", "expired": (.disputeLost, nil)
+            case "won": (.disputeWon, nil)
+            default: (.disputeFundsWithdrawn, nil)
+            }
+        case ("CHARGEBACK_REVERSED", _): (.disputeWon, nil)
+        case ("PREARBITRATION_WON", _): (.disputeWon, 4)
+        case ("SECOND_CHARGEBACK", _), ("PREARBITRATION_LOST", _): (.disputeLost, 4)
+        default: (nil, nil)
+        }
     }
 }

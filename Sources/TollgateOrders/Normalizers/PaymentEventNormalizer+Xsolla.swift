@@ -3,23 +3,33 @@ import TollgateCore
 
 extension PaymentEventNormalizer {
     // Xsolla: identity is notification type + `transaction.id` (a refund carries the id of the
-    // payment it cancels, so the id alone would make the refund a "duplicate"); amounts in major units.
+    // payment it cancels, so the id alone would make the refund a "duplicate"). Our order is
+    // transaction.external_id; amounts are in major units, converted with the ISO 4217 exponent.
     func xsolla(_ json: [String: Any]?, _ body: [UInt8]) throws(NormalizationError) -> PaymentEvent {
         let transaction = json?["transaction"] as? [String: Any]
-        guard let rawID = transaction?["id"], !"\(rawID)".isEmpty else { throw .noEventID }
+        guard let transactionID = Self.text(transaction?["id"]) else { throw .noEventID }
         let type = json?["notification_type"] as? String
         let kind: PaymentEventKind? = switch type {
         case "payment": .paymentSucceeded
-        case "refund": .refundSucceeded
+        case "refund", "partial_refund": .refundSucceeded
         default: nil
         }
-        var result = event(Self.xsollaEventID(type: type ?? "", transaction: "\(rawID)"), kind, body, understood: type != nil)
-        result.orderID = transaction?["external_id"] as? String
-        result.providerPaymentID = "\(rawID)"
+        var result = event(Self.xsollaEventID(type: type ?? "", transaction: transactionID), kind, body, understood: type != nil)
+        result.orderID = Self.text(transaction?["external_id"])
+        result.linkReferences = [transactionID]
+        result.providerPaymentID = transactionID
+        switch type {
+        // A full refund returns the whole payment: its amount is the payment's refunded total, so
+        // it counts once beside any partial refund that came before it.
+        case "refund": result.facts.refundIsCumulative = true
+        case "partial_refund": result.facts.refundID = result.providerEventID
+        default: break
+        }
         let total = (json?["purchase"] as? [String: Any])?["total"] as? [String: Any]
-        if let currency = total?["currency"] as? String, let amount = total?["amount"] {
+        if let currency = total?["currency"] as? String {
             result.currency = currency.uppercased()
-            result.amountMinor = CurrencyExponent.minorUnits(fromMajor: "\(amount)", currency: currency)
+            let amount = total?["amount"].flatMap { Self.text($0) }
+            result.setAmount(amount.flatMap { CurrencyExponent.minorUnits(fromMajor: $0, currency: currency) }, present: amount != nil)
         }
         return result
     }
