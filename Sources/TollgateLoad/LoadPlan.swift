@@ -7,6 +7,9 @@ import TollgateSignatures
 /// A webhook source the generator signs for, as the tenant's configuration describes it.
 public struct LoadSource: Sendable {
     public var name: String
+    /// The provider account the source receives for (its name unless configured): the edge
+    /// deduplicates per account, so the ledger keys events by it.
+    public var account: String
     public var provider: Provider
     public var signer: WebhookSigner
     /// A signer with a secret the edge does not know: forgeries.
@@ -14,8 +17,9 @@ public struct LoadSource: Sendable {
     /// Whether the provider signs a timestamp (only then can a capture be stale).
     public var signsTimestamp: Bool
 
-    public init(name: String, provider: Provider, secret: Secret, authorization: Secret? = nil) {
+    public init(name: String, provider: Provider, secret: Secret, authorization: Secret? = nil, account: String? = nil) {
         self.name = name
+        self.account = account ?? name
         self.provider = provider
         self.signer = WebhookSigner(provider: provider, secret: secret, authorization: authorization)
         self.forger = WebhookSigner(provider: provider, secret: provider.forgerSecret, authorization: authorization)
@@ -35,8 +39,9 @@ public struct PlannedRequest: Sendable {
 }
 
 public enum LedgerNote: Sendable {
-    case genuineEvent(source: String, storedID: String)
-    case forgedEvent(source: String, storedID: String)
+    /// `account` is the source's provider account: the edge's dedup scope.
+    case genuineEvent(account: String, storedID: String)
+    case forgedEvent(account: String, storedID: String)
     case checkout(key: String, player: String)
     case none
 }
@@ -77,9 +82,17 @@ public struct LoadPlan: Sendable {
     let mixTotal: Int
     var random: SplitMix64
     var counter = 0
+    /// Provider event ids made so far (one request may make several: a refund and its follow-up).
+    var eventSerial = 0
     /// Next seeded order whose payment has not been sent.
     var nextUnpaid = 0
     var paid: [Int] = []
+    /// What was sent after each order's payment (refunds, its dispute), by seeded order index.
+    var money: [Int: OrderMoney] = [:]
+    /// Events that follow one already sent, as the provider sends them: Stripe's charge.refunded
+    /// after a refund, a refund's failure, a dispute's later stages. The next `webhook` requests
+    /// send them first, so they are in flight together and may arrive in any order.
+    var followUps: [(ProviderCallback, Int)] = []
     /// Recently sent genuine events, for duplicates: (callback, source index, sent at).
     var recent: [(ProviderCallback, Int, Duration)] = []
     /// Checkout bodies sent, for retries; order ids answered, for polls.
@@ -123,41 +136,173 @@ public struct LoadPlan: Sendable {
 
     // MARK: - Webhooks
 
-    func eventID(for provider: Provider) -> String {
-        provider.eventIDsAreDigits ? "\(runNumber)\(String(format: "%09d", counter))" : "evt_\(runID)_\(counter)"
+    /// What the generator did to one order after (or, out of order, before) its payment.
+    struct OrderMoney: Sendable {
+        /// Refunded so far, counting refunds that are to fail: never above the order's amount, so
+        /// no refund the generator sends is one a provider would refuse.
+        var issued: Int64 = 0
+        /// Refunded by refunds that stand: what a refunded-total report says.
+        var standing: Int64 = 0
+        /// Xsolla: its partial_refund is identified by the payment's transaction, so one per order.
+        var partialRefundSent = false
+        var disputed = false
     }
 
+    mutating func eventID(for provider: Provider) -> String {
+        eventSerial += 1
+        return provider.eventIDsAreDigits ? "\(runNumber)\(String(format: "%09d", eventSerial))" : "evt_\(runID)_\(eventSerial)"
+    }
 
-    func callback(_ kind: PaymentEventKind, order: Int, amount: Int64? = nil, now: Date) -> (ProviderCallback, Int) {
-        let source = order % max(1, sources.count)
+    /// The order's payment id: Xsolla's is a transaction id (digits, one longer than the event
+    /// ids so the two never meet), which its refunds carry too.
+    func paymentID(order: Int, provider: Provider) -> String {
+        provider.eventIDsAreDigits ? "\(runNumber)0\(String(format: "%09d", order))" : "pay_\(orders[order].id)"
+    }
+
+    func sourceIndex(of order: Int) -> Int { order % max(1, sources.count) }
+
+    mutating func callback(_ kind: PaymentEventKind, order: Int, amount: Int64? = nil, now: Date) -> (ProviderCallback, Int) {
+        let source = sourceIndex(of: order)
         let seeded = orders[order]
-        let callback = ProviderCallback(kind: kind, orderID: seeded.id, eventID: eventID(for: sources[source].provider),
-                                        paymentID: "pay_\(seeded.id)", amountMinor: amount ?? seeded.amountMinor,
-                                        currency: seeded.currency, occurredAt: now)
+        let provider = sources[source].provider
+        let callback = ProviderCallback(kind: kind, orderID: seeded.id, eventID: eventID(for: provider),
+                                        paymentID: paymentID(order: order, provider: provider), amountMinor: amount ?? seeded.amountMinor,
+                                        currency: seeded.currency, occurredAt: now, paymentAmountMinor: seeded.amountMinor)
         return (callback, source)
     }
 
+    func key(_ callback: ProviderCallback, source: Int) -> String {
+        LoadLedger.key(sources[source].account, callback.storedEventID(for: sources[source].provider))
+    }
+
+    /// A new genuine event: a follow-up if one is due, else the next order's payment or, on one
+    /// webhook in three once orders are paid (and always once all are), money going back on a
+    /// paid order: refunds in each provider's real shapes, or a dispute through its stages.
     mutating func genuine(now: Date, elapsed: Duration) -> PlannedRequest {
         guard !orders.isEmpty else { return status() }
-        let (callback, source): (ProviderCallback, Int)
-        if nextUnpaid < orders.count {
-            (callback, source) = self.callback(.paymentSucceeded, order: nextUnpaid, now: now)
-            paid.append(nextUnpaid)
-            nextUnpaid += 1
-        } else {
-            // Every order is paid: small partial refunds, which add up (cumulative refunds).
-            (callback, source) = self.callback(.refundSucceeded, order: paid[Int(random.next() % UInt64(paid.count))], amount: 100, now: now)
+        if !followUps.isEmpty {
+            var (callback, source) = followUps.removeFirst()
+            callback.occurredAt = now
+            return send(callback, source: source, kind: .webhook, elapsed: elapsed)
         }
+        let allPaid = nextUnpaid >= orders.count
+        if !paid.isEmpty, allPaid || random.next() % 3 == 0, let request = moneyBack(now: now, elapsed: elapsed) { return request }
+        guard !allPaid else { return status() }
+        let order = nextUnpaid
+        let (callback, source) = self.callback(.paymentSucceeded, order: order, now: now)
+        ledger.payments[orders[order].id] = key(callback, source: source)
+        paid.append(order)
+        nextUnpaid += 1
         return send(callback, source: source, kind: .webhook, elapsed: elapsed)
+    }
+
+    /// Money back on a paid order that can still take some; nil if the few orders tried cannot.
+    mutating func moneyBack(now: Date, elapsed: Duration) -> PlannedRequest? {
+        for _ in 0..<8 {
+            let order = paid[Int(random.next() % UInt64(paid.count))]
+            let state = money[order] ?? OrderMoney()
+            let provider = sources[sourceIndex(of: order)].provider
+            let canRefund = !state.disputed && state.issued < orders[order].amountMinor
+            let canDispute = !state.disputed && !Self.disputeStages(provider, won: false).isEmpty
+            guard canRefund || canDispute else { continue }
+            if canDispute, !canRefund || random.next() % 4 == 0 { return dispute(order: order, now: now, elapsed: elapsed) }
+            return refund(order: order, kind: .webhook, now: now, elapsed: elapsed)
+        }
+        return nil
+    }
+
+    /// One refund of `order` in its provider's shape: a partial one of 1.00 or the rest. Stripe
+    /// reports it twice (refund.created with the refund id, then charge.refunded with the total);
+    /// an Xsolla full refund is a total; one refund in eight is reported failed afterwards where
+    /// the provider can say so. The ledger notes every report so that the verifier can tell a
+    /// refund counted once from one counted twice.
+    mutating func refund(order: Int, kind: RequestKind, now: Date, elapsed: Duration, partialOnly: Bool = false) -> PlannedRequest {
+        let seeded = orders[order]
+        let source = sourceIndex(of: order)
+        let provider = sources[source].provider
+        var state = money[order] ?? OrderMoney()
+        let remaining = seeded.amountMinor - state.issued
+        var amount = min(100, remaining)
+        if !partialOnly, remaining > 100, random.next() % 4 == 0 { amount = remaining }
+        var (callback, _) = self.callback(.refundSucceeded, order: order, amount: amount, now: now)
+        if provider == .xsolla {
+            // partial_refund once; after it, or for the rest, the full refund (the payment's total).
+            if state.partialRefundSent || amount == remaining {
+                amount = remaining
+                callback.amountMinor = seeded.amountMinor
+                callback.refundIsCumulative = true
+            } else {
+                state.partialRefundSent = true
+            }
+        }
+        callback.refundID = callback.refundReference(for: provider)
+        let fails = !callback.refundIsCumulative && ProviderCallback.kinds(for: provider).contains(.refundFailed) && random.next() % 8 == 0
+        state.issued += amount
+        if !fails { state.standing += amount }
+        var record = LoadLedger.Refund(id: callback.refundReference(for: provider), amountMinor: amount, reports: [key(callback, source: source)])
+        var total: LoadLedger.RefundTotal?
+        if callback.refundIsCumulative {
+            total = LoadLedger.RefundTotal(key: key(callback, source: source), totalMinor: callback.amountMinor)
+        }
+        if fails {
+            var failure = callback
+            failure.kind = .refundFailed
+            failure.eventID = eventID(for: provider)
+            record.failures.append(key(failure, source: source))
+            followUps.append((failure, source))
+        } else if provider == .stripe {
+            var reported = callback
+            reported.eventID = eventID(for: provider)
+            reported.refundIsCumulative = true
+            reported.amountMinor = state.standing
+            total = LoadLedger.RefundTotal(key: key(reported, source: source), totalMinor: state.standing)
+            followUps.append((reported, source))
+        }
+        ledger.refunds[seeded.id, default: LoadLedger.OrderRefunds()].refunds.append(record)
+        if var total {
+            // A total covers every refund that stands so far, this one included.
+            let refunds = ledger.refunds[seeded.id]!.refunds
+            total.covers = refunds.filter { $0.failures.isEmpty }.map(\.id)
+            ledger.refunds[seeded.id]!.totals.append(total)
+        }
+        money[order] = state
+        return send(callback, source: source, kind: kind, elapsed: elapsed)
+    }
+
+    /// The stages of one dispute as `provider` reports them, ending won or lost; empty if the
+    /// provider reports no disputes. Paddle reports a chargeback only lost (its reversal is left
+    /// to a human).
+    static func disputeStages(_ provider: Provider, won: Bool) -> [PaymentEventKind] {
+        let outcome: PaymentEventKind = won ? .disputeWon : .disputeLost
+        return switch provider {
+        case .stripe, .adyen, .standardWebhooks: [.disputeOpened, .disputeFundsWithdrawn, outcome]
+        case .checkout: [.disputeOpened, outcome]
+        case .paddle: [.disputeOpened, .disputeLost]
+        case .xsolla: []
+        }
+    }
+
+    /// A dispute of `order`: its first stage now, the others as follow-ups (one dispute id, so
+    /// the edge sees one dispute however the stages arrive).
+    mutating func dispute(order: Int, now: Date, elapsed: Duration) -> PlannedRequest {
+        let source = sourceIndex(of: order)
+        let provider = sources[source].provider
+        let stages = Self.disputeStages(provider, won: random.next() % 2 == 0)
+        money[order, default: OrderMoney()].disputed = true
+        let callbacks = stages.map { self.callback($0, order: order, now: now).0 }
+        ledger.disputes[orders[order].id] = LoadLedger.Dispute(
+            won: stages.last == .disputeWon, outcomeReports: [key(callbacks.last!, source: source)], reports: callbacks.map { key($0, source: source) })
+        followUps.append(contentsOf: callbacks.dropFirst().map { ($0, source) })
+        return send(callbacks[0], source: source, kind: .webhook, elapsed: elapsed)
     }
 
     mutating func send(_ callback: ProviderCallback, source: Int, kind: RequestKind, elapsed: Duration) -> PlannedRequest {
         remember(callback, source: source, at: elapsed)
         let entry = sources[source]
         let id = callback.storedEventID(for: entry.provider)
-        let key = LoadLedger.key(entry.name, id)
+        let key = LoadLedger.key(entry.account, id)
         if ledger.genuine[key] == nil { ledger.genuine[key] = false }
-        return request(kind, callback, source: entry, signer: entry.signer, note: .genuineEvent(source: entry.name, storedID: id))
+        return request(kind, callback, source: entry, signer: entry.signer, note: .genuineEvent(account: entry.account, storedID: id))
     }
 
     mutating func remember(_ callback: ProviderCallback, source: Int, at elapsed: Duration) {
@@ -177,19 +322,19 @@ public struct LoadPlan: Sendable {
         callback.occurredAt = now  // providers sign each delivery anew
         let entry = sources[source]
         return request(.duplicate, callback, source: entry, signer: entry.signer,
-                       note: .genuineEvent(source: entry.name, storedID: callback.storedEventID(for: entry.provider)))
+                       note: .genuineEvent(account: entry.account, storedID: callback.storedEventID(for: entry.provider)))
     }
 
     mutating func forged(now: Date) -> PlannedRequest {
         guard !orders.isEmpty else { return status() }
         var (callback, source) = self.callback(.paymentSucceeded, order: Int(random.next() % UInt64(orders.count)), now: now)
-        // A payment id of its own: Adyen identifies a payment event by it, and a forgery must not
-        // share an id with the genuine payment (the verifier would be checking the wrong event).
+        // A payment id of its own: Adyen and Xsolla identify a payment event by it, and a forgery
+        // must not share an id with the genuine payment (the verifier would check the wrong event).
         callback.paymentID = "pay_forged_\(counter)"
         let entry = sources[source]
         let id = callback.storedEventID(for: entry.provider)
-        ledger.forged.insert(LoadLedger.key(entry.name, id))
-        return request(.forged, callback, source: entry, signer: entry.forger, note: .forgedEvent(source: entry.name, storedID: id))
+        ledger.forged.insert(LoadLedger.key(entry.account, id))
+        return request(.forged, callback, source: entry, signer: entry.forger, note: .forgedEvent(account: entry.account, storedID: id))
     }
 
     mutating func stale(now: Date) -> PlannedRequest {
@@ -199,17 +344,22 @@ public struct LoadPlan: Sendable {
         callback.paymentID = "pay_stale_\(counter)"
         let entry = sources[source]
         let id = callback.storedEventID(for: entry.provider)
-        ledger.forged.insert(LoadLedger.key(entry.name, id))
-        return request(.stale, callback, source: entry, signer: entry.signer, note: .forgedEvent(source: entry.name, storedID: id))
+        ledger.forged.insert(LoadLedger.key(entry.account, id))
+        return request(.stale, callback, source: entry, signer: entry.signer, note: .forgedEvent(account: entry.account, storedID: id))
     }
 
-    /// A refund for an order whose payment has not been sent yet: the edge must defer it and apply
-    /// it after the payment (which a later `webhook` request sends).
+    /// A refund for an order whose payment is among the next few to be sent: the edge must keep
+    /// it (waiting for the payment that links it to its order, where the provider names none) and
+    /// apply it once a later `webhook` request has sent the payment.
     mutating func outOfOrder(now: Date, elapsed: Duration) -> PlannedRequest {
-        guard orders.count - nextUnpaid > 1 else { return genuine(now: now, elapsed: elapsed) }
-        let order = orders.count - 1 - Int(random.next() % UInt64(min(orders.count - nextUnpaid - 1, 1000)))
-        let (callback, source) = self.callback(.refundSucceeded, order: order, amount: 100, now: now)
-        return send(callback, source: source, kind: .outOfOrder, elapsed: elapsed)
+        let unpaid = orders.count - nextUnpaid
+        guard unpaid > 1 else { return genuine(now: now, elapsed: elapsed) }
+        let order = nextUnpaid + 1 + Int(random.next() % UInt64(min(unpaid - 1, 50)))
+        let state = money[order] ?? OrderMoney()
+        guard state.issued < orders[order].amountMinor, !(sources[sourceIndex(of: order)].provider == .xsolla && state.partialRefundSent) else {
+            return genuine(now: now, elapsed: elapsed)
+        }
+        return refund(order: order, kind: .outOfOrder, now: now, elapsed: elapsed, partialOnly: true)
     }
 
     func request(_ kind: RequestKind, _ callback: ProviderCallback, source: LoadSource, signer: WebhookSigner, note: LedgerNote) -> PlannedRequest {
@@ -257,11 +407,11 @@ public struct LoadPlan: Sendable {
     public mutating func answered(_ request: PlannedRequest, status: Int, body: [UInt8]) {
         let acknowledged = (200..<300).contains(status)
         switch request.note {
-        case .genuineEvent(let source, let id):
-            let key = LoadLedger.key(source, id)
+        case .genuineEvent(let account, let id):
+            let key = LoadLedger.key(account, id)
             ledger.genuine[key] = (ledger.genuine[key] ?? false) || acknowledged
-        case .forgedEvent(let source, let id):
-            if acknowledged { ledger.forgedAcknowledged.insert(LoadLedger.key(source, id)) }
+        case .forgedEvent(let account, let id):
+            if acknowledged { ledger.forgedAcknowledged.insert(LoadLedger.key(account, id)) }
         case .checkout(let key, let player):
             guard status == 201 || status == 402,
                   let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any],
@@ -279,20 +429,111 @@ public struct LoadPlan: Sendable {
 
 /// What the generator sent and what came back: the other half of `--verify`.
 public struct LoadLedger: Sendable, Codable {
-    /// Genuine events by "source|stored id": true once any send was answered 2xx.
+    /// Genuine events by "account|stored id" (the edge's dedup identity; a source's account is
+    /// its name unless configured): true once any send was answered 2xx.
     public var genuine: [String: Bool] = [:]
-    /// Forged and stale events by "source|stored id": none may ever be stored.
+    /// Forged and stale events by "account|stored id": none may ever be stored.
     public var forged: Set<String> = []
     /// Forged or stale events the edge acknowledged (must be empty).
     public var forgedAcknowledged: Set<String> = []
     /// Orders each checkout key was answered with (at most one each).
     public var checkoutKeys: [String: Set<String>] = [:]
     public var seededOrders: [String] = []
+    /// Each seeded order's payment event (money back applies only once it has).
+    public var payments: [String: String] = [:]
+    /// The refunds the generator made, by order, with every report that carries them.
+    public var refunds: [String: OrderRefunds] = [:]
+    /// The dispute the generator opened, by order, and how it ends.
+    public var disputes: [String: Dispute] = [:]
 
     public init() {}
 
-    static func key(_ source: String, _ id: String) -> String { "\(source)|\(id)" }
+    /// One refund, and the events that report it.
+    public struct Refund: Sendable, Codable, Equatable {
+        public var id: String
+        public var amountMinor: Int64
+        /// Events naming this refund alone (by its refund id).
+        public var reports: [String]
+        /// Events saying it did not happen after all (it must not count once one is stored).
+        public var failures: [String]
+
+        public init(id: String, amountMinor: Int64, reports: [String], failures: [String] = []) {
+            self.id = id
+            self.amountMinor = amountMinor
+            self.reports = reports
+            self.failures = failures
+        }
+    }
+
+    /// An event reporting the payment's refunded total (Stripe charge.refunded, an Xsolla full
+    /// refund): it covers the refunds standing when it was sent.
+    public struct RefundTotal: Sendable, Codable, Equatable {
+        public var key: String
+        public var totalMinor: Int64
+        /// Ids of the refunds this total includes.
+        public var covers: [String]
+
+        public init(key: String, totalMinor: Int64, covers: [String] = []) {
+            self.key = key
+            self.totalMinor = totalMinor
+            self.covers = covers
+        }
+    }
+
+    public struct OrderRefunds: Sendable, Codable, Equatable {
+        public var refunds: [Refund] = []
+        public var totals: [RefundTotal] = []
+
+        public init(refunds: [Refund] = [], totals: [RefundTotal] = []) {
+            self.refunds = refunds
+            self.totals = totals
+        }
+    }
+
+    public struct Dispute: Sendable, Codable, Equatable {
+        /// The outcome the generator decided (one per dispute: won or lost, never both).
+        public var won: Bool
+        /// The events reporting that outcome.
+        public var outcomeReports: [String]
+        /// Every stage's event.
+        public var reports: [String]
+
+        public init(won: Bool, outcomeReports: [String], reports: [String]) {
+            self.won = won
+            self.outcomeReports = outcomeReports
+            self.reports = reports
+        }
+    }
+
+    /// The ledger key of an event: the edge's dedup identity, "account|stored id".
+    public static func key(_ account: String, _ id: String) -> String { "\(account)|\(id)" }
 
     /// Every order the run may have touched.
     public var orderIDs: [String] { seededOrders + checkoutKeys.values.flatMap { $0 } }
+
+    public func acknowledged(_ key: String) -> Bool { genuine[key] == true }
+
+    /// What `order`'s refunded amount may be, given which of its events were acknowledged and
+    /// which the edge stored (`stored`): each refund counted once, by its id or inside a total.
+    ///
+    /// At most (`upper`): the refunds any stored or acknowledged event reports, less those whose
+    /// failure was acknowledged; one refund counted twice (by its id and again inside a total, or
+    /// twice under two ids) exceeds it. At least (`lower`), once the order's payment was
+    /// acknowledged: the refunds acknowledged by their id (less those whose failure the edge has),
+    /// or the highest acknowledged total, whichever is more. When every event of the order was
+    /// acknowledged the two are equal: the sum of its distinct refunds that stand.
+    public func refundBounds(order: String, stored: (String) -> Bool) -> (lower: Int64, upper: Int64) {
+        guard let record = refunds[order] else { return (0, 0) }
+        func known(_ key: String) -> Bool { acknowledged(key) || stored(key) }
+        var upper: Int64 = 0
+        for refund in record.refunds where !refund.failures.contains(where: acknowledged) {
+            let reported = refund.reports.contains(where: known) || record.totals.contains { $0.covers.contains(refund.id) && known($0.key) }
+            if reported { upper += refund.amountMinor }
+        }
+        guard let payment = payments[order], acknowledged(payment) else { return (0, upper) }
+        let byID = record.refunds.filter { $0.reports.contains(where: acknowledged) && !$0.failures.contains(where: known) }
+            .reduce(Int64(0)) { $0 + $1.amountMinor }
+        let total = record.totals.filter { acknowledged($0.key) }.map(\.totalMinor).max() ?? 0
+        return (max(byID, total), upper)
+    }
 }

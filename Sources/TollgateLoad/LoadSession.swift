@@ -67,7 +67,7 @@ public struct LoadSession: Sendable {
         let needsWebhooks = scenario.mix.contains { [.webhook, .duplicate, .forged, .stale, .outOfOrder].contains($0.kind) }
         if needsWebhooks, chosen.isEmpty { throw ScenarioError("tenant \(scenario.tenant) has none of the sources \(scenario.sources)") }
         return chosen.compactMap { source in
-            source.secrets.first.map { LoadSource(name: source.name, provider: source.provider, secret: $0, authorization: source.authorization) }
+            source.secrets.first.map { LoadSource(name: source.name, provider: source.provider, secret: $0, authorization: source.authorization, account: source.account) }
         }
     }
 

@@ -36,13 +36,21 @@ public struct LoadVerifier: Sendable {
         var checks: [Verification.Check] = []
         func check(_ name: String, _ passed: Bool, _ detail: String) { checks.append(.init(name: name, passed: passed, detail: detail)) }
 
-        // Events stored for the orders the generator sent webhooks for.
+        // Events stored for the run, by the edge's identity (account, provider event id): those of
+        // the seeded orders, and every event the generator sent, looked up by its identity. A
+        // refund or dispute that names no order (Stripe, an Adyen REFUND, a Paddle adjustment) has
+        // no order_id until the payment that links it has arrived, and never one if that payment
+        // was not sent before the run ended: looked up by order alone, it would seem missing.
         var stored: [String: Int] = [:]
+        let sent = Array(ledger.genuine.keys) + Array(ledger.forged)
+        let parts = sent.map { $0.split(separator: "|", maxSplits: 1).map(String.init) }.filter { $0.count == 2 }
         let events = try await client.query("""
-            SELECT source, provider_event_id, count(*)::bigint FROM payment_events
-            WHERE tenant = \(tenant) AND order_id = ANY(\(ledger.seededOrders)) GROUP BY source, provider_event_id
+            SELECT e.account, e.provider_event_id, count(*)::bigint FROM payment_events e
+            WHERE e.tenant = \(tenant) AND (e.order_id = ANY(\(ledger.seededOrders))
+               OR (e.account, e.provider_event_id) IN (SELECT * FROM unnest(\(parts.map { $0[0] }), \(parts.map { $0[1] }))))
+            GROUP BY e.account, e.provider_event_id
             """, logger: logger)
-        for try await (source, id, count) in events.decode((String, String, Int64).self) { stored["\(source)|\(id)"] = Int(count) }
+        for try await (account, id, count) in events.decode((String, String, Int64).self) { stored[LoadLedger.key(account, id)] = Int(count) }
 
         let acknowledged = ledger.genuine.filter(\.value).map(\.key)
         let missing = acknowledged.filter { stored[$0] == nil }
@@ -58,7 +66,7 @@ public struct LoadVerifier: Sendable {
         check("no forged or stale event stored", forgedStored.isEmpty && ledger.forgedAcknowledged.isEmpty,
               "\(ledger.forged.count) forged/stale sent; \(forgedStored.count) stored, \(ledger.forgedAcknowledged.count) acknowledged")
         let unexplained = stored.keys.filter { ledger.genuine[$0] == nil }
-        check("no event stored that was not genuinely sent", unexplained.isEmpty, "\(stored.count) events stored for the seeded orders; \(unexplained.count) unexplained")
+        check("no event stored that was not genuinely sent", unexplained.isEmpty, "\(stored.count) events stored for the run; \(unexplained.count) unexplained")
 
         // Every applied transition legal, and each order's applied transitions a chain.
         let orderIDs = ledger.orderIDs
@@ -89,6 +97,15 @@ public struct LoadVerifier: Sendable {
         for try await count in overRefunded.decode(Int64.self) { over = count }
         check("no order refunded more than it was paid", over == 0, "\(over) over-refunded")
 
+        // Money back, order by order, against what the generator sent.
+        var seeded: [String: (status: String, refunded: Int64)] = [:]
+        let rows = try await client.query("""
+            SELECT order_id, status, refunded_minor FROM orders WHERE tenant = \(tenant) AND order_id = ANY(\(ledger.seededOrders))
+            """, logger: logger)
+        for try await (order, status, refunded) in rows.decode((String, String, Int64).self) { seeded[order] = (status, refunded) }
+        checks.append(Self.refundsCountedOnce(ledger, orders: seeded, stored: { stored[$0] != nil }))
+        checks.append(Self.disputeOutcomesKept(ledger, orders: seeded))
+
         // Checkout: one order per key, one payment per order.
         let keys = Array(ledger.checkoutKeys.keys)
         let answeredTwice = ledger.checkoutKeys.filter { $0.value.count > 1 }
@@ -111,17 +128,114 @@ public struct LoadVerifier: Sendable {
         return Verification(checks: checks)
     }
 
-    /// Whether `kind` may move an order from `from` to `to` (the state machine's table, with its
-    /// computed targets: refunds, disputes won, and mismatches sent to review).
-    static func isLegal(kind: String, from: String, to: String) -> Bool {
-        guard let kind = PaymentEventKind(rawValue: kind), let from = OrderStatus(rawValue: from), let to = OrderStatus(rawValue: to),
-              let rule = OrderStateMachine.transitions[kind], rule.from.contains(from)
-        else { return false }
-        switch kind {
-        case .paymentSucceeded: return to == .paid || to == .needsReview
-        case .refundSucceeded: return [.partiallyRefunded, .refunded, .needsReview].contains(to)
-        case .disputeWon: return true
-        default: return to == rule.to
+    /// Each seeded order's refunded amount is the sum of the distinct refunds the generator sent
+    /// for it that were acknowledged (see ``LoadLedger/refundBounds(order:stored:)``): never more
+    /// (a refund counted twice), never less (a refund lost).
+    static func refundsCountedOnce(_ ledger: LoadLedger, orders: [String: (status: String, refunded: Int64)],
+                                   stored: (String) -> Bool) -> Verification.Check {
+        var exact = 0
+        var more: [String] = []
+        var fewer: [String] = []
+        for order in ledger.seededOrders {
+            let (lower, upper) = ledger.refundBounds(order: order, stored: stored)
+            let refunded = orders[order]?.refunded ?? 0
+            if lower == upper { exact += 1 }
+            if refunded > upper { more.append("\(order): \(refunded) refunded, \(upper) sent") }
+            if refunded < lower { fewer.append("\(order): \(refunded) refunded, \(lower) acknowledged") }
         }
+        let refunds = ledger.refunds.values.flatMap(\.refunds)
+        let failing = refunds.filter { !$0.failures.isEmpty }.count
+        let totals = ledger.refunds.values.map(\.totals.count).reduce(0, +)
+        return .init(name: "every refund counted once", passed: more.isEmpty && fewer.isEmpty,
+                     detail: "\(refunds.count) refunds sent for \(ledger.refunds.count) orders (\(failing) reported failed, \(totals) refunded totals); "
+                        + "\(exact) of \(ledger.seededOrders.count) orders exact; \(more.count) counted more than sent, \(fewer.count) fewer than acknowledged"
+                        + (more.isEmpty && fewer.isEmpty ? "" : " (\((more + fewer).prefix(3).joined(separator: "; ")))"))
+    }
+
+    /// Every order whose dispute outcome was acknowledged (after its payment) ends in the status
+    /// that outcome implies: lost, charged back; won, neither disputed nor charged back. An order
+    /// in review is left to a human.
+    static func disputeOutcomesKept(_ ledger: LoadLedger, orders: [String: (status: String, refunded: Int64)]) -> Verification.Check {
+        var settled = 0
+        var won = 0
+        var lost: [String] = []
+        for (order, dispute) in ledger.disputes.sorted(by: { $0.key < $1.key }) {
+            guard let payment = ledger.payments[order], ledger.acknowledged(payment), dispute.outcomeReports.contains(where: ledger.acknowledged) else { continue }
+            settled += 1
+            if dispute.won { won += 1 }
+            let status = OrderStatus(rawValue: orders[order]?.status ?? "")
+            guard status != .needsReview else { continue }
+            let kept = dispute.won ? ![.disputed, .chargedBack].contains(status) && status.map { !OrderStatus.beforePayment.contains($0) } == true
+                : status == .chargedBack
+            if !kept { lost.append("\(order): \(dispute.won ? "won" : "lost"), \(orders[order]?.status ?? "no order")") }
+        }
+        return .init(name: "no dispute outcome lost", passed: lost.isEmpty,
+                     detail: "\(ledger.disputes.count) disputes opened; \(settled) settled and acknowledged (\(won) won, \(settled - won) lost); "
+                        + "\(lost.count) orders not in the status their outcome implies" + (lost.isEmpty ? "" : " (\(lost.prefix(3).joined(separator: "; ")))"))
+    }
+
+    /// Whether `kind` may move an order from `from` to `to`: whether the state machine itself
+    /// ever makes that move (see ``legalMoves``).
+    static func isLegal(kind: String, from: String, to: String) -> Bool {
+        legalMoves.contains(LegalMove(kind: kind, from: from, to: to))
+    }
+
+    struct LegalMove: Hashable {
+        var kind: String
+        var from: String
+        var to: String
+    }
+
+    /// Every (event kind, from, to) that ``OrderStateMachine`` applies, found by running it rather
+    /// than restating it: from fresh and fulfilled orders, one event of each kind of fact it weighs
+    /// (payments right and wrong, refunds by id, totals, over-refunds and failures, one dispute
+    /// through its stages) is applied breadth-first to every state reached. After the payment the
+    /// status is derived from the order's money facts, so a refund may leave a paid order
+    /// partially refunded, refunded or in review, a won dispute may return it to any status its
+    /// refunds imply, and a review is never left by an event.
+    static let legalMoves: Set<LegalMove> = {
+        let amount: Int64 = 1999
+        func event(_ kind: PaymentEventKind, _ value: Int64? = amount, currency: String = "USD", reference: String = "pay_1", refund: String? = nil,
+                   cumulative: Bool = false, stage: Int? = nil) -> OrderEvent {
+            OrderEvent(kind: kind, amountMinor: value, currency: currency, facts: EventFacts(
+                paymentReference: reference, refundID: refund, refundIsCumulative: cumulative,
+                disputeID: [.disputeOpened, .disputeFundsWithdrawn, .disputeWon, .disputeLost].contains(kind) ? "dp_1" : nil, disputeStage: stage))
+        }
+        let probes: [OrderEvent] = [
+            event(.paymentAuthorized), event(.paymentSucceeded), event(.paymentSucceeded, 999), event(.paymentSucceeded, currency: "EUR"),
+            event(.paymentSucceeded, reference: "pay_2"), event(.paymentFailed), event(.paymentCanceled), event(.checkoutExpired, nil),
+            event(.refundSucceeded, 500, refund: "re_1"), event(.refundSucceeded, amount, cumulative: true), event(.refundSucceeded, 2500, refund: "re_2"),
+            event(.refundSucceeded, 500, currency: "EUR", refund: "re_3"), event(.refundFailed, nil, refund: "re_1"),
+            event(.disputeOpened), event(.disputeFundsWithdrawn), event(.disputeWon), event(.disputeLost),
+            event(.disputeWon, stage: 4), event(.disputeLost, stage: 4),
+        ]
+        var paid = OrderLedger()
+        paid.paidBy = "pay_1"
+        var frontier = [OrderStatus.created, .pendingPayment].map { OrderState(status: $0, amountMinor: amount, currency: "USD") }
+            + [OrderState(status: .fulfilled, amountMinor: amount, currency: "USD", ledger: paid)]
+        var seen = Set(frontier.map(identity))
+        var moves: Set<LegalMove> = []
+        for _ in 0..<6 {
+            var next: [OrderState] = []
+            for state in frontier {
+                for probe in probes {
+                    guard case .applied(let after) = OrderStateMachine.apply(probe, to: state) else { continue }
+                    moves.insert(LegalMove(kind: probe.kind.rawValue, from: state.status.rawValue, to: after.status.rawValue))
+                    if seen.insert(identity(after)).inserted { next.append(after) }
+                }
+            }
+            frontier = next
+        }
+        return moves
+    }()
+
+    /// A state's identity for exploration: its status and every fact of its ledger, in a fixed order.
+    private static func identity(_ state: OrderState) -> String {
+        let ledger = state.ledger
+        func sorted<Value>(_ values: [String: Value]) -> String { values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") }
+        return [state.status.rawValue, ledger.paidBy ?? "-", sorted(ledger.extraPayments), sorted(ledger.refunds), ledger.failedRefunds.sorted().joined(separator: ","),
+                String(ledger.reportedRefundedTotal),
+                sorted(ledger.disputes.mapValues { "\($0.stage):\($0.outcome.rawValue):\($0.contradicted)" }),
+                ledger.review.map(\.rawValue).sorted().joined(separator: ",")].joined(separator: "|")
     }
 }

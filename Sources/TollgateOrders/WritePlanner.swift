@@ -62,10 +62,20 @@ extension PaymentEvent {
 }
 
 /// Which event a transition or outcome belongs to: one stored before, or one this plan inserts.
-public enum PlannedEventReference: Hashable, Sendable {
+public enum PlannedEventReference: Hashable, Sendable, Comparable {
     case stored(rowID: Int64)
     /// An index into ``WritePlan/newEvents``.
     case new(Int)
+
+    /// Arrival order: stored rows by id, then this plan's new events (which get higher ids).
+    public static func < (lhs: Self, rhs: Self) -> Bool {
+        switch (lhs, rhs) {
+        case (.stored(let a), .stored(let b)): a < b
+        case (.new(let a), .new(let b)): a < b
+        case (.stored, .new): true
+        case (.new, .stored): false
+        }
+    }
 }
 
 /// Everything one commit writes, decided before anything is written.
@@ -232,6 +242,8 @@ public enum WritePlanner {
                     record(waiting.reference, .pending, "linked to its order")
                     newlyLinked.insert(key)
                 }
+                // Waiting events are evaluated in arrival (row id) order, however they were linked.
+                queues[key]?.sort { $0.reference < $1.reference }
             }
         }
 

@@ -181,9 +181,11 @@ extension PaymentEventStore {
         return ids
     }
 
-    /// The facts column: empty (NULL) when the event says nothing beyond kind and amount.
+    /// The facts column, as the state machine reads them (with the payment reference): a waiting
+    /// event is evaluated later with everything it arrived with. Empty (NULL) when it says nothing.
     static func encodedFacts(_ event: PaymentEvent) -> String {
-        guard event.facts != EventFacts(), let data = try? JSONEncoder().encode(event.facts) else { return "" }
+        let facts = event.orderEvent.facts
+        guard facts != EventFacts(), let data = try? JSONEncoder().encode(facts) else { return "" }
         return String(decoding: data, as: UTF8.self)
     }
 

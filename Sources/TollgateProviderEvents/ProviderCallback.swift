@@ -6,21 +6,46 @@ import TollgateSignatures
 /// One payment event as a provider would announce it: which order, what happened, how much.
 ///
 /// Built here in each provider's own callback shape (the shapes ``PaymentEventNormalizer``
-/// reads), then signed by ``WebhookSigner``. The provider simulator, `tollgate trigger` and the
-/// load generator all send callbacks made here, so a change to a provider's shape is made once.
+/// reads, after the real samples in PROVIDERS.md "Lifecycles"), then signed by ``WebhookSigner``.
+/// The provider simulator, `tollgate trigger` and the load generator all send callbacks made
+/// here, so a change to a provider's shape is made once.
+///
+/// Refunds and disputes point at the payment (``paymentID``) and, like the real providers, carry
+/// our order reference only where the provider does: a Stripe refund or dispute, an Adyen REFUND
+/// (whose merchantReference is the refund's own, `<order>-refund`) and a Paddle adjustment carry
+/// none, so the edge must find their order through the payment.
 public struct ProviderCallback: Sendable, Equatable {
     public var kind: PaymentEventKind
     public var orderID: String
     /// The provider's event id (Stripe `evt_…`, Paddle `evt_…`, the Standard Webhooks message id).
-    /// Adyen's id is its `pspReference`; Xsolla's is its transaction id (digits).
+    /// Adyen identifies a notification by its pspReference (the payment's, the refund's or the
+    /// dispute's); Xsolla by its transaction id (digits), see ``xsollaTransactionID``.
     public var eventID: String
-    /// The provider's payment id (Stripe `pi_…`), stable across the events of one payment.
+    /// The provider's payment id (Stripe `pi_…`, Adyen's pspReference, Paddle `txn_…`, an Xsolla
+    /// transaction id when it is digits), stable across the events of one payment.
     public var paymentID: String
+    /// Minor units: the payment, the refund, or (``refundIsCumulative``) the refunded total.
     public var amountMinor: Int64
     public var currency: String
     public var occurredAt: Date
+    /// The refund's own id (nil: derived from the event id): Stripe `re_…`, Adyen's pspReference of
+    /// the refund, Paddle's adjustment `adj_…`, Checkout.com's action id `act_…`. A refund and its
+    /// failure carry the same one.
+    public var refundID: String?
+    /// The dispute's id (nil: one per payment, `dp_<payment>`; Checkout.com `dsp_<payment>`), so
+    /// that every stage of one order's dispute names the same dispute.
+    public var disputeID: String?
+    /// The refund is reported as the payment's refunded total so far (Stripe `charge.refunded`'s
+    /// `amount_refunded`, an Xsolla full `refund`); `amountMinor` is that total. Only providers in
+    /// ``reportsRefundTotals(_:)`` send such reports.
+    public var refundIsCumulative: Bool
+    /// The payment's amount, for shapes that restate it beside a refund (Stripe's charge); nil:
+    /// `amountMinor`.
+    public var paymentAmountMinor: Int64?
 
-    public init(kind: PaymentEventKind, orderID: String, eventID: String, paymentID: String, amountMinor: Int64, currency: String, occurredAt: Date = Date()) {
+    public init(kind: PaymentEventKind, orderID: String, eventID: String, paymentID: String, amountMinor: Int64, currency: String,
+                occurredAt: Date = Date(), refundID: String? = nil, disputeID: String? = nil, refundIsCumulative: Bool = false,
+                paymentAmountMinor: Int64? = nil) {
         self.kind = kind
         self.orderID = orderID
         self.eventID = eventID
@@ -28,24 +53,37 @@ public struct ProviderCallback: Sendable, Equatable {
         self.amountMinor = amountMinor
         self.currency = currency.uppercased()
         self.occurredAt = occurredAt
+        self.refundID = refundID
+        self.disputeID = disputeID
+        self.refundIsCumulative = refundIsCumulative
+        self.paymentAmountMinor = paymentAmountMinor
     }
 
     /// The event kinds `provider` can announce (and our normalizer understands).
     public static func kinds(for provider: Provider) -> [PaymentEventKind] {
         let all: [PaymentEventKind] = [
-            .paymentAuthorized, .paymentSucceeded, .paymentFailed, .paymentCanceled, .refundSucceeded, .disputeOpened, .disputeWon, .disputeLost, .checkoutExpired,
+            .paymentAuthorized, .paymentSucceeded, .paymentFailed, .paymentCanceled, .refundSucceeded, .refundFailed,
+            .disputeOpened, .disputeFundsWithdrawn, .disputeWon, .disputeLost, .checkoutExpired,
         ]
         return switch provider {
-        case .stripe, .standardWebhooks, .checkout: all
+        case .stripe, .standardWebhooks: all
         case .adyen: all.filter { $0 != .paymentAuthorized }
-        case .paddle: [.paymentSucceeded, .paymentFailed, .paymentCanceled, .refundSucceeded]
+        // No refund failure or funds-withdrawn event the normalizer maps (payment_refund_declined is not one).
+        case .checkout: all.filter { ![.refundFailed, .disputeFundsWithdrawn].contains($0) }
+        // Adjustments: refund, chargeback_warning (opened), chargeback (lost); a reversed
+        // chargeback is left to a human, so Paddle never announces a dispute won.
+        case .paddle: [.paymentSucceeded, .paymentFailed, .paymentCanceled, .refundSucceeded, .disputeOpened, .disputeLost]
         case .xsolla: [.paymentSucceeded, .refundSucceeded]
         }
     }
 
+    /// Whether `provider` reports refunds as the payment's refunded total (see ``refundIsCumulative``).
+    public static func reportsRefundTotals(_ provider: Provider) -> Bool { [.stripe, .xsolla].contains(provider) }
+
     /// The body `provider` sends for this event; nil if the provider has no such event.
     public func body(for provider: Provider) -> [UInt8]? {
         guard Self.kinds(for: provider).contains(kind) else { return nil }
+        guard !refundIsCumulative || (kind == .refundSucceeded && Self.reportsRefundTotals(provider)) else { return nil }
         let object: [String: Any]
         switch provider {
         case .stripe: object = stripe()
@@ -62,10 +100,32 @@ public struct ProviderCallback: Sendable, Equatable {
     /// ``PaymentEventNormalizer`` derives it: the event id, except for Adyen, whose notifications
     /// are identified by `pspReference:eventCode:success`, and Xsolla, by `type:transaction id`.
     public func storedEventID(for provider: Provider) -> String {
-        if provider == .xsolla { return PaymentEventNormalizer.xsollaEventID(type: xsollaType, transaction: xsollaTransactionID) }
-        guard provider == .adyen else { return eventID }
-        let (code, success) = adyenCode
-        return "\([.paymentSucceeded, .paymentFailed].contains(kind) ? paymentID : eventID):\(code):\(success)"
+        switch provider {
+        case .xsolla: PaymentEventNormalizer.xsollaEventID(type: xsollaType, transaction: xsollaTransactionID)
+        case .adyen: PaymentEventNormalizer.adyenEventID(psp: adyenPSPReference, code: adyenCode.0, success: adyenCode.1, disputeStatus: adyenDisputeStatus)
+        default: eventID
+        }
+    }
+
+    /// The refund id `provider` sends (what the normalizer records as the refund's identity).
+    public func refundReference(for provider: Provider) -> String {
+        if let refundID { return refundID }
+        return switch provider {
+        case .stripe: "re_\(eventID)"
+        case .paddle: "adj_\(eventID)"
+        case .checkout: "act_\(eventID)"
+        case .adyen, .standardWebhooks, .xsolla: eventID
+        }
+    }
+
+    /// The dispute id `provider` sends. Paddle has none: each adjustment (a warning, a chargeback)
+    /// is its own, `adj_<event>`.
+    public func disputeReference(for provider: Provider) -> String {
+        switch provider {
+        case .paddle: "adj_\(eventID)"
+        case .checkout: disputeID ?? "dsp_\(paymentID)"
+        default: disputeID ?? "dp_\(paymentID)"
+        }
     }
 
     private var adyenCode: (String, Bool) {
@@ -74,10 +134,29 @@ public struct ProviderCallback: Sendable, Equatable {
         case .paymentFailed: ("AUTHORISATION", false)
         case .paymentCanceled: ("CANCELLATION", true)
         case .refundSucceeded: ("REFUND", true)
+        // Arrives with success "true": the accepted refund did not happen after all.
+        case .refundFailed: ("REFUND_FAILED", true)
         case .disputeOpened: ("NOTIFICATION_OF_CHARGEBACK", true)
+        // A CHARGEBACK without additionalData.disputeStatus: the funds are gone, the outcome is to come.
+        case .disputeFundsWithdrawn: ("CHARGEBACK", true)
+        // Newer flows: the same CHARGEBACK with disputeStatus "Lost".
         case .disputeLost: ("CHARGEBACK", true)
         case .disputeWon: ("CHARGEBACK_REVERSED", true)
         default: ("OFFER_CLOSED", true)
+        }
+    }
+
+    /// Newer Adyen flows report a dispute's outcome in `additionalData.disputeStatus` of a CHARGEBACK.
+    private var adyenDisputeStatus: String? { kind == .disputeLost ? "Lost" : nil }
+
+    /// Adyen's pspReference for this notification: the payment's for its own events (and an
+    /// expired offer), the refund's or the dispute's for those, a new one for a cancellation.
+    private var adyenPSPReference: String {
+        switch kind {
+        case .paymentSucceeded, .paymentFailed, .checkoutExpired: paymentID
+        case .refundSucceeded, .refundFailed: refundReference(for: .adyen)
+        case .disputeOpened, .disputeFundsWithdrawn, .disputeWon, .disputeLost: disputeReference(for: .adyen)
+        default: eventID
         }
     }
 
@@ -89,65 +168,145 @@ public struct ProviderCallback: Sendable, Equatable {
 
     private var iso8601: String { ISO8601Timestamp.format(occurredAt) }
     private var unix: Int64 { Int64(occurredAt.timeIntervalSince1970) }
+    private var paymentAmount: Int64 { paymentAmountMinor ?? amountMinor }
 
+    // MARK: - Stripe
+
+    /// PaymentIntents carry our order in metadata and name their charge (`latest_charge`);
+    /// refunds and disputes carry none, only `charge` and `payment_intent` (stripe/*.json samples).
     private func stripe() -> [String: Any] {
-        let metadata = ["order_id": orderID]
         let currency = currency.lowercased()
-        let intent: [String: Any] = ["id": paymentID, "object": "payment_intent", "amount": amountMinor, "currency": currency, "metadata": metadata]
+        let charge = "ch_\(paymentID)"
+        let intent: [String: Any] = [
+            "id": paymentID, "object": "payment_intent", "amount": amountMinor, "currency": currency, "metadata": ["order_id": orderID],
+            "latest_charge": charge,
+        ]
+        let refund: [String: Any] = [
+            "id": refundReference(for: .stripe), "object": "refund", "amount": amountMinor, "currency": currency, "charge": charge,
+            "payment_intent": paymentID, "metadata": [String: String](),
+        ]
+        let dispute: [String: Any] = [
+            "id": disputeReference(for: .stripe), "object": "dispute", "amount": amountMinor, "currency": currency, "charge": charge,
+            "payment_intent": paymentID, "metadata": [String: String](), "reason": "fraudulent",
+        ]
         let (type, object): (String, [String: Any]) = switch kind {
         case .paymentSucceeded: ("payment_intent.succeeded", intent.merging(["status": "succeeded", "amount_received": amountMinor]) { $1 })
         case .paymentAuthorized: ("payment_intent.amount_capturable_updated", intent.merging(["status": "requires_capture"]) { $1 })
         case .paymentFailed: ("payment_intent.payment_failed", intent.merging(["status": "requires_payment_method"]) { $1 })
         case .paymentCanceled: ("payment_intent.canceled", intent.merging(["status": "canceled"]) { $1 })
-        case .refundSucceeded: ("charge.refunded", [
-            "id": "ch_\(paymentID)", "object": "charge", "payment_intent": paymentID, "amount": amountMinor, "currency": currency,
-            "amount_refunded": amountMinor, "metadata": metadata,
-            "refunds": ["object": "list", "data": [["id": "re_\(eventID)", "amount": amountMinor, "currency": currency]]],
+        // Since API 2022-11-15 the charge has no refunds list: amount_refunded is the total so far.
+        case .refundSucceeded where refundIsCumulative: ("charge.refunded", [
+            "id": charge, "object": "charge", "payment_intent": paymentID, "amount": paymentAmount, "amount_captured": paymentAmount,
+            "amount_refunded": amountMinor, "refunded": amountMinor >= paymentAmount, "captured": true, "paid": true,
+            "status": "succeeded", "currency": currency, "metadata": [String: String](),
         ])
-        case .disputeOpened, .disputeWon, .disputeLost: (kind == .disputeOpened ? "charge.dispute.created" : "charge.dispute.closed", [
-            "id": "dp_\(eventID)", "object": "dispute", "payment_intent": paymentID, "amount": amountMinor, "currency": currency,
-            "status": kind == .disputeWon ? "won" : kind == .disputeLost ? "lost" : "needs_response", "metadata": metadata,
+        case .refundSucceeded: ("refund.created", refund.merging(["status": "succeeded"]) { $1 })
+        case .refundFailed: ("refund.failed", refund.merging(["status": "failed", "failure_reason": "expired_or_canceled_card"]) { $1 })
+        case .disputeOpened: ("charge.dispute.created", dispute.merging(["status": "needs_response"]) { $1 })
+        // The funds_withdrawn sample references the charge only (no payment_intent field).
+        case .disputeFundsWithdrawn: ("charge.dispute.funds_withdrawn", dispute.merging(["status": "needs_response"]) { $1 }.filter { $0.key != "payment_intent" })
+        case .disputeWon: ("charge.dispute.closed", dispute.merging(["status": "won"]) { $1 })
+        case .disputeLost: ("charge.dispute.closed", dispute.merging(["status": "lost"]) { $1 })
+        default: ("checkout.session.expired", [
+            "id": "cs_\(paymentID)", "object": "checkout.session", "status": "expired", "metadata": ["order_id": orderID],
+            "client_reference_id": orderID,
         ])
-        default: ("checkout.session.expired", ["id": "cs_\(paymentID)", "object": "checkout.session", "status": "expired", "metadata": metadata])
         }
-        return ["id": eventID, "object": "event", "api_version": "2024-06-20", "created": unix, "livemode": false, "type": type,
+        return ["id": eventID, "object": "event", "api_version": "2025-04-30.basil", "created": unix, "livemode": false, "type": type,
                 "data": ["object": object]]
     }
 
+    // MARK: - Standard Webhooks
+
+    /// Our own shape: order, payment, and for refunds and disputes their ids.
     private func standardWebhooks() -> [String: Any] {
-        ["type": kind.rawValue, "timestamp": iso8601,
-         "data": ["order_id": orderID, "payment_id": paymentID, "amount": amountMinor, "currency": currency]]
+        var data: [String: Any] = ["order_id": orderID, "payment_id": paymentID, "amount": amountMinor, "currency": currency]
+        switch kind {
+        case .refundSucceeded, .refundFailed: data["refund_id"] = refundReference(for: .standardWebhooks)
+        case .disputeOpened, .disputeFundsWithdrawn, .disputeWon, .disputeLost: data["dispute_id"] = disputeReference(for: .standardWebhooks)
+        default: break
+        }
+        return ["type": kind.rawValue, "timestamp": iso8601, "data": data]
     }
 
+    // MARK: - Adyen
+
+    /// A payment's own notifications carry its pspReference and our merchantReference; a
+    /// modification has its own pspReference and the payment's in originalReference (adyen/*.json).
     private func adyen() -> [String: Any] {
         let (code, success) = adyenCode
-        // A payment's own events carry its pspReference; later ones a new one pointing back to it.
-        let isPaymentEvent = [.paymentSucceeded, .paymentFailed].contains(kind)
         var item: [String: Any] = [
-            "pspReference": isPaymentEvent ? paymentID : eventID, "merchantAccountCode": "TollgateDev", "merchantReference": orderID,
+            "pspReference": adyenPSPReference, "merchantAccountCode": "TollgateDev",
             "amount": ["value": amountMinor, "currency": currency], "eventCode": code, "success": success ? "true" : "false",
-            "eventDate": iso8601, "paymentMethod": "visa",
+            "eventDate": iso8601, "paymentMethod": "visa", "reason": "",
         ]
-        if !isPaymentEvent { item["originalReference"] = paymentID }
+        switch kind {
+        case .paymentSucceeded, .paymentFailed, .checkoutExpired:
+            item["merchantReference"] = orderID
+        case .paymentCanceled:
+            // The CANCELLATION sample has no merchantReference: only originalReference finds the order.
+            item["originalReference"] = paymentID
+        case .refundSucceeded, .refundFailed:
+            // The refund's own merchant reference, not the order's.
+            item["originalReference"] = paymentID
+            item["merchantReference"] = "\(orderID)-refund"
+        case .disputeWon:
+            // CHARGEBACK_REVERSED carries no originalReference: the dispute's pspReference and the
+            // payment's merchantReference are what it has.
+            item["merchantReference"] = orderID
+        default:
+            // Chargebacks repeat the payment's merchantReference.
+            item["originalReference"] = paymentID
+            item["merchantReference"] = orderID
+            item["additionalData"] = ["chargebackReasonCode": "10.4", "chargebackSchemeCode": "visa", "modificationMerchantReferences": ""]
+                .merging(adyenDisputeStatus.map { ["disputeStatus": $0] } ?? [:]) { $1 }
+        }
         return ["live": "false", "notificationItems": [["NotificationRequestItem": item]]]
     }
 
+    // MARK: - Paddle
+
+    /// Transactions carry our order in custom_data; adjustments (refunds, chargebacks) only the
+    /// transaction_id they adjust. Amounts are strings in minor units.
     private func paddle() -> [String: Any] {
-        let totals: [String: Any] = ["grand_total": "\(amountMinor)", "total": "\(amountMinor)", "currency_code": currency]
+        let amount = "\(amountMinor)"
         let (type, data): (String, [String: Any]) = switch kind {
-        case .paymentSucceeded: ("transaction.completed", ["id": paymentID, "status": "completed"])
-        case .paymentFailed: ("transaction.payment_failed", ["id": paymentID, "status": "past_due"])
-        case .paymentCanceled: ("transaction.canceled", ["id": paymentID, "status": "canceled"])
-        default: ("adjustment.created", ["id": "adj_\(eventID)", "transaction_id": paymentID, "action": "refund", "status": "approved"])
+        case .paymentSucceeded, .paymentFailed, .paymentCanceled:
+            paddleTransaction()
+        default:
+            // Only an approved adjustment moved money: a refund is approved in adjustment.updated
+            // (adjustment.created is usually pending_approval); chargebacks arrive approved.
+            (kind == .refundSucceeded ? "adjustment.updated" : "adjustment.created", [
+                "id": kind == .refundSucceeded ? refundReference(for: .paddle) : disputeReference(for: .paddle),
+                "action": kind == .refundSucceeded ? "refund" : kind == .disputeOpened ? "chargeback_warning" : "chargeback",
+                "status": "approved", "transaction_id": paymentID, "currency_code": currency, "type": "partial",
+                "reason": kind == .refundSucceeded ? "requested_by_customer" : "chargeback",
+                "totals": ["subtotal": amount, "tax": "0", "total": amount, "fee": "0", "earnings": "0", "currency_code": currency],
+            ])
         }
-        let full = data.merging([
-            "custom_data": ["order_id": orderID], "currency_code": currency, "details": ["totals": totals], "totals": totals,
-        ]) { $1 }
-        return ["event_id": eventID, "event_type": type, "occurred_at": iso8601, "notification_id": "ntf_\(eventID)", "data": full]
+        return ["event_id": eventID, "event_type": type, "occurred_at": iso8601, "notification_id": "ntf_\(eventID)", "data": data]
     }
 
+    private func paddleTransaction() -> (String, [String: Any]) {
+        let totals: [String: Any] = ["subtotal": "\(amountMinor)", "tax": "0", "grand_total": "\(amountMinor)", "total": "\(amountMinor)",
+                                     "currency_code": currency]
+        let (type, status, payment): (String, String, [String: Any]?) = switch kind {
+        case .paymentSucceeded: ("transaction.completed", "completed", ["status": "captured", "amount": "\(amountMinor)"])
+        // The transaction stays `ready`; the failure is in payments[].status.
+        case .paymentFailed: ("transaction.payment_failed", "ready", ["status": "error", "error_code": "declined", "amount": "\(amountMinor)"])
+        default: ("transaction.canceled", "canceled", nil)
+        }
+        return (type, [
+            "id": paymentID, "status": status, "custom_data": ["order_id": orderID], "currency_code": currency,
+            "details": ["totals": totals], "payments": payment.map { [$0] } ?? [],
+        ])
+    }
+
+    // MARK: - Xsolla
+
     /// Xsolla sends amounts in major units as JSON numbers (`9.99`); written as text so that no
-    /// binary floating point touches the amount.
+    /// binary floating point touches the amount. A refund carries the transaction id of the
+    /// payment it cancels, and our order in external_id like the payment.
     private func xsolla() -> [UInt8] {
         let exponent = CurrencyExponent.of(currency)
         let digits = String(amountMinor)
@@ -161,9 +320,15 @@ public struct ProviderCallback: Sendable, Equatable {
             + "\"payment_date\":\"\(iso8601)\"},\"purchase\":{\"total\":{\"currency\":\"\(currency)\",\"amount\":\(major)}}}").utf8)
     }
 
-    private var xsollaType: String { kind == .refundSucceeded ? "refund" : "payment" }
-    /// Xsolla transaction ids are integers: the event id as one (0 if it is not).
-    private var xsollaTransactionID: String { Int64(eventID).map(String.init) ?? "0" }
+    /// `refund` is a full refund (the payment's refunded total), `partial_refund` one refund.
+    private var xsollaType: String {
+        guard kind == .refundSucceeded else { return "payment" }
+        return refundIsCumulative ? "refund" : "partial_refund"
+    }
+
+    /// Xsolla transaction ids are integers and a refund carries its payment's: the payment id
+    /// when it is digits, else the event id (0 if neither is).
+    public var xsollaTransactionID: String { (Int64(paymentID) ?? Int64(eventID)).map(String.init) ?? "0" }
 
     /// A JSON string literal.
     static func quoted(_ text: String) -> String {
@@ -171,6 +336,10 @@ public struct ProviderCallback: Sendable, Equatable {
             .dropFirst().dropLast().description
     }
 
+    // MARK: - Checkout.com
+
+    /// Payment events: the payment in data.id and our order in data.reference (a refund adds its
+    /// action_id); dispute events: the dispute in data.id, data.payment_id, data.payment_reference.
     private func checkout() -> [String: Any] {
         let type = switch kind {
         case .paymentAuthorized: "payment_approved"
@@ -183,8 +352,16 @@ public struct ProviderCallback: Sendable, Equatable {
         case .disputeLost: "dispute_lost"
         default: "payment_expired"
         }
-        return ["id": eventID, "type": type, "created_on": iso8601,
-                "data": ["id": paymentID, "reference": orderID, "amount": amountMinor, "currency": currency]]
+        var data: [String: Any] = ["amount": amountMinor, "currency": currency]
+        switch kind {
+        case .disputeOpened, .disputeWon, .disputeLost:
+            data.merge(["id": disputeReference(for: .checkout), "payment_id": paymentID, "payment_reference": orderID, "reason": "fraudulent"]) { $1 }
+        case .refundSucceeded:
+            data.merge(["id": paymentID, "action_id": refundReference(for: .checkout), "reference": orderID]) { $1 }
+        default:
+            data.merge(["id": paymentID, "reference": orderID]) { $1 }
+        }
+        return ["id": eventID, "type": type, "created_on": iso8601, "data": data]
     }
 }
 

@@ -8,7 +8,7 @@ import TollgateCore
 struct Orders: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Work with orders (development and tests).",
-        subcommands: [Seed.self]
+        subcommands: [Seed.self, Lifecycle.self]
     )
 
     /// Until the checkout path creates orders, tests and load tests seed them here.

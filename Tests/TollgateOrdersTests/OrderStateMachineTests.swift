@@ -6,69 +6,146 @@ import TollgateOrders
         OrderState(status: status, amountMinor: 1999, currency: "USD", refundedMinor: refunded)
     }
 
-    func status(after kinds: [OrderEvent], from start: OrderStatus) -> OrderStatus {
-        var state = order(start)
-        for event in kinds {
-            if case .applied(let next) = OrderStateMachine.apply(event, to: state) { state = next }
-        }
-        return state.status
+    /// An order paid by `pi_1`, as a successful payment leaves it.
+    var paid: OrderState {
+        var ledger = OrderLedger()
+        ledger.paidBy = "pi_1"
+        return OrderState(status: .paid, amountMinor: 1999, currency: "USD", ledger: ledger)
     }
 
-    static let success = OrderEvent(kind: .paymentSucceeded, amountMinor: 1999, currency: "USD")
+    func after(_ events: [OrderEvent], from start: OrderState) -> OrderState {
+        var state = start
+        for event in events {
+            if case .applied(let next) = OrderStateMachine.apply(event, to: state) { state = next }
+        }
+        return state
+    }
+
+    static let success = OrderEvent(kind: .paymentSucceeded, amountMinor: 1999, currency: "USD", facts: EventFacts(paymentReference: "pi_1"))
+    static func refund(_ id: String?, _ amount: Int64, cumulative: Bool = false) -> OrderEvent {
+        OrderEvent(kind: .refundSucceeded, amountMinor: amount, currency: "USD", facts: EventFacts(paymentReference: "pi_1", refundID: id, refundIsCumulative: cumulative))
+    }
+    static func dispute(_ kind: PaymentEventKind, _ id: String = "dp_1", stage: Int? = nil) -> OrderEvent {
+        OrderEvent(kind: kind, amountMinor: 1999, currency: "USD", facts: EventFacts(paymentReference: "pi_1", disputeID: id, disputeStage: stage))
+    }
 
     @Test(arguments: [OrderStatus.created, .pendingPayment, .authorized, .failed])
     func successPaysFromEveryPrePaymentStatus(from: OrderStatus) {
-        #expect(OrderStateMachine.apply(Self.success, to: order(from)) == .applied(order(.paid)))
+        #expect(OrderStateMachine.apply(Self.success, to: order(from)) == .applied(paid))
     }
 
-    @Test func successWithOtherAmountOrCurrencyNeedsReviewNeverPaid() {
+    @Test func successWithOtherAmountOrCurrencyNeedsReviewWithItsReason() {
         let cheaper = OrderEvent(kind: .paymentSucceeded, amountMinor: 1, currency: "USD")
         let otherCurrency = OrderEvent(kind: .paymentSucceeded, amountMinor: 1999, currency: "EUR")
-        #expect(OrderStateMachine.apply(cheaper, to: order(.pendingPayment)) == .applied(order(.needsReview)))
-        #expect(OrderStateMachine.apply(otherCurrency, to: order(.pendingPayment)) == .applied(order(.needsReview)))
-        #expect(OrderStateMachine.apply(OrderEvent(kind: .paymentSucceeded), to: order(.pendingPayment)) == .applied(order(.needsReview)))
+        #expect(after([cheaper], from: order(.pendingPayment)).ledger.review == [.amountMismatch])
+        #expect(after([otherCurrency], from: order(.pendingPayment)).ledger.review == [.currencyMismatch])
+        #expect(after([OrderEvent(kind: .paymentSucceeded)], from: order(.pendingPayment)).status == .needsReview)
         // Currency codes compare case-insensitively: Stripe sends "usd".
-        let lower = OrderEvent(kind: .paymentSucceeded, amountMinor: 1999, currency: "usd")
-        #expect(OrderStateMachine.apply(lower, to: order(.pendingPayment)) == .applied(order(.paid)))
+        let lower = OrderEvent(kind: .paymentSucceeded, amountMinor: 1999, currency: "usd", facts: EventFacts(paymentReference: "pi_1"))
+        #expect(after([lower], from: order(.pendingPayment)) == paid)
     }
 
     @Test func lateFailureAfterSuccessIsIgnoredAndNeverRegresses() {
-        guard case .ignored(let reason) = OrderStateMachine.apply(OrderEvent(kind: .paymentFailed), to: order(.paid)) else {
+        guard case .ignored(let reason) = OrderStateMachine.apply(OrderEvent(kind: .paymentFailed), to: paid) else {
             Issue.record("a failure after paid must be ignored"); return
         }
         #expect(reason.contains("paid"))
     }
 
-    @Test func secondSuccessIsIgnored() {
-        guard case .ignored = OrderStateMachine.apply(Self.success, to: order(.paid)) else { Issue.record("paid twice"); return }
+    @Test func theSamePaymentAgainIsIgnoredAnotherPaymentIsADoublePayment() {
+        guard case .ignored = OrderStateMachine.apply(Self.success, to: paid) else { Issue.record("same payment counted twice"); return }
+        var second = Self.success
+        second.facts.paymentReference = "pi_2"
+        let twice = after([second], from: paid)
+        #expect(twice.status == .needsReview)
+        #expect(twice.ledger.review == [.doublePayment])
+        #expect(twice.ledger.extraPayments == ["pi_2": 1999])
     }
 
-    @Test func refundsAccumulate() {
-        var state = order(.paid)
-        for (amount, expected) in [(Int64(500), OrderStatus.partiallyRefunded), (1000, .partiallyRefunded), (499, .refunded)] {
-            guard case .applied(let next) = OrderStateMachine.apply(OrderEvent(kind: .refundSucceeded, amountMinor: amount, currency: "USD"), to: state) else {
-                Issue.record("refund not applied"); return
-            }
-            #expect(next.status == expected)
-            state = next
+    @Test(arguments: [OrderStatus.canceled, .expired])
+    func aPaymentOnAClosedOrderGoesToAHuman(closed: OrderStatus) {
+        let state = after([Self.success], from: order(closed))
+        #expect(state.status == .needsReview)
+        #expect(state.ledger.review == [.paymentAfterClose])
+        #expect(state.ledger.paidBy == "pi_1")
+    }
+
+    @Test func refundsAccumulateByIDAndCountOnce() {
+        var state = paid
+        for (id, amount, expected) in [("re_1", Int64(500), OrderStatus.partiallyRefunded), ("re_2", 1000, .partiallyRefunded), ("re_1", 500, .partiallyRefunded), ("re_3", 499, .refunded)] {
+            state = after([Self.refund(id, amount)], from: state)
+            #expect(state.status == expected)
         }
         #expect(state.refundedMinor == 1999)
-        guard case .ignored = OrderStateMachine.apply(OrderEvent(kind: .refundSucceeded, amountMinor: 1, currency: "USD"), to: state) else {
-            Issue.record("refund after full refund must be ignored"); return
+    }
+
+    @Test func aCumulativeTotalAndTheRefundsItSumsCountOnceInAnyOrder() {
+        let events = [Self.refund("re_1", 300), Self.refund(nil, 300, cumulative: true), Self.refund("re_2", 200), Self.refund(nil, 500, cumulative: true)]
+        for permutation in events.permutations() {
+            let state = after(permutation, from: paid)
+            #expect(state.refundedMinor == 500)
+            #expect(state.status == .partiallyRefunded)
         }
+        // An older redelivery of a smaller total never takes the refunded amount back.
+        #expect(after([Self.refund(nil, 500, cumulative: true), Self.refund(nil, 300, cumulative: true)], from: paid).refundedMinor == 500)
+    }
+
+    @Test func aFailedRefundNeverCountsWhicheverArrivesFirst() {
+        let failed = OrderEvent(kind: .refundFailed, facts: EventFacts(paymentReference: "pi_1", refundID: "re_1"))
+        #expect(after([Self.refund("re_1", 1999), failed], from: paid).status == .paid)
+        #expect(after([failed, Self.refund("re_1", 1999)], from: paid).status == .paid)
+        #expect(after([failed, Self.refund("re_2", 100)], from: paid).refundedMinor == 100)
+    }
+
+    @Test func aRefundAboveThePaidAmountGoesToReview() {
+        let state = after([Self.refund("re_1", 1500), Self.refund("re_2", 1000)], from: paid)
+        #expect(state.status == .needsReview)
+        #expect(state.ledger.review == [.overRefund])
+        #expect(state.refundedMinor == 2500, "the order keeps every fact needed to settle it")
+    }
+
+    @Test func aRefundInAnotherCurrencyGoesToReview() {
+        var refund = Self.refund("re_1", 100)
+        refund.currency = "EUR"
+        #expect(after([refund], from: paid).ledger.review == [.currencyMismatch])
     }
 
     @Test func refundBeforePaymentIsDeferredNotLost() {
-        let refund = OrderEvent(kind: .refundSucceeded, amountMinor: 1999, currency: "USD")
-        guard case .deferred = OrderStateMachine.apply(refund, to: order(.pendingPayment)) else { Issue.record("not deferred"); return }
-        #expect(status(after: [Self.success, refund], from: .pendingPayment) == .refunded)
+        let refund = Self.refund("re_1", 1999)
+        for start in OrderStatus.beforePayment {
+            guard case .deferred = OrderStateMachine.apply(refund, to: order(start)) else { Issue.record("not deferred from \(start)"); return }
+        }
+        #expect(after([Self.success, refund], from: order(.pendingPayment)).status == .refunded)
     }
 
-    @Test func disputeReturnsToItsPriorStatusWhenWonAndChargesBackWhenLost() {
-        #expect(status(after: [OrderEvent(kind: .disputeOpened), OrderEvent(kind: .disputeWon)], from: .fulfilled) == .fulfilled)
-        #expect(status(after: [OrderEvent(kind: .refundSucceeded, amountMinor: 100), OrderEvent(kind: .disputeOpened), OrderEvent(kind: .disputeWon)], from: .paid)
-            == .partiallyRefunded)
-        #expect(status(after: [OrderEvent(kind: .disputeOpened), OrderEvent(kind: .disputeLost)], from: .paid) == .chargedBack)
+    @Test func disputesReturnWhenWonAndChargeBackWhenLost() {
+        #expect(after([Self.dispute(.disputeOpened), Self.dispute(.disputeWon)], from: paid).status == .paid)
+        #expect(after([Self.refund("re_1", 100), Self.dispute(.disputeOpened), Self.dispute(.disputeWon)], from: paid).status == .partiallyRefunded)
+        #expect(after([Self.dispute(.disputeOpened), Self.dispute(.disputeLost)], from: paid).status == .chargedBack)
+        // A chargeback without notice charges back; its reversal returns the order.
+        #expect(after([Self.dispute(.disputeFundsWithdrawn)], from: paid).status == .chargedBack)
+        #expect(after([Self.dispute(.disputeFundsWithdrawn), Self.dispute(.disputeWon)], from: paid).status == .paid)
+        // A second chargeback (stage 4) after a reversal is final.
+        #expect(after([Self.dispute(.disputeFundsWithdrawn), Self.dispute(.disputeWon), Self.dispute(.disputeLost, stage: 4)], from: paid).status == .chargedBack)
+    }
+
+    @Test func disputeOutcomesApplyInAnyOrder() {
+        let life = [Self.dispute(.disputeOpened), Self.dispute(.disputeFundsWithdrawn), Self.dispute(.disputeLost)]
+        for permutation in life.permutations() {
+            #expect(after(permutation, from: paid).status == .chargedBack)
+        }
+        let won = [Self.dispute(.disputeOpened), Self.dispute(.disputeFundsWithdrawn), Self.dispute(.disputeWon)]
+        for permutation in won.permutations() {
+            #expect(after(permutation, from: paid).status == .paid)
+        }
+    }
+
+    @Test func aSettledDisputeContradictedLaterGoesToReviewNeverFlips() {
+        for order in [[Self.dispute(.disputeWon), Self.dispute(.disputeLost)], [Self.dispute(.disputeLost), Self.dispute(.disputeWon)]] {
+            let state = after(order, from: paid)
+            #expect(state.status == .needsReview)
+            #expect(state.ledger.review == [.disputeContradicted])
+        }
     }
 
     @Test func cancelAndExpireOnlyBeforePayment() {
@@ -76,7 +153,7 @@ import TollgateOrders
             for start in [OrderStatus.created, .pendingPayment, .failed] {
                 guard case .applied = OrderStateMachine.apply(OrderEvent(kind: kind), to: order(start)) else { Issue.record("\(kind) from \(start)"); return }
             }
-            guard case .ignored = OrderStateMachine.apply(OrderEvent(kind: kind), to: order(.paid)) else { Issue.record("\(kind) after paid"); return }
+            guard case .ignored = OrderStateMachine.apply(OrderEvent(kind: kind), to: paid) else { Issue.record("\(kind) after paid"); return }
         }
     }
 
@@ -90,34 +167,49 @@ import TollgateOrders
     /// and nothing but a matching success reaches `paid` from before payment.
     @Test func noEventRegressesMoneyThatMoved() {
         let afterPayment: Set<OrderStatus> = [.paid, .fulfilled, .partiallyRefunded, .refunded, .disputed, .chargedBack, .needsReview]
-        let before: Set<OrderStatus> = [.created, .pendingPayment, .authorized, .failed, .canceled, .expired]
         let events = PaymentEventKind.allCases.flatMap { kind in
-            [OrderEvent(kind: kind), OrderEvent(kind: kind, amountMinor: 1999, currency: "USD"), OrderEvent(kind: kind, amountMinor: 7, currency: "EUR")]
+            [OrderEvent(kind: kind), OrderEvent(kind: kind, amountMinor: 1999, currency: "USD", facts: EventFacts(paymentReference: "pi_1", refundID: "re_1", disputeID: "dp_1")),
+             OrderEvent(kind: kind, amountMinor: 7, currency: "EUR", facts: EventFacts(paymentReference: "pi_9"))]
         }
         for start in OrderStatus.allCases {
+            var state = order(start)
+            if afterPayment.contains(start) { state.ledger.paidBy = "pi_1" }
             for event in events {
-                guard case .applied(let next) = OrderStateMachine.apply(event, to: order(start)) else { continue }
-                if afterPayment.contains(start) { #expect(!before.contains(next.status), "\(start) -> \(next.status) on \(event.kind)") }
-                if before.contains(start) && next.status == .paid {
-                    #expect(event == Self.success)
+                guard case .applied(let next) = OrderStateMachine.apply(event, to: state) else { continue }
+                if afterPayment.contains(start) { #expect(!OrderStatus.beforePayment.contains(next.status), "\(start) -> \(next.status) on \(event.kind)") }
+                if OrderStatus.beforePayment.contains(start) && next.status == .paid {
+                    #expect(event.kind == .paymentSucceeded && event.amountMinor == 1999)
                 }
             }
         }
     }
 
     /// Amounts near Int64.max (a signed event can carry any number) never trap: the sum is checked
-    /// and the order goes to a human with its refunded total unchanged.
+    /// and the order goes to a human.
     @Test func aRefundThatWouldOverflowGoesToReviewInsteadOfTrapping() {
-        var partly = order(.partiallyRefunded)
-        partly.refundedMinor = 2
+        let partly = after([Self.refund("re_0", 2)], from: paid)
         for amount in [Int64.max, Int64.max - 1] {
-            let decision = OrderStateMachine.apply(OrderEvent(kind: .refundSucceeded, amountMinor: amount, currency: "USD"), to: partly)
-            guard case .applied(let next) = decision else {
-                Issue.record("expected applied, got \(decision)")
-                continue
-            }
+            let next = after([Self.refund("re_big", amount)], from: partly)
             #expect(next.status == .needsReview)
+            #expect(next.ledger.review.contains(.amountOverflow))
             #expect(next.refundedMinor == 2)
         }
+    }
+}
+
+extension Array {
+    /// Every ordering of the elements (Heap's algorithm); for the short lifecycles tests use.
+    func permutations() -> [[Element]] {
+        var result: [[Element]] = []
+        var items = self
+        func generate(_ n: Int) {
+            guard n > 1 else { result.append(items); return }
+            for i in 0..<n {
+                generate(n - 1)
+                items.swapAt(n % 2 == 0 ? i : 0, n - 1)
+            }
+        }
+        generate(count)
+        return result
     }
 }

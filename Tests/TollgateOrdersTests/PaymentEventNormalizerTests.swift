@@ -143,12 +143,15 @@ import TollgateTestSupport
         #expect(throws: NormalizationError.noEventID) { try normalize("standard-webhooks", [:], Array("{}".utf8)) }
     }
 
-    @Test func stripeRefundUsesTheNewestRefundNotTheCumulativeTotal() throws {
+    /// `amount_refunded` is the payment's refunded total (API 2022-11-15 dropped the refunds list):
+    /// counted as a cumulative fact, so it and the refund.* events for the same refunds count once.
+    @Test func stripeChargeRefundedIsTheCumulativeTotalLinkedThroughThePayment() throws {
         let body = Array(#"{"id":"evt_r","type":"charge.refunded","data":{"object":{"id":"ch_1","payment_intent":"pi_1","currency":"usd","amount_refunded":1500,"metadata":{"order_id":"ord_1"},"refunds":{"data":[{"amount":500},{"amount":1000}]}}}}"#.utf8)
         let event = try #require(try normalize("stripe", [:], body).first)
         #expect(event.kind == .refundSucceeded)
-        #expect(event.amountMinor == 500)
-        #expect(event.providerPaymentID == "pi_1")
+        #expect(event.amountMinor == 1500)
+        #expect(event.facts.refundIsCumulative)
+        #expect(event.linkReferences == ["pi_1", "ch_1"])
     }
 
     @Test func currencyExponents() {

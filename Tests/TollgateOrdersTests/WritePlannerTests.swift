@@ -42,29 +42,6 @@ import TollgateTestSupport
         #expect(batches > 10_000)
     }
 
-    @Test func thePlannerReproducesTheWritePathItReplacedRowForRow() {
-        // The same 10,000 random lifecycles through the planner (whole batches) and through the
-        // pre-planner algorithm (event by event): identical answers and identical tables.
-        for seed in 0..<10_000 as Range<UInt64> {
-            var generator = LifecycleGenerator(seed: seed)
-            var planned = EventTables()
-            var reference = ReferenceLedger()
-            for step in generator.steps(orders: 3, events: 12) {
-                switch step {
-                case .create(let key, let state):
-                    planned.create(key, state)
-                    reference.create(key, state)
-                case .deliver(let events):
-                    let plan = planned.plan(events)
-                    planned.write(plan)
-                    #expect(plan.results == events.map { reference.deliver($0) }, "seed \(seed)")
-                }
-            }
-            #expect(planned == reference.tables, "seed \(seed)")
-            if planned != reference.tables { return }
-        }
-    }
-
     @Test func aRefundBeforeItsPaymentIsDeferredThenAppliedInTheSameBatch() {
         let tables = {
             var tables = EventTables()
@@ -103,8 +80,8 @@ import TollgateTestSupport
 
     @Test func anIgnoredEventLeavesATransitionRowAndTheOrderUnchanged() {
         var tables = EventTables()
-        tables.create(order, OrderState(status: .pendingPayment, amountMinor: 1000, currency: "USD"))
-        let plan = tables.plan([event("dw_1", .disputeWon)])
+        tables.create(order, OrderState(status: .paid, amountMinor: 1000, currency: "USD"))
+        let plan = tables.plan([event("pf_1", .paymentFailed)])
         #expect(plan.results == [.recorded(.ignored)])
         #expect(plan.orders.isEmpty)
         #expect(plan.transitions.count == 1)

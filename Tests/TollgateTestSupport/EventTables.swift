@@ -11,9 +11,10 @@ public struct EventTables: Equatable, Sendable {
         public var event: OrderEvent
         public var outcome: EventOutcome
         public var reason: String?
+        public var links: [PaymentLink]
 
-        public init(key: PaymentEventKey, order: OrderKey?, event: OrderEvent, outcome: EventOutcome, reason: String?) {
-            (self.key, self.order, self.event, self.outcome, self.reason) = (key, order, event, outcome, reason)
+        public init(key: PaymentEventKey, order: OrderKey?, event: OrderEvent, outcome: EventOutcome, reason: String?, links: [PaymentLink] = []) {
+            (self.key, self.order, self.event, self.outcome, self.reason, self.links) = (key, order, event, outcome, reason, links)
         }
     }
 
@@ -34,6 +35,8 @@ public struct EventTables: Equatable, Sendable {
     public var events: [EventRow] = []
     public var orders: [OrderKey: OrderState] = [:]
     public var transitions: [TransitionRow] = []
+    /// `order_links`: the first link of a reference wins.
+    public var links: [PaymentLink: OrderKey] = [:]
 
     public init() {}
 
@@ -43,18 +46,29 @@ public struct EventTables: Equatable, Sendable {
         let wanted = Set(keys)
         for (index, row) in events.enumerated() where [.deferred, .pending].contains(row.outcome) {
             guard let order = row.order, wanted.contains(order) else { continue }
-            waiting[order, default: []].append(WaitingEvent(rowID: Int64(index + 1), event: row.event, outcome: row.outcome, reason: row.reason))
+            waiting[order, default: []].append(WaitingEvent(rowID: Int64(index + 1), event: row.event, outcome: row.outcome, reason: row.reason, links: row.links))
         }
         return waiting
     }
 
+    /// Stored events without an order still waiting for one of `wanted` (row id order).
+    public func unlinked(_ wanted: Set<PaymentLink>) -> [WaitingEvent] {
+        events.enumerated().compactMap { index, row in
+            guard row.outcome == .pending, row.order == nil, !wanted.isDisjoint(with: row.links) else { return nil }
+            return WaitingEvent(rowID: Int64(index + 1), event: row.event, outcome: row.outcome, reason: row.reason, links: row.links)
+        }
+    }
+
     /// Plans `events` against these tables exactly as the store reads them.
     public func plan(_ batch: [PaymentEvent]) -> WritePlan {
-        let keys = Set(batch.compactMap(\.orderKey))
+        let batchLinks = Set(batch.filter { $0.kind != .other }.flatMap(\.links))
+        let linked = self.links.filter { batchLinks.contains($0.key) }
+        let keys = Set(batch.compactMap(\.orderKey)).union(linked.values)
         let orders = self.orders.filter { keys.contains($0.key) }
         let known = Set(events.map(\.key))
         return WritePlanner.plan(events: batch, orders: orders, waiting: waiting(for: orders.keys),
-                                 stored: Set(batch.map(\.key).filter(known.contains)))
+                                 stored: Set(batch.map(\.key).filter(known.contains)),
+                                 links: linked, unlinked: unlinked(batchLinks.filter { linked[$0] == nil }))
     }
 
     /// Creates an order and applies what waited for it, as checkout and seeding do.
@@ -67,13 +81,17 @@ public struct EventTables: Equatable, Sendable {
         var rowOfNew: [Int] = []
         for new in plan.newEvents {
             rowOfNew.append(events.count)
-            events.append(EventRow(key: new.event.key, order: new.event.orderKey, event: new.event.orderEvent, outcome: new.outcome, reason: new.reason))
+            events.append(EventRow(key: new.event.key, order: new.event.orderKey, event: new.event.orderEvent, outcome: new.outcome, reason: new.reason,
+                                   links: new.event.links))
         }
         for change in plan.outcomeChanges {
-            events[Int(change.rowID) - 1].outcome = change.outcome
-            events[Int(change.rowID) - 1].reason = change.reason
+            let row = Int(change.rowID) - 1
+            events[row].outcome = change.outcome
+            events[row].reason = change.reason
+            if let order = change.orderID { events[row].order = OrderKey(tenant: events[row].key.tenant, orderID: order) }
         }
         for (order, state) in plan.orders { orders[order] = state }
+        for (link, order) in plan.links where links[link] == nil { links[link] = order }
         for transition in plan.transitions {
             let row = switch transition.event {
             case .stored(let rowID): Int(rowID) - 1
@@ -101,7 +119,7 @@ public struct LifecycleGenerator {
 
     public static let kinds: [PaymentEventKind] = [
         .paymentAuthorized, .paymentSucceeded, .paymentSucceeded, .paymentFailed, .paymentCanceled, .checkoutExpired,
-        .refundSucceeded, .refundSucceeded, .refundSucceeded, .disputeOpened, .disputeWon, .disputeLost, .other,
+        .refundSucceeded, .refundSucceeded, .refundSucceeded, .refundFailed, .disputeOpened, .disputeFundsWithdrawn, .disputeWon, .disputeLost, .other,
     ]
 
     public mutating func steps(orders: Int, events: Int) -> [Step] {
@@ -139,9 +157,22 @@ public struct LifecycleGenerator {
         default: 1000
         }
         let currency = random.next(below: 12) == 0 ? "EUR" : "USD"
+        // Payments name their order (and now and then a second payment reference: a double
+        // charge); refunds and disputes mostly point only at the payment, as real providers send them.
+        let payment = random.next(below: 10) == 0 ? "pi2_\(order.orderID)" : "pi_\(order.orderID)"
+        let isPayment = [.paymentAuthorized, .paymentSucceeded, .paymentFailed, .paymentCanceled, .checkoutExpired].contains(kind)
+        let namesOrder = isPayment ? random.next(below: 15) != 0 : random.next(below: 2) == 0
+        var facts = EventFacts()
+        switch kind {
+        case .refundSucceeded where random.next(below: 3) == 0: facts.refundIsCumulative = true
+        case .refundSucceeded, .refundFailed: facts.refundID = ["re_a", "re_b", "re_c"][random.next(below: 3)]
+        case .disputeOpened, .disputeFundsWithdrawn, .disputeWon, .disputeLost: facts.disputeID = "dp_\(order.orderID)"
+        default: break
+        }
         let event = PaymentEvent(
             tenant: order.tenant, source: random.next(below: 2) == 0 ? "s1" : "s2", provider: .stripe, providerEventID: "evt_\(counter)",
-            kind: kind, orderID: random.next(below: 15) == 0 ? nil : order.orderID, amountMinor: amount, currency: currency, rawBody: []
+            kind: kind, orderID: namesOrder ? order.orderID : nil, providerPaymentID: payment, facts: facts,
+            amountMinor: amount, currency: currency, rawBody: []
         )
         delivered.append(event)
         return event

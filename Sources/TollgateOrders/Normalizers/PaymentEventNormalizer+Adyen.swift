@@ -2,7 +2,8 @@ import Foundation
 import TollgateCore
 
 extension PaymentEventNormalizer {
-    // Adyen: one event per notification item; identity pspReference:eventCode:success.
+    // Adyen: one event per notification item; identity pspReference:eventCode:success, plus
+    // additionalData.disputeStatus where one is given (see ``adyenEventID``).
     // Modifications (REFUND, CANCELLATION, CHARGEBACK, ...) have their own pspReference and point
     // at the payment with originalReference; their merchantReference may be their own, so only a
     // payment's (and a dispute's, which repeats the payment's) is taken as our order reference.
@@ -19,8 +20,9 @@ extension PaymentEventNormalizer {
             else { throw .noEventID }
             let success = Self.flag(item["success"])
             let additional = item["additionalData"] as? [String: Any]
-            let (kind, stage) = Self.adyenKind(code: code, success: success, disputeStatus: additional?["disputeStatus"] as? String)
-            var result = event("\(psp):\(code):\(success)", kind, body, understood: true)
+            let disputeStatus = additional?["disputeStatus"] as? String
+            let (kind, stage) = Self.adyenKind(code: code, success: success, disputeStatus: disputeStatus)
+            var result = event(Self.adyenEventID(psp: psp, code: code, success: success, disputeStatus: disputeStatus), kind, body, understood: true)
             let original = Self.text(item["originalReference"])
             let merchantReference = Self.text(item["merchantReference"])
             switch kind {
@@ -52,6 +54,19 @@ extension PaymentEventNormalizer {
             events.append(result)
         }
         return events
+    }
+
+    /// The stored identity of an Adyen notification item: `pspReference:eventCode:success`, and
+    /// `:disputeStatus` after it when the item carries one. A dispute keeps one pspReference
+    /// through all its notifications, and Adyen reports its outcome by sending CHARGEBACK again
+    /// with a new `disputeStatus` (the real samples CHARGEBACK.json and CHARGEBACK.dispute-lost.json
+    /// share pspReference, eventCode and success): without the status the "Lost" report was taken
+    /// for a redelivery of the first chargeback and dropped as a duplicate. A redelivery repeats
+    /// the same status, so it still deduplicates.
+    public static func adyenEventID(psp: String, code: String, success: Bool, disputeStatus: String? = nil) -> String {
+        let base = "\(psp):\(code):\(success)"
+        guard let status = disputeStatus?.trimmingCharacters(in: .whitespaces), !status.isEmpty else { return base }
+        return "\(base):\(status)"
     }
 
     /// The kind (and dispute stage) of an Adyen eventCode. `success` "false" on a payment is a

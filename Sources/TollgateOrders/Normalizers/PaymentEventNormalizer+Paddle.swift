@@ -16,8 +16,12 @@ extension PaymentEventNormalizer {
             result.kind = Self.paddleAdjustmentKind(action: data["action"] as? String, status: data["status"] as? String)
             result.linkReferences = [Self.text(data["transaction_id"])].compactMap { $0 }
             // A refund adjustment is one refund; a chargeback adjustment is the dispute's loss.
-            result.facts.refundID = Self.text(data["id"])
-            result.facts.disputeID = Self.text(data["id"])
+            // The id names one or the other, never both (a refund is no dispute).
+            if (data["action"] as? String)?.hasPrefix("chargeback") == true {
+                result.facts.disputeID = Self.text(data["id"])
+            } else {
+                result.facts.refundID = Self.text(data["id"])
+            }
             let totals = data["totals"] as? [String: Any]
             result.currency = ((totals?["currency_code"] ?? data["currency_code"]) as? String)?.uppercased()
             result.setMinorAmount(totals?["total"])

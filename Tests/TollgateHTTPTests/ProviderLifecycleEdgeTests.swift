@@ -1,0 +1,90 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import Testing
+import TollgateConfig
+import TollgateCore
+import TollgateOrders
+import TollgateSignatures
+import TollgateTestSupport
+
+/// Per provider, the whole life of an order through the running edge (TLS, verification, Redis
+/// dedup, Postgres): pay -> partial refund -> refund -> dispute -> outcome, each callback shaped
+/// as the provider's real sample (``ProviderLifecycle``), the order's status checked after each.
+@Suite(.serialized) struct ProviderLifecycleEdgeTests {
+    static let tenant = "life"
+    static let secrets: [Provider: String] = [
+        .stripe: "whsec_life_stripe", .standardWebhooks: "whsec_c21va2Utc3RhbmRhcmQta2V5", .adyen: String(repeating: "4A", count: 32),
+        .paddle: "pdl_ntfset_life", .xsolla: "xsolla-life-secret", .checkout: "cko-life-key",
+    ]
+
+    static let tenants = TenantCatalog(sources: Provider.allCases.map {
+        WebhookSource(tenant: tenant, name: $0.rawValue, provider: $0, secrets: [Secret(secrets[$0]!)])
+    } + [
+        // A second endpoint for the same Stripe account (an endpoint migration): shares dedup.
+        WebhookSource(tenant: tenant, name: "stripe-new", provider: .stripe, account: "stripe", secrets: [Secret(secrets[.stripe]!)]),
+    ])
+
+    func sql(_ query: String) async throws -> String {
+        try await ChildProcess.run("/usr/bin/psql", [TestEnvironment.postgresURL, "-tAc", query]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func deliver(_ client: HTTPClient, _ edge: EdgeHarness.Running, source: String, provider: Provider, _ callback: LifecycleCallback) async throws -> HTTPClientResponse {
+        let signer = WebhookSigner(provider: provider, secret: Secret(Self.secrets[provider]!))
+        let signed = signer.sign(body: callback.body, timestamp: Int64(Date().timeIntervalSince1970), id: callback.id)
+        let (response, text) = try await client.fetch(edge.edge + "/v1/webhooks/\(Self.tenant)/\(source)", method: .POST,
+                                                      headers: signed.headers.map { ($0.name, $0.value) } + [("Content-Type", "application/json")],
+                                                      body: .bytes(ByteBuffer(bytes: signed.body)))
+        #expect((200..<300).contains(Int(response.status.code)), "\(provider) \(callback.label): \(response.status) \(text)")
+        return response
+    }
+
+    @Test func everyProvidersLifecycleThroughTheEdge() async throws {
+        let certificates = try await TestCertificates.make()
+        try await EdgeHarness.withServer(certificates: certificates, tenants: Self.tenants) { edge in
+            try await EdgeHarness.withClient(trusting: certificates.caPath) { client in
+                for provider in Provider.allCases {
+                    let run = UUID().uuidString.prefix(8).lowercased()
+                    let order = "ord_\(provider.rawValue)_\(run)"
+                    _ = try await sql("INSERT INTO orders (tenant, order_id, status, amount_minor, currency) VALUES ('\(Self.tenant)', '\(order)', 'pending_payment', \(ProviderLifecycle.amountMinor), 'USD')")
+                    let callbacks = try ProviderLifecycle.callbacks(provider, order: order, payment: "\(provider.rawValue.prefix(3))\(run)")
+                    for callback in callbacks {
+                        _ = try await deliver(client, edge, source: provider.rawValue, provider: provider, callback)
+                        let status = try await sql("SELECT status FROM orders WHERE tenant = '\(Self.tenant)' AND order_id = '\(order)'")
+                        #expect(status == callback.expected.rawValue, "\(provider) after \(callback.label)")
+                    }
+                    // A redelivery of the partial refund changes nothing.
+                    let again = try await deliver(client, edge, source: provider.rawValue, provider: provider, callbacks[1])
+                    #expect(again.headers["tollgate-duplicate"].first == "true", "\(provider)")
+                    #expect(try await sql("SELECT refunded_minor FROM orders WHERE tenant = '\(Self.tenant)' AND order_id = '\(order)'") == "\(ProviderLifecycle.amountMinor)")
+                    // Every callback was applied: none waits, none was ignored.
+                    let outcomes = try await sql("SELECT string_agg(DISTINCT outcome, ',') FROM payment_events WHERE tenant = '\(Self.tenant)' AND order_id = '\(order)'")
+                    #expect(outcomes == "applied", "\(provider)")
+                }
+            }
+        }
+    }
+
+    /// A refund that arrives before the payment it refunds (no order reference, only the payment's)
+    /// waits, and the payment applies it; the same refund through a second endpoint of the same
+    /// account is a duplicate.
+    @Test func aRefundBeforeItsPaymentWaitsForTheLinkAndASecondEndpointOfTheAccountIsADuplicate() async throws {
+        let certificates = try await TestCertificates.make()
+        try await EdgeHarness.withServer(certificates: certificates, tenants: Self.tenants) { edge in
+            try await EdgeHarness.withClient(trusting: certificates.caPath) { client in
+                let run = UUID().uuidString.prefix(8).lowercased()
+                let order = "ord_early_\(run)"
+                _ = try await sql("INSERT INTO orders (tenant, order_id, status, amount_minor, currency) VALUES ('\(Self.tenant)', '\(order)', 'pending_payment', \(ProviderLifecycle.amountMinor), 'USD')")
+                let callbacks = try ProviderLifecycle.callbacks(.stripe, order: order, payment: "early\(run)")
+                _ = try await deliver(client, edge, source: "stripe", provider: .stripe, callbacks[1])
+                #expect(try await sql("SELECT outcome FROM payment_events WHERE tenant = '\(Self.tenant)' AND provider_event_id = '\(callbacks[1].id)'") == "pending")
+                _ = try await deliver(client, edge, source: "stripe", provider: .stripe, callbacks[0])
+                #expect(try await sql("SELECT status FROM orders WHERE tenant = '\(Self.tenant)' AND order_id = '\(order)'") == "partially_refunded")
+                #expect(try await sql("SELECT order_id FROM payment_events WHERE tenant = '\(Self.tenant)' AND provider_event_id = '\(callbacks[1].id)'") == order)
+                let migrated = try await deliver(client, edge, source: "stripe-new", provider: .stripe, callbacks[1])
+                #expect(migrated.headers["tollgate-duplicate"].first == "true")
+                #expect(try await sql("SELECT refunded_minor FROM orders WHERE tenant = '\(Self.tenant)' AND order_id = '\(order)'") == "\(ProviderLifecycle.partialMinor)")
+            }
+        }
+    }
+}

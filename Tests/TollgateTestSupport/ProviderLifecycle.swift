@@ -1,0 +1,196 @@
+import Foundation
+import TollgateCore
+import TollgateOrders
+
+/// One order's life as each provider sends it: pay, partial refund, refund of the rest, dispute,
+/// dispute lost. Bodies are the real samples under `Tests/Fixtures/provider-payloads/` with only
+/// their ids, references and amounts replaced, so every other field (and the absence of an order
+/// reference on refunds and disputes) is the provider's own. Checkout.com and Standard Webhooks
+/// have no public samples: their bodies follow the documented shapes (ORDER-LIFECYCLE.md).
+public struct LifecycleCallback: Sendable {
+    public var label: String
+    public var body: [UInt8]
+    /// Headers the normalizer reads (the Standard Webhooks message id).
+    public var headers: [String: String]
+    /// The event id to sign with (Standard Webhooks) and to recognise the step by.
+    public var id: String
+    /// The order's status once this step (and every earlier one) applied.
+    public var expected: OrderStatus
+}
+
+public enum ProviderLifecycle {
+    public static let amountMinor: Int64 = 2000
+    public static let partialMinor: Int64 = 500
+
+    /// The repository's `Tests/Fixtures/provider-payloads` directory.
+    public static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/provider-payloads")
+
+    public static func sample(_ path: String) throws -> [String: Any] {
+        let data = try Data(contentsOf: fixtures.appendingPathComponent(path))
+        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { throw TestSupportError("\(path) is not a JSON object") }
+        return object
+    }
+
+    /// The callbacks of one order's life with `provider`; `payment` makes every id unique.
+    public static func callbacks(_ provider: Provider, order: String, payment: String) throws -> [LifecycleCallback] {
+        switch provider {
+        case .stripe: try stripe(order: order, payment: payment)
+        case .adyen: try adyen(order: order, payment: payment)
+        case .paddle: try paddle(order: order, payment: payment)
+        case .xsolla: try xsolla(order: order, payment: payment)
+        case .checkout: checkout(order: order, payment: payment)
+        case .standardWebhooks: standardWebhooks(order: order, payment: payment)
+        }
+    }
+
+    static func encode(_ object: [String: Any]) -> [UInt8] {
+        Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data())
+    }
+
+    // MARK: Stripe (lago/rubymock captures)
+
+    static func stripe(order: String, payment: String) throws -> [LifecycleCallback] {
+        let (intent, charge, dispute) = ("pi_\(payment)", "ch_\(payment)", "dp_\(payment)")
+        func event(_ file: String, _ id: String, _ object: [String: Any], _ expected: OrderStatus) throws -> LifecycleCallback {
+            var envelope = try sample("stripe/\(file)")
+            envelope["id"] = id
+            var data = envelope["data"] as? [String: Any] ?? [:]
+            data["object"] = (data["object"] as? [String: Any] ?? [:]).merging(object) { $1 }
+            envelope["data"] = data
+            return LifecycleCallback(label: file, body: encode(envelope), headers: [:], id: id, expected: expected)
+        }
+        return [
+            try event("payment_intent.succeeded.json", "evt_\(payment)_pay", [
+                "id": intent, "amount": amountMinor, "amount_received": amountMinor, "currency": "usd", "latest_charge": charge, "metadata": ["order_id": order],
+            ], .paid),
+            try event("refund.created.json", "evt_\(payment)_re1", [
+                "id": "re_\(payment)_1", "amount": partialMinor, "charge": charge, "payment_intent": intent, "currency": "usd", "status": "succeeded",
+            ], .partiallyRefunded),
+            try event("charge.refunded.json", "evt_\(payment)_re2", [
+                "id": charge, "payment_intent": intent, "amount": amountMinor, "amount_captured": amountMinor, "amount_refunded": amountMinor, "currency": "usd",
+            ], .refunded),
+            try event("charge.dispute.created.json", "evt_\(payment)_dp", [
+                "id": dispute, "charge": charge, "payment_intent": intent, "amount": amountMinor, "currency": "usd",
+            ], .disputed),
+            try event("charge.dispute.closed.lost.json", "evt_\(payment)_lost", [
+                "id": dispute, "charge": charge, "payment_intent": intent, "amount": amountMinor, "currency": "usd", "status": "lost",
+            ], .chargedBack),
+        ]
+    }
+
+    // MARK: Adyen (adyen-java mocks, OpenAPI examples, lago capture)
+
+    static func adyen(order: String, payment: String) throws -> [LifecycleCallback] {
+        func item(_ file: String, _ fields: [String: Any], _ expected: OrderStatus) throws -> LifecycleCallback {
+            var envelope = try sample("adyen/\(file)")
+            var wrappers = envelope["notificationItems"] as? [[String: Any]] ?? []
+            var item = (wrappers.first?["NotificationRequestItem"] as? [String: Any] ?? [:]).merging(fields) { $1 }
+            item["amount"] = ["value": fields["value"] ?? amountMinor, "currency": "USD"]
+            item.removeValue(forKey: "value")
+            if fields["originalReference"] == nil { item.removeValue(forKey: "originalReference") }
+            wrappers = [["NotificationRequestItem": item]]
+            envelope["notificationItems"] = wrappers
+            let id = "\(item["pspReference"]!):\(item["eventCode"]!):true"
+            return LifecycleCallback(label: file, body: encode(envelope), headers: [:], id: id, expected: expected)
+        }
+        return [
+            try item("AUTHORISATION.success-true.json", ["pspReference": payment, "merchantReference": order], .paid),
+            try item("REFUND.success-true.json", ["pspReference": "\(payment)R1", "originalReference": payment, "merchantReference": "\(order)-refund", "value": partialMinor], .partiallyRefunded),
+            try item("REFUND.success-true.json", ["pspReference": "\(payment)R2", "originalReference": payment, "merchantReference": "\(order)-refund-2", "value": amountMinor - partialMinor], .refunded),
+            try item("NOTIFICATION_OF_CHARGEBACK.json", ["pspReference": "\(payment)D", "originalReference": payment, "merchantReference": order], .disputed),
+            try item("CHARGEBACK.dispute-lost.json", ["pspReference": "\(payment)D", "originalReference": payment, "merchantReference": order], .chargedBack),
+        ]
+    }
+
+    // MARK: Paddle (paddle-python-sdk fragments in an envelope)
+
+    static func paddle(order: String, payment: String) throws -> [LifecycleCallback] {
+        let transaction = "txn_\(payment)"
+        func event(_ file: String, _ type: String, _ id: String, _ fields: [String: Any], totals: [String: Any], _ expected: OrderStatus) throws -> LifecycleCallback {
+            var data = try sample("paddle/\(file)").merging(fields) { $1 }
+            if var details = data["details"] as? [String: Any] {
+                details["totals"] = (details["totals"] as? [String: Any] ?? [:]).merging(totals) { $1 }
+                data["details"] = details
+            } else {
+                data["totals"] = (data["totals"] as? [String: Any] ?? [:]).merging(totals) { $1 }
+            }
+            let envelope: [String: Any] = ["event_id": id, "event_type": type, "occurred_at": "2026-11-25T10:00:00.000000Z", "notification_id": "ntf_\(id)", "data": data]
+            return LifecycleCallback(label: type, body: encode(envelope), headers: [:], id: id, expected: expected)
+        }
+        func adjustment(_ n: Int, action: String, total: Int64, _ expected: OrderStatus) throws -> LifecycleCallback {
+            try event("adjustment.created.data.json", "adjustment.updated", "evt_\(payment)_adj\(n)",
+                      ["id": "adj_\(payment)_\(n)", "action": action, "status": "approved", "transaction_id": transaction, "currency_code": "USD"],
+                      totals: ["total": "\(total)", "currency_code": "USD"], expected)
+        }
+        return [
+            try event("transaction.completed.data.json", "transaction.completed", "evt_\(payment)_pay",
+                      ["id": transaction, "custom_data": ["order_id": order], "currency_code": "USD"],
+                      totals: ["grand_total": "\(amountMinor)", "total": "\(amountMinor)", "currency_code": "USD"], .paid),
+            try adjustment(1, action: "refund", total: partialMinor, .partiallyRefunded),
+            try adjustment(2, action: "refund", total: amountMinor - partialMinor, .refunded),
+            try adjustment(3, action: "chargeback_warning", total: amountMinor, .disputed),
+            try adjustment(4, action: "chargeback", total: amountMinor, .chargedBack),
+        ]
+    }
+
+    // MARK: Xsolla (raw sandbox capture; refunds follow the same shape)
+
+    static func xsolla(order: String, payment: String) throws -> [LifecycleCallback] {
+        // Xsolla transaction ids are integers.
+        let transaction = Int(payment.unicodeScalars.reduce(UInt64(7)) { ($0 &* 31 &+ UInt64($1.value)) % 900_000_000 }) + 100_000_000
+        func event(_ type: String, major: String, _ expected: OrderStatus) throws -> LifecycleCallback {
+            var body = try sample("xsolla/payment.json")
+            body["notification_type"] = type
+            var transactionObject = body["transaction"] as? [String: Any] ?? [:]
+            transactionObject["id"] = transaction
+            transactionObject["external_id"] = order
+            body["transaction"] = transactionObject
+            var purchase = body["purchase"] as? [String: Any] ?? [:]
+            purchase["total"] = ["currency": "USD", "amount": Decimal(string: major)!]
+            body["purchase"] = purchase
+            return LifecycleCallback(label: type, body: encode(body), headers: [:], id: "\(type):\(transaction)", expected: expected)
+        }
+        return [
+            try event("payment", major: "20.00", .paid),
+            try event("partial_refund", major: "5.00", .partiallyRefunded),
+            // A full refund states the whole amount: it counts once beside the partial one.
+            try event("refund", major: "20.00", .refunded),
+        ]
+    }
+
+    // MARK: Checkout.com and Standard Webhooks (documented shapes; no public samples)
+
+    static func checkout(order: String, payment: String) -> [LifecycleCallback] {
+        let (paymentID, dispute) = ("pay_\(payment)", "dsp_\(payment)")
+        func event(_ type: String, _ n: String, _ data: [String: Any], _ expected: OrderStatus) -> LifecycleCallback {
+            let id = "evt_\(payment)_\(n)"
+            let body: [String: Any] = ["id": id, "type": type, "version": "1.0.0", "created_on": "2026-11-25T10:00:00Z",
+                                       "data": data.merging(["amount": amountMinor, "currency": "USD"]) { old, _ in old }]
+            return LifecycleCallback(label: type, body: encode(body), headers: [:], id: id, expected: expected)
+        }
+        return [
+            event("payment_captured", "pay", ["id": paymentID, "action_id": "act_\(payment)_c", "reference": order], .paid),
+            event("payment_refunded", "re1", ["id": paymentID, "action_id": "act_\(payment)_r1", "reference": order, "amount": partialMinor], .partiallyRefunded),
+            event("payment_refunded", "re2", ["id": paymentID, "action_id": "act_\(payment)_r2", "reference": order, "amount": amountMinor - partialMinor], .refunded),
+            event("dispute_received", "dp", ["id": dispute, "payment_id": paymentID, "payment_reference": order], .disputed),
+            event("dispute_lost", "lost", ["id": dispute, "payment_id": paymentID, "payment_reference": order], .chargedBack),
+        ]
+    }
+
+    static func standardWebhooks(order: String, payment: String) -> [LifecycleCallback] {
+        func event(_ kind: PaymentEventKind, _ n: String, _ data: [String: Any], _ expected: OrderStatus) -> LifecycleCallback {
+            let id = "msg_\(payment)_\(n)"
+            let body: [String: Any] = ["type": kind.rawValue, "timestamp": "2026-11-25T10:00:00Z",
+                                       "data": data.merging(["payment_id": payment, "amount": amountMinor, "currency": "USD"]) { old, _ in old }]
+            return LifecycleCallback(label: kind.rawValue, body: encode(body), headers: ["webhook-id": id], id: id, expected: expected)
+        }
+        return [
+            event(.paymentSucceeded, "pay", ["order_id": order], .paid),
+            event(.refundSucceeded, "re1", ["refund_id": "re_1", "amount": partialMinor], .partiallyRefunded),
+            event(.refundSucceeded, "re2", ["refund_id": "re_2", "amount": amountMinor - partialMinor], .refunded),
+            event(.disputeOpened, "dp", ["dispute_id": "dp_1"], .disputed),
+            event(.disputeLost, "lost", ["dispute_id": "dp_1"], .chargedBack),
+        ]
+    }
+}
