@@ -188,8 +188,9 @@ public struct LoadVerifier: Sendable {
 
     /// Every (event kind, from, to) that ``OrderStateMachine`` applies, found by running it rather
     /// than restating it: from fresh and fulfilled orders, one event of each kind of fact it weighs
-    /// (payments right and wrong, refunds by id, totals, over-refunds and failures, one dispute
-    /// through its stages) is applied breadth-first to every state reached. After the payment the
+    /// (payments right and wrong, partial and full refunds by id, a partial and a full total, an
+    /// over-refund, a refund in another currency, failures of a partial and of a full refund, one
+    /// dispute through its stages) is applied breadth-first to every state reached. After the payment the
     /// status is derived from the order's money facts, so a refund may leave a paid order
     /// partially refunded, refunded or in review, a won dispute may return it to any status its
     /// refunds imply, and a review is never left by an event.
@@ -204,8 +205,9 @@ public struct LoadVerifier: Sendable {
         let probes: [OrderEvent] = [
             event(.paymentAuthorized), event(.paymentSucceeded), event(.paymentSucceeded, 999), event(.paymentSucceeded, currency: "EUR"),
             event(.paymentSucceeded, reference: "pay_2"), event(.paymentFailed), event(.paymentCanceled), event(.checkoutExpired, nil),
-            event(.refundSucceeded, 500, refund: "re_1"), event(.refundSucceeded, amount, cumulative: true), event(.refundSucceeded, 2500, refund: "re_2"),
-            event(.refundSucceeded, 500, currency: "EUR", refund: "re_3"), event(.refundFailed, nil, refund: "re_1"),
+            event(.refundSucceeded, 500, refund: "re_1"), event(.refundSucceeded, 300, refund: "re_2"), event(.refundSucceeded, amount, refund: "re_3"),
+            event(.refundSucceeded, 800, cumulative: true), event(.refundSucceeded, amount, cumulative: true), event(.refundSucceeded, 2500, refund: "re_4"),
+            event(.refundSucceeded, 500, currency: "EUR", refund: "re_5"), event(.refundFailed, nil, refund: "re_1"), event(.refundFailed, nil, refund: "re_3"),
             event(.disputeOpened), event(.disputeFundsWithdrawn), event(.disputeWon), event(.disputeLost),
             event(.disputeWon, stage: 4), event(.disputeLost, stage: 4),
         ]

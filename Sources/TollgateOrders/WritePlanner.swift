@@ -135,13 +135,15 @@ public enum WritePlanner {
     ///   - reevaluating: orders whose waiting events are evaluated first (an order just created).
     ///   - links: the stored links of the events' references.
     ///   - unlinked: stored events waiting for a link that one of the events' references may create.
+    ///   - linking: links made outside any event (checkout opened the payment), applied first.
     public static func plan(
         events: [PaymentEvent], orders: [OrderKey: OrderState], waiting: [OrderKey: [WaitingEvent]] = [:],
         stored: Set<PaymentEventKey> = [], reevaluating: [OrderKey] = [],
-        links: [PaymentLink: OrderKey] = [:], unlinked: [WaitingEvent] = []
+        links: [PaymentLink: OrderKey] = [:], unlinked: [WaitingEvent] = [], linking: [PaymentLink: OrderKey] = [:]
     ) -> WritePlan {
         var planning = Planning(orders: orders, waiting: waiting, links: links, unlinked: unlinked)
-        for order in reevaluating { planning.applyWaiting(order) }
+        for (link, order) in linking where orders[order] != nil { planning.link([link], to: order) }
+        for order in Set(reevaluating).union(linking.values) { planning.applyWaiting(order) }
         var seen = stored
         for event in events {
             guard seen.insert(event.key).inserted else {

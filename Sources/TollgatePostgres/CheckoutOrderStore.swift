@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import TollgateCheckout
+import TollgateCore
 import TollgateOrders
 
 /// Checkout orders in Postgres: created at most once per (tenant, player, Idempotency-Key).
@@ -64,20 +65,28 @@ public struct CheckoutOrderStore: Sendable {
 
     /// Records the payment opened at the provider and moves a `created` order to `pending_payment`.
     /// An order a callback already moved on (the provider can be faster than our answer) keeps its
-    /// status. Returns the order as it now stands.
+    /// status. The payment id becomes a link of the order, so callbacks that point only at the
+    /// payment (and any that already arrived) find it. Returns the order as it now stands.
     public func recordPaymentOpened(tenant: String, orderID: String, provider: String, paymentID: String) async throws -> StoredOrder? {
         try await PostgresMetrics.measure("record_payment") {
-            let rows = try await client.query("""
-                UPDATE orders SET provider = \(provider), provider_payment_id = \(paymentID), last_error = NULL,
-                    status = CASE WHEN status = 'created' THEN 'pending_payment' ELSE status END,
-                    version = version + CASE WHEN status = 'created' THEN 1 ELSE 0 END, updated_at = now()
-                WHERE tenant = \(tenant) AND order_id = \(orderID)
-                RETURNING order_id, player_id, status, amount_minor, currency, provider, provider_payment_id, last_error
-                """, logger: logger)
-            for try await row in rows.decode((String, String, String, Int64, String, String?, String?, String?).self) {
-                return Self.stored(row)
+            try await client.withTransaction(logger: logger) { connection in
+                if let known = Provider(rawValue: provider) {
+                    try await PaymentEventStore(client: client, logger: logger).link(
+                        PaymentLink(tenant: tenant, provider: known, reference: paymentID), to: OrderKey(tenant: tenant, orderID: orderID), on: connection
+                    )
+                }
+                let rows = try await connection.query("""
+                    UPDATE orders SET provider = \(provider), provider_payment_id = \(paymentID), last_error = NULL,
+                        status = CASE WHEN status = 'created' THEN 'pending_payment' ELSE status END,
+                        version = version + CASE WHEN status = 'created' THEN 1 ELSE 0 END, updated_at = now()
+                    WHERE tenant = \(tenant) AND order_id = \(orderID)
+                    RETURNING order_id, player_id, status, amount_minor, currency, provider, provider_payment_id, last_error
+                    """, logger: logger)
+                for try await row in rows.decode((String, String, String, Int64, String, String?, String?, String?).self) {
+                    return Self.stored(row)
+                }
+                return nil
             }
-            return nil
         }
     }
 

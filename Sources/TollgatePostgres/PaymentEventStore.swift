@@ -112,6 +112,17 @@ public struct PaymentEventStore: Sendable {
         try await write(WritePlanner.plan(events: [], orders: [key: start], waiting: waiting, reevaluating: [key]), on: connection)
     }
 
+    /// Links a payment opened for an order (checkout) to it, and applies the callbacks that
+    /// arrived for that payment before anything named the order.
+    func link(_ link: PaymentLink, to order: OrderKey, on connection: PostgresConnection) async throws {
+        try await lockReferences([link], on: connection)
+        let orders = try await lockOrders([order], on: connection)
+        guard orders[order] != nil, try await linkedOrders([link], on: connection).isEmpty else { return }
+        let waiting = try await waitingEvents(for: [order], on: connection)
+        let unlinked = try await unlinkedEvents([link], on: connection)
+        try await write(WritePlanner.plan(events: [], orders: orders, waiting: waiting, unlinked: unlinked, linking: [link: order]), on: connection)
+    }
+
     /// Inserts orders in `pending_payment` (dev and test seeding, until checkout creates orders),
     /// then applies any events that arrived for them first.
     public func seedOrders(tenant: String, orders: [(id: String, amountMinor: Int64, currency: String)]) async throws {

@@ -121,3 +121,69 @@ import TollgateCore
         }
     }
 }
+
+/// Links through payment references against the real Postgres: the races and the migration.
+@Suite struct PaymentLinkTests {
+    let support = MigratorTests()
+    let tests = PaymentEventStoreTests()
+
+    func payment(_ order: String, _ n: Int) -> PaymentEvent {
+        PaymentEvent(tenant: "demo", source: "stripe", provider: .stripe, providerEventID: "evt_pay_\(n)", kind: .paymentSucceeded, orderID: order,
+                     providerPaymentID: "pi_\(n)", amountMinor: 1999, currency: "USD", rawBody: Array("{}".utf8))
+    }
+
+    func refund(_ n: Int) -> PaymentEvent {
+        PaymentEvent(tenant: "demo", source: "stripe", provider: .stripe, providerEventID: "evt_re_\(n)", kind: .refundSucceeded,
+                     providerPaymentID: "pi_\(n)", facts: EventFacts(refundID: "re_\(n)"), amountMinor: 500, currency: "USD", rawBody: Array("{}".utf8))
+    }
+
+    /// A refund that finds no link and the payment that creates it, committed at the same moment
+    /// by two transactions: without the reference lock each misses the other and the refund is
+    /// stranded `pending`. Repeated over many pairs; every refund must apply.
+    @Test func aRefundAndItsPaymentCommittedAtOnceNeverStrandTheRefund() async throws {
+        try await tests.withStore { store, _, endpoint in
+            let pairs = 150
+            try await store.seedOrders(tenant: "demo", orders: (0..<pairs).map { ("ord_\($0)", 1999, "USD") })
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for n in 0..<pairs {
+                    group.addTask { _ = try await store.commit([refund(n)]) }
+                    group.addTask { _ = try await store.commit([payment("ord_\(n)", n)]) }
+                }
+                try await group.waitForAll()
+            }
+            #expect(try await tests.count("SELECT count(*) FROM payment_events WHERE outcome IN ('pending', 'deferred')", endpoint) == 0)
+            #expect(try await tests.count("SELECT count(*) FROM orders WHERE status = 'partially_refunded' AND refunded_minor = 500", endpoint) == pairs)
+            #expect(try await tests.count("SELECT count(*) FROM order_links", endpoint) == pairs)
+        }
+    }
+
+    /// Orders paid before migration 0004 get their payment's link and ledger from the events that
+    /// paid them, so a refund pointing only at the payment still finds them.
+    @Test func ordersPaidBeforeTheMigrationAreLinkedByIt() async throws {
+        try await support.withFreshDatabase { endpoint in
+            try await support.withClient(endpoint) { client in
+                let all = try Migration.bundled()
+                try await Migrator(migrations: all.filter { $0.version < 4 }).apply(on: client, logger: support.logger)
+                try await client.query("""
+                    INSERT INTO orders (tenant, order_id, status, amount_minor, currency, refunded_minor) VALUES ('demo', 'ord_old', 'partially_refunded', 1999, 'USD', 300)
+                    """)
+                try await client.query("""
+                    INSERT INTO payment_events (tenant, source, provider, provider_event_id, kind, order_id, provider_payment_id, amount_minor, currency,
+                        understood, raw_body, outcome)
+                    VALUES ('demo', 'stripe', 'stripe', 'evt_old', 'payment.succeeded', 'ord_old', 'pi_old', 1999, 'USD', true, '\\x7b7d', 'applied')
+                    """)
+                try await Migrator(migrations: all).apply(on: client, logger: support.logger)
+                let store = PaymentEventStore(client: client, logger: support.logger)
+                let refund = PaymentEvent(tenant: "demo", source: "stripe", provider: .stripe, providerEventID: "evt_new", kind: .refundSucceeded,
+                                          providerPaymentID: "pi_old", facts: EventFacts(refundID: "re_new"), amountMinor: 1699, currency: "USD", rawBody: Array("{}".utf8))
+                let outcome = try await store.commit([refund])
+                #expect(try outcome[0].get() == .recorded(.applied))
+                #expect(try await tests.count("SELECT count(*) FROM orders WHERE order_id = 'ord_old' AND status = 'refunded' AND refunded_minor = 1999", endpoint) == 1)
+                // The old account column is the source: the old event is still a duplicate.
+                var again = refund
+                again.providerEventID = "evt_old"
+                #expect(try await store.commit([again])[0].get() == .duplicate)
+            }
+        }
+    }
+}

@@ -44,6 +44,13 @@ FROM payment_events e JOIN orders o ON o.tenant = e.tenant AND o.order_id = e.or
 WHERE e.kind = 'payment.succeeded' AND e.outcome = 'applied' AND e.provider_payment_id IS NOT NULL
 ORDER BY e.tenant, e.provider, e.provider_payment_id, e.id
 ON CONFLICT DO NOTHING;
-UPDATE orders o SET ledger = jsonb_build_object('paidBy', l.reference, 'reportedRefundedTotal', o.refunded_minor)
-FROM (SELECT DISTINCT ON (tenant, order_id) tenant, order_id, reference FROM order_links ORDER BY tenant, order_id, created_at) l
-WHERE o.tenant = l.tenant AND o.order_id = l.order_id;
+-- Their ledgers: the paying reference, the refunded total so far as one refund (so that refunds
+-- reported later add to it), a dispute in progress under a placeholder id (its real id is unknown).
+UPDATE orders o SET ledger = jsonb_strip_nulls(jsonb_build_object(
+    'paidBy', (SELECT l.reference FROM order_links l WHERE l.tenant = o.tenant AND l.order_id = o.order_id ORDER BY l.created_at LIMIT 1),
+    'refunds', CASE WHEN o.refunded_minor > 0 THEN jsonb_build_object('before-0004', o.refunded_minor) END,
+    'disputes', CASE o.status
+        WHEN 'disputed' THEN jsonb_build_object('before-0004', jsonb_build_object('stage', 1, 'outcome', 'open', 'contradicted', false))
+        WHEN 'charged_back' THEN jsonb_build_object('before-0004', jsonb_build_object('stage', 3, 'outcome', 'lost', 'contradicted', false))
+        END))
+WHERE o.status NOT IN ('created', 'pending_payment', 'authorized', 'failed', 'canceled', 'expired') OR o.refunded_minor > 0;
