@@ -39,18 +39,20 @@ public struct PaymentEventStore: Sendable {
 
     /// The fast path alone: the whole batch in one plan and one transaction, or nothing.
     func commitWholeBatch(_ events: [PaymentEvent]) async throws -> [CommitOutcome] {
-        try await PostgresMetrics.measure("commit_events_batch") {
+        let plan = try await PostgresMetrics.measure("commit_events_batch") {
             try await client.withTransaction(logger: logger) { connection in
                 let plan = try await planCommit(events, on: connection)
                 try await write(plan, on: connection)
-                return plan.results
+                return plan
             }
         }
+        OrderMetrics.record([plan])
+        return plan.results
     }
 
     /// The isolated path: one savepoint per event.
     func commitEventByEvent(_ events: [PaymentEvent]) async throws -> [Result<CommitOutcome, any Error>] {
-        try await PostgresMetrics.measure("commit_events") {
+        let (results, plans) = try await PostgresMetrics.measure("commit_events") {
             try await client.withTransaction(logger: logger) { connection in
                 // Every reference and order of the batch locked first, in key order, as the batch
                 // path does (references before orders, always).
@@ -59,36 +61,42 @@ public struct PaymentEventStore: Sendable {
                 let linked = try await linkedOrders(links, on: connection)
                 _ = try await lockOrders(Set(events.compactMap(\.orderKey)).union(linked.values), on: connection)
                 var results: [Result<CommitOutcome, any Error>] = []
+                var plans: [WritePlan] = []
                 for event in events {
-                    results.append(await commitOne(event, on: connection))
+                    let (result, plan) = await commitOne(event, on: connection)
+                    results.append(result)
+                    if let plan { plans.append(plan) }
                 }
-                return results
+                return (results, plans)
             }
         }
+        OrderMetrics.record(plans)
+        return results
     }
 
-    private func commitOne(_ event: PaymentEvent, on connection: PostgresConnection) async -> Result<CommitOutcome, any Error> {
+    /// The event's outcome, and the plan written for it if it was kept.
+    private func commitOne(_ event: PaymentEvent, on connection: PostgresConnection) async -> (Result<CommitOutcome, any Error>, WritePlan?) {
         do {
             try await connection.query("SAVEPOINT event", logger: logger)
             do {
                 let plan = try await planCommit([event], on: connection)
                 try await write(plan, on: connection)
                 try await connection.query("RELEASE SAVEPOINT event", logger: logger)
-                return .success(plan.results[0])
+                return (.success(plan.results[0]), plan)
             } catch let error as PlanOutdated {
                 // Another instance stored this very event after we looked: it is a duplicate.
                 logger.debug("event stored concurrently", metadata: ["reason": "\(error.reason)"])
                 try await connection.query("ROLLBACK TO SAVEPOINT event", logger: logger)
-                return .success(.duplicate)
+                return (.success(.duplicate), nil)
             }
         } catch {
             logger.error("event rolled back", metadata: ["provider_event_id": "\(event.providerEventID)", "error": "\(String(reflecting: error))"])
             do {
                 try await connection.query("ROLLBACK TO SAVEPOINT event", logger: logger)
             } catch {
-                return .failure(error)
+                return (.failure(error), nil)
             }
-            return .failure(error)
+            return (.failure(error), nil)
         }
     }
 

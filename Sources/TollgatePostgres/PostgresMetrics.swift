@@ -1,5 +1,6 @@
 import Metrics
 import TollgateCore
+import TollgateOrders
 
 /// Latency and error metrics for Postgres calls, labelled by a fixed operation name (never SQL
 /// text or values, which would leak data into labels and explode their number).
@@ -17,6 +18,21 @@ public enum PostgresMetrics {
         } catch {
             Counter(label: "tollgate_postgres_errors_total", dimensions: [("operation", name)]).increment()
             throw error
+        }
+    }
+}
+
+/// What committed plans did to orders that operators act on.
+enum OrderMetrics {
+    /// `tollgate_orders_needs_review_total{reason}`: orders that entered `needs_review`, by each
+    /// reason they carry (a human settles them; the alert is on its rate). Call after commit.
+    static func record(_ plans: [WritePlan]) {
+        for plan in plans {
+            for transition in plan.transitions where transition.to == .needsReview && transition.from != .needsReview {
+                for reason in plan.orders[transition.order]?.ledger.review ?? [] {
+                    Counter(label: "tollgate_orders_needs_review_total", dimensions: [("reason", reason.rawValue)]).increment()
+                }
+            }
         }
     }
 }
