@@ -202,10 +202,12 @@ public struct LoadPlan: Sendable {
             let order = paid[Int(random.next() % UInt64(paid.count))]
             let state = money[order] ?? OrderMoney()
             let provider = sources[sourceIndex(of: order)].provider
-            let canRefund = !state.disputed && state.issued < orders[order].amountMinor
-            let canDispute = !state.disputed && !Self.disputeStages(provider, won: false).isEmpty
-            guard canRefund || canDispute else { continue }
-            if canDispute, !canRefund || random.next() % 4 == 0 { return dispute(order: order, now: now, elapsed: elapsed) }
+            // An order's fate is decided at its first money back: one in five is disputed (and
+            // then left to its dispute), the others are refunded, partially, until nothing is left.
+            guard !state.disputed, state.issued < orders[order].amountMinor else { continue }
+            if state.issued == 0, !Self.disputeStages(provider, won: false).isEmpty, random.next() % 5 == 0 {
+                return dispute(order: order, now: now, elapsed: elapsed)
+            }
             return refund(order: order, kind: .webhook, now: now, elapsed: elapsed)
         }
         return nil

@@ -90,6 +90,20 @@ import TollgateSignatures
         }
     }
 
+    /// Long enough for every order to be paid and then refunded in full or disputed: the plan
+    /// never refunds more than was paid and, with nothing left to send, polls instead.
+    @Test func aLongRunNeverRefundsMoreThanWasPaid() throws {
+        let run = try Self.run(count: 8000, seed: 99)
+        let orders = Self.settle(run.events, orders: run.orders)
+        #expect(run.plan.ledger.payments.count == run.orders.count)
+        for order in run.orders {
+            let state = try #require(orders[order])
+            #expect(state.refundedMinor <= state.amountMinor && state.status != .needsReview, "\(order): \(state)")
+            #expect([.refunded, .chargedBack, .paid, .partiallyRefunded].contains(state.status), "\(order): \(state.status)")
+        }
+        #expect(orders.values.filter { $0.status == .refunded }.count > run.orders.count / 2)
+    }
+
     @Test func refundBoundsCountEachRefundOnce() {
         var ledger = LoadLedger()
         ledger.genuine = ["a|pay": true, "a|r1": true, "a|r2": false, "a|t2": true, "a|r3": true, "a|f3": true]
@@ -138,7 +152,7 @@ import TollgateSignatures
         let kinds: [PaymentEventKind] = [.paymentAuthorized, .paymentSucceeded, .paymentFailed, .paymentCanceled, .checkoutExpired, .refundSucceeded,
                                          .refundFailed, .disputeOpened, .disputeFundsWithdrawn, .disputeWon, .disputeLost]
         var unknown: Set<String> = []
-        for _ in 0..<3000 {
+        for _ in 0..<20_000 {
             var state = OrderState(status: random.next() % 2 == 0 ? .pendingPayment : .created, amountMinor: 1999, currency: "USD")
             for _ in 0..<10 {
                 let kind = kinds[Int(random.next() % UInt64(kinds.count))]
