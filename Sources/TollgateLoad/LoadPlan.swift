@@ -272,14 +272,13 @@ public struct LoadPlan: Sendable {
     }
 
     /// The stages of one dispute as `provider` reports them, ending won or lost; empty if the
-    /// provider reports no disputes. Paddle reports a chargeback only lost (its reversal is left
-    /// to a human).
+    /// provider reports no disputes. Paddle has no "lost": its chargeback stands unless reversed.
     static func disputeStages(_ provider: Provider, won: Bool) -> [PaymentEventKind] {
         let outcome: PaymentEventKind = won ? .disputeWon : .disputeLost
         return switch provider {
         case .stripe, .adyen, .standardWebhooks: [.disputeOpened, .disputeFundsWithdrawn, outcome]
         case .checkout: [.disputeOpened, outcome]
-        case .paddle: [.disputeOpened, .disputeLost]
+        case .paddle: won ? [.disputeOpened, .disputeFundsWithdrawn, .disputeWon] : [.disputeOpened, .disputeFundsWithdrawn]
         case .xsolla: []
         }
     }

@@ -174,70 +174,27 @@ public struct LoadVerifier: Sendable {
                         + "\(lost.count) orders not in the status their outcome implies" + (lost.isEmpty ? "" : " (\(lost.prefix(3).joined(separator: "; ")))"))
     }
 
-    /// Whether `kind` may move an order from `from` to `to`: whether the state machine itself
-    /// ever makes that move (see ``legalMoves``).
+    /// Whether `kind` may move an order from `from` to `to`: the transition table before payment;
+    /// after it, money back may lead to any status the order's facts imply, never back before
+    /// payment (OrderStateMachine, ORDER-LIFECYCLE.md).
     static func isLegal(kind: String, from: String, to: String) -> Bool {
-        legalMoves.contains(LegalMove(kind: kind, from: from, to: to))
-    }
-
-    struct LegalMove: Hashable {
-        var kind: String
-        var from: String
-        var to: String
-    }
-
-    /// Every (event kind, from, to) that ``OrderStateMachine`` applies, found by running it rather
-    /// than restating it: from fresh and fulfilled orders, one event of each kind of fact it weighs
-    /// (payments right and wrong, partial and full refunds by id, a partial and a full total, an
-    /// over-refund, a refund in another currency, failures of a partial and of a full refund, one
-    /// dispute through its stages) is applied breadth-first to every state reached. After the payment the
-    /// status is derived from the order's money facts, so a refund may leave a paid order
-    /// partially refunded, refunded or in review, a won dispute may return it to any status its
-    /// refunds imply, and a review is never left by an event.
-    static let legalMoves: Set<LegalMove> = {
-        let amount: Int64 = 1999
-        func event(_ kind: PaymentEventKind, _ value: Int64? = amount, currency: String = "USD", reference: String = "pay_1", refund: String? = nil,
-                   cumulative: Bool = false, stage: Int? = nil) -> OrderEvent {
-            OrderEvent(kind: kind, amountMinor: value, currency: currency, facts: EventFacts(
-                paymentReference: reference, refundID: refund, refundIsCumulative: cumulative,
-                disputeID: [.disputeOpened, .disputeFundsWithdrawn, .disputeWon, .disputeLost].contains(kind) ? "dp_1" : nil, disputeStage: stage))
+        guard let kind = PaymentEventKind(rawValue: kind), let from = OrderStatus(rawValue: from), let to = OrderStatus(rawValue: to) else { return false }
+        let beforePayment = OrderStatus.beforePayment
+        switch kind {
+        case .other:
+            return false
+        case .paymentSucceeded:
+            // Before payment: paid, or to a human (always after a close); after it: only a second
+            // payment, to a human.
+            if [.canceled, .expired].contains(from) { return to == .needsReview }
+            return beforePayment.contains(from) ? [.paid, .needsReview].contains(to) : to == .needsReview
+        case .refundSucceeded, .refundFailed, .disputeOpened, .disputeFundsWithdrawn, .disputeWon, .disputeLost:
+            // Money back applies only after payment, and the status is then derived from the
+            // order's facts: any status after payment, never one before it.
+            return !beforePayment.contains(from) && !beforePayment.contains(to)
+        default:
+            guard let rule = OrderStateMachine.transitions[kind] else { return false }
+            return rule.from.contains(from) && rule.to == to
         }
-        let probes: [OrderEvent] = [
-            event(.paymentAuthorized), event(.paymentSucceeded), event(.paymentSucceeded, 999), event(.paymentSucceeded, currency: "EUR"),
-            event(.paymentSucceeded, reference: "pay_2"), event(.paymentFailed), event(.paymentCanceled), event(.checkoutExpired, nil),
-            event(.refundSucceeded, 500, refund: "re_1"), event(.refundSucceeded, 300, refund: "re_2"), event(.refundSucceeded, amount, refund: "re_3"),
-            event(.refundSucceeded, 800, cumulative: true), event(.refundSucceeded, amount, cumulative: true), event(.refundSucceeded, 2500, refund: "re_4"),
-            event(.refundSucceeded, 500, currency: "EUR", refund: "re_5"), event(.refundFailed, nil, refund: "re_1"), event(.refundFailed, nil, refund: "re_3"),
-            event(.disputeOpened), event(.disputeFundsWithdrawn), event(.disputeWon), event(.disputeLost),
-            event(.disputeWon, stage: 4), event(.disputeLost, stage: 4),
-        ]
-        var paid = OrderLedger()
-        paid.paidBy = "pay_1"
-        var frontier = [OrderStatus.created, .pendingPayment].map { OrderState(status: $0, amountMinor: amount, currency: "USD") }
-            + [OrderState(status: .fulfilled, amountMinor: amount, currency: "USD", ledger: paid)]
-        var seen = Set(frontier.map(identity))
-        var moves: Set<LegalMove> = []
-        for _ in 0..<6 {
-            var next: [OrderState] = []
-            for state in frontier {
-                for probe in probes {
-                    guard case .applied(let after) = OrderStateMachine.apply(probe, to: state) else { continue }
-                    moves.insert(LegalMove(kind: probe.kind.rawValue, from: state.status.rawValue, to: after.status.rawValue))
-                    if seen.insert(identity(after)).inserted { next.append(after) }
-                }
-            }
-            frontier = next
-        }
-        return moves
-    }()
-
-    /// A state's identity for exploration: its status and every fact of its ledger, in a fixed order.
-    private static func identity(_ state: OrderState) -> String {
-        let ledger = state.ledger
-        func sorted<Value>(_ values: [String: Value]) -> String { values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") }
-        return [state.status.rawValue, ledger.paidBy ?? "-", sorted(ledger.extraPayments), sorted(ledger.refunds), ledger.failedRefunds.sorted().joined(separator: ","),
-                String(ledger.reportedRefundedTotal),
-                sorted(ledger.disputes.mapValues { "\($0.stage):\($0.outcome.rawValue):\($0.contradicted)" }),
-                ledger.review.map(\.rawValue).sorted().joined(separator: ",")].joined(separator: "|")
     }
 }

@@ -135,7 +135,7 @@ public struct OrderLifecycleGraph: Sendable, Equatable {
                 for probe in probes where !probe.afterPayment || state.ledger.paidBy != nil {
                     switch OrderStateMachine.apply(probe.event, to: state) {
                     case .applied(let after):
-                        let edge = Edge(state.status, probe.label, after.status, reasons: after.ledger.review.subtracting(state.ledger.review).sorted())
+                        let edge = Edge(state.status, probe.label, after.status, reasons: after.reviewReasons.subtracting(state.reviewReasons).sorted())
                         if after.status == state.status { unchanged.insert(edge) } else { edges.insert(edge) }
                         if seen.insert(identity(of: after)).inserted { next.append(after) }
                     case .ignored:

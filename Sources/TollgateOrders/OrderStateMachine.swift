@@ -174,16 +174,12 @@ public enum OrderStateMachine {
                 return .ignored(reason: "payment \(reference ?? "without reference") already recorded")
             }
             ledger.extraPayments[reference] = event.amountMinor ?? 0
-            ledger.review.insert(.doublePayment)
             return .applied(settled(order, ledger))
         }
         ledger.paidBy = reference ?? ""
-        if [.canceled, .expired].contains(order.status) { ledger.review.insert(.paymentAfterClose) }
-        if event.currency?.uppercased() != order.currency.uppercased() {
-            ledger.review.insert(.currencyMismatch)
-        } else if event.amountMinor != order.amountMinor {
-            ledger.review.insert(.amountMismatch)
-        }
+        ledger.paidAmountMinor = event.amountMinor
+        ledger.paidCurrency = event.currency?.uppercased()
+        ledger.paidAfterClose = [.canceled, .expired].contains(order.status)
         return .applied(settled(order, ledger))
     }
 
@@ -193,17 +189,17 @@ public enum OrderStateMachine {
         switch event.kind {
         case .refundSucceeded:
             guard let amount = event.amountMinor, amount > 0 else { return .ignored(reason: "refund without a positive amount") }
+            let id = facts.refundID ?? ""
             if let currency = event.currency, currency.uppercased() != order.currency.uppercased() {
-                ledger.review.insert(.currencyMismatch)
+                ledger.foreignCurrencyRefunds[id] = max(ledger.foreignCurrencyRefunds[id] ?? 0, amount)
             } else if facts.refundIsCumulative {
                 ledger.reportedRefundedTotal = max(ledger.reportedRefundedTotal, amount)
             } else {
-                let id = facts.refundID ?? ""
-                guard !ledger.failedRefunds.contains(id) else { return .ignored(reason: "refund \(id) was reported failed") }
                 ledger.refunds[id] = max(ledger.refunds[id] ?? 0, amount)
             }
         case .refundFailed:
-            ledger.failedRefunds.insert(facts.refundID ?? "")
+            let id = facts.refundID ?? ""
+            ledger.failedRefunds[id] = max(ledger.failedRefunds[id] ?? 0, event.amountMinor ?? 0)
         default:
             let outcome: DisputeRecord.Outcome = switch event.kind {
             case .disputeOpened: .open
@@ -211,9 +207,12 @@ public enum OrderStateMachine {
             case .disputeWon: .won
             default: .lost
             }
-            let report = DisputeRecord(stage: facts.disputeStage ?? event.kind.defaultDisputeStage, outcome: outcome)
-            let id = facts.disputeID ?? facts.paymentReference ?? ""
-            ledger.disputes[id] = ledger.disputes[id].map { $0.merging(report) } ?? report
+            var id = facts.disputeID ?? facts.paymentReference ?? ""
+            if ledger.disputes[id] == nil, Set(ledger.disputes.keys) == [OrderLedger.legacyDisputeID] { id = OrderLedger.legacyDisputeID }
+            var record = ledger.disputes[id] ?? DisputeRecord(reports: [])
+            record.reports.insert(.init(stage: facts.disputeStage ?? event.kind.defaultDisputeStage, outcome: outcome))
+            record.amountMinor = max(record.amountMinor, event.amountMinor ?? 0)
+            ledger.disputes[id] = record
         }
         guard ledger != order.ledger else {
             return .ignored(reason: "\(event.kind.rawValue) already counted")
@@ -221,13 +220,17 @@ public enum OrderStateMachine {
         return .applied(settled(order, ledger))
     }
 
-    /// The order with `ledger`, its inconsistencies flagged and its status derived from it.
+    /// The order with `ledger`, its refunded total and status derived from it.
     static func settled(_ order: OrderState, _ ledger: OrderLedger) -> OrderState {
         var next = order
         next.ledger = ledger
-        next.ledger.flagInconsistencies(amountMinor: order.amountMinor)
-        next.refundedMinor = next.ledger.refundedMinor ?? order.refundedMinor
-        next.status = next.ledger.status(amountMinor: order.amountMinor, base: order.status == .fulfilled ? .fulfilled : .paid)
+        next.refundedMinor = ledger.refundedMinor ?? order.refundedMinor
+        next.status = ledger.status(amountMinor: order.amountMinor, currency: order.currency, base: order.status == .fulfilled ? .fulfilled : .paid)
         return next
     }
+}
+
+extension OrderState {
+    /// Why a human must look at this order (empty unless it is in `needs_review`).
+    public var reviewReasons: Set<ReviewReason> { ledger.reviewReasons(amountMinor: amountMinor, currency: currency) }
 }

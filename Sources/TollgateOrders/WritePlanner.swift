@@ -143,7 +143,7 @@ public enum WritePlanner {
     ) -> WritePlan {
         var planning = Planning(orders: orders, waiting: waiting, links: links, unlinked: unlinked)
         for (link, order) in linking where orders[order] != nil { planning.link([link], to: order) }
-        for order in Set(reevaluating).union(linking.values) { planning.applyWaiting(order) }
+        for order in Set(reevaluating).union(linking.values).sorted() { planning.applyWaiting(order) }
         var seen = stored
         for event in events {
             guard seen.insert(event.key).inserted else {
@@ -274,26 +274,27 @@ public enum WritePlanner {
         }
 
         /// Evaluates the order's waiting events, oldest first, until none applies: each applied
-        /// one may make an earlier-deferred one legal, so the scan restarts after it.
+        /// one may make an earlier-deferred one legal, and evaluating one may link older events
+        /// into the queue, so the scan restarts after either.
         mutating func applyWaiting(_ key: OrderKey) {
             guard orders[key] != nil else { return }
             newlyLinked.remove(key)
-            var progressed = true
-            while progressed {
-                progressed = false
+            var restart = true
+            while restart {
+                restart = false
                 var index = 0
                 while index < (queues[key]?.count ?? 0) {
                     let queued = queues[key]![index]
-                    switch evaluate(queued, order: key) {
-                    case .applied:
-                        queues[key]!.remove(at: index)
-                        progressed = true
-                    case .ignored:
-                        queues[key]!.remove(at: index)
-                    default:
-                        index += 1
+                    let outcome = evaluate(queued, order: key)
+                    if outcome == .applied || outcome == .ignored {
+                        // By reference: linking may have re-sorted the queue under the index.
+                        queues[key]!.removeAll { $0.reference == queued.reference }
                     }
-                    if progressed { break }
+                    if outcome == .applied || newlyLinked.remove(key) != nil {
+                        restart = true
+                        break
+                    }
+                    if outcome != .ignored { index += 1 }
                 }
             }
         }

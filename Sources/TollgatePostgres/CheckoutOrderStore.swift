@@ -45,11 +45,7 @@ public struct CheckoutOrderStore: Sendable {
                 var created = false
                 for try await _ in inserted.decode(String.self) { created = true }
                 if created {
-                    try await PaymentEventStore(client: client, logger: logger).applyWaiting(
-                        tenant: tenant, orderID: orderID,
-                        from: OrderState(status: .created, amountMinor: order.totalMinor, currency: order.currency),
-                        on: connection
-                    )
+                    try await PaymentEventStore(client: client, logger: logger).applyWaiting(tenant: tenant, orderID: orderID, on: connection)
                 }
                 let rows = try await connection.query("""
                     SELECT order_id, player_id, status, amount_minor, currency, provider, provider_payment_id, last_error

@@ -218,7 +218,7 @@ extension PaymentEventStore {
                 review_reasons = string_to_array(v.reasons, ','), version = o.version + 1, updated_at = now()
             FROM unnest(\(changed.map(\.key.tenant)), \(changed.map(\.key.orderID)), \(changed.map(\.value.status.rawValue)),
                 \(changed.map { String($0.value.refundedMinor) }), \(try changed.map { String(decoding: try JSONEncoder().encode($0.value.ledger), as: UTF8.self) }),
-                \(changed.map { $0.value.ledger.review.map(\.rawValue).sorted().joined(separator: ",") }))
+                \(changed.map { $0.value.reviewReasons.map(\.rawValue).sorted().joined(separator: ",") }))
               AS v(tenant, order_id, status, refunded, ledger, reasons)
             WHERE o.tenant = v.tenant AND o.order_id = v.order_id
             """, logger: logger)

@@ -100,35 +100,51 @@ public struct PaymentEventStore: Sendable {
         }
     }
 
-    /// Reads what the planner needs for `events` (locking their orders) and plans the commit.
-    func planCommit(_ events: [PaymentEvent], on connection: PostgresConnection) async throws -> WritePlan {
-        let links = Set(events.filter { $0.kind != .other }.flatMap(\.links))
-        try await lockReferences(links, on: connection)
-        let linked = try await linkedOrders(links, on: connection)
-        let orders = try await lockOrders(Set(events.compactMap(\.orderKey)).union(linked.values), on: connection)
-        let waiting = try await waitingEvents(for: Array(orders.keys), on: connection)
-        let unlinked = try await unlinkedEvents(links.filter { linked[$0] == nil }, on: connection)
+    /// Reads what the planner needs for `events` (locking their references and orders) and plans
+    /// the commit.
+    ///
+    /// An event linked during the plan links its own references in turn (a PaymentIntent that a
+    /// Checkout Session links carries the charge a legacy dispute names), so the references read
+    /// are widened until the plan creates no link it did not read for: every event waiting for
+    /// any of them is in the plan. The first round covers nearly every batch.
+    func planCommit(
+        _ events: [PaymentEvent], reevaluating: [OrderKey] = [], linking: [PaymentLink: OrderKey] = [:], on connection: PostgresConnection
+    ) async throws -> WritePlan {
+        var references = Set(events.filter { $0.kind != .other }.flatMap(\.links)).union(linking.keys)
+        var locked: Set<PaymentLink> = []
+        let named = Set(events.compactMap(\.orderKey)).union(reevaluating).union(linking.values)
         let stored = try await storedKeys(events.map(\.key), on: connection)
-        return WritePlanner.plan(events: events, orders: orders, waiting: waiting, stored: stored, links: linked, unlinked: unlinked)
+        for round in 1... {
+            try await lockReferences(references.subtracting(locked), on: connection)
+            locked.formUnion(references)
+            let linked = try await linkedOrders(references, on: connection)
+            let orders = try await lockOrders(named.union(linked.values), on: connection)
+            let waiting = try await waitingEvents(for: Array(orders.keys), on: connection)
+            let unlinked = try await unlinkedEvents(references.filter { linked[$0] == nil }, on: connection)
+            let plan = WritePlanner.plan(events: events, orders: orders, waiting: waiting, stored: stored, reevaluating: reevaluating,
+                                         links: linked, unlinked: unlinked, linking: linking)
+            let wider = references.union(plan.links.keys).union(unlinked.flatMap(\.links)).union(waiting.values.joined().flatMap(\.links))
+            if wider == references { return plan }
+            if round == 8 {
+                logger.warning("payment links still widening after 8 rounds; events waiting for the rest stay pending", metadata: ["references": "\(wider.count)"])
+                return plan
+            }
+            references = wider
+        }
+        fatalError("unreachable")
     }
 
     /// Applies the order's deferred and pending events, oldest first, until none applies.
     /// Called when an order was created (callbacks that raced ahead of it are waiting).
-    func applyWaiting(tenant: String, orderID: String, from start: OrderState, on connection: PostgresConnection) async throws {
-        let key = OrderKey(tenant: tenant, orderID: orderID)
-        let waiting = try await waitingEvents(for: [key], on: connection)
-        try await write(WritePlanner.plan(events: [], orders: [key: start], waiting: waiting, reevaluating: [key]), on: connection)
+    func applyWaiting(tenant: String, orderID: String, on connection: PostgresConnection) async throws {
+        try await write(planCommit([], reevaluating: [OrderKey(tenant: tenant, orderID: orderID)], on: connection), on: connection)
     }
 
     /// Links a payment opened for an order (checkout) to it, and applies the callbacks that
-    /// arrived for that payment before anything named the order.
+    /// arrived for that payment before anything named the order. A reference already linked
+    /// stays where it is.
     func link(_ link: PaymentLink, to order: OrderKey, on connection: PostgresConnection) async throws {
-        try await lockReferences([link], on: connection)
-        let orders = try await lockOrders([order], on: connection)
-        guard orders[order] != nil, try await linkedOrders([link], on: connection).isEmpty else { return }
-        let waiting = try await waitingEvents(for: [order], on: connection)
-        let unlinked = try await unlinkedEvents([link], on: connection)
-        try await write(WritePlanner.plan(events: [], orders: orders, waiting: waiting, unlinked: unlinked, linking: [link: order]), on: connection)
+        try await write(planCommit([], linking: [link: order], on: connection), on: connection)
     }
 
     /// Inserts orders in `pending_payment` (dev and test seeding, until checkout creates orders),
@@ -140,11 +156,7 @@ public struct PaymentEventStore: Sendable {
                     INSERT INTO orders (tenant, order_id, status, amount_minor, currency)
                     VALUES (\(tenant), \(order.id), 'pending_payment', \(order.amountMinor), \(order.currency))
                     """, logger: logger)
-                try await applyWaiting(
-                    tenant: tenant, orderID: order.id,
-                    from: OrderState(status: .pendingPayment, amountMinor: order.amountMinor, currency: order.currency),
-                    on: connection
-                )
+                try await applyWaiting(tenant: tenant, orderID: order.id, on: connection)
             }
         }
     }

@@ -29,7 +29,7 @@ enum OrderMetrics {
     static func record(_ plans: [WritePlan]) {
         for plan in plans {
             for transition in plan.transitions where transition.to == .needsReview && transition.from != .needsReview {
-                for reason in plan.orders[transition.order]?.ledger.review ?? [] {
+                for reason in plan.orders[transition.order]?.reviewReasons ?? [] {
                     Counter(label: "tollgate_orders_needs_review_total", dimensions: [("reason", reason.rawValue)]).increment()
                 }
             }

@@ -70,9 +70,9 @@ public struct ProviderCallback: Sendable, Equatable {
         case .adyen: all.filter { $0 != .paymentAuthorized }
         // No refund failure or funds-withdrawn event the normalizer maps (payment_refund_declined is not one).
         case .checkout: all.filter { ![.refundFailed, .disputeFundsWithdrawn].contains($0) }
-        // Adjustments: refund, chargeback_warning (opened), chargeback (lost); a reversed
-        // chargeback is left to a human, so Paddle never announces a dispute won.
-        case .paddle: [.paymentSucceeded, .paymentFailed, .paymentCanceled, .refundSucceeded, .disputeOpened, .disputeLost]
+        // Adjustments: refund, chargeback_warning (opened), chargeback (funds withdrawn),
+        // chargeback_reverse (won); no other outcome.
+        case .paddle: [.paymentSucceeded, .paymentFailed, .paymentCanceled, .refundSucceeded, .disputeOpened, .disputeFundsWithdrawn, .disputeWon]
         case .xsolla: [.paymentSucceeded, .refundSucceeded]
         }
     }
@@ -118,11 +118,11 @@ public struct ProviderCallback: Sendable, Equatable {
         }
     }
 
-    /// The dispute id `provider` sends. Paddle has none: each adjustment (a warning, a chargeback)
-    /// is its own, `adj_<event>`.
+    /// The dispute id `provider` sends. Paddle has none (each step is an adjustment of its own):
+    /// the dispute is named by the transaction it disputes.
     public func disputeReference(for provider: Provider) -> String {
         switch provider {
-        case .paddle: "adj_\(eventID)"
+        case .paddle: paymentID
         case .checkout: disputeID ?? "dsp_\(paymentID)"
         default: disputeID ?? "dp_\(paymentID)"
         }
@@ -277,14 +277,23 @@ public struct ProviderCallback: Sendable, Equatable {
             // Only an approved adjustment moved money: a refund is approved in adjustment.updated
             // (adjustment.created is usually pending_approval); chargebacks arrive approved.
             (kind == .refundSucceeded ? "adjustment.updated" : "adjustment.created", [
-                "id": kind == .refundSucceeded ? refundReference(for: .paddle) : disputeReference(for: .paddle),
-                "action": kind == .refundSucceeded ? "refund" : kind == .disputeOpened ? "chargeback_warning" : "chargeback",
+                "id": kind == .refundSucceeded ? refundReference(for: .paddle) : "adj_\(eventID)",
+                "action": paddleAdjustmentAction,
                 "status": "approved", "transaction_id": paymentID, "currency_code": currency, "type": "partial",
                 "reason": kind == .refundSucceeded ? "requested_by_customer" : "chargeback",
                 "totals": ["subtotal": amount, "tax": "0", "total": amount, "fee": "0", "earnings": "0", "currency_code": currency],
             ])
         }
         return ["event_id": eventID, "event_type": type, "occurred_at": iso8601, "notification_id": "ntf_\(eventID)", "data": data]
+    }
+
+    private var paddleAdjustmentAction: String {
+        switch kind {
+        case .refundSucceeded: "refund"
+        case .disputeOpened: "chargeback_warning"
+        case .disputeWon: "chargeback_reverse"
+        default: "chargeback"
+        }
     }
 
     private func paddleTransaction() -> (String, [String: Any]) {

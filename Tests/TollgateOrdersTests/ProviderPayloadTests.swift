@@ -236,6 +236,7 @@ import TollgateOrders
         #expect(withdrawn.key != lost.key)
         var paid = OrderState(status: .paid, amountMinor: 1000, currency: "EUR")
         paid.ledger.paidBy = "9913333333333333"
+        (paid.ledger.paidAmountMinor, paid.ledger.paidCurrency) = (1000, "EUR")
         for events in [[withdrawn, lost], [lost, withdrawn]] {
             var order = paid
             for event in events {

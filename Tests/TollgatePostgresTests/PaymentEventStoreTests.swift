@@ -187,3 +187,67 @@ import TollgateCore
         }
     }
 }
+
+/// Migration 0004 on orders already in flight: their refunds keep their ids, a dispute in progress
+/// takes the first dispute reported after it, an order waiting for a human keeps waiting, and
+/// refunds still waiting keep their identity.
+@Suite struct LifecycleMigrationTests {
+    let support = MigratorTests()
+    let tests = PaymentEventStoreTests()
+
+    @Test func ordersInFlightKeepTheirMoneyFactsAcrossTheMigration() async throws {
+        try await support.withFreshDatabase { endpoint in
+            try await support.withClient(endpoint) { client in
+                let all = try Migration.bundled()
+                try await Migrator(migrations: all.filter { $0.version < 4 }).apply(on: client, logger: support.logger)
+                func row(_ id: String, _ kind: String, _ order: String, _ payment: String, _ amount: Int64, _ outcome: String, _ body: String) async throws {
+                    try await client.query("""
+                        INSERT INTO payment_events (tenant, source, provider, provider_event_id, kind, order_id, provider_payment_id, amount_minor, currency,
+                            understood, raw_body, outcome)
+                        VALUES ('demo', 'stripe', 'stripe', \(id), \(kind), \(order), \(payment), \(amount), 'USD', true, convert_to(\(body), 'UTF8'), \(outcome))
+                        """)
+                }
+                for (order, status, refunded) in [("ord_refunded", "partially_refunded", Int64(500)), ("ord_disputed", "disputed", 0), ("ord_review", "needs_review", 0),
+                                                  ("ord_waiting", "pending_payment", 0)] {
+                    try await client.query("INSERT INTO orders (tenant, order_id, status, amount_minor, currency, refunded_minor) VALUES ('demo', \(order), \(status), 2000, 'USD', \(refunded))")
+                }
+                try await row("evt_p1", "payment.succeeded", "ord_refunded", "pi_1", 2000, "applied", "{}")
+                try await row("evt_r1", "refund.succeeded", "ord_refunded", "pi_1", 500, "applied",
+                              #"{"id":"evt_r1","type":"charge.refunded","data":{"object":{"refunds":{"data":[{"id":"re_1","amount":500}]}}}}"#)
+                try await row("evt_p2", "payment.succeeded", "ord_disputed", "pi_2", 2000, "applied", "{}")
+                try await row("evt_w1", "refund.succeeded", "ord_waiting", "pi_4", 300, "deferred",
+                              #"{"id":"evt_w1","type":"charge.refunded","data":{"object":{"refunds":{"data":[{"id":"re_a","amount":300}]}}}}"#)
+                try await row("evt_w2", "refund.succeeded", "ord_waiting", "pi_4", 500, "deferred",
+                              #"{"id":"evt_w2","type":"charge.refunded","data":{"object":{"refunds":{"data":[{"id":"re_b","amount":500}]}}}}"#)
+                try await Migrator(migrations: all).apply(on: client, logger: support.logger)
+
+                let store = PaymentEventStore(client: client, logger: support.logger)
+                func event(_ id: String, _ kind: PaymentEventKind, order: String? = nil, payment: String, facts: EventFacts = EventFacts(), amount: Int64) -> PaymentEvent {
+                    PaymentEvent(tenant: "demo", source: "stripe", provider: .stripe, providerEventID: id, kind: kind, orderID: order, providerPaymentID: payment,
+                                 facts: facts, amountMinor: amount, currency: "USD", rawBody: Array("{}".utf8))
+                }
+                func status(_ order: String) async throws -> String {
+                    var result = ""
+                    for try await (status, refunded) in try await client.query("SELECT status, refunded_minor FROM orders WHERE order_id = \(order)").decode((String, Int64).self) {
+                        result = "\(status) \(refunded)"
+                    }
+                    return result
+                }
+                // The old refund reported again by id counts once; a new one adds.
+                _ = try await store.commit([event("evt_r1b", .refundSucceeded, payment: "pi_1", facts: EventFacts(refundID: "re_1"), amount: 500)])
+                #expect(try await status("ord_refunded") == "partially_refunded 500")
+                _ = try await store.commit([event("evt_r2", .refundSucceeded, payment: "pi_1", facts: EventFacts(refundID: "re_2"), amount: 300)])
+                #expect(try await status("ord_refunded") == "partially_refunded 800")
+                // The dispute in progress is won under its real id.
+                _ = try await store.commit([event("evt_d1", .disputeWon, payment: "pi_2", facts: EventFacts(disputeID: "dp_real"), amount: 2000)])
+                #expect(try await status("ord_disputed") == "paid 0")
+                // An order that waited for a human still does.
+                _ = try await store.commit([event("evt_d2", .disputeOpened, order: "ord_review", payment: "pi_3", facts: EventFacts(disputeID: "dp_3"), amount: 2000)])
+                #expect(try await status("ord_review") == "needs_review 0")
+                // Two refunds that waited before the migration keep their own ids.
+                _ = try await store.commit([event("evt_p4", .paymentSucceeded, order: "ord_waiting", payment: "pi_4", amount: 2000)])
+                #expect(try await status("ord_waiting") == "partially_refunded 800")
+            }
+        }
+    }
+}

@@ -123,8 +123,7 @@ import TollgateSignatures
         for (index, kind) in stages.enumerated() {
             disputes.insert(try await Self.roundTrip(Self.callback(provider, kind, eventID: "evt_stage_\(index)"), provider).first?.facts.disputeID)
         }
-        // Paddle's warning and chargeback are separate adjustments.
-        if provider != .paddle { #expect(disputes.count <= 1, "\(disputes)") }
+        #expect(disputes.count <= 1, "\(disputes)")
 
         let refunds = ProviderCallback.kinds(for: provider).filter { [.refundSucceeded, .refundFailed].contains($0) }
         var first: Set<String?> = []

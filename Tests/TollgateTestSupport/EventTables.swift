@@ -59,22 +59,29 @@ public struct EventTables: Equatable, Sendable {
         }
     }
 
-    /// Plans `events` against these tables exactly as the store reads them.
-    public func plan(_ batch: [PaymentEvent]) -> WritePlan {
-        let batchLinks = Set(batch.filter { $0.kind != .other }.flatMap(\.links))
-        let linked = self.links.filter { batchLinks.contains($0.key) }
-        let keys = Set(batch.compactMap(\.orderKey)).union(linked.values)
-        let orders = self.orders.filter { keys.contains($0.key) }
+    /// Plans `events` against these tables exactly as the store reads them (widening the
+    /// references read until the plan links nothing it did not read for).
+    public func plan(_ batch: [PaymentEvent], reevaluating: [OrderKey] = []) -> WritePlan {
+        var references = Set(batch.filter { $0.kind != .other }.flatMap(\.links))
         let known = Set(events.map(\.key))
-        return WritePlanner.plan(events: batch, orders: orders, waiting: waiting(for: orders.keys),
-                                 stored: Set(batch.map(\.key).filter(known.contains)),
-                                 links: linked, unlinked: unlinked(batchLinks.filter { linked[$0] == nil }))
+        while true {
+            let linked = self.links.filter { references.contains($0.key) }
+            let keys = Set(batch.compactMap(\.orderKey)).union(linked.values).union(reevaluating)
+            let orders = self.orders.filter { keys.contains($0.key) }
+            let waiting = waiting(for: orders.keys)
+            let unlinked = unlinked(references.filter { linked[$0] == nil })
+            let plan = WritePlanner.plan(events: batch, orders: orders, waiting: waiting, stored: Set(batch.map(\.key).filter(known.contains)),
+                                         reevaluating: reevaluating, links: linked, unlinked: unlinked)
+            let wider = references.union(plan.links.keys).union(unlinked.flatMap(\.links)).union(waiting.values.joined().flatMap(\.links))
+            if wider == references { return plan }
+            references = wider
+        }
     }
 
     /// Creates an order and applies what waited for it, as checkout and seeding do.
     public mutating func create(_ order: OrderKey, _ state: OrderState) {
         orders[order] = state
-        write(WritePlanner.plan(events: [], orders: [order: state], waiting: waiting(for: [order]), reevaluating: [order]))
+        write(plan([], reevaluating: [order]))
     }
 
     public mutating func write(_ plan: WritePlan) {

@@ -3,7 +3,8 @@ import TollgateCore
 import TollgateOrders
 
 /// One order's life as each provider sends it: pay, partial refund, refund of the rest, dispute,
-/// dispute lost. Bodies are the real samples under `Tests/Fixtures/provider-payloads/` with only
+/// dispute lost. Lost after a full refund, the buyer was paid back twice: the order ends in
+/// `needs_review` (refund_and_chargeback), with every fact kept. Bodies are the real samples under `Tests/Fixtures/provider-payloads/` with only
 /// their ids, references and amounts replaced, so every other field (and the absence of an order
 /// reference on refunds and disputes) is the provider's own. Checkout.com and Standard Webhooks
 /// have no public samples: their bodies follow the documented shapes (ORDER-LIFECYCLE.md).
@@ -75,7 +76,7 @@ public enum ProviderLifecycle {
             ], .disputed),
             try event("charge.dispute.closed.lost.json", "evt_\(payment)_lost", [
                 "id": dispute, "charge": charge, "payment_intent": intent, "amount": amountMinor, "currency": "usd", "status": "lost",
-            ], .chargedBack),
+            ], .needsReview),
         ]
     }
 
@@ -99,7 +100,7 @@ public enum ProviderLifecycle {
             try item("REFUND.success-true.json", ["pspReference": "\(payment)R1", "originalReference": payment, "merchantReference": "\(order)-refund", "value": partialMinor], .partiallyRefunded),
             try item("REFUND.success-true.json", ["pspReference": "\(payment)R2", "originalReference": payment, "merchantReference": "\(order)-refund-2", "value": amountMinor - partialMinor], .refunded),
             try item("NOTIFICATION_OF_CHARGEBACK.json", ["pspReference": "\(payment)D", "originalReference": payment, "merchantReference": order], .disputed),
-            try item("CHARGEBACK.dispute-lost.json", ["pspReference": "\(payment)D", "originalReference": payment, "merchantReference": order], .chargedBack),
+            try item("CHARGEBACK.dispute-lost.json", ["pspReference": "\(payment)D", "originalReference": payment, "merchantReference": order], .needsReview),
         ]
     }
 
@@ -130,7 +131,8 @@ public enum ProviderLifecycle {
             try adjustment(1, action: "refund", total: partialMinor, .partiallyRefunded),
             try adjustment(2, action: "refund", total: amountMinor - partialMinor, .refunded),
             try adjustment(3, action: "chargeback_warning", total: amountMinor, .disputed),
-            try adjustment(4, action: "chargeback", total: amountMinor, .chargedBack),
+            // Refunded in full and then charged back: the buyer got the money twice.
+            try adjustment(4, action: "chargeback", total: amountMinor, .needsReview),
         ]
     }
 
@@ -174,7 +176,7 @@ public enum ProviderLifecycle {
             event("payment_refunded", "re1", ["id": paymentID, "action_id": "act_\(payment)_r1", "reference": order, "amount": partialMinor], .partiallyRefunded),
             event("payment_refunded", "re2", ["id": paymentID, "action_id": "act_\(payment)_r2", "reference": order, "amount": amountMinor - partialMinor], .refunded),
             event("dispute_received", "dp", ["id": dispute, "payment_id": paymentID, "payment_reference": order], .disputed),
-            event("dispute_lost", "lost", ["id": dispute, "payment_id": paymentID, "payment_reference": order], .chargedBack),
+            event("dispute_lost", "lost", ["id": dispute, "payment_id": paymentID, "payment_reference": order], .needsReview),
         ]
     }
 
@@ -190,7 +192,7 @@ public enum ProviderLifecycle {
             event(.refundSucceeded, "re1", ["refund_id": "re_1", "amount": partialMinor], .partiallyRefunded),
             event(.refundSucceeded, "re2", ["refund_id": "re_2", "amount": amountMinor - partialMinor], .refunded),
             event(.disputeOpened, "dp", ["dispute_id": "dp_1"], .disputed),
-            event(.disputeLost, "lost", ["dispute_id": "dp_1"], .chargedBack),
+            event(.disputeLost, "lost", ["dispute_id": "dp_1"], .needsReview),
         ]
     }
 }

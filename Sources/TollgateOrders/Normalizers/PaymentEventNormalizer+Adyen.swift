@@ -20,7 +20,7 @@ extension PaymentEventNormalizer {
             else { throw .noEventID }
             let success = Self.flag(item["success"])
             let additional = item["additionalData"] as? [String: Any]
-            let disputeStatus = additional?["disputeStatus"] as? String
+            let disputeStatus = (additional?["disputeStatus"] as? String)?.trimmingCharacters(in: .whitespaces)
             let (kind, stage) = Self.adyenKind(code: code, success: success, disputeStatus: disputeStatus)
             var result = event(Self.adyenEventID(psp: psp, code: code, success: success, disputeStatus: disputeStatus), kind, body, understood: true)
             let original = Self.text(item["originalReference"])

@@ -9,8 +9,11 @@ extension PaymentEventNormalizer {
         "payment_approved": .paymentAuthorized, "payment_captured": .paymentSucceeded, "payment_declined": .paymentFailed,
         "payment_capture_declined": .paymentFailed, "payment_canceled": .paymentCanceled, "payment_voided": .paymentCanceled,
         "payment_expired": .checkoutExpired, "payment_refunded": .refundSucceeded,
-        "dispute_received": .disputeOpened, "dispute_evidence_required": .disputeOpened,
-        "dispute_won": .disputeWon, "dispute_canceled": .disputeWon, "dispute_lost": .disputeLost, "dispute_accepted": .disputeLost,
+        // Checkout.com debits the account when it asks for evidence; an expired dispute (no
+        // response in time) is lost; a resolved one closed without a chargeback (already refunded).
+        "dispute_received": .disputeOpened, "dispute_evidence_required": .disputeFundsWithdrawn,
+        "dispute_won": .disputeWon, "dispute_canceled": .disputeWon, "dispute_resolved": .disputeWon,
+        "dispute_lost": .disputeLost, "dispute_accepted": .disputeLost, "dispute_expired": .disputeLost,
         "dispute_arbitration_won": .disputeWon, "dispute_arbitration_lost": .disputeLost,
     ]
 

@@ -15,10 +15,11 @@ extension PaymentEventNormalizer {
         if type.hasPrefix("adjustment.") {
             result.kind = Self.paddleAdjustmentKind(action: data["action"] as? String, status: data["status"] as? String)
             result.linkReferences = [Self.text(data["transaction_id"])].compactMap { $0 }
-            // A refund adjustment is one refund; a chargeback adjustment is the dispute's loss.
-            // The id names one or the other, never both (a refund is no dispute).
+            // A refund adjustment is one refund, named by its id. Paddle reports each step of a
+            // chargeback (warning, chargeback, reversal) as a new adjustment, so the dispute is
+            // named by the transaction it disputes: the steps of one dispute meet in one record.
             if (data["action"] as? String)?.hasPrefix("chargeback") == true {
-                result.facts.disputeID = Self.text(data["id"])
+                result.facts.disputeID = Self.text(data["transaction_id"])
             } else {
                 result.facts.refundID = Self.text(data["id"])
             }
@@ -45,14 +46,15 @@ extension PaymentEventNormalizer {
     }
 
     /// Only an approved adjustment moved money: `pending_approval` (what adjustment.created
-    /// usually says) is a request, `rejected` never happened. Credits and reversed chargebacks
-    /// are kept as `other` (a human settles them; see ORDER-LIFECYCLE.md).
+    /// usually says) is a request, `rejected` never happened. A chargeback takes the funds (its
+    /// reversal returns them); credits are kept as `other` (no money left the merchant).
     static func paddleAdjustmentKind(action: String?, status: String?) -> PaymentEventKind {
         guard status == "approved" else { return .other }
         switch action {
         case "refund": return .refundSucceeded
-        case "chargeback": return .disputeLost
         case "chargeback_warning": return .disputeOpened
+        case "chargeback": return .disputeFundsWithdrawn
+        case "chargeback_reverse": return .disputeWon
         default: return .other
         }
     }

@@ -44,13 +44,48 @@ FROM payment_events e JOIN orders o ON o.tenant = e.tenant AND o.order_id = e.or
 WHERE e.kind = 'payment.succeeded' AND e.outcome = 'applied' AND e.provider_payment_id IS NOT NULL
 ORDER BY e.tenant, e.provider, e.provider_payment_id, e.id
 ON CONFLICT DO NOTHING;
--- Their ledgers: the paying reference, the refunded total so far as one refund (so that refunds
--- reported later add to it), a dispute in progress under a placeholder id (its real id is unknown).
+-- The refunds they applied, by the id each provider gives a refund (as the normalizers now read
+-- it), so a refund reported again later counts once and a new one adds.
+CREATE TEMPORARY TABLE legacy_refunds ON COMMIT DROP AS
+SELECT e.tenant, e.order_id, COALESCE(CASE e.provider
+        WHEN 'stripe' THEN convert_from(e.raw_body, 'UTF8')::jsonb #>> '{data,object,refunds,data,0,id}'
+        WHEN 'adyen' THEN split_part(e.provider_event_id, ':', 1)
+        WHEN 'paddle' THEN convert_from(e.raw_body, 'UTF8')::jsonb #>> '{data,id}'
+        WHEN 'checkout' THEN convert_from(e.raw_body, 'UTF8')::jsonb #>> '{data,action_id}'
+    END, e.provider_event_id) AS refund_id, e.amount_minor
+FROM payment_events e
+WHERE e.kind = 'refund.succeeded' AND e.outcome = 'applied' AND e.order_id IS NOT NULL AND e.amount_minor > 0;
+
+-- Their ledgers: the paying reference (its amount and currency were checked when it applied), the
+-- refunds above, a dispute in progress under a placeholder id (its real id was never stored; the
+-- first dispute reported later is taken to be it), and whether it already waited for a human.
 UPDATE orders o SET ledger = jsonb_strip_nulls(jsonb_build_object(
     'paidBy', (SELECT l.reference FROM order_links l WHERE l.tenant = o.tenant AND l.order_id = o.order_id ORDER BY l.created_at LIMIT 1),
-    'refunds', CASE WHEN o.refunded_minor > 0 THEN jsonb_build_object('before-0004', o.refunded_minor) END,
+    'paidAmountMinor', o.amount_minor, 'paidCurrency', o.currency,
+    'refunds', (SELECT jsonb_object_agg(k.refund_id, k.amount_minor) FROM (
+                  SELECT refund_id, max(amount_minor) AS amount_minor FROM legacy_refunds r
+                  WHERE r.tenant = o.tenant AND r.order_id = o.order_id GROUP BY refund_id
+                  UNION ALL  -- whatever the refunded total holds beyond its events, as one refund
+                  SELECT 'before-0004', o.refunded_minor - COALESCE((SELECT sum(m) FROM (SELECT max(amount_minor) AS m FROM legacy_refunds r
+                      WHERE r.tenant = o.tenant AND r.order_id = o.order_id GROUP BY refund_id) x), 0)
+                ) k WHERE k.amount_minor > 0),
     'disputes', CASE o.status
-        WHEN 'disputed' THEN jsonb_build_object('before-0004', jsonb_build_object('stage', 1, 'outcome', 'open', 'contradicted', false))
-        WHEN 'charged_back' THEN jsonb_build_object('before-0004', jsonb_build_object('stage', 3, 'outcome', 'lost', 'contradicted', false))
-        END))
+        WHEN 'disputed' THEN jsonb_build_object('before-0004', jsonb_build_object('reports', jsonb_build_array(jsonb_build_object('stage', 1, 'outcome', 'open'))))
+        WHEN 'charged_back' THEN jsonb_build_object('before-0004', jsonb_build_object('reports', jsonb_build_array(jsonb_build_object('stage', 3, 'outcome', 'lost'))))
+        END,
+    'legacyReview', CASE WHEN o.status = 'needs_review' THEN true END))
 WHERE o.status NOT IN ('created', 'pending_payment', 'authorized', 'failed', 'canceled', 'expired') OR o.refunded_minor > 0;
+UPDATE orders SET review_reasons = '{legacy_review}' WHERE status = 'needs_review';
+
+-- Events still waiting: what they point at, as the planner now reads it.
+UPDATE payment_events e SET
+    link_refs = CASE WHEN e.provider_payment_id IS NULL THEN '{}' ELSE ARRAY[e.provider_payment_id] END,
+    facts = jsonb_strip_nulls(jsonb_build_object(
+        'paymentReference', e.provider_payment_id, 'refundIsCumulative', false,
+        'refundID', CASE WHEN e.kind = 'refund.succeeded' THEN COALESCE(CASE e.provider
+            WHEN 'stripe' THEN convert_from(e.raw_body, 'UTF8')::jsonb #>> '{data,object,refunds,data,0,id}'
+            WHEN 'adyen' THEN split_part(e.provider_event_id, ':', 1)
+            WHEN 'paddle' THEN convert_from(e.raw_body, 'UTF8')::jsonb #>> '{data,id}'
+            WHEN 'checkout' THEN convert_from(e.raw_body, 'UTF8')::jsonb #>> '{data,action_id}'
+        END, e.provider_event_id) END))
+WHERE e.outcome IN ('deferred', 'pending') AND e.facts IS NULL;
