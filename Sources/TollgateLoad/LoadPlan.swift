@@ -277,7 +277,7 @@ public struct LoadPlan: Sendable {
         let outcome: PaymentEventKind = won ? .disputeWon : .disputeLost
         return switch provider {
         case .stripe, .adyen, .standardWebhooks: [.disputeOpened, .disputeFundsWithdrawn, outcome]
-        case .checkout: [.disputeOpened, outcome]
+        case .checkout: [.disputeOpened, .disputeFundsWithdrawn, outcome]
         case .paddle: won ? [.disputeOpened, .disputeFundsWithdrawn, .disputeWon] : [.disputeOpened, .disputeFundsWithdrawn]
         case .xsolla: []
         }

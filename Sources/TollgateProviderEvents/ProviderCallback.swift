@@ -68,8 +68,8 @@ public struct ProviderCallback: Sendable, Equatable {
         return switch provider {
         case .stripe, .standardWebhooks: all
         case .adyen: all.filter { $0 != .paymentAuthorized }
-        // No refund failure or funds-withdrawn event the normalizer maps (payment_refund_declined is not one).
-        case .checkout: all.filter { ![.refundFailed, .disputeFundsWithdrawn].contains($0) }
+        // No refund failure the normalizer maps (payment_refund_declined is not one).
+        case .checkout: all.filter { $0 != .refundFailed }
         // Adjustments: refund, chargeback_warning (opened), chargeback (funds withdrawn),
         // chargeback_reverse (won); no other outcome.
         case .paddle: [.paymentSucceeded, .paymentFailed, .paymentCanceled, .refundSucceeded, .disputeOpened, .disputeFundsWithdrawn, .disputeWon]
@@ -357,13 +357,15 @@ public struct ProviderCallback: Sendable, Equatable {
         case .paymentCanceled: "payment_canceled"
         case .refundSucceeded: "payment_refunded"
         case .disputeOpened: "dispute_received"
+        // Checkout.com debits the account when it asks for evidence.
+        case .disputeFundsWithdrawn: "dispute_evidence_required"
         case .disputeWon: "dispute_won"
         case .disputeLost: "dispute_lost"
         default: "payment_expired"
         }
         var data: [String: Any] = ["amount": amountMinor, "currency": currency]
         switch kind {
-        case .disputeOpened, .disputeWon, .disputeLost:
+        case .disputeOpened, .disputeFundsWithdrawn, .disputeWon, .disputeLost:
             data.merge(["id": disputeReference(for: .checkout), "payment_id": paymentID, "payment_reference": orderID, "reason": "fraudulent"]) { $1 }
         case .refundSucceeded:
             data.merge(["id": paymentID, "action_id": refundReference(for: .checkout), "reference": orderID]) { $1 }

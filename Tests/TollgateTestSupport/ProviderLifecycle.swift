@@ -189,10 +189,10 @@ public enum ProviderLifecycle {
         }
         return [
             event(.paymentSucceeded, "pay", ["order_id": order], .paid),
-            event(.refundSucceeded, "re1", ["refund_id": "re_1", "amount": partialMinor], .partiallyRefunded),
-            event(.refundSucceeded, "re2", ["refund_id": "re_2", "amount": amountMinor - partialMinor], .refunded),
-            event(.disputeOpened, "dp", ["dispute_id": "dp_1"], .disputed),
-            event(.disputeLost, "lost", ["dispute_id": "dp_1"], .needsReview),
+            event(.refundSucceeded, "re1", ["refund_id": "re_\(payment)_1", "amount": partialMinor], .partiallyRefunded),
+            event(.refundSucceeded, "re2", ["refund_id": "re_\(payment)_2", "amount": amountMinor - partialMinor], .refunded),
+            event(.disputeOpened, "dp", ["dispute_id": "dp_\(payment)"], .disputed),
+            event(.disputeLost, "lost", ["dispute_id": "dp_\(payment)"], .needsReview),
         ]
     }
 }

@@ -11,7 +11,9 @@ extension PaymentEventNormalizer {
         var result = event(id, (json?["type"] as? String).flatMap(PaymentEventKind.init(rawValue:)), body, understood: json?["type"] is String)
         result.orderID = Self.text(data?["order_id"])
         result.providerPaymentID = Self.text(data?["payment_id"])
-        result.linkReferences = [result.providerPaymentID, Self.text(data?["dispute_id"])].compactMap { $0 }
+        // Only the payment links: refund and dispute ids are the sender's own and need not be
+        // unique beyond their payment.
+        result.linkReferences = [result.providerPaymentID].compactMap { $0 }
         result.facts.refundID = Self.text(data?["refund_id"]) ?? (result.kind == .refundSucceeded ? id : nil)
         result.facts.disputeID = Self.text(data?["dispute_id"])
         result.currency = (data?["currency"] as? String)?.uppercased()

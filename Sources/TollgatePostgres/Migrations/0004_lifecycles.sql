@@ -71,7 +71,7 @@ UPDATE orders o SET ledger = jsonb_strip_nulls(jsonb_build_object(
                 ) k WHERE k.amount_minor > 0),
     'disputes', CASE o.status
         WHEN 'disputed' THEN jsonb_build_object('before-0004', jsonb_build_object('reports', jsonb_build_array(jsonb_build_object('stage', 1, 'outcome', 'open'))))
-        WHEN 'charged_back' THEN jsonb_build_object('before-0004', jsonb_build_object('reports', jsonb_build_array(jsonb_build_object('stage', 3, 'outcome', 'lost'))))
+        WHEN 'charged_back' THEN jsonb_build_object('before-0004', jsonb_build_object('reports', jsonb_build_array(jsonb_build_object('stage', 2, 'outcome', 'funds_withdrawn'))))
         END,
     'legacyReview', CASE WHEN o.status = 'needs_review' THEN true END))
 WHERE o.status NOT IN ('created', 'pending_payment', 'authorized', 'failed', 'canceled', 'expired') OR o.refunded_minor > 0;
