@@ -16,54 +16,26 @@ extension PaymentEventStore {
     /// Serializes commits that use or create the same links: a refund that finds no link and a
     /// payment that creates it, committed at once by two instances, would otherwise each miss the
     /// other (the refund stored unlinked after the payment looked for waiting events). Taken in
-    /// key order before any row lock, so it cannot deadlock.
-    func lockReferences(_ links: Set<PaymentLink>, on connection: PostgresConnection) async throws {
-        guard !links.isEmpty else { return }
-        let keys = links.map { "\($0.tenant)\u{1F}\($0.provider.rawValue)\u{1F}\($0.reference)" }
-        try await connection.query("""
-            SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(r, 11) AS k FROM unnest(\(keys)) AS r ORDER BY 1) s
-            """, logger: logger)
-    }
-
-    /// The orders `links` already point at.
-    func linkedOrders(_ links: Set<PaymentLink>, on connection: PostgresConnection) async throws -> [PaymentLink: OrderKey] {
-        guard !links.isEmpty else { return [:] }
-        let wanted = Array(links)
+    /// key order before any row lock, so it cannot deadlock. In the same round trip: which of
+    /// `keys` are already stored (read on a snapshot older than the locks, which is fine: the
+    /// insert's ON CONFLICT is the guard).
+    func lockReferences(_ links: Set<PaymentLink>, storedAmong keys: [PaymentEventKey] = [], on connection: PostgresConnection) async throws -> Set<PaymentEventKey> {
+        guard !links.isEmpty || !keys.isEmpty else { return [] }
+        let references = links.map { "\($0.tenant)\u{1F}\($0.provider.rawValue)\u{1F}\($0.reference)" }
+        // UNION ALL runs its branches in order: the locks are held before the statement returns.
         let rows = try await connection.query("""
-            SELECT l.tenant, l.provider, l.reference, l.order_id FROM order_links l
-            JOIN unnest(\(wanted.map(\.tenant)), \(wanted.map(\.provider.rawValue)), \(wanted.map(\.reference))) AS k(tenant, provider, reference)
-              ON l.tenant = k.tenant AND l.provider = k.provider AND l.reference = k.reference
+            SELECT '', '', '', count(pg_advisory_xact_lock(k))
+            FROM (SELECT DISTINCT hashtextextended(r, 11) AS k FROM unnest(\(references)::text[]) AS r ORDER BY 1) s
+            UNION ALL
+            SELECT e.tenant, e.account, e.provider_event_id, 0 FROM payment_events e
+            JOIN unnest(\(keys.map(\.tenant)), \(keys.map(\.account)), \(keys.map(\.providerEventID))) AS k(tenant, account, id)
+              ON e.tenant = k.tenant AND e.account = k.account AND e.provider_event_id = k.id
             """, logger: logger)
-        var found: [PaymentLink: OrderKey] = [:]
-        for try await (tenant, provider, reference, order) in rows.decode((String, String, String, String).self) {
-            guard let provider = Provider(rawValue: provider) else { continue }
-            found[PaymentLink(tenant: tenant, provider: provider, reference: reference)] = OrderKey(tenant: tenant, orderID: order)
+        var stored = Set<PaymentEventKey>()
+        for try await (tenant, account, id, _) in rows.decode((String, String, String, Int64).self) where !id.isEmpty {
+            stored.insert(PaymentEventKey(tenant: tenant, account: account, providerEventID: id))
         }
-        return found
-    }
-
-    /// Stored events still waiting for one of `links` to name their order.
-    func unlinkedEvents(_ links: Set<PaymentLink>, on connection: PostgresConnection) async throws -> [WaitingEvent] {
-        guard !links.isEmpty else { return [] }
-        var events: [WaitingEvent] = []
-        for group in Dictionary(grouping: links, by: { "\($0.tenant)\u{1F}\($0.provider.rawValue)" }).values {
-            let (tenant, provider) = (group[0].tenant, group[0].provider)
-            let rows = try await connection.query("""
-                SELECT id, kind, amount_minor, currency, outcome, outcome_reason, array_to_string(link_refs, E'\\x1f'), COALESCE(facts::text, '')
-                FROM payment_events
-                WHERE outcome = 'pending' AND order_id IS NULL AND tenant = \(tenant) AND provider = \(provider.rawValue)
-                  AND link_refs && \(group.map(\.reference))
-                ORDER BY id
-                """, logger: logger)
-            for try await (id, kind, amount, currency, outcome, reason, refs, facts) in rows.decode((Int64, String, Int64?, String?, String, String?, String, String).self) {
-                events.append(WaitingEvent(
-                    rowID: id, event: Self.orderEvent(kind: kind, amount: amount, currency: currency, facts: facts),
-                    outcome: EventOutcome(rawValue: outcome) ?? .pending, reason: reason,
-                    links: Self.links(refs, tenant: tenant, provider: provider)
-                ))
-            }
-        }
-        return events.sorted { $0.rowID < $1.rowID }
+        return stored
     }
 
     static func orderEvent(kind: String, amount: Int64?, currency: String?, facts: String) -> OrderEvent {
@@ -76,63 +48,85 @@ extension PaymentEventStore {
         return joined.split(separator: "\u{1F}").map { PaymentLink(tenant: tenant, provider: provider, reference: String($0)) }
     }
 
-    /// Locks `keys`' orders in (tenant, order id) order and returns the ones that exist.
-    func lockOrders(_ keys: Set<OrderKey>, on connection: PostgresConnection) async throws -> [OrderKey: OrderState] {
-        guard !keys.isEmpty else { return [:] }
+    /// Locks, in (tenant, order id) order, the orders `keys` name and the orders `links` point
+    /// at; returns the ones that exist and which of `links` point where.
+    func lockOrders(_ keys: Set<OrderKey>, linkedBy links: Set<PaymentLink> = [], on connection: PostgresConnection) async throws
+        -> (orders: [OrderKey: OrderState], links: [PaymentLink: OrderKey]) {
+        guard !keys.isEmpty || !links.isEmpty else { return ([:], [:]) }
         let sorted = keys.sorted()
+        let wanted = Array(links)
         let rows = try await connection.query("""
-            SELECT o.tenant, o.order_id, o.status, o.amount_minor, o.currency, o.refunded_minor, o.ledger::text
-            FROM orders o JOIN unnest(\(sorted.map(\.tenant)), \(sorted.map(\.orderID))) AS k(tenant, order_id)
-              ON o.tenant = k.tenant AND o.order_id = k.order_id
+            WITH linked AS (
+                SELECT l.tenant, l.order_id, l.provider, l.reference FROM order_links l
+                JOIN unnest(\(wanted.map(\.tenant))::text[], \(wanted.map(\.provider.rawValue))::text[], \(wanted.map(\.reference))::text[])
+                  AS k(tenant, provider, reference)
+                  ON l.tenant = k.tenant AND l.provider = k.provider AND l.reference = k.reference
+            )
+            SELECT o.tenant, o.order_id, o.status, o.amount_minor, o.currency, o.refunded_minor, o.ledger::text,
+                COALESCE((SELECT string_agg(linked.provider || E'\\x1f' || linked.reference, E'\\x1e') FROM linked
+                          WHERE linked.tenant = o.tenant AND linked.order_id = o.order_id), '')
+            FROM orders o JOIN (
+                SELECT * FROM unnest(\(sorted.map(\.tenant))::text[], \(sorted.map(\.orderID))::text[]) AS n(tenant, order_id)
+                UNION SELECT tenant, order_id FROM linked
+            ) k ON o.tenant = k.tenant AND o.order_id = k.order_id
             ORDER BY o.tenant, o.order_id FOR UPDATE OF o
             """, logger: logger)
         var orders: [OrderKey: OrderState] = [:]
-        for try await (tenant, id, status, amount, currency, refunded, ledger) in rows.decode((String, String, String, Int64, String, Int64, String).self) {
+        var found: [PaymentLink: OrderKey] = [:]
+        for try await (tenant, id, status, amount, currency, refunded, ledger, linkedHere)
+            in rows.decode((String, String, String, Int64, String, Int64, String, String).self) {
             guard let status = OrderStatus(rawValue: status) else { continue }
-            orders[OrderKey(tenant: tenant, orderID: id)] = OrderState(
+            let key = OrderKey(tenant: tenant, orderID: id)
+            orders[key] = OrderState(
                 status: status, amountMinor: amount, currency: currency, refundedMinor: refunded,
                 ledger: try JSONDecoder().decode(OrderLedger.self, from: Data(ledger.utf8))
             )
+            for pair in linkedHere.split(separator: "\u{1E}") {
+                let parts = pair.split(separator: "\u{1F}", maxSplits: 1)
+                guard parts.count == 2, let provider = Provider(rawValue: String(parts[0])) else { continue }
+                found[PaymentLink(tenant: tenant, provider: provider, reference: String(parts[1]))] = key
+            }
         }
-        return orders
+        return (orders, found)
     }
 
-    /// The `deferred` and `pending` events of `orders`, oldest first.
-    func waitingEvents(for orders: [OrderKey], on connection: PostgresConnection) async throws -> [OrderKey: [WaitingEvent]] {
-        guard !orders.isEmpty else { return [:] }
+    /// The `deferred` and `pending` events of `orders` (by order), and the stored events still
+    /// waiting for one of `links` to name their order; each oldest first. One round trip.
+    func waitingEvents(for orders: [OrderKey], unlinkedBy links: Set<PaymentLink> = [], on connection: PostgresConnection) async throws
+        -> (waiting: [OrderKey: [WaitingEvent]], unlinked: [WaitingEvent]) {
+        guard !orders.isEmpty || !links.isEmpty else { return ([:], []) }
+        let scopes = Set(links.map { "\($0.tenant)\u{1F}\($0.provider.rawValue)" }).sorted()
         let rows = try await connection.query("""
-            SELECT e.id, e.tenant, e.order_id, e.kind, e.amount_minor, e.currency, e.outcome, e.outcome_reason,
+            SELECT e.id, e.tenant, COALESCE(e.order_id, ''), e.kind, e.amount_minor, e.currency, e.outcome, e.outcome_reason,
                 e.provider, array_to_string(e.link_refs, E'\\x1f'), COALESCE(e.facts::text, '')
-            FROM payment_events e JOIN unnest(\(orders.map(\.tenant)), \(orders.map(\.orderID))) AS k(tenant, order_id)
+            FROM payment_events e JOIN unnest(\(orders.map(\.tenant))::text[], \(orders.map(\.orderID))::text[]) AS k(tenant, order_id)
               ON e.tenant = k.tenant AND e.order_id = k.order_id
             WHERE e.outcome IN ('deferred', 'pending')
-            ORDER BY e.id
+            UNION ALL
+            SELECT e.id, e.tenant, '', e.kind, e.amount_minor, e.currency, e.outcome, e.outcome_reason,
+                e.provider, array_to_string(e.link_refs, E'\\x1f'), COALESCE(e.facts::text, '')
+            FROM payment_events e
+            WHERE e.outcome = 'pending' AND e.order_id IS NULL AND e.link_refs && \(links.map(\.reference))::text[]
+              AND e.tenant || E'\\x1f' || e.provider = ANY(\(scopes)::text[])
+            ORDER BY 1
             """, logger: logger)
         var waiting: [OrderKey: [WaitingEvent]] = [:]
+        var unlinked: [WaitingEvent] = []
         for try await (id, tenant, order, kind, amount, currency, outcome, reason, provider, refs, facts)
             in rows.decode((Int64, String, String, String, Int64?, String?, String, String?, String, String, String).self) {
-            waiting[OrderKey(tenant: tenant, orderID: order), default: []].append(WaitingEvent(
+            let event = WaitingEvent(
                 rowID: id, event: Self.orderEvent(kind: kind, amount: amount, currency: currency, facts: facts),
-                outcome: EventOutcome(rawValue: outcome) ?? .deferred, reason: reason,
+                outcome: EventOutcome(rawValue: outcome) ?? .pending, reason: reason,
                 links: Self.links(refs, tenant: tenant, provider: Provider(rawValue: provider))
-            ))
+            )
+            if !order.isEmpty {
+                waiting[OrderKey(tenant: tenant, orderID: order), default: []].append(event)
+            } else if event.links.contains(where: links.contains) {
+                // The array overlap matched a reference; only one of these links really is one.
+                unlinked.append(event)
+            }
         }
-        return waiting
-    }
-
-    /// Which of `keys` are already stored.
-    func storedKeys(_ keys: [PaymentEventKey], on connection: PostgresConnection) async throws -> Set<PaymentEventKey> {
-        guard !keys.isEmpty else { return [] }
-        let rows = try await connection.query("""
-            SELECT e.tenant, e.account, e.provider_event_id FROM payment_events e
-            JOIN unnest(\(keys.map(\.tenant)), \(keys.map(\.account)), \(keys.map(\.providerEventID))) AS k(tenant, account, id)
-              ON e.tenant = k.tenant AND e.account = k.account AND e.provider_event_id = k.id
-            """, logger: logger)
-        var stored = Set<PaymentEventKey>()
-        for try await (tenant, account, id) in rows.decode((String, String, String).self) {
-            stored.insert(PaymentEventKey(tenant: tenant, account: account, providerEventID: id))
-        }
-        return stored
+        return (waiting, unlinked)
     }
 
     /// Writes `plan`. Throws ``PlanOutdated`` (before anything else is written) when another

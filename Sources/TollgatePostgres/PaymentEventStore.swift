@@ -57,9 +57,8 @@ public struct PaymentEventStore: Sendable {
                 // Every reference and order of the batch locked first, in key order, as the batch
                 // path does (references before orders, always).
                 let links = Set(events.flatMap(\.links))
-                try await lockReferences(links, on: connection)
-                let linked = try await linkedOrders(links, on: connection)
-                _ = try await lockOrders(Set(events.compactMap(\.orderKey)).union(linked.values), on: connection)
+                _ = try await lockReferences(links, on: connection)
+                _ = try await lockOrders(Set(events.compactMap(\.orderKey)), linkedBy: links, on: connection)
                 var results: [Result<CommitOutcome, any Error>] = []
                 var plans: [WritePlan] = []
                 for event in events {
@@ -111,16 +110,16 @@ public struct PaymentEventStore: Sendable {
         _ events: [PaymentEvent], reevaluating: [OrderKey] = [], linking: [PaymentLink: OrderKey] = [:], on connection: PostgresConnection
     ) async throws -> WritePlan {
         var references = Set(events.filter { $0.kind != .other }.flatMap(\.links)).union(linking.keys)
-        var locked: Set<PaymentLink> = []
         let named = Set(events.compactMap(\.orderKey)).union(reevaluating).union(linking.values)
-        let stored = try await storedKeys(events.map(\.key), on: connection)
+        // Three round trips a round: references locked (and stored keys read), orders locked
+        // (with the links among them), waiting events read.
+        let stored = try await lockReferences(references, storedAmong: events.map(\.key), on: connection)
+        var locked = references
         for round in 1... {
-            try await lockReferences(references.subtracting(locked), on: connection)
+            if round > 1 { _ = try await lockReferences(references.subtracting(locked), on: connection) }
             locked.formUnion(references)
-            let linked = try await linkedOrders(references, on: connection)
-            let orders = try await lockOrders(named.union(linked.values), on: connection)
-            let waiting = try await waitingEvents(for: Array(orders.keys), on: connection)
-            let unlinked = try await unlinkedEvents(references.filter { linked[$0] == nil }, on: connection)
+            let (orders, linked) = try await lockOrders(named, linkedBy: references, on: connection)
+            let (waiting, unlinked) = try await waitingEvents(for: Array(orders.keys), unlinkedBy: references.filter { linked[$0] == nil }, on: connection)
             let plan = WritePlanner.plan(events: events, orders: orders, waiting: waiting, stored: stored, reevaluating: reevaluating,
                                          links: linked, unlinked: unlinked, linking: linking)
             let wider = references.union(plan.links.keys).union(unlinked.flatMap(\.links)).union(waiting.values.joined().flatMap(\.links))

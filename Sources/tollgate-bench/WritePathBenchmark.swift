@@ -68,7 +68,8 @@ struct WritePathBenchmark: AsyncParsableCommand {
                         var applied = 0
                         for index in stride(from: caller, to: orders.count, by: concurrency) {
                             let event = PaymentEvent(tenant: "bench", source: "stripe", provider: .stripe, providerEventID: "evt_\(orders[index])",
-                                                     kind: .paymentSucceeded, orderID: orders[index], amountMinor: 1999, currency: "USD",
+                                                     kind: .paymentSucceeded, orderID: orders[index], providerPaymentID: "pi_\(orders[index])",
+                                                     amountMinor: 1999, currency: "USD",
                                                      rawBody: Array(#"{"id":"evt"}"#.utf8))
                             if case .success(.recorded(.applied)) = try await committer.commit([event])[0] { applied += 1 }
                         }
