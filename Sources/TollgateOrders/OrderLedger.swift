@@ -115,6 +115,14 @@ public struct OrderLedger: Sendable, Equatable {
 
     public init() {}
 
+    /// The most any report says was refunded: individual refunds (failed ones never count) or
+    /// the highest cumulative total as reported, before failures come off it. What the review
+    /// checks weigh, so a total already lowered by the provider never hides an over-refund.
+    var grossRefundedMinor: Int64? {
+        guard let individual = Self.sum(refunds.filter { failedRefunds[$0.key] == nil }.values) else { return nil }
+        return max(individual, reportedRefundedTotal)
+    }
+
     /// Refunded minor units: refunds counted once whether reported individually, cumulatively or
     /// both; failed ones never. Nil when a sum overflows.
     public var refundedMinor: Int64? {
@@ -139,7 +147,7 @@ public struct OrderLedger: Sendable, Equatable {
         if !extraPayments.isEmpty { reasons.insert(.doublePayment) }
         if foreignCurrencyRefunds.keys.contains(where: { failedRefunds[$0] == nil }) { reasons.insert(.currencyMismatch) }
         if disputes.values.contains(where: \.contradicted) { reasons.insert(.disputeContradicted) }
-        guard let refunded = refundedMinor,
+        guard refundedMinor != nil, let refunded = grossRefundedMinor,
               let chargedBack = Self.sum(disputes.values.filter(\.fundsTaken).map(\.amountMinor)) else {
             reasons.insert(.amountOverflow)
             return reasons

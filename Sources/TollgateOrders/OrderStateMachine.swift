@@ -170,7 +170,9 @@ public enum OrderStateMachine {
         if !OrderStatus.beforePayment.contains(order.status) {
             // Already paid: the same payment again (under another event id) changes nothing;
             // another payment is money the player paid twice.
-            guard let reference, let paidBy = ledger.paidBy, reference != paidBy, ledger.extraPayments[reference] == nil else {
+            // An order paid before its payment's reference was recorded (migration 0004) has
+            // none: any referenced payment is then another one (a human checks).
+            guard let reference, reference != ledger.paidBy ?? "", ledger.extraPayments[reference] == nil else {
                 return .ignored(reason: "payment \(reference ?? "without reference") already recorded")
             }
             ledger.extraPayments[reference] = event.amountMinor ?? 0

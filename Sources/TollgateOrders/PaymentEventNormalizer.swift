@@ -55,10 +55,12 @@ public struct PaymentEventNormalizer: Sendable {
         }
     }
 
-    /// A JSON string, or a JSON number as text (Xsolla sends transaction ids as numbers).
+    /// A JSON string, or a JSON number as text (Xsolla sends transaction ids as numbers). A string
+    /// with control characters is no id or reference: Postgres refuses NUL, and U+001E/U+001F
+    /// separate references where they are stored together.
     static func text(_ value: Any?) -> String? {
         switch value {
-        case let text as String: return text.isEmpty ? nil : text
+        case let text as String: return text.isEmpty || text.unicodeScalars.contains(where: { $0.value < 0x20 }) ? nil : text
         case let number as NSNumber where String(cString: number.objCType) != "c": return number.stringValue
         default: return nil
         }

@@ -117,6 +117,8 @@ public struct WritePlan: Sendable, Equatable {
     public var orders: [OrderKey: OrderState] = [:]
     /// New references of orders (inserted; an existing link is never moved).
     public var links: [PaymentLink: OrderKey] = [:]
+    /// Review reasons the plan gives orders that did not have them (what operators are alerted on).
+    public var reviewReasonsAdded: [OrderKey: Set<ReviewReason>] = [:]
 }
 
 /// Decides what a commit writes: the one place where an event's outcome is decided.
@@ -260,6 +262,8 @@ public enum WritePlanner {
                 if next != order {
                     orders[key] = next
                     plan.orders[key] = next
+                    let added = next.reviewReasons.subtracting(order.reviewReasons)
+                    if !added.isEmpty { plan.reviewReasonsAdded[key, default: []].formUnion(added) }
                 }
                 record(reference, .applied, nil)
                 return .applied

@@ -16,7 +16,7 @@ extension PaymentEventStore {
     /// Serializes commits that use or create the same links: a refund that finds no link and a
     /// payment that creates it, committed at once by two instances, would otherwise each miss the
     /// other (the refund stored unlinked after the payment looked for waiting events). Taken in
-    /// key order before any row lock, so it cannot deadlock. In the same round trip: which of
+    /// key order, before any row lock in a plan's first round. In the same round trip: which of
     /// `keys` are already stored (read on a snapshot older than the locks, which is fine: the
     /// insert's ON CONFLICT is the guard).
     func lockReferences(_ links: Set<PaymentLink>, storedAmong keys: [PaymentEventKey] = [], on connection: PostgresConnection) async throws -> Set<PaymentEventKey> {

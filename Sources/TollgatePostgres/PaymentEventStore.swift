@@ -10,9 +10,16 @@ import TollgateOrders
 /// What to write is decided by ``WritePlanner`` alone; this type only reads its inputs (the
 /// locked orders, their waiting events, the keys already stored) and writes its plan.
 ///
-/// Orders are locked up front in (tenant, order id) order, so two instances committing
-/// overlapping batches cannot deadlock.
+/// References are locked (advisory locks, in key order) and then orders (in (tenant, order id)
+/// order), so two instances committing overlapping batches do not deadlock in the first round; a
+/// later round (a chain of links) locks more references after rows, and a deadlock there aborts
+/// the transaction before anything is acknowledged (503, the provider retries).
 public struct PaymentEventStore: Sendable {
+    /// A plan kept linking references it had not read for, round after round.
+    struct LinkChainTooLong: Error {
+        var references: Int
+    }
+
     let client: PostgresClient
     let logger: Logger
 
@@ -124,13 +131,13 @@ public struct PaymentEventStore: Sendable {
                                          links: linked, unlinked: unlinked, linking: linking)
             let wider = references.union(plan.links.keys).union(unlinked.flatMap(\.links)).union(waiting.values.joined().flatMap(\.links))
             if wider == references { return plan }
-            if round == 8 {
-                logger.warning("payment links still widening after 8 rounds; events waiting for the rest stay pending", metadata: ["references": "\(wider.count)"])
-                return plan
-            }
+            // References only grow within a finite set, so this ends; a chain this long is not a
+            // payment's, and a plan that linked what it did not read could strand events: refuse
+            // it (503, the provider retries) rather than write it.
+            guard round < 32 else { throw LinkChainTooLong(references: wider.count) }
             references = wider
         }
-        fatalError("unreachable")
+        throw LinkChainTooLong(references: references.count)
     }
 
     /// Applies the order's deferred and pending events, oldest first, until none applies.

@@ -24,14 +24,12 @@ public enum PostgresMetrics {
 
 /// What committed plans did to orders that operators act on.
 enum OrderMetrics {
-    /// `tollgate_orders_needs_review_total{reason}`: orders that entered `needs_review`, by each
-    /// reason they carry (a human settles them; the alert is on its rate). Call after commit.
+    /// `tollgate_orders_needs_review_total{reason}`: each review reason a committed plan gave an
+    /// order that did not have it (a human settles it; the alert is on its rate). Call after commit.
     static func record(_ plans: [WritePlan]) {
         for plan in plans {
-            for transition in plan.transitions where transition.to == .needsReview && transition.from != .needsReview {
-                for reason in plan.orders[transition.order]?.reviewReasons ?? [] {
-                    Counter(label: "tollgate_orders_needs_review_total", dimensions: [("reason", reason.rawValue)]).increment()
-                }
+            for reason in plan.reviewReasonsAdded.values.joined() {
+                Counter(label: "tollgate_orders_needs_review_total", dimensions: [("reason", reason.rawValue)]).increment()
             }
         }
     }

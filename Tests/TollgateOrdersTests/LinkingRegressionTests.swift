@@ -116,3 +116,50 @@ import TollgateTestSupport
         #expect(event.kind == .disputeLost, "kind \(event.kind)")
     }
 }
+
+/// The second review's findings, kept as tests.
+@Suite struct SecondReviewRegressionTests {
+    let machine = OrderStateMachineTests()
+
+    /// A reference or id with a control character is none: Postgres refuses NUL, and U+001E/U+001F
+    /// separate references where they are stored together.
+    @Test func idsAndReferencesWithControlCharactersAreRefused() throws {
+        let normalizer = PaymentEventNormalizer(tenant: "demo", source: "stripe", provider: .stripe)
+        let body = #"{"id":"evt_1","type":"refund.created","data":{"object":{"id":"re_1","amount":100,"currency":"usd","status":"succeeded","payment_intent":"pi_1\u001fpi_2","charge":"ch_1"}}}"#
+        let event = try #require(try normalizer.normalize(headers: [:], body: Array(body.utf8)).first)
+        #expect(event.linkReferences == ["ch_1"])
+        let nul = #"{"id":"evt\u0000","type":"refund.created","data":{"object":{}}}"#
+        #expect(throws: NormalizationError.noEventID) { try normalizer.normalize(headers: [:], body: Array(nul.utf8)) }
+    }
+
+    /// An order paid before its payment's reference was recorded: a referenced payment is another one.
+    @Test func aPaymentOnAnOrderPaidWithoutAReferenceIsADoublePayment() {
+        var legacy = machine.paid
+        legacy.ledger.paidBy = nil
+        let state = machine.after([OrderStateMachineTests.success], from: legacy)
+        #expect(state.reviewReasons == [.doublePayment])
+    }
+
+    /// A total the provider already lowered after a failure never hides an over-refund: paid 1999;
+    /// re_1 (1200) fails; re_2 and re_3 arrive only in the total (2400).
+    @Test func aLoweredTotalNeverHidesAnOverRefund() {
+        let failed = OrderEvent(kind: .refundFailed, amountMinor: 1200, currency: "USD", facts: EventFacts(paymentReference: "pi_1", refundID: "re_1"))
+        let events = [OrderStateMachineTests.refund("re_1", 1200), failed, OrderStateMachineTests.refund(nil, 2400, cumulative: true)]
+        for permutation in events.permutations() {
+            #expect(machine.after(permutation, from: machine.paid).reviewReasons.contains(.overRefund))
+        }
+    }
+
+    /// The alert counts a reason added to an order already in review, not only entries into review.
+    @Test func aReasonAddedInReviewIsReported() {
+        var tables = EventTables()
+        let order = OrderKey(tenant: "demo", orderID: "ord_1")
+        var state = machine.paid
+        state.ledger.legacyReview = true
+        state.status = .needsReview
+        tables.create(order, state)
+        let second = PaymentEvent(tenant: "demo", source: "stripe", provider: .stripe, providerEventID: "evt_2", kind: .paymentSucceeded, orderID: "ord_1",
+                                  providerPaymentID: "pi_2", amountMinor: 1999, currency: "USD", rawBody: [])
+        #expect(tables.plan([second]).reviewReasonsAdded == [order: [.doublePayment]])
+    }
+}

@@ -219,6 +219,9 @@ import TollgateCore
                               #"{"id":"evt_w1","type":"charge.refunded","data":{"object":{"refunds":{"data":[{"id":"re_a","amount":300}]}}}}"#)
                 try await row("evt_w2", "refund.succeeded", "ord_waiting", "pi_4", 500, "deferred",
                               #"{"id":"evt_w2","type":"charge.refunded","data":{"object":{"refunds":{"data":[{"id":"re_b","amount":500}]}}}}"#)
+                // A body Postgres cannot read as jsonb (a \u0000 escape) must not stop the migration.
+                try await client.query("INSERT INTO orders (tenant, order_id, status, amount_minor, currency, refunded_minor) VALUES ('demo', 'ord_odd', 'partially_refunded', 2000, 'USD', 100)")
+                try await row("evt_odd", "refund.succeeded", "ord_odd", "pi_5", 100, "applied", #"{"id":"evt_odd","data":{"object":{"description":"\u0000"}}}"#)
                 try await Migrator(migrations: all).apply(on: client, logger: support.logger)
 
                 let store = PaymentEventStore(client: client, logger: support.logger)
@@ -247,6 +250,9 @@ import TollgateCore
                 // Two refunds that waited before the migration keep their own ids.
                 _ = try await store.commit([event("evt_p4", .paymentSucceeded, order: "ord_waiting", payment: "pi_4", amount: 2000)])
                 #expect(try await status("ord_waiting") == "partially_refunded 800")
+                // The unreadable body's refund is kept under its event id.
+                _ = try await store.commit([event("evt_r5", .refundSucceeded, order: "ord_odd", payment: "pi_5", facts: EventFacts(refundID: "re_5"), amount: 200)])
+                #expect(try await status("ord_odd") == "partially_refunded 300")
             }
         }
     }

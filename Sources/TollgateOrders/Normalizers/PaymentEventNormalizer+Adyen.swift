@@ -16,7 +16,7 @@ extension PaymentEventNormalizer {
         var events: [PaymentEvent] = []
         for wrapper in wrappers {
             guard let item = wrapper["NotificationRequestItem"] as? [String: Any],
-                  let psp = Self.text(item["pspReference"]), let code = item["eventCode"] as? String
+                  let psp = Self.text(item["pspReference"]), let code = Self.text(item["eventCode"])
             else { throw .noEventID }
             let success = Self.flag(item["success"])
             let additional = item["additionalData"] as? [String: Any]

@@ -18,7 +18,7 @@ extension PaymentEventNormalizer {
     ]
 
     func checkout(_ json: [String: Any]?, _ body: [UInt8]) throws(NormalizationError) -> PaymentEvent {
-        guard let id = json?["id"] as? String, !id.isEmpty else { throw .noEventID }
+        guard let id = Self.text(json?["id"]) else { throw .noEventID }
         let type = json?["type"] as? String ?? ""
         let data = json?["data"] as? [String: Any]
         var result = event(id, Self.checkoutKinds[type], body, understood: data != nil)

@@ -6,7 +6,7 @@ extension PaymentEventNormalizer {
     // data.custom_data.order_id; adjustments (refunds, chargebacks) point at it by transaction_id.
     // Amounts are strings in minor units.
     func paddle(_ json: [String: Any]?, _ body: [UInt8]) throws(NormalizationError) -> PaymentEvent {
-        guard let id = json?["event_id"] as? String, !id.isEmpty else { throw .noEventID }
+        guard let id = Self.text(json?["event_id"]) else { throw .noEventID }
         let data = json?["data"] as? [String: Any]
         let type = json?["event_type"] as? String ?? ""
         var result = event(id, nil, body, understood: data != nil)

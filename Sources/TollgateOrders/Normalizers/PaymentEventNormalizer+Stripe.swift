@@ -17,7 +17,7 @@ extension PaymentEventNormalizer {
     ]
 
     func stripe(_ json: [String: Any]?, _ body: [UInt8]) throws(NormalizationError) -> PaymentEvent {
-        guard let id = json?["id"] as? String, !id.isEmpty else { throw .noEventID }
+        guard let id = Self.text(json?["id"]) else { throw .noEventID }
         let type = json?["type"] as? String ?? ""
         let object = (json?["data"] as? [String: Any])?["object"] as? [String: Any]
         var result = event(id, Self.stripeKinds[type], body, understood: object != nil)

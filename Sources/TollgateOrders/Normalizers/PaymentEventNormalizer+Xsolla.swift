@@ -8,7 +8,7 @@ extension PaymentEventNormalizer {
     func xsolla(_ json: [String: Any]?, _ body: [UInt8]) throws(NormalizationError) -> PaymentEvent {
         let transaction = json?["transaction"] as? [String: Any]
         guard let transactionID = Self.text(transaction?["id"]) else { throw .noEventID }
-        let type = json?["notification_type"] as? String
+        let type = Self.text(json?["notification_type"])
         let kind: PaymentEventKind? = switch type {
         case "payment": .paymentSucceeded
         case "refund", "partial_refund": .refundSucceeded

@@ -44,17 +44,34 @@ FROM payment_events e JOIN orders o ON o.tenant = e.tenant AND o.order_id = e.or
 WHERE e.kind = 'payment.succeeded' AND e.outcome = 'applied' AND e.provider_payment_id IS NOT NULL
 ORDER BY e.tenant, e.provider, e.provider_payment_id, e.id
 ON CONFLICT DO NOTHING;
--- The refunds they applied, by the id each provider gives a refund (as the normalizers now read
--- it), so a refund reported again later counts once and a new one adds.
-CREATE TEMPORARY TABLE legacy_refunds ON COMMIT DROP AS
-SELECT e.tenant, e.order_id, COALESCE(CASE e.provider
-        WHEN 'stripe' THEN convert_from(e.raw_body, 'UTF8')::jsonb #>> '{data,object,refunds,data,0,id}'
+-- A stored body as jsonb, or NULL where Postgres cannot read it (not UTF-8, or JSON that jsonb
+-- refuses, like a \u0000 escape): one odd body must not stop the migration, and so the edge.
+CREATE FUNCTION pg_temp.body_json(body bytea) RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    RETURN convert_from(body, 'UTF8')::jsonb;
+EXCEPTION WHEN others THEN
+    RETURN NULL;
+END
+$$;
+
+-- Every refund event's refund id, as the normalizers now read it from each provider's body (the
+-- provider event id where a body names none).
+CREATE TEMPORARY TABLE refund_ids ON COMMIT DROP AS
+SELECT e.id, COALESCE(CASE e.provider
+        WHEN 'stripe' THEN pg_temp.body_json(e.raw_body) #>> '{data,object,refunds,data,0,id}'
         WHEN 'adyen' THEN split_part(e.provider_event_id, ':', 1)
-        WHEN 'paddle' THEN convert_from(e.raw_body, 'UTF8')::jsonb #>> '{data,id}'
-        WHEN 'checkout' THEN convert_from(e.raw_body, 'UTF8')::jsonb #>> '{data,action_id}'
-    END, e.provider_event_id) AS refund_id, e.amount_minor
+        WHEN 'paddle' THEN pg_temp.body_json(e.raw_body) #>> '{data,id}'
+        WHEN 'checkout' THEN pg_temp.body_json(e.raw_body) #>> '{data,action_id}'
+    END, e.provider_event_id) AS refund_id
 FROM payment_events e
-WHERE e.kind = 'refund.succeeded' AND e.outcome = 'applied' AND e.order_id IS NOT NULL AND e.amount_minor > 0;
+WHERE e.kind = 'refund.succeeded' AND e.outcome IN ('applied', 'deferred', 'pending');
+
+-- The refunds they applied, by those ids, so a refund reported again later counts once and a new
+-- one adds.
+CREATE TEMPORARY TABLE legacy_refunds ON COMMIT DROP AS
+SELECT e.tenant, e.order_id, r.refund_id, e.amount_minor
+FROM payment_events e JOIN refund_ids r ON r.id = e.id
+WHERE e.outcome = 'applied' AND e.order_id IS NOT NULL AND e.amount_minor > 0;
 
 -- Their ledgers: the paying reference (its amount and currency were checked when it applied), the
 -- refunds above, a dispute in progress under a placeholder id (its real id was never stored; the
@@ -71,7 +88,8 @@ UPDATE orders o SET ledger = jsonb_strip_nulls(jsonb_build_object(
                 ) k WHERE k.amount_minor > 0),
     'disputes', CASE o.status
         WHEN 'disputed' THEN jsonb_build_object('before-0004', jsonb_build_object('reports', jsonb_build_array(jsonb_build_object('stage', 1, 'outcome', 'open'))))
-        WHEN 'charged_back' THEN jsonb_build_object('before-0004', jsonb_build_object('reports', jsonb_build_array(jsonb_build_object('stage', 2, 'outcome', 'funds_withdrawn'))))
+        WHEN 'charged_back' THEN jsonb_build_object('before-0004', jsonb_build_object('amountMinor', o.amount_minor,
+            'reports', jsonb_build_array(jsonb_build_object('stage', 2, 'outcome', 'funds_withdrawn'))))
         END,
     'legacyReview', CASE WHEN o.status = 'needs_review' THEN true END))
 WHERE o.status NOT IN ('created', 'pending_payment', 'authorized', 'failed', 'canceled', 'expired') OR o.refunded_minor > 0;
@@ -82,10 +100,5 @@ UPDATE payment_events e SET
     link_refs = CASE WHEN e.provider_payment_id IS NULL THEN '{}' ELSE ARRAY[e.provider_payment_id] END,
     facts = jsonb_strip_nulls(jsonb_build_object(
         'paymentReference', e.provider_payment_id, 'refundIsCumulative', false,
-        'refundID', CASE WHEN e.kind = 'refund.succeeded' THEN COALESCE(CASE e.provider
-            WHEN 'stripe' THEN convert_from(e.raw_body, 'UTF8')::jsonb #>> '{data,object,refunds,data,0,id}'
-            WHEN 'adyen' THEN split_part(e.provider_event_id, ':', 1)
-            WHEN 'paddle' THEN convert_from(e.raw_body, 'UTF8')::jsonb #>> '{data,id}'
-            WHEN 'checkout' THEN convert_from(e.raw_body, 'UTF8')::jsonb #>> '{data,action_id}'
-        END, e.provider_event_id) END))
+        'refundID', (SELECT r.refund_id FROM refund_ids r WHERE r.id = e.id)))
 WHERE e.outcome IN ('deferred', 'pending') AND e.facts IS NULL;
