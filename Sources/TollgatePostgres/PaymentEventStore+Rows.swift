@@ -38,9 +38,11 @@ extension PaymentEventStore {
         return stored
     }
 
-    static func orderEvent(kind: String, amount: Int64?, currency: String?, facts: String) -> OrderEvent {
-        let decoded = facts.isEmpty ? nil : try? JSONDecoder().decode(EventFacts.self, from: Data(facts.utf8))
-        return OrderEvent(kind: PaymentEventKind(rawValue: kind) ?? .other, amountMinor: amount, currency: currency, facts: decoded ?? EventFacts())
+    /// A stored event as the state machine reads it (see ``encodedFacts(_:)``).
+    static func orderEvent(kind: String, amount: Int64?, currency: String?, payment: String?, facts: String) -> OrderEvent {
+        var decoded = (facts.isEmpty ? nil : try? JSONDecoder().decode(EventFacts.self, from: Data(facts.utf8))) ?? EventFacts()
+        decoded.paymentReference = decoded.paymentReference ?? payment
+        return OrderEvent(kind: PaymentEventKind(rawValue: kind) ?? .other, amountMinor: amount, currency: currency, facts: decoded)
     }
 
     static func links(_ joined: String, tenant: String, provider: Provider?) -> [PaymentLink] {
@@ -98,13 +100,13 @@ extension PaymentEventStore {
         let scopes = Set(links.map { "\($0.tenant)\u{1F}\($0.provider.rawValue)" }).sorted()
         let rows = try await connection.query("""
             SELECT e.id, e.tenant, COALESCE(e.order_id, ''), e.kind, e.amount_minor, e.currency, e.outcome, e.outcome_reason,
-                e.provider, array_to_string(e.link_refs, E'\\x1f'), COALESCE(e.facts::text, '')
+                e.provider, array_to_string(e.link_refs, E'\\x1f'), COALESCE(e.facts::text, ''), e.provider_payment_id
             FROM payment_events e JOIN unnest(\(orders.map(\.tenant))::text[], \(orders.map(\.orderID))::text[]) AS k(tenant, order_id)
               ON e.tenant = k.tenant AND e.order_id = k.order_id
             WHERE e.outcome IN ('deferred', 'pending')
             UNION ALL
             SELECT e.id, e.tenant, '', e.kind, e.amount_minor, e.currency, e.outcome, e.outcome_reason,
-                e.provider, array_to_string(e.link_refs, E'\\x1f'), COALESCE(e.facts::text, '')
+                e.provider, array_to_string(e.link_refs, E'\\x1f'), COALESCE(e.facts::text, ''), e.provider_payment_id
             FROM payment_events e
             WHERE e.outcome = 'pending' AND e.order_id IS NULL AND e.link_refs && \(links.map(\.reference))::text[]
               AND e.tenant || E'\\x1f' || e.provider = ANY(\(scopes)::text[])
@@ -112,10 +114,10 @@ extension PaymentEventStore {
             """, logger: logger)
         var waiting: [OrderKey: [WaitingEvent]] = [:]
         var unlinked: [WaitingEvent] = []
-        for try await (id, tenant, order, kind, amount, currency, outcome, reason, provider, refs, facts)
-            in rows.decode((Int64, String, String, String, Int64?, String?, String, String?, String, String, String).self) {
+        for try await (id, tenant, order, kind, amount, currency, outcome, reason, provider, refs, facts, payment)
+            in rows.decode((Int64, String, String, String, Int64?, String?, String, String?, String, String, String, String?).self) {
             let event = WaitingEvent(
-                rowID: id, event: Self.orderEvent(kind: kind, amount: amount, currency: currency, facts: facts),
+                rowID: id, event: Self.orderEvent(kind: kind, amount: amount, currency: currency, payment: payment, facts: facts),
                 outcome: EventOutcome(rawValue: outcome) ?? .pending, reason: reason,
                 links: Self.links(refs, tenant: tenant, provider: Provider(rawValue: provider))
             )
@@ -135,8 +137,7 @@ extension PaymentEventStore {
         let ids = try await insertEvents(plan.newEvents, on: connection)
         guard ids.count == plan.newEvents.count else { throw PlanOutdated(reason: "concurrent insert of the same event") }
         try await updateOutcomes(plan.outcomeChanges, on: connection)
-        try await updateOrders(plan.orders, on: connection)
-        try await insertLinks(plan.links, on: connection)
+        try await updateOrdersAndLinks(plan.orders, links: plan.links, on: connection)
         try await insertTransitions(plan.transitions.map { transition in
             switch transition.event {
             case .stored(let rowID): (transition, rowID)
@@ -175,10 +176,11 @@ extension PaymentEventStore {
         return ids
     }
 
-    /// The facts column, as the state machine reads them (with the payment reference): a waiting
-    /// event is evaluated later with everything it arrived with. Empty (NULL) when it says nothing.
+    /// The facts column: what the event says beyond its kind, amount and payment (a payment
+    /// reference equal to `provider_payment_id` is not repeated). Empty (NULL) for a plain payment.
     static func encodedFacts(_ event: PaymentEvent) -> String {
-        let facts = event.orderEvent.facts
+        var facts = event.orderEvent.facts
+        if facts.paymentReference == event.providerPaymentID { facts.paymentReference = nil }
         guard facts != EventFacts(), let data = try? JSONEncoder().encode(facts) else { return "" }
         return String(decoding: data, as: UTF8.self)
     }
@@ -194,25 +196,25 @@ extension PaymentEventStore {
             """, logger: logger)
     }
 
-    private func insertLinks(_ links: [PaymentLink: OrderKey], on connection: PostgresConnection) async throws {
-        guard !links.isEmpty else { return }
-        let rows = links.sorted { ($0.key.tenant, $0.key.provider.rawValue, $0.key.reference) < ($1.key.tenant, $1.key.provider.rawValue, $1.key.reference) }
-        try await connection.query("""
-            INSERT INTO order_links (tenant, provider, reference, order_id)
-            SELECT * FROM unnest(\(rows.map(\.key.tenant)), \(rows.map(\.key.provider.rawValue)), \(rows.map(\.key.reference)), \(rows.map(\.value.orderID)))
-            ON CONFLICT DO NOTHING
-            """, logger: logger)
-    }
-
-    private func updateOrders(_ orders: [OrderKey: OrderState], on connection: PostgresConnection) async throws {
-        guard !orders.isEmpty else { return }
+    /// The orders' new state and the new links, in one statement (a data-modifying CTE runs
+    /// whether or not the UPDATE refers to it). A link already there stays where it is.
+    private func updateOrdersAndLinks(_ orders: [OrderKey: OrderState], links: [PaymentLink: OrderKey], on connection: PostgresConnection) async throws {
+        guard !orders.isEmpty || !links.isEmpty else { return }
         let changed = orders.sorted { $0.key < $1.key }
+        let linked = links.sorted { ($0.key.tenant, $0.key.provider.rawValue, $0.key.reference) < ($1.key.tenant, $1.key.provider.rawValue, $1.key.reference) }
         try await connection.query("""
+            WITH new_links AS (
+                INSERT INTO order_links (tenant, provider, reference, order_id)
+                SELECT * FROM unnest(\(linked.map(\.key.tenant))::text[], \(linked.map(\.key.provider.rawValue))::text[],
+                    \(linked.map(\.key.reference))::text[], \(linked.map(\.value.orderID))::text[])
+                ON CONFLICT DO NOTHING
+            )
             UPDATE orders o SET status = v.status, refunded_minor = v.refunded::bigint, ledger = v.ledger::jsonb,
                 review_reasons = string_to_array(v.reasons, ','), version = o.version + 1, updated_at = now()
-            FROM unnest(\(changed.map(\.key.tenant)), \(changed.map(\.key.orderID)), \(changed.map(\.value.status.rawValue)),
-                \(changed.map { String($0.value.refundedMinor) }), \(try changed.map { String(decoding: try JSONEncoder().encode($0.value.ledger), as: UTF8.self) }),
-                \(changed.map { $0.value.reviewReasons.map(\.rawValue).sorted().joined(separator: ",") }))
+            FROM unnest(\(changed.map(\.key.tenant))::text[], \(changed.map(\.key.orderID))::text[], \(changed.map(\.value.status.rawValue))::text[],
+                \(changed.map { String($0.value.refundedMinor) })::text[],
+                \(try changed.map { String(decoding: try JSONEncoder().encode($0.value.ledger), as: UTF8.self) })::text[],
+                \(changed.map { $0.value.reviewReasons.map(\.rawValue).sorted().joined(separator: ",") })::text[])
               AS v(tenant, order_id, status, refunded, ledger, reasons)
             WHERE o.tenant = v.tenant AND o.order_id = v.order_id
             """, logger: logger)
