@@ -6,6 +6,9 @@
 #              Suites run one after another: the edge tests run real servers inside the test process
 #              with 1 s commit deadlines, and on 2 cores parallel suites starve them (main before this
 #              change failed 3 of them in a parallel run on this machine; serial: all pass in ~2 min).
+#              Its Postgres also speaks TLS, and its Redis on 63793, with a test CA in .tollgate/test/tls/;
+#              TOLLGATE_TEST_POSTGRES_TLS_URL and TOLLGATE_TEST_REDIS_TLS_URL point the TLS tests at them
+#              (unset, as with your own servers, those tests skip and say so).
 # With TOLLGATE_POSTGRES_URL / TOLLGATE_REDIS_URL set, your own servers are used and none is started.
 
 SHELL := /bin/bash
@@ -14,6 +17,7 @@ DEV_PG_PORT ?= 54330
 DEV_REDIS_PORT ?= 63790
 TEST_PG_PORT ?= 54331
 TEST_REDIS_PORT ?= 63791
+TEST_REDIS_TLS_PORT ?= 63793
 CONFIG ?= config/tollgate.yaml
 
 .PHONY: run test bench build certs services-dev services-test stop clean
@@ -38,10 +42,15 @@ bench:
 	@loadtests/bench.sh
 
 test: certs
-	@scripts/services.sh up test $(TEST_PG_PORT) $(TEST_REDIS_PORT)
+	@scripts/services.sh up test $(TEST_PG_PORT) $(TEST_REDIS_PORT) $(TEST_REDIS_TLS_PORT)
 	@trap 'scripts/services.sh down test' EXIT; \
 	export TOLLGATE_TEST_POSTGRES_URL="$${TOLLGATE_POSTGRES_URL:-postgres://tollgate@127.0.0.1:$(TEST_PG_PORT)/tollgate}"; \
 	export TOLLGATE_TEST_REDIS_URL="$${TOLLGATE_REDIS_URL:-redis://127.0.0.1:$(TEST_REDIS_PORT)/0}"; \
+	test_ca="$(CURDIR)/.tollgate/test/tls/ca.pem"; \
+	if [[ -z "$${TOLLGATE_POSTGRES_URL:-}" ]]; then \
+	  export TOLLGATE_TEST_POSTGRES_TLS_URL="postgres://tollgate@127.0.0.1:$(TEST_PG_PORT)/tollgate?sslmode=verify-full&sslrootcert=$$test_ca"; fi; \
+	if [[ -z "$${TOLLGATE_REDIS_URL:-}" ]]; then \
+	  export TOLLGATE_TEST_REDIS_TLS_URL="rediss://127.0.0.1:$(TEST_REDIS_TLS_PORT)/0" TOLLGATE_TEST_REDIS_TLS_CA="$$test_ca"; fi; \
 	unset TOLLGATE_POSTGRES_URL TOLLGATE_REDIS_URL; \
 	$(SWIFT) build --build-tests && $(SWIFT) test --skip-build --no-parallel && \
 	TOLLGATE_MEMORY_TESTS=1 $(SWIFT) test --skip-build --filter LocalMemory

@@ -9,6 +9,8 @@ import PackageDescription
 /// - `TollgateOrders`: the order state machine, the write planner, event normalization, pure.
 /// - `TollgateRateLimits`: rules files, their checker, and the GCRA math, pure.
 /// - `TollgateCheckout`: checkout order validation, idempotency decisions, the circuit breaker; pure.
+/// - `TollgateCatalog`: each tenant's product catalog (SKUs, prices, limits), its file checker, and
+///   the pricing of a checkout from it; pure. The edge prices every order; the page never does.
 /// - `TollgateProviderEvents`: provider-shaped callback bodies for a payment event, pure (simulator, trigger, load).
 /// - `TollgateProviderSim`: a Stripe-shaped provider on loopback that opens payments and sends signed callbacks.
 /// - `TollgateLoad`: the load generator: scenarios, open/closed loop runner, HdrHistogram results, HTML report, verifier.
@@ -85,6 +87,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "TollgateCatalog",
+            dependencies: [
+                "TollgateCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "TollgateProviderEvents",
             dependencies: ["TollgateCore", "TollgateOrders", "TollgateSignatures"],
             swiftSettings: swiftSettings
@@ -93,8 +104,13 @@ let package = Package(
             name: "TollgateConfig",
             dependencies: [
                 "TollgateCore",
+                "TollgateCatalog",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -121,6 +137,7 @@ let package = Package(
                 "TollgateCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -137,6 +154,7 @@ let package = Package(
                 "TollgateOrders",
                 "TollgateCheckout",
                 "TollgateRateLimits",
+                "TollgateConfig",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -163,6 +181,7 @@ let package = Package(
             name: "TollgatePostgres",
             dependencies: [
                 "TollgateCore",
+                "TollgateCatalog",
                 "TollgateOrders",
                 "TollgateCheckout",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -178,6 +197,7 @@ let package = Package(
             name: "TollgateHTTP",
             dependencies: [
                 "TollgateCore",
+                "TollgateCatalog",
                 "TollgateConfig",
                 "TollgateRedis",
                 "TollgateRedisStores",
@@ -217,7 +237,7 @@ let package = Package(
         .target(
             name: "TollgateLoad",
             dependencies: [
-                "TollgateCore", "TollgateConfig", "TollgateOrders", "TollgateProviderEvents", "TollgateSignatures", "TollgateCheckout",
+                "TollgateCore", "TollgateConfig", "TollgateOrders", "TollgateProviderEvents", "TollgateSignatures", "TollgateCheckout", "TollgateCatalog",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -245,6 +265,7 @@ let package = Package(
                 "TollgateProviderEvents",
                 "TollgateProviderSim",
                 "TollgateLoad",
+                "TollgateCatalog",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -324,6 +345,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "TollgateCatalogTests",
+            dependencies: ["TollgateCatalog", "TollgateCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "TollgateConfigTests",
             dependencies: ["TollgateConfig", "TollgateCore"],
             swiftSettings: swiftSettings
@@ -338,13 +364,13 @@ let package = Package(
         ),
         .testTarget(
             name: "TollgatePostgresTests",
-            dependencies: ["TollgatePostgres", "TollgateOrders", "TollgateCheckout", "TollgateCore", "TollgateTestSupport"],
+            dependencies: ["TollgatePostgres", "TollgateOrders", "TollgateCheckout", "TollgateCatalog", "TollgateCore", "TollgateTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "TollgateHTTPTests",
             dependencies: [
-                "TollgateHTTP", "TollgateTestSupport", "TollgateConfig", "TollgateCore", "TollgateCheckout", "TollgateRedis", "TollgateTelemetry",
+                "TollgateHTTP", "TollgateCatalog", "TollgateTestSupport", "TollgateConfig", "TollgateCore", "TollgateCheckout", "TollgateRedis", "TollgateTelemetry",
                 "TollgateRedisStores", "TollgatePayments",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

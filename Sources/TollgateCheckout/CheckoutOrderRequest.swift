@@ -1,16 +1,20 @@
 import Foundation
+import TollgateCore
 
-/// A validated Game Hub order: what `POST /v1/checkout/{tenant}/orders` accepts.
+/// A validated Game Hub order: what `POST /v1/checkout/{tenant}/orders` accepts. It names what the
+/// player wants, never what it costs: the edge prices it from the tenant's catalog.
 public struct CheckoutOrder: Sendable, Equatable {
     public struct Item: Sendable, Equatable {
         public var sku: String
         public var quantity: Int64
-        public var unitAmountMinor: Int64
+        /// The unit price the page showed the player, if it sent one: compared with the catalog's
+        /// price (409 `price-changed` when they differ), never charged.
+        public var shownUnitAmountMinor: Int64?
 
-        public init(sku: String, quantity: Int64, unitAmountMinor: Int64) {
+        public init(sku: String, quantity: Int64, shownUnitAmountMinor: Int64? = nil) {
             self.sku = sku
             self.quantity = quantity
-            self.unitAmountMinor = unitAmountMinor
+            self.shownUnitAmountMinor = shownUnitAmountMinor
         }
     }
 
@@ -27,9 +31,6 @@ public struct CheckoutOrder: Sendable, Equatable {
         self.country = country
         self.returnURL = returnURL
     }
-
-    /// Sum of quantity x unit amount, in minor units.
-    public var totalMinor: Int64 { items.reduce(0) { $0 + $1.quantity * $1.unitAmountMinor } }
 }
 
 /// One rejected field, named by its JSON path (`items[2].quantity`), for the problem body.
@@ -50,17 +51,14 @@ public enum CheckoutValidationError: Error, Sendable, Equatable {
     case invalid([FieldError])
 }
 
-/// Validates checkout bodies. Bounds are generous for real stores and tight for abuse.
+/// Validates checkout bodies' shape. Bounds are generous for real stores and tight for abuse; what
+/// may be sold, in what quantity and at what price is the catalog's to say (`CheckoutPricing`).
 public struct CheckoutOrderValidator: Sendable {
-    /// The tenant's ceiling on one order's total, in minor units of any currency.
-    public var maximumTotalMinor: Int64
     public var maximumItems = 100
     public var maximumQuantity: Int64 = 1000
     public var maximumUnitAmountMinor: Int64 = 100_000_000
 
-    public init(maximumTotalMinor: Int64) {
-        self.maximumTotalMinor = maximumTotalMinor
-    }
+    public init() {}
 
     public func validate(_ body: [UInt8]) throws(CheckoutValidationError) -> CheckoutOrder {
         guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
@@ -103,21 +101,23 @@ public struct CheckoutOrderValidator: Sendable {
                 if sku.isEmpty || sku.count > 128 { fail("\(path).sku", "must be a string of 1 to 128 characters") }
                 let quantity = Self.integer(item["quantity"])
                 if quantity == nil || !(1...maximumQuantity).contains(quantity!) { fail("\(path).quantity", "must be an integer from 1 to \(maximumQuantity)") }
-                let amount = Self.integer(item["unit_amount_minor"])
-                if amount == nil || !(1...maximumUnitAmountMinor).contains(amount!) {
-                    fail("\(path).unit_amount_minor", "must be an integer from 1 to \(maximumUnitAmountMinor) (minor units)")
+                for key in item.keys.sorted() where !["sku", "quantity", "unit_amount_minor"].contains(key) { fail("\(path).\(key)", "unknown field") }
+                // Optional: the price the page showed, only to detect a change.
+                var shown: Int64?
+                if let value = item["unit_amount_minor"] {
+                    shown = Self.integer(value)
+                    if shown == nil || !(1...maximumUnitAmountMinor).contains(shown!) {
+                        fail("\(path).unit_amount_minor", "must be an integer from 1 to \(maximumUnitAmountMinor) (minor units)")
+                    }
                 }
-                if let quantity, let amount { items.append(.init(sku: sku, quantity: quantity, unitAmountMinor: amount)) }
+                if let quantity { items.append(.init(sku: sku, quantity: quantity, shownUnitAmountMinor: shown)) }
             }
         } else {
             fail("items", "must be a list of 1 to \(maximumItems) items")
         }
 
         if errors.isEmpty {
-            let order = CheckoutOrder(playerID: playerID, items: items, currency: currency, country: country, returnURL: returnURL)
-            // Each line is bounded, so the sum cannot overflow; it can still exceed the tenant's ceiling.
-            if order.totalMinor > maximumTotalMinor { fail("items", "the order total \(order.totalMinor) exceeds this store's maximum \(maximumTotalMinor)") }
-            else { return order }
+            return CheckoutOrder(playerID: playerID, items: items, currency: currency, country: country, returnURL: returnURL)
         }
         throw .invalid(errors)
     }
@@ -129,19 +129,4 @@ public struct CheckoutOrderValidator: Sendable {
         guard double.rounded() == double, abs(double) < 9e15 else { return nil }
         return Int64(double)
     }
-}
-
-/// Active ISO 4217 currency codes.
-public enum ISO4217 {
-    public static let codes: Set<String> = [
-        "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BGN", "BHD", "BIF", "BMD", "BND",
-        "BOB", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF", "CHF", "CLP", "CNY", "COP", "CRC", "CUP", "CVE", "CZK", "DJF",
-        "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD",
-        "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW",
-        "KWD", "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR",
-        "MVR", "MWK", "MXN", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN",
-        "PYG", "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STN",
-        "SVC", "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "UYU", "UZS", "VES",
-        "VND", "VUV", "WST", "XAF", "XCD", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWG",
-    ]
 }

@@ -34,8 +34,39 @@ public enum UpstreamOutcome: Sendable, Equatable {
 /// `POST /v1/payment_intents`, form encoded, `Authorization: Bearer <secret key>`, and our order
 /// id as the `Idempotency-Key`, so a retry of ours can never open a second payment; the order id
 /// is also in `metadata[order_id]`, which is how the webhook path finds the order.
+///
+/// Stripe forgets an idempotency key after 24 hours, so a create retried later than that opens a
+/// second payment. An order that already has its payment's id therefore retrieves it instead:
+/// `GET /v1/payment_intents/{id}` (``retrievePath(id:)``, ``retrieveOutcome(status:body:requestedID:)``).
 public enum StripePaymentIntents {
     public static let path = "/v1/payment_intents"
+
+    /// The longest id accepted; Stripe's ids are far shorter, its documented bound is 255.
+    public static let maximumIDLength = 255
+
+    /// Whether `id` looks like a PaymentIntent id: `pi_` then one or more ASCII letters, digits or
+    /// underscores, at most ``maximumIDLength`` characters. Nothing else is ever put in a path.
+    public static func isPaymentIntentID(_ id: String) -> Bool {
+        let bytes = Array(id.utf8)
+        guard bytes.count > 3, bytes.count <= maximumIDLength, id.hasPrefix("pi_") else { return false }
+        return bytes.allSatisfy { byte in
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_")
+        }
+    }
+
+    /// The path that retrieves the PaymentIntent `id`, or nil (send nothing) when `id` is not a
+    /// PaymentIntent id. The id is percent-escaped as well, although a valid one needs none.
+    public static func retrievePath(id: String) -> String? {
+        guard isPaymentIntentID(id), let escaped = id.addingPercentEncoding(withAllowedCharacters: pathIDCharacters) else { return nil }
+        return path + "/" + escaped
+    }
+
+    static let pathIDCharacters = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+    /// The code of the rejection (status 0: refused here, no request sent) of a retrieve whose id
+    /// ``isPaymentIntentID(_:)`` refuses.
+    public static let invalidIDCode = "invalid_payment_intent_id"
 
     /// The form body that opens a payment for `amountMinor` of `currency`.
     public static func createForm(tenant: String, orderID: String, amountMinor: Int64, currency: String) -> String {
@@ -55,10 +86,31 @@ public enum StripePaymentIntents {
             guard let id = json?["id"] as? String, id.hasPrefix("pi_") else { return .transient("unreadable payment intent") }
             return .opened(OpenedPayment(provider: "stripe", id: id, clientSecret: json?["client_secret"] as? String))
         }
+        return errorOutcome(status: status, json: json, declines: true)
+    }
+
+    /// Reads the provider's answer to `GET /v1/payment_intents/{id}`.
+    ///
+    /// 2xx with a `pi_` id is the payment (with its `client_secret`, which Stripe returns to the
+    /// secret key); an answer about another id than `requestedID` is refused rather than trusted.
+    /// 404 (`resource_missing`: the id is not this account's) and other 4xx are `.rejected`; 409,
+    /// 429 and 5xx are transient. A retrieve never declines: a 402 is taken as a rejection.
+    public static func retrieveOutcome(status: Int, body: [UInt8], requestedID: String? = nil) -> UpstreamOutcome {
+        let json = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]
+        if (200..<300).contains(status) {
+            guard let id = json?["id"] as? String, id.hasPrefix("pi_") else { return .transient("unreadable payment intent") }
+            if let requestedID, id != requestedID { return .rejected(status: status, code: "payment_intent_mismatch") }
+            return .opened(OpenedPayment(provider: "stripe", id: id, clientSecret: json?["client_secret"] as? String))
+        }
+        return errorOutcome(status: status, json: json, declines: false)
+    }
+
+    /// A non-2xx answer: Stripe's `{"error":{"type","code",...}}`, or only a status.
+    static func errorOutcome(status: Int, json: [String: Any]?, declines: Bool) -> UpstreamOutcome {
         let error = json?["error"] as? [String: Any]
         let code = error?["code"] as? String ?? error?["type"] as? String ?? "http_\(status)"
         switch status {
-        case 402:
+        case 402 where declines:
             return .declined(code: error?["decline_code"] as? String ?? code, message: error?["message"] as? String ?? "The payment was declined.")
         case 409 where (error?["type"] as? String) == "idempotency_error" && code != "idempotency_key_in_use":
             return .rejected(status: status, code: code)

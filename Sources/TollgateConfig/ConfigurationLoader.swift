@@ -46,13 +46,16 @@ public struct ConfigurationLoader: Sendable {
         if let (host, port) = reader.read("admin.listen", SettingParser.hostAndPort, expected: "host:port") {
             (config.admin.host, config.admin.port) = (host, port)
         }
-        reader.read("postgres.url", into: &config.postgres.url, { PostgresEndpoint(url: $0) == nil ? nil : $0 },
-                    expected: "a postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require] URL")
+        reader.readPostgresURL(into: &config.postgres.url)
         config.postgres.password = reader.secret("postgres.password")
         reader.read("postgres.pool_size", into: &config.postgres.poolSize, Int.init, expected: "an integer", range: 1...1000)
         reader.read("postgres.connect_timeout", into: &config.postgres.connectTimeout, SettingParser.duration, expected: "a duration like 5s", range: .milliseconds(10)...Duration.seconds(600))
-        reader.read("redis.url", into: &config.redis.url, { RedisEndpoint(url: $0) == nil ? nil : $0 }, expected: "a redis://[:password@]host[:port][/db] URL")
+        reader.readRedisURL(into: &config.redis.url)
         config.redis.password = reader.secret("redis.password")
+        config.redis.tlsCAFile = reader.readCertificateFile("redis.tls_ca_file")
+        if config.redis.tlsCAFile != nil, RedisEndpoint(url: config.redis.url)?.tls == false, let value = source.values["redis.tls_ca_file"] {
+            reader.warnings.append(ConfigurationIssue(value.origin, "redis.tls_ca_file is unused: redis.url is not rediss://"))
+        }
         reader.read("redis.pool_size", into: &config.redis.poolSize, Int.init, expected: "an integer", range: 1...256)
         reader.read("redis.command_timeout", into: &config.redis.commandTimeout, SettingParser.duration, expected: "a duration like 250ms", range: .milliseconds(1)...Duration.seconds(60))
         reader.read("redis.connect_timeout", into: &config.redis.connectTimeout, SettingParser.duration, expected: "a duration like 2s", range: .milliseconds(10)...Duration.seconds(600))
@@ -65,6 +68,8 @@ public struct ConfigurationLoader: Sendable {
         reader.read("rate_limits.instances", into: &config.rateLimits.instances, Int.init, expected: "an integer", range: 1...1000)
         reader.read("rate_limits.headers", into: &config.rateLimits.headersOnAdmitted, { ["true": true, "false": false][$0] }, expected: "true or false")
         reader.read("rate_limits.poll_interval", into: &config.rateLimits.pollInterval, SettingParser.duration, expected: "a duration like 1s", range: .milliseconds(100)...Duration.seconds(3600))
+        reader.read("catalog.dir", into: &config.catalog.directory, { $0.isEmpty ? nil : $0 }, expected: "a directory path")
+        reader.read("catalog.poll_interval", into: &config.catalog.pollInterval, SettingParser.duration, expected: "a duration like 1s", range: .milliseconds(100)...Duration.seconds(3600))
         reader.read("logging.level", into: &config.logLevel, TollgateConfiguration.LogLevel.init(rawValue:),
                     expected: "one of " + TollgateConfiguration.LogLevel.allCases.map(\.rawValue).joined(separator: ", "))
 
@@ -122,5 +127,52 @@ struct SettingReader {
 
     func secret(_ key: String) -> SecretReference? {
         source.values[key].map { SecretReference(parsing: $0.text) }
+    }
+
+    /// `postgres.url`, with libpq's `sslmode` and a readable `sslrootcert`. A bad URL is reported
+    /// without its text: it may hold the password.
+    mutating func readPostgresURL(into target: inout String) {
+        guard let value = source.values["postgres.url"] else { return }
+        do {
+            let endpoint = try PostgresEndpoint(parsing: value.text)
+            if let path = endpoint.rootCertificatePath, let problem = Self.certificateFileProblem(path) {
+                issues.append(ConfigurationIssue(value.origin, "postgres.url: sslrootcert \(problem)"))
+                return
+            }
+            target = value.text
+        } catch {
+            issues.append(ConfigurationIssue(value.origin, "postgres.url: \(error)"))
+        }
+    }
+
+    /// `redis.url`, reported without its text on error: it may hold the password.
+    mutating func readRedisURL(into target: inout String) {
+        guard let value = source.values["redis.url"] else { return }
+        guard RedisEndpoint(url: value.text) != nil else {
+            issues.append(ConfigurationIssue(value.origin, "redis.url: not a redis:// or rediss://[:password@]host[:port][/db] URL"))
+            return
+        }
+        target = value.text
+    }
+
+    /// A path to a PEM file of CA certificates, checked now so that a typo stops the start
+    /// rather than every connection attempt.
+    mutating func readCertificateFile(_ key: String) -> String? {
+        guard let value = source.values[key] else { return nil }
+        if let problem = Self.certificateFileProblem(value.text) {
+            issues.append(ConfigurationIssue(value.origin, "\(key): \(problem)"))
+            return nil
+        }
+        return value.text
+    }
+
+    /// Why `path` is not a readable PEM file of certificates, or nil.
+    static func certificateFileProblem(_ path: String) -> String? {
+        guard !path.isEmpty else { return "names no file" }
+        guard let data = FileManager.default.contents(atPath: path) else { return "\(path) cannot be read" }
+        guard String(decoding: data, as: UTF8.self).contains("-----BEGIN CERTIFICATE-----") else {
+            return "\(path) holds no PEM certificate"
+        }
+        return nil
     }
 }

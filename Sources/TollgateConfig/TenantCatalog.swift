@@ -33,6 +33,7 @@ public struct WebhookSource: Sendable {
 ///
 /// ```yaml
 /// tenant: demo
+/// development: true               # optional, default false; allows a plain-http payments base_url, warns at start
 /// sources:
 ///   stripe:                       # POST /v1/webhooks/demo/stripe
 ///     provider: stripe            # stripe, standard-webhooks, adyen, paddle, xsolla, checkout
@@ -107,7 +108,7 @@ struct TenantFileParser {
             return
         }
         guard let mapping = root?.mapping else { issue(root, path, "expected a mapping with 'tenant' and 'sources'"); return }
-        for key in mapping.keys where !["tenant", "sources", "checkout"].contains(key.string ?? "") {
+        for key in mapping.keys where !["tenant", "development", "sources", "checkout"].contains(key.string ?? "") {
             issue(key, path, "unknown key '\(key.string ?? "?")'")
         }
         guard let tenantNode = mapping["tenant"], let tenant = tenantNode.string, Self.isName(tenant) else {
@@ -116,7 +117,16 @@ struct TenantFileParser {
         }
         if let other = seenTenants[tenant] { issue(tenantNode, path, "tenant '\(tenant)' is also defined in \(other)") }
         seenTenants[tenant] = path
-        if let checkoutNode = mapping["checkout"] { parseCheckout(tenant: tenant, node: checkoutNode, path: path) }
+        var development = false
+        if let developmentNode = mapping["development"] {
+            if let value = developmentNode.bool { development = value } else { issue(developmentNode, path, "'development' must be true or false") }
+            // Once per tenant, beside the literal-secret warnings: a production file must never carry it.
+            if development {
+                warnings.append(ConfigurationIssue(origin(developmentNode, path),
+                    "tenant '\(tenant)' is marked development: true (plain-http payments base_url allowed); never in production"))
+            }
+        }
+        if let checkoutNode = mapping["checkout"] { parseCheckout(tenant: tenant, node: checkoutNode, path: path, development: development) }
         if mapping["sources"] == nil, mapping["checkout"] != nil { return }
         guard let sourcesNode = mapping["sources"], let sourceMap = sourcesNode.mapping, !sourceMap.isEmpty else {
             issue(mapping["sources"] ?? root, path, "'sources' must map source names to their settings")
@@ -174,9 +184,9 @@ struct TenantFileParser {
         sources.append(WebhookSource(tenant: tenant, name: name, provider: provider, account: account, secrets: secrets, tolerance: tolerance, authorization: authorization))
     }
 
-    mutating func parseCheckout(tenant: String, node: Node, path: String) {
+    mutating func parseCheckout(tenant: String, node: Node, path: String, development: Bool) {
         guard let settings = node.mapping else { issue(node, path, "'checkout' must be a mapping"); return }
-        let known = ["origins", "max_total_minor", "idempotency_ttl", "player_tokens", "payments"]
+        let known = ["origins", "max_total_minor", "idempotency_ttl", "idempotency_lease", "player_tokens", "payments"]
         for key in settings.keys where !known.contains(key.string ?? "") { issue(key, path, "unknown key '\(key.string ?? "?")' in checkout") }
 
         var origins: [String] = []
@@ -198,6 +208,11 @@ struct TenantFileParser {
         if let node = settings["idempotency_ttl"] {
             if let value = node.string.flatMap(SettingParser.duration), value >= .seconds(60) { ttl = value }
             else { issue(node, path, "idempotency_ttl must be a duration of at least 60s, like 24h") }
+        }
+        var lease = CheckoutSettings.Defaults.idempotencyLease
+        if let node = settings["idempotency_lease"] {
+            if let value = node.string.flatMap(SettingParser.duration), value >= .milliseconds(300), value <= .seconds(60) { lease = value }
+            else { issue(node, path, "idempotency_lease must be a duration from 300ms to 60s, like 5s") }
         }
         var keys: [CheckoutSettings.PlayerTokenKey] = []
         if case .sequence(let list)? = settings["player_tokens"], !list.isEmpty {
@@ -234,8 +249,8 @@ struct TenantFileParser {
             issue(payments["provider"] ?? paymentsNode, path, "payments provider must be one of \(CheckoutSettings.paymentProviders.sorted().joined(separator: ", "))")
         }
         let baseURL = payments["base_url"]?.string ?? ""
-        if URL(string: baseURL).map({ ["https", "http"].contains($0.scheme ?? "") && $0.host != nil }) != true {
-            issue(payments["base_url"] ?? paymentsNode, path, "payments base_url must be an http(s) URL")
+        if let problem = CheckoutSettings.Payments.baseURLProblem(baseURL, development: development) {
+            issue(payments["base_url"] ?? paymentsNode, path, problem)
         }
         let secretKey = payments["secret_key"].flatMap { resolve($0, path: path, what: "payments secret_key") }
         if payments["secret_key"] == nil { issue(paymentsNode, path, "payments needs a 'secret_key'") }
@@ -255,7 +270,7 @@ struct TenantFileParser {
         }
         guard let secretKey else { return }
         checkout.append(CheckoutSettings(
-            tenant: tenant, origins: origins, maximumTotalMinor: maximum, idempotencyTTL: ttl, playerTokenKeys: keys,
+            tenant: tenant, origins: origins, maximumTotalMinor: maximum, idempotencyTTL: ttl, idempotencyLease: lease, playerTokenKeys: keys,
             payments: .init(provider: provider, baseURL: baseURL, secretKey: secretKey, webhookSource: payments["webhook_source"]?.string,
                             connectTimeout: connectTimeout, timeout: timeout, attempts: attempts)
         ))

@@ -31,7 +31,8 @@ public struct TollgateConfiguration: Sendable {
     }
 
     public struct Postgres: Sendable {
-        /// `postgres://user@host:port/database`. Default the `make run` cluster.
+        /// `postgres://user@host:port/database[?sslmode=MODE&sslrootcert=PATH]`, libpq's names and
+        /// meanings (``PostgresEndpoint/TLSMode``). Default the `make run` cluster, `sslmode=disable`.
         public var url: String = "postgres://tollgate@127.0.0.1:54330/tollgate"
         /// Password, as a secret reference; overrides one in the URL.
         public var password: SecretReference?
@@ -41,9 +42,11 @@ public struct TollgateConfiguration: Sendable {
     }
 
     public struct Redis: Sendable {
-        /// `redis://[:password@]host:port[/db]`. Default the `make run` server.
+        /// `redis://[:password@]host:port[/db]`, or `rediss://` for TLS. Default the `make run` server.
         public var url: String = "redis://127.0.0.1:63790/0"
         public var password: SecretReference?
+        /// PEM CA bundle a `rediss://` server's certificate must chain to. Default nil: the system's roots.
+        public var tlsCAFile: String?
         /// Connections kept open; commands are pipelined over them. Default 4.
         public var poolSize: Int = 4
         /// A command without a reply after this long fails with a timeout. Default 250 ms.
@@ -75,6 +78,13 @@ public struct TollgateConfiguration: Sendable {
         public var pollInterval: Duration = .seconds(1)
     }
 
+    public struct Catalog: Sendable {
+        /// Directory of product catalogs (`<tenant>.yaml`) the checkout prices orders from. Default `catalog`.
+        public var directory: String = "catalog"
+        /// How often the catalog directory is checked for edits. Default 1 s.
+        public var pollInterval: Duration = .seconds(1)
+    }
+
     public enum LogLevel: String, Sendable, CaseIterable {
         case trace, debug, info, notice, warning, error, critical
     }
@@ -85,6 +95,7 @@ public struct TollgateConfiguration: Sendable {
     public var redis = Redis()
     public var webhooks = Webhooks()
     public var rateLimits = RateLimits()
+    public var catalog = Catalog()
     public var logLevel: LogLevel = .info
     /// Where the settings came from, for the start-up log line.
     public var sourcePath: String?
@@ -98,10 +109,11 @@ public struct TollgateConfiguration: Sendable {
         "server.max_header_count", "server.body_limit", "server.shutdown_grace_period",
         "admin.listen",
         "postgres.url", "postgres.password", "postgres.pool_size", "postgres.connect_timeout",
-        "redis.url", "redis.password", "redis.pool_size", "redis.command_timeout", "redis.connect_timeout",
+        "redis.url", "redis.password", "redis.tls_ca_file", "redis.pool_size", "redis.command_timeout", "redis.connect_timeout",
         "webhooks.tenants_dir", "webhooks.dedup_done_ttl", "webhooks.dedup_inflight_ttl", "webhooks.commit_timeout",
         "rate_limits.rules_dir", "rate_limits.redis_budget", "rate_limits.instances", "rate_limits.headers",
         "rate_limits.poll_interval",
+        "catalog.dir", "catalog.poll_interval",
         "logging.level",
     ]
 }

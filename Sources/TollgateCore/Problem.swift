@@ -81,6 +81,12 @@ public enum ProblemKind: String, Sendable, CaseIterable {
     case upstreamTimeout = "upstream-timeout"
     /// Checkout: calls to this payment provider are paused after repeated failures.
     case upstreamCircuitOpen = "upstream-circuit-open"
+    /// Checkout: a price the page showed is not the catalog's price in force; the page refreshes.
+    case priceChanged = "price-changed"
+    /// Checkout: an item is unknown, inactive, not priced in the currency, or asked for in too large a quantity.
+    case itemUnavailable = "item-unavailable"
+    /// Checkout: the player already holds as many of a limited item as one player may.
+    case purchaseLimitReached = "purchase-limit-reached"
 
     public var status: Int {
         switch self {
@@ -100,6 +106,8 @@ public enum ProblemKind: String, Sendable, CaseIterable {
         case .paymentDeclined: 402
         case .upstreamFailed: 502
         case .upstreamTimeout: 504
+        case .priceChanged, .purchaseLimitReached: 409
+        case .itemUnavailable: 422
         }
     }
 
@@ -123,12 +131,15 @@ public enum ProblemKind: String, Sendable, CaseIterable {
         case .upstreamFailed: "The payment provider could not open the payment."
         case .upstreamTimeout: "The payment provider did not answer in time."
         case .upstreamCircuitOpen: "Payments with this provider are paused after repeated failures."
+        case .priceChanged: "A price has changed since the page showed it."
+        case .itemUnavailable: "An item cannot be sold as requested."
+        case .purchaseLimitReached: "The player has reached the purchase limit of an item."
         }
     }
 
     /// The kind that stands for a bare HTTP status, for errors raised below our own code (router, codec).
     public static func forStatus(_ status: Int) -> ProblemKind {
-        allCases.first { $0.status == status && ![.notReady, .idempotencyKeyReused, .upstreamCircuitOpen].contains($0) }
+        allCases.first { $0.status == status && ![.notReady, .idempotencyKeyReused, .upstreamCircuitOpen, .priceChanged, .itemUnavailable, .purchaseLimitReached].contains($0) }
             ?? (status >= 500 ? .internalError : .badRequest)
     }
 }

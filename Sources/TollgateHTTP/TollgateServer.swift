@@ -35,6 +35,8 @@ public final class TollgateServer: Sendable {
     /// The rate-limit rules in force (nil: no rules directory configured, nothing is limited).
     public let rules: RulesStore?
     public let rateLimiter: RateLimiter?
+    /// The product catalogs checkout prices from (nil: none configured, so nothing can be sold).
+    public let catalog: CatalogStore?
     /// One payment provider client (with its circuit breaker) per checkout tenant.
     let paymentClients: [String: PaymentProviderClient]
     /// Ports the listeners bound (useful when the configuration asks for port 0).
@@ -47,7 +49,7 @@ public final class TollgateServer: Sendable {
     ///   (`Telemetry.bootstrapMetrics()`), since a library must not bootstrap global metrics.
     public init(
         configuration: TollgateConfiguration, tenants: TenantCatalog = TenantCatalog(), rules: RulesStore? = nil,
-        metrics: PrometheusCollectorRegistry, environment: [String: String], logger: Logger
+        catalog: CatalogStore? = nil, metrics: PrometheusCollectorRegistry, environment: [String: String], logger: Logger
     ) throws {
         self.configuration = configuration
         self.tenants = tenants
@@ -66,12 +68,13 @@ public final class TollgateServer: Sendable {
         )
 
         guard var redisEndpoint = RedisEndpoint(url: configuration.redis.url) else {
-            throw ServerStartError("redis.url is not a valid redis:// URL")
+            throw ServerStartError("redis.url is not a valid redis:// or rediss:// URL")
         }
         if let password = configuration.redis.password {
             redisEndpoint.password = try password.resolve(environment: environment).exposedValue
         }
         var redisConfiguration = RedisClient.Configuration(endpoint: redisEndpoint)
+        redisConfiguration.tlsCAFile = configuration.redis.tlsCAFile
         redisConfiguration.poolSize = configuration.redis.poolSize
         redisConfiguration.commandTimeout = configuration.redis.commandTimeout
         redisConfiguration.connectTimeout = configuration.redis.connectTimeout
@@ -82,6 +85,7 @@ public final class TollgateServer: Sendable {
         commitOptions.commitTimeout = configuration.webhooks.commitTimeout
         self.committer = GroupCommitter(store: PaymentEventStore(client: postgres, logger: logger), options: commitOptions)
         self.rules = rules
+        self.catalog = catalog
         var limiterOptions = RateLimiter.Options()
         limiterOptions.redisBudget = configuration.rateLimits.redisBudget
         limiterOptions.instances = configuration.rateLimits.instances
@@ -107,9 +111,10 @@ public final class TollgateServer: Sendable {
         }
         // Listed in the order they stop in reverse: the edge first, Postgres last.
         var services: [any Service] = [postgres, redis, committer]
-        if let rules { services.append(RulesReloader(store: rules, interval: self.configuration.rateLimits.pollInterval)) }
+        if let rules { services.append(DirectoryReloader(rules, interval: self.configuration.rateLimits.pollInterval)) }
+        if let catalog { services.append(DirectoryReloader(catalog, interval: self.configuration.catalog.pollInterval)) }
         services += [
-            CertificateReloader(store: certificates, rules: rules, logger: logger),
+            CertificateReloader(store: certificates, rules: rules, catalog: catalog, logger: logger),
             try makeAdminApplication(),
             try await makeEdgeApplication(beforeListening: beforeListening),
         ]
@@ -150,8 +155,8 @@ public final class TollgateServer: Sendable {
         )
         let redis = self.redis
         let checkout = try await CheckoutRoutes.make(
-            catalog: tenants, payments: paymentClients, orders: CheckoutOrderStore(client: postgres, logger: logger),
-            idempotency: { IdempotencyRecordStore(redis: redis, ttl: $0.idempotencyTTL) },
+            tenants: tenants, products: { [catalog] in catalog?.snapshot.catalogs.tenants[$0] }, payments: paymentClients, orders: CheckoutOrderStore(client: postgres, logger: logger),
+            idempotency: { IdempotencyRecordStore(redis: redis, ttl: $0.idempotencyTTL, lease: $0.idempotencyLease) },
             rateLimiter: rateLimiter, rateLimitHeadersOnAdmitted: configuration.rateLimits.headersOnAdmitted, logger: logger
         )
         let router = Self.makeEdgeRouter(bodyLimit: configuration.server.bodyLimitBytes, readiness: readinessProbe, webhooks: webhooks, checkout: checkout)
@@ -217,6 +222,7 @@ public final class TollgateServer: Sendable {
         }
         HealthRoutes(readiness: readinessProbe).register(on: router)
         if let rules { RulesAdminRoutes(store: rules).register(on: router) }
+        if let catalog { CatalogAdminRoutes(store: catalog).register(on: router) }
         let ports = boundPorts
         return Application(
             router: router,

@@ -19,9 +19,26 @@ import TollgateSignatures
 /// `Idempotency-Key` replays the first answer, a reused key with other parameters is an
 /// `idempotency_error`), and then, like Stripe, delivers signed webhooks for what happened to
 /// the payment, retrying with exponential backoff until the edge answers 2xx.
+/// `GET /v1/payment_intents/{id}` (bearer secret key) answers the payment with its
+/// `client_secret`, or 404 `{"error":{"type":"invalid_request_error","code":"resource_missing",...}}`.
 ///
-/// What it does with each create request is scripted: a queue of ``Behaviour`` values
-/// (`POST /_sim/behaviours`), falling back to the configured default.
+/// Like Stripe, it keeps an idempotency key for 24 hours (``Configuration/idempotencyKeyLifetime``)
+/// and then forgets it, so a create retried later opens a second payment. Those hours pass on a
+/// simulated clock: real time since start plus every advance.
+///
+/// Controls (and their Swift equivalents for in-process tests):
+/// - `POST /_sim/behaviours` `{"next":["decline","timeout"]}` (``script(_:)``): what the next create
+///   requests do, a queue of ``Behaviour`` values falling back to the configured default.
+/// - `POST /_sim/payment_intents/{id}/events` `{"kind":"refund.succeeded"}`: a later event of a payment.
+/// - `POST /_sim/clock/advance` `{"seconds":90000}` (``advanceClock(by:)``): moves the simulated clock
+///   forward and expires the keys then 24 hours old; answers `clock_offset_seconds` and
+///   `idempotency_keys_expired` (by this advance).
+/// - `POST /_sim/idempotency/forget` (``forgetIdempotencyKeys()``): forgets every stored key at once;
+///   answers `idempotency_keys_forgotten`.
+/// - `GET /_sim/stats` (``statistics``): `requests` (create requests), `replays` (creates answered
+///   from a stored key), `payment_intents_created` (distinct payments opened),
+///   `orders_with_more_than_one_payment`, `retrieves`, `retrieves_not_found`,
+///   `idempotency_keys_expired`, `idempotency_keys_forgotten`, `clock_offset_seconds` and `deliveries`.
 public final class ProviderSimulator: Service, Sendable {
     public struct Configuration: Sendable {
         public var host = "127.0.0.1"
@@ -48,6 +65,8 @@ public final class ProviderSimulator: Service, Sendable {
         public var defaultBehaviour: Behaviour = .succeed
         /// How long a `timeout` behaviour holds the request before answering 504.
         public var hangDuration: Duration = .seconds(30)
+        /// How long an idempotency key is kept, on the simulated clock (Stripe: 24 hours).
+        public var idempotencyKeyLifetime: Duration = .seconds(24 * 3600)
 
         public init() {}
     }
@@ -105,6 +124,9 @@ public final class ProviderSimulator: Service, Sendable {
     public let boundPort = NIOLockedValueBox<Int?>(nil)
     /// Where callbacks go now (the configured URL, or one set later with ``deliverCallbacks(to:)``).
     let webhookURL: NIOLockedValueBox<String?>
+    /// Where the simulated clock starts: real time since then plus ``SimulatorState/clockOffset``.
+    let epoch = ContinuousClock.now
+    let epochDate = Date()
 
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
@@ -161,8 +183,35 @@ public final class ProviderSimulator: Service, Sendable {
         state.withLockedValue { $0.script.append(contentsOf: behaviours) }
     }
 
-    /// True while a create request is being held (a `timeout` or `delay` behaviour).
-    public var hasRequestsInFlight: Bool { state.withLockedValue { $0.idempotency.values.contains { $0.response == nil } } }
+    /// True while a create request is being processed (held by a `timeout` or `delay` behaviour).
+    public var hasRequestsInFlight: Bool { state.withLockedValue { $0.inFlight > 0 } }
+
+    /// The simulated clock: real time since the simulator was made plus every ``advanceClock(by:)``.
+    public var simulatedTime: Duration { (ContinuousClock.now - epoch) + state.withLockedValue { $0.clockOffset } }
+
+    /// Moves the simulated clock forward by `duration` (as if that much time passed at the
+    /// provider) and expires the idempotency keys first used ``Configuration/idempotencyKeyLifetime``
+    /// or longer ago; returns how many it expired.
+    @discardableResult
+    public func advanceClock(by duration: Duration) -> Int {
+        let elapsed = ContinuousClock.now - epoch
+        let lifetime = configuration.idempotencyKeyLifetime
+        return state.withLockedValue { state in
+            state.clockOffset += max(.zero, duration)
+            return state.expireKeys(now: elapsed + state.clockOffset, lifetime: lifetime)
+        }
+    }
+
+    /// Forgets every stored idempotency key at once (as if they had all expired); returns how many.
+    @discardableResult
+    public func forgetIdempotencyKeys() -> Int {
+        state.withLockedValue { state in
+            let count = state.idempotency.count
+            state.idempotency.removeAll()
+            state.keysForgotten += count
+            return count
+        }
+    }
 
     /// Counters for tests and the load generator's verification.
     public var statistics: SimulatorState.Statistics { state.withLockedValue { $0.statistics } }
@@ -173,10 +222,20 @@ public final class ProviderSimulator: Service, Sendable {
         router.post("/v1/payment_intents") { request, context in
             try await self.createPaymentIntent(request, context: context)
         }
-        router.get("/v1/payment_intents/{id}") { _, context in
+        router.get("/v1/payment_intents/{id}") { request, context in
+            guard self.authorized(request) else { return Self.invalidAPIKey() }
             let id = context.parameters.get("id") ?? ""
-            guard let intent = self.state.withLockedValue({ $0.intents[id] }) else {
-                return Self.stripeError(404, type: "invalid_request_error", code: "resource_missing", message: "No such payment_intent: '\(id)'")
+            let intent = self.state.withLockedValue { state -> PaymentIntent? in
+                state.retrieves += 1
+                guard let intent = state.intents[id] else {
+                    state.retrievesNotFound += 1
+                    return nil
+                }
+                return intent
+            }
+            guard let intent else {
+                return Self.stripeError(404, type: "invalid_request_error", code: "resource_missing", message: "No such payment_intent: '\(id)'",
+                                        extra: ["param": "intent", "doc_url": "https://stripe.com/docs/error-codes/resource-missing"])
             }
             return Self.json(200, intent.json)
         }
@@ -202,17 +261,37 @@ public final class ProviderSimulator: Service, Sendable {
             let eventID = self.enqueue(kind, for: intent, amount: amount, after: .zero)
             return Self.json(202, ["event_id": eventID])
         }
+        router.post("/_sim/clock/advance") { request, _ in
+            let body = try await request.body.collect(upTo: 1 << 16)
+            let object = (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any]
+            guard let number = object?["seconds"] as? NSNumber, !(number is Bool), number.doubleValue.isFinite,
+                  number.doubleValue >= 0, number.doubleValue <= 100 * 365 * 86_400
+            else { return Self.json(400, ["error": "the body must be {\"seconds\": N} with N a number of seconds from 0 to 100 years"]) }
+            let expired = self.advanceClock(by: .milliseconds(Int64((number.doubleValue * 1000).rounded())))
+            return Self.json(200, ["clock_offset_seconds": Self.seconds(self.state.withLockedValue { $0.clockOffset }),
+                                   "idempotency_keys_expired": expired])
+        }
+        router.post("/_sim/idempotency/forget") { _, _ in
+            Self.json(200, ["idempotency_keys_forgotten": self.forgetIdempotencyKeys()])
+        }
         router.get("/_sim/stats") { _, _ in
             Self.json(200, self.statistics.json)
         }
     }
 
-    func createPaymentIntent(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    /// Whether the request carries the bearer secret key the API expects.
+    func authorized(_ request: Request) -> Bool {
         let authorization = request.headers[.authorization] ?? ""
         let key = String(authorization.dropFirst("Bearer ".count))
-        guard authorization.hasPrefix("Bearer "), configuration.secretKey.map({ $0 == key }) ?? key.hasPrefix("sk_test_") else {
-            return Self.stripeError(401, type: "invalid_request_error", code: "api_key_invalid", message: "Invalid API Key provided.")
-        }
+        return authorization.hasPrefix("Bearer ") && (configuration.secretKey.map { $0 == key } ?? key.hasPrefix("sk_test_"))
+    }
+
+    static func invalidAPIKey() -> Response {
+        stripeError(401, type: "invalid_request_error", code: "api_key_invalid", message: "Invalid API Key provided.")
+    }
+
+    func createPaymentIntent(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        guard authorized(request) else { return Self.invalidAPIKey() }
         let body = String(buffer: try await request.body.collect(upTo: 1 << 16))
         let fields = Dictionary(FormEncoding.decode(body), uniquingKeysWith: { $1 })
         guard let amount = fields["amount"].flatMap(Int64.init), amount > 0, let currency = fields["currency"], currency.count == 3 else {
@@ -220,18 +299,32 @@ public final class ProviderSimulator: Service, Sendable {
         }
         let idempotencyKey = request.headers[HTTPField.Name("Idempotency-Key")!]
 
-        // Stripe's idempotency: the first answer is replayed; the same key with other parameters is refused.
-        enum Admission { case replay(Int, [UInt8]), mismatch, inUse, proceed(Behaviour) }
+        // Stripe's idempotency: the first answer is replayed; the same key with other parameters is
+        // refused; a key first used 24 hours ago or more (simulated clock) is forgotten, as Stripe forgets it.
+        enum Admission { case replay(Int, [UInt8]), mismatch, inUse, proceed(Behaviour, KeyUse?) }
+        let elapsed = ContinuousClock.now - epoch
+        let lifetime = configuration.idempotencyKeyLifetime
         let admission = state.withLockedValue { state -> Admission in
             state.requests += 1
+            let now = elapsed + state.clockOffset
+            if let idempotencyKey, let stored = state.idempotency[idempotencyKey], now - stored.storedAt >= lifetime {
+                state.idempotency.removeValue(forKey: idempotencyKey)
+                state.keysExpired += 1
+            }
             if let idempotencyKey, let stored = state.idempotency[idempotencyKey] {
                 guard stored.parameters == body else { return .mismatch }
                 guard let response = stored.response else { return .inUse }
                 state.replays += 1
                 return .replay(response.status, response.body)
             }
-            if let idempotencyKey { state.idempotency[idempotencyKey] = .init(parameters: body, response: nil) }
-            return .proceed(state.script.isEmpty ? configuration.defaultBehaviour : state.script.removeFirst())
+            var use: KeyUse?
+            if let idempotencyKey {
+                state.nextKeyUse += 1
+                use = KeyUse(key: idempotencyKey, use: state.nextKeyUse)
+                state.idempotency[idempotencyKey] = .init(parameters: body, response: nil, storedAt: now, use: state.nextKeyUse)
+            }
+            state.inFlight += 1
+            return .proceed(state.script.isEmpty ? configuration.defaultBehaviour : state.script.removeFirst(), use)
         }
         switch admission {
         case .replay(let status, let body):
@@ -244,16 +337,33 @@ public final class ProviderSimulator: Service, Sendable {
         case .inUse:
             return Self.stripeError(409, type: "idempotency_error", code: "idempotency_key_in_use",
                                     message: "There is currently another in-progress request using this Idempotent Key.")
-        case .proceed(let behaviour):
-            return try await perform(behaviour, amount: amount, currency: currency, fields: fields, idempotencyKey: idempotencyKey)
+        case .proceed(let behaviour, let use):
+            defer { state.withLockedValue { $0.inFlight -= 1 } }
+            return try await perform(behaviour, amount: amount, currency: currency, fields: fields, key: use)
         }
     }
 
-    func perform(_ behaviour: Behaviour, amount: Int64, currency: String, fields: [String: String], idempotencyKey: String?) async throws -> Response {
-        func forget() { if let idempotencyKey { _ = state.withLockedValue { $0.idempotency.removeValue(forKey: idempotencyKey) } } }
+    /// One use of an idempotency key: the key may be forgotten (clock, forget) and used again
+    /// while a request is still held, and only this use's entry is then this request's to change.
+    struct KeyUse: Sendable {
+        var key: String
+        var use: Int
+    }
+
+    func perform(_ behaviour: Behaviour, amount: Int64, currency: String, fields: [String: String], key: KeyUse?) async throws -> Response {
+        func forget() {
+            guard let key else { return }
+            state.withLockedValue { state in
+                if state.idempotency[key.key]?.use == key.use { state.idempotency.removeValue(forKey: key.key) }
+            }
+        }
         func store(_ status: Int, _ object: [String: Any]) -> Response {
             let body = Self.serialize(object)
-            if let idempotencyKey { state.withLockedValue { $0.idempotency[idempotencyKey]?.response = (status, body) } }
+            if let key {
+                state.withLockedValue { state in
+                    if state.idempotency[key.key]?.use == key.use { state.idempotency[key.key]?.response = (status, body) }
+                }
+            }
             return Self.raw(status, body)
         }
         switch behaviour {
@@ -269,14 +379,15 @@ public final class ProviderSimulator: Service, Sendable {
                                          "message": "Your card was declined."]])
         case .delay(let duration):
             try? await Task.sleep(for: duration)
-            return try await perform(.succeed, amount: amount, currency: currency, fields: fields, idempotencyKey: idempotencyKey)
+            return try await perform(.succeed, amount: amount, currency: currency, fields: fields, key: key)
         case .succeed, .fail, .silent:
             let id = Self.randomID("pi_sim_")
             let metadata = fields.filter { $0.key.hasPrefix("metadata[") }.reduce(into: [String: String]()) {
                 $0[String($1.key.dropFirst(9).dropLast())] = $1.value
             }
+            let created = Int64(epochDate.timeIntervalSince1970) + simulatedTime.components.seconds
             let intent = PaymentIntent(id: id, amount: amount, currency: currency.lowercased(), metadata: metadata,
-                                       clientSecret: "\(id)_secret_\(UUID().uuidString.prefix(8).lowercased())")
+                                       clientSecret: "\(id)_secret_\(UUID().uuidString.prefix(8).lowercased())", created: created)
             state.withLockedValue {
                 $0.intents[id] = intent
                 $0.created += 1
@@ -363,8 +474,12 @@ public final class ProviderSimulator: Service, Sendable {
         Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
-    static func stripeError(_ status: Int, type: String, code: String, message: String) -> Response {
-        json(status, ["error": ["type": type, "code": code, "message": message]])
+    static func stripeError(_ status: Int, type: String, code: String, message: String, extra: [String: String] = [:]) -> Response {
+        json(status, ["error": extra.merging(["type": type, "code": code, "message": message]) { $1 }])
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }
 
@@ -375,10 +490,12 @@ struct PaymentIntent: Sendable {
     var currency: String
     var metadata: [String: String]
     var clientSecret: String
+    /// Unix seconds on the simulated clock.
+    var created: Int64
 
     var json: [String: Any] {
         ["id": id, "object": "payment_intent", "amount": amount, "currency": currency, "status": "requires_payment_method",
-         "client_secret": clientSecret, "metadata": metadata, "livemode": false]
+         "client_secret": clientSecret, "metadata": metadata, "livemode": false, "created": created]
     }
 }
 
@@ -387,26 +504,55 @@ public struct SimulatorState: Sendable {
     struct StoredRequest: Sendable {
         var parameters: String
         var response: (status: Int, body: [UInt8])?
+        /// When the key was first used, on the simulated clock.
+        var storedAt: Duration
+        /// Which use of the key this is (see ``ProviderSimulator/KeyUse``).
+        var use: Int
     }
 
     var intents: [String: PaymentIntent] = [:]
     var idempotency: [String: StoredRequest] = [:]
     var script: [ProviderSimulator.Behaviour] = []
+    /// How far the simulated clock was moved ahead of real time.
+    var clockOffset: Duration = .zero
+    var nextKeyUse = 0
+    var inFlight = 0
     var requests = 0
     var replays = 0
     var created = 0
+    var retrieves = 0
+    var retrievesNotFound = 0
+    var keysExpired = 0
+    var keysForgotten = 0
     var deliveryAttempts = 0
     var deliveriesPending = 0
     var deliveriesAcknowledged = 0
     var deliveriesAbandoned = 0
 
+    /// Drops the keys first used `lifetime` or longer before `now`; returns how many.
+    mutating func expireKeys(now: Duration, lifetime: Duration) -> Int {
+        let before = idempotency.count
+        idempotency = idempotency.filter { now - $0.value.storedAt < lifetime }
+        keysExpired += before - idempotency.count
+        return before - idempotency.count
+    }
+
     public struct Statistics: Sendable, Equatable {
-        /// Create requests received, replays answered from the idempotency store, payments opened.
+        /// Create requests received, replays answered from the idempotency store, payments opened
+        /// (each a distinct PaymentIntent).
         public var requests: Int
         public var replays: Int
         public var paymentIntentsCreated: Int
         /// Payments opened per `metadata[order_id]`: more than one would be a double charge.
         public var paymentIntentsPerOrder: [String: Int]
+        /// Retrieve requests (`GET /v1/payment_intents/{id}`) with a valid key, and those of them answered 404.
+        public var retrieves: Int
+        public var retrievesNotFound: Int
+        /// Idempotency keys dropped because the simulated clock passed their lifetime, and dropped by a forget.
+        public var idempotencyKeysExpired: Int
+        public var idempotencyKeysForgotten: Int
+        /// How far the simulated clock was advanced ahead of real time.
+        public var clockOffset: Duration
         public var deliveryAttempts: Int
         public var deliveriesPending: Int
         public var deliveriesAcknowledged: Int
@@ -415,6 +561,9 @@ public struct SimulatorState: Sendable {
         public var json: [String: Any] {
             ["requests": requests, "replays": replays, "payment_intents_created": paymentIntentsCreated,
              "orders_with_more_than_one_payment": paymentIntentsPerOrder.filter { $0.value > 1 }.count,
+             "retrieves": retrieves, "retrieves_not_found": retrievesNotFound,
+             "idempotency_keys_expired": idempotencyKeysExpired, "idempotency_keys_forgotten": idempotencyKeysForgotten,
+             "clock_offset_seconds": ProviderSimulator.seconds(clockOffset),
              "deliveries": ["attempts": deliveryAttempts, "pending": deliveriesPending, "acknowledged": deliveriesAcknowledged,
                             "abandoned": deliveriesAbandoned]]
         }
@@ -424,6 +573,8 @@ public struct SimulatorState: Sendable {
         Statistics(
             requests: requests, replays: replays, paymentIntentsCreated: created,
             paymentIntentsPerOrder: intents.values.reduce(into: [:]) { $0[$1.metadata["order_id"] ?? "", default: 0] += 1 },
+            retrieves: retrieves, retrievesNotFound: retrievesNotFound,
+            idempotencyKeysExpired: keysExpired, idempotencyKeysForgotten: keysForgotten, clockOffset: clockOffset,
             deliveryAttempts: deliveryAttempts, deliveriesPending: deliveriesPending,
             deliveriesAcknowledged: deliveriesAcknowledged, deliveriesAbandoned: deliveriesAbandoned
         )

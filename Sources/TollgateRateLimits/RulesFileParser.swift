@@ -1,16 +1,6 @@
 import Foundation
+import TollgateCore
 import Yams
-
-/// One problem in a rules file, printed as `file:line:col: message` (the format editors and CI
-/// annotations understand).
-public struct RulesDiagnostic: Sendable, Equatable, CustomStringConvertible {
-    public var file: String
-    public var line: Int
-    public var column: Int
-    public var message: String
-
-    public var description: String { "\(file):\(line):\(column): \(message)" }
-}
 
 /// Reads a rules directory into a ``RuleSet``, or every diagnostic found.
 ///
@@ -31,12 +21,12 @@ public enum RulesFileParser {
     static let matchKeys: Set<String> = ["route", "source", "method"]
 
     /// Parses every `*.yaml` in `directory`: `_defaults.yaml` and `<tenant>.yaml`.
-    public static func load(directory: String) -> Result<RuleSet, RulesErrors> {
+    public static func load(directory: String) -> Result<RuleSet, FileDiagnostics> {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
-            return .failure(RulesErrors(diagnostics: [RulesDiagnostic(file: directory, line: 0, column: 0, message: "cannot read the rules directory")]))
+            return .failure(FileDiagnostics([FileDiagnostic(file: directory, line: 0, column: 0, message: "cannot read the rules directory")]))
         }
         var set = RuleSet()
-        var diagnostics: [RulesDiagnostic] = []
+        var diagnostics: [FileDiagnostic] = []
         for name in names.sorted() where name.hasSuffix(".yaml") {
             let path = (directory as NSString).appendingPathComponent(name)
             let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
@@ -45,14 +35,14 @@ public enum RulesFileParser {
             let stem = String(name.dropLast(".yaml".count))
             if stem == "_defaults" { set.defaults = rules } else { set.tenants[stem] = rules }
         }
-        return diagnostics.isEmpty ? .success(set) : .failure(RulesErrors(diagnostics: diagnostics))
+        return diagnostics.isEmpty ? .success(set) : .failure(FileDiagnostics(diagnostics))
     }
 
     /// Parses one file's text. Returns the rules it could read and every problem.
-    public static func parse(yaml: String, file: String) -> (rules: [RateLimitRule], diagnostics: [RulesDiagnostic]) {
-        var diagnostics: [RulesDiagnostic] = []
+    public static func parse(yaml: String, file: String) -> (rules: [RateLimitRule], diagnostics: [FileDiagnostic]) {
+        var diagnostics: [FileDiagnostic] = []
         func report(_ node: Node?, _ message: String) {
-            diagnostics.append(RulesDiagnostic(file: file, line: node?.mark?.line ?? 1, column: node?.mark?.column ?? 1, message: message))
+            diagnostics.append(FileDiagnostic(file: file, line: node?.mark?.line ?? 1, column: node?.mark?.column ?? 1, message: message))
         }
         let root: Node?
         do {
@@ -60,13 +50,13 @@ public enum RulesFileParser {
         } catch let error as YamlError {
             switch error {
             case let .scanner(_, problem, mark, _), let .parser(_, problem, mark, _), let .composer(_, problem, mark, _):
-                diagnostics.append(RulesDiagnostic(file: file, line: mark.line, column: mark.column, message: "invalid YAML: \(problem)"))
+                diagnostics.append(FileDiagnostic(file: file, line: mark.line, column: mark.column, message: "invalid YAML: \(problem)"))
             default:
-                diagnostics.append(RulesDiagnostic(file: file, line: 1, column: 1, message: "invalid YAML: \(error)"))
+                diagnostics.append(FileDiagnostic(file: file, line: 1, column: 1, message: "invalid YAML: \(error)"))
             }
             return ([], diagnostics)
         } catch {
-            return ([], [RulesDiagnostic(file: file, line: 1, column: 1, message: "invalid YAML: \(error)")])
+            return ([], [FileDiagnostic(file: file, line: 1, column: 1, message: "invalid YAML: \(error)")])
         }
         guard let root else { return ([], []) }
         guard let mapping = root.mapping else { report(root, "expected a mapping with a 'rules' list"); return ([], diagnostics) }
@@ -127,10 +117,4 @@ public enum RulesFileParser {
         // In file order, as an editor or CI annotation would list them.
         return (rules, diagnostics.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
     }
-}
-
-/// Every diagnostic from loading a rules directory.
-public struct RulesErrors: Error, Sendable, CustomStringConvertible {
-    public var diagnostics: [RulesDiagnostic]
-    public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
 }

@@ -54,6 +54,9 @@ public enum RedisError: Error, Sendable, Equatable, CustomStringConvertible {
     case protocolViolation(String)
     /// A reply of a type the command cannot produce.
     case unexpectedReply(String)
+    /// The TLS handshake failed: a certificate that does not chain to the CA or does not name the
+    /// host, or a server that does not speak TLS on that port. The connection is closed.
+    case tls(String)
 
     public var description: String {
         switch self {
@@ -63,6 +66,7 @@ public enum RedisError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unavailable: "no redis connection available"
         case .protocolViolation(let reason): "redis protocol violation: \(reason)"
         case .unexpectedReply(let reply): "unexpected redis reply: \(reply)"
+        case .tls(let reason): "redis TLS failed: \(reason)"
         }
     }
 
@@ -75,6 +79,7 @@ public enum RedisError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unavailable: "unavailable"
         case .protocolViolation: "protocol"
         case .unexpectedReply: "unexpected"
+        case .tls: "tls"
         }
     }
 }

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOSSL
 
 /// A command on its way to the server, with the promise its reply completes.
 struct RedisRequest {
@@ -64,7 +65,12 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let redisError = (error as? RedisError) ?? .protocolViolation(String(describing: error))
+        let redisError: RedisError = switch error {
+        case let error as RedisError: error
+        // NIOSSLClientHandler, ahead of this handler on a rediss:// connection.
+        case is NIOSSLError, is NIOSSLExtraError, is BoringSSLError: .tls(String(describing: error))
+        default: .protocolViolation(String(describing: error))
+        }
         failAll(redisError)
         context.close(promise: nil)
     }

@@ -3,6 +3,7 @@ import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 import TollgateCore
 
@@ -20,6 +21,8 @@ import TollgateCore
 public final class RedisClient: Service, Sendable {
     public struct Configuration: Sendable {
         public var endpoint: RedisEndpoint
+        /// PEM CA bundle a `rediss://` server's certificate must chain to. Default nil: the system's roots.
+        public var tlsCAFile: String?
         /// Connections kept open. Default 4.
         public var poolSize: Int = 4
         /// Per-command deadline. Default 250 ms.
@@ -57,11 +60,19 @@ public final class RedisClient: Service, Sendable {
     }
 
     /// Keeps every pool slot connected, reconnecting with backoff, until graceful shutdown or cancellation.
+    /// Throws at once if a `rediss://` endpoint's CA bundle cannot be loaded: no reconnect would mend that.
     public func run() async throws {
+        let tlsContext: NIOSSLContext?
+        do {
+            tlsContext = configuration.endpoint.tls ? try RedisConnection.makeTLSContext(caFile: configuration.tlsCAFile) : nil
+        } catch {
+            logger.error("redis TLS cannot be set up", metadata: ["ca_file": "\(configuration.tlsCAFile ?? "<system roots>")", "error": "\(error)"])
+            throw error
+        }
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 for index in self.slots.indices {
-                    group.addTask { await self.maintain(slot: index) }
+                    group.addTask { await self.maintain(slot: index, tlsContext: tlsContext) }
                 }
             }
         }
@@ -104,13 +115,14 @@ public final class RedisClient: Service, Sendable {
         return nil
     }
 
-    private func maintain(slot index: Int) async {
+    private func maintain(slot index: Int, tlsContext: NIOSSLContext?) async {
         var delay = configuration.minimumReconnectDelay
         var wasConnected = true
         while !Task.isCancelled {
             do {
                 let connection = try await RedisConnection.connect(
                     to: configuration.endpoint,
+                    tlsContext: tlsContext,
                     connectTimeout: configuration.connectTimeout,
                     commandTimeout: configuration.connectTimeout,
                     eventLoopGroup: eventLoopGroup

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import TollgateCore
 
 /// One open connection to Redis. Commands may be sent from any task; many can be in flight at
@@ -12,20 +13,31 @@ public final class RedisConnection: Sendable {
         self.channel = channel
     }
 
-    /// Opens a connection, logs in and selects the database.
+    /// Opens a connection (over TLS for a `rediss://` endpoint), logs in and selects the database.
+    ///
+    /// - Parameter tlsContext: what a `rediss://` server's certificate is checked with, from
+    ///   ``makeTLSContext(caFile:)``; nil makes one trusting the system's roots. Ignored for `redis://`.
     public static func connect(
         to endpoint: RedisEndpoint,
+        tlsContext: NIOSSLContext? = nil,
         connectTimeout: Duration,
         commandTimeout: Duration,
         clientName: String = "tollgate",
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> RedisConnection {
+        let tlsContext = try endpoint.tls ? (tlsContext ?? makeTLSContext(caFile: nil)) : nil
+        // SNI and the DNS-name check take a host name; for an IP literal NIOSSL sends no SNI and
+        // checks the connected address against the certificate's IP SANs instead.
+        let serverHostname = (try? SocketAddress(ipAddress: endpoint.host, port: 0)) == nil ? endpoint.host : nil
         let channel = try await ClientBootstrap(group: eventLoopGroup)
             .connectTimeout(TimeAmount(connectTimeout))
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tlsContext {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tlsContext, serverHostname: serverHostname))
+                    }
                     try channel.pipeline.syncOperations.addHandlers([
                         MessageToByteHandler(RESPCommandEncoder()),
                         ByteToMessageHandler(RESPReplyDecoder()),
@@ -49,6 +61,17 @@ public final class RedisConnection: Sendable {
             throw error
         }
         return connection
+    }
+
+    /// The TLS context `rediss://` connections share: TLS 1.2 or later, and a server certificate
+    /// that chains to the PEM bundle `caFile` (nil: the system's roots) and names the host.
+    /// Made once per client, since loading a CA bundle is not free and reconnects are frequent.
+    public static func makeTLSContext(caFile: String?) throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.certificateVerification = .fullVerification
+        if let caFile { configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile)) }
+        return try NIOSSLContext(configuration: configuration)
     }
 
     /// Sends one command and waits for its reply. Error replies throw ``RedisError/server(_:)``.

@@ -2,51 +2,86 @@ import Foundation
 import TollgateCheckout
 import TollgateRedis
 
-/// Idempotency records in Redis: `idem:{tenant}:player:key` holds the request's fingerprint while
-/// it runs, then the final response, for `ttl` (the tenant's `idempotency_ttl`). Postgres's unique index stays the
-/// truth: if Redis loses a record, the retry still finds the original order.
+/// Idempotency records in Redis: `idem:{tenant}:player:key`.
+///
+/// Two lifetimes, kept apart. While a request runs, the key holds an in-flight claim (the request's
+/// fingerprint and a claim token) that lives only `lease` and is renewed while the request runs: a
+/// crashed edge or a lost reply wedges the key for seconds, never for the answer's lifetime. The
+/// final response then replaces it for `ttl` (the tenant's `idempotency_ttl`). Postgres stays the
+/// truth: if Redis loses a record, the retry finds the original order and its fingerprint there.
 public struct IdempotencyRecordStore: Sendable {
     let redis: RedisClient
     let ttl: Duration
+    public let lease: Duration
 
-    public init(redis: RedisClient, ttl: Duration) {
+    public init(redis: RedisClient, ttl: Duration, lease: Duration = .seconds(5)) {
         self.redis = redis
         self.ttl = ttl
+        self.lease = lease
     }
 
     static func key(tenant: String, player: String, idempotencyKey: String) -> String {
         "idem:{\(tenant)}:\(player):\(idempotencyKey)"
     }
 
-    /// Claims the key for a new request, or returns the record already there.
-    /// Nil means the claim is ours: go ahead.
-    public func claim(tenant: String, player: String, idempotencyKey: String, fingerprint: String) async throws(RedisError) -> Idempotency.Record? {
+    /// Extends the claim only if it is still the one this request made.
+    static let renewScript = RedisScript("""
+        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+        return 0
+        """)
+    /// Drops the claim only if it is still the one this request made (not a later request's, nor an answer).
+    static let releaseScript = RedisScript("""
+        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+        return 0
+        """)
+
+    /// Claims the key for a new request for one lease, or returns the record already there.
+    /// Nil means the claim is ours: go ahead, renew it with `token` while working.
+    public func claim(tenant: String, player: String, idempotencyKey: String, fingerprint: String, token: String) async throws(RedisError) -> Idempotency.Record? {
         let key = Self.key(tenant: tenant, player: player, idempotencyKey: idempotencyKey)
-        let value = Self.encode(.inFlight(fingerprint: fingerprint))
-        if try await redis.set(key, to: RESPArgument(value), condition: .ifNotExists, expiration: .seconds(Int(ttl.components.seconds))) {
+        let value = Self.encodeClaim(fingerprint: fingerprint, token: token)
+        if try await redis.set(key, to: RESPArgument(value), condition: .ifNotExists, expiration: .milliseconds(Self.milliseconds(lease))) {
             return nil
         }
         guard let stored = try await redis.get(key) else { return nil }  // expired in between: ours now
         return Self.decode(String(decoding: stored, as: UTF8.self))
     }
 
-    /// Stores a final response (2xx, 4xx) for replay.
+    /// Extends this request's claim by one lease. False when the claim is no longer ours.
+    @discardableResult
+    public func renew(tenant: String, player: String, idempotencyKey: String, fingerprint: String, token: String) async throws(RedisError) -> Bool {
+        let reply = try await redis.evaluate(Self.renewScript, keys: [Self.key(tenant: tenant, player: player, idempotencyKey: idempotencyKey)],
+                                             arguments: [RESPArgument(Self.encodeClaim(fingerprint: fingerprint, token: token)), RESPArgument(Self.milliseconds(lease))])
+        return reply.integer == 1
+    }
+
+    /// Stores a final response (2xx, 4xx) for replay, for the full `ttl`.
     public func complete(tenant: String, player: String, idempotencyKey: String, fingerprint: String, response: Idempotency.StoredResponse) async throws(RedisError) {
         let key = Self.key(tenant: tenant, player: player, idempotencyKey: idempotencyKey)
         try await redis.set(key, to: RESPArgument(Self.encode(.completed(fingerprint: fingerprint, response: response))),
                             expiration: .seconds(Int(ttl.components.seconds)))
     }
 
-    /// Drops an in-flight claim (a transient failure: the client may retry with the same key).
-    public func release(tenant: String, player: String, idempotencyKey: String) async throws(RedisError) {
-        try await redis.delete([Self.key(tenant: tenant, player: player, idempotencyKey: idempotencyKey)])
+    /// Drops this request's claim (a transient failure: the client may retry with the same key at once).
+    public func release(tenant: String, player: String, idempotencyKey: String, fingerprint: String, token: String) async throws(RedisError) {
+        _ = try await redis.evaluate(Self.releaseScript, keys: [Self.key(tenant: tenant, player: player, idempotencyKey: idempotencyKey)],
+                                     arguments: [RESPArgument(Self.encodeClaim(fingerprint: fingerprint, token: token))])
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int {
+        max(1, Int(duration.components.seconds) * 1000 + Int(duration.components.attoseconds / 1_000_000_000_000_000))
+    }
+
+    static func encodeClaim(fingerprint: String, token: String) -> String {
+        String(decoding: (try? JSONSerialization.data(withJSONObject: ["state": "in_flight", "fingerprint": fingerprint, "token": token],
+                                                       options: [.sortedKeys])) ?? Data(), as: UTF8.self)
     }
 
     static func encode(_ record: Idempotency.Record) -> String {
         let object: [String: Any]
         switch record {
         case .inFlight(let fingerprint):
-            object = ["state": "in_flight", "fingerprint": fingerprint]
+            return encodeClaim(fingerprint: fingerprint, token: "")
         case .completed(let fingerprint, let response):
             object = ["state": "completed", "fingerprint": fingerprint, "status": response.status,
                       "headers": response.headers, "body": Data(response.body).base64EncodedString()]

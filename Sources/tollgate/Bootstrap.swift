@@ -40,6 +40,15 @@ enum Bootstrap {
         }
     }
 
+    static func loadCatalog(_ configuration: TollgateConfiguration, logger: Logger) throws -> CatalogStore {
+        do {
+            return try CatalogStore(directory: configuration.catalog.directory, logger: logger)
+        } catch {
+            FileHandle.standardError.write(Data("tollgate: invalid product catalog\n\(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+
     static func logger(for configuration: TollgateConfiguration) -> Logger {
         Telemetry.bootstrapLogging(level: Logger.Level(rawValue: configuration.logLevel.rawValue) ?? .info)
         return Logger(label: "tollgate")

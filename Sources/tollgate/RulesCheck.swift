@@ -53,8 +53,10 @@ struct RulesExplain: AsyncParsableCommand {
         let loaded = try Bootstrap.loadConfiguration(path: options.config)
         let logger = Bootstrap.logger(for: loaded.configuration)
         let rules = try Bootstrap.loadRules(loaded.configuration, logger: logger)
-        guard let endpoint = RedisEndpoint(url: loaded.configuration.redis.url) else { throw ValidationError("redis.url is not a redis:// URL") }
-        let redis = RedisClient(configuration: .init(endpoint: endpoint), logger: logger)
+        guard let endpoint = RedisEndpoint(url: loaded.configuration.redis.url) else { throw ValidationError("redis.url is not a redis:// or rediss:// URL") }
+        var redisConfiguration = RedisClient.Configuration(endpoint: endpoint)
+        redisConfiguration.tlsCAFile = loaded.configuration.redis.tlsCAFile
+        let redis = RedisClient(configuration: redisConfiguration, logger: logger)
         let limiter = RateLimiter(rules: rules, redis: redis, logger: logger)
         let subject = RateLimitSubject(tenant: tenant, route: routeClass, source: source, method: method, player: player, clientIP: ip)
         let explanations = try await withThrowingTaskGroup(of: [RateLimiter.Explanation].self) { group in

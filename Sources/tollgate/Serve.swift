@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import TollgateConfig
 import TollgateHTTP
 import TollgateTelemetry
 
@@ -22,10 +23,17 @@ struct Serve: AsyncParsableCommand {
             logger.warning("configuration warning", metadata: ["where": "\(warning.origin)", "warning": "\(warning.message)"])
         }
         let rules = try Bootstrap.loadRules(loaded.configuration, logger: logger)
+        let catalog = try Bootstrap.loadCatalog(loaded.configuration, logger: logger)
+        for tenant in tenants.catalog.checkout.keys.sorted() where catalog.snapshot.catalogs.tenants[tenant] == nil {
+            logger.warning("checkout tenant has no product catalog; every item is refused", metadata: [
+                "tenant": "\(tenant)", "expected": "\(loaded.configuration.catalog.directory)/\(tenant).yaml",
+            ])
+        }
         let server = try TollgateServer(
             configuration: loaded.configuration,
             tenants: tenants.catalog,
             rules: rules,
+            catalog: catalog,
             metrics: Telemetry.bootstrapMetrics(),
             environment: ProcessInfo.processInfo.environment,
             logger: logger

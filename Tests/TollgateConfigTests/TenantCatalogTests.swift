@@ -19,7 +19,10 @@ import TollgateCore
         #expect(catalog.tenants == ["demo", "loadtest"])
         let providers = Set(Provider.allCases)
         #expect(Set(catalog.sources["demo"]!.values.map(\.provider)) == providers)
-        #expect(warnings.count == 2 * (providers.count + 2), "each dev literal secret warns (sources, player token key, payments key), in both tenants")
+        #expect(warnings.count == 2 * (providers.count + 3),
+                "each dev literal secret warns (sources, player token key, payments key), and development: true once, in both tenants")
+        #expect(warnings.filter { $0.message.contains("development: true") }.count == 2)
+        #expect(catalog.checkout["demo"]?.payments.baseURL.hasPrefix("http://") == true, "the shipped tenants pay at the local simulator")
         #expect(Set(catalog.sources["loadtest"]!.values.map(\.provider)) == providers)
         let checkout = try #require(catalog.checkout["demo"])
         #expect(checkout.playerTokenKeys.map(\.kid) == ["demo-dev-1"])
@@ -89,5 +92,76 @@ import TollgateCore
         #expect(lines.contains { $0.contains("shop.yaml:10:") && $0.contains("base_url") })
         #expect(lines.contains { $0.contains("shop.yaml:12:") && $0.contains("attempts") })
         #expect(!lines.contains { $0.contains("too-short") || $0.contains("sk_test") }, "no secret in a diagnostic")
+    }
+
+    @Test func theIdempotencyLeaseIsReadAndBounded() throws {
+        func load(_ lease: String) throws -> TenantCatalog {
+            let dir = try directory(["shop.yaml": shop(development: nil, baseURL: "https://api.stripe.com")
+                .replacingOccurrences(of: "checkout:\n", with: "checkout:\n  idempotency_lease: \(lease)\n")])
+            return try TenantCatalog.load(directory: dir, environment: shopEnvironment).catalog
+        }
+        #expect(try load("2s").checkout["shop"]?.idempotencyLease == .seconds(2))
+        let error = #expect(throws: ConfigurationError.self) { try load("24h") }
+        #expect(error?.issues.map(\.description).contains { $0.contains("shop.yaml:4:") && $0.contains("idempotency_lease") } == true)
+    }
+
+    func shop(development: String?, baseURL: String) -> String {
+        """
+        tenant: shop
+        \(development.map { "development: \($0)" } ?? "# not a development tenant")
+        checkout:
+          player_tokens:
+            - { kid: k1, hs256: env:KEY }
+          payments:
+            provider: stripe
+            base_url: \(baseURL)
+            secret_key: env:SK
+        """
+    }
+
+    let shopEnvironment = ["KEY": String(repeating: "k", count: 32), "SK": "sk_test_shop"]
+
+    @Test func aPlainHTTPPaymentsBaseURLIsRefusedNamingTheKeyUnlessTheTenantIsMarkedDevelopment() throws {
+        let dir = try directory(["shop.yaml": shop(development: nil, baseURL: "http://127.0.0.1:12111")])
+        let error = #expect(throws: ConfigurationError.self) {
+            try TenantCatalog.load(directory: dir, environment: shopEnvironment)
+        }
+        let lines = error?.issues.map(\.description) ?? []
+        #expect(lines.count == 1, "\(lines)")
+        #expect(lines.contains { $0.contains("shop.yaml:8:") && $0.contains("base_url must be https") && $0.contains("development: true") }, "\(lines)")
+
+        let explicitlyNot = try directory(["shop.yaml": shop(development: "false", baseURL: "http://127.0.0.1:12111")])
+        #expect(throws: ConfigurationError.self) { try TenantCatalog.load(directory: explicitlyNot, environment: shopEnvironment) }
+    }
+
+    @Test func aDevelopmentTenantMayUsePlainHTTPAndIsWarnedAboutOnce() throws {
+        let dir = try directory(["shop.yaml": shop(development: "true", baseURL: "http://127.0.0.1:12111")])
+        let (catalog, warnings) = try TenantCatalog.load(directory: dir, environment: shopEnvironment)
+        #expect(catalog.checkout["shop"]?.payments.baseURL == "http://127.0.0.1:12111")
+        #expect(warnings.count == 1, "\(warnings)")
+        #expect(warnings.first?.description.contains("shop.yaml:2:") == true)
+        #expect(warnings.first?.message.contains("tenant 'shop' is marked development: true") == true)
+    }
+
+    @Test func httpsNeedsNoDevelopmentMarkAndDevelopmentMustBeABoolean() throws {
+        let dir = try directory(["shop.yaml": shop(development: nil, baseURL: "https://api.stripe.com")])
+        let (catalog, warnings) = try TenantCatalog.load(directory: dir, environment: shopEnvironment)
+        #expect(catalog.checkout["shop"]?.payments.baseURL == "https://api.stripe.com")
+        #expect(warnings.isEmpty)
+
+        let bad = try directory(["shop.yaml": shop(development: "sometimes", baseURL: "https://api.stripe.com")])
+        let error = #expect(throws: ConfigurationError.self) { try TenantCatalog.load(directory: bad, environment: shopEnvironment) }
+        #expect(error?.issues.map(\.description).contains { $0.contains("shop.yaml:2:") && $0.contains("'development' must be true or false") } == true)
+    }
+
+    @Test func theBaseURLRuleIsOneFunction() {
+        typealias Payments = CheckoutSettings.Payments
+        #expect(Payments.baseURLProblem("https://api.stripe.com", development: false) == nil)
+        #expect(Payments.baseURLProblem("HTTPS://api.stripe.com", development: false) == nil)
+        #expect(Payments.baseURLProblem("http://127.0.0.1:12111", development: true) == nil)
+        #expect(Payments.baseURLProblem("http://127.0.0.1:12111", development: false) != nil)
+        #expect(Payments.baseURLProblem("ftp://x", development: true) != nil)
+        #expect(Payments.baseURLProblem("https://", development: false) != nil)
+        #expect(Payments.baseURLProblem("", development: true) != nil)
     }
 }

@@ -3,8 +3,10 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import Testing
+import TollgateCatalog
 import TollgateCheckout
 import TollgateConfig
 import TollgateCore
@@ -24,16 +26,26 @@ import TollgatePayments
                         connectTimeout: .seconds(1), timeout: .seconds(1), attempts: 1)
     )
 
+    /// The shop's catalog: what the pipeline prices from.
+    static let catalog = ProductCatalog(tenant: tenant, items: [
+        "gems_500": CatalogItem(sku: "gems_500", title: "500 Gems", prices: ["EUR": 499, "USD": 549], countryPrices: ["CH": ["EUR": 520]], maximumQuantity: 10),
+        "retired": CatalogItem(sku: "retired", title: "Retired", active: false, prices: ["EUR": 100]),
+        "usd_only": CatalogItem(sku: "usd_only", title: "USD only", prices: ["USD": 100]),
+    ], contentHash: "hash-1", file: "catalog/shop.yaml")
+
     final class Edge: Sendable {
         let orders = FakeOrders()
         let records = FakeIdempotency()
         let provider = FakeProvider()
+        let catalog = NIOLockedValueBox(CheckoutPipelineTests.catalog)
         let limiter: FakeLimiter?
         init(limiter: FakeLimiter? = nil) { self.limiter = limiter }
     }
 
-    static func body(player: String = "p1", quantity: Int = 2, unit: Int = 499, currency: String = "EUR") -> String {
-        #"{"player_id":"\#(player)","items":[{"sku":"gems_500","quantity":\#(quantity),"unit_amount_minor":\#(unit)}],"currency":"\#(currency)","country":"DE","return_url":"https://hub.shop.example/done"}"#
+    /// A body as a page sends it; `unit` is the price it showed (nil: none shown).
+    static func body(player: String = "p1", sku: String = "gems_500", quantity: Int = 2, unit: Int? = 499, currency: String = "EUR", country: String = "DE") -> String {
+        let shown = unit.map { #","unit_amount_minor":\#($0)"# } ?? ""
+        return #"{"player_id":"\#(player)","items":[{"sku":"\#(sku)","quantity":\#(quantity)\#(shown)}],"currency":"\#(currency)","country":"\#(country)","return_url":"https://hub.shop.example/done"}"#
     }
 
     static func token(player: String = "p1") async throws -> String {
@@ -43,7 +55,7 @@ import TollgatePayments
     /// Runs `body` against an edge built on `edge`'s fakes.
     func withClient(_ edge: Edge, _ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         let routes = try await CheckoutRoutes.make(
-            catalog: TenantCatalog(checkout: [Self.settings]), payments: [Self.tenant: edge.provider], orders: edge.orders,
+            tenants: TenantCatalog(checkout: [Self.settings]), products: { [catalog = edge.catalog] in $0 == Self.tenant ? catalog.withLockedValue { $0 } : nil }, payments: [Self.tenant: edge.provider], orders: edge.orders,
             idempotency: { _ in edge.records }, rateLimiter: edge.limiter, rateLimitHeadersOnAdmitted: true, logger: Logger(label: "test")
         )
         let webhooks = WebhookRoutes(tenants: TenantCatalog(), deduplicator: FakeClaims(), committer: FakeCommitter(.outcome(.duplicate)),
@@ -95,7 +107,7 @@ import TollgatePayments
             let reused = try await create(client, token: token, body: Self.body(quantity: 3))
             #expect(reused.status == .unprocessableContent)
             #expect(Self.json(reused)["type"] as? String == "urn:tollgate:problem:idempotency-key-reused")
-            _ = try await edge.records.claim(tenant: Self.tenant, player: "p1", idempotencyKey: "key-running", fingerprint: "other")
+            _ = try await edge.records.claim(tenant: Self.tenant, player: "p1", idempotencyKey: "key-running", fingerprint: "other", token: "t")
             let running = try await create(client, token: token, key: "key-running", body: Self.body())
             #expect(running.status == .unprocessableContent, "another request under this key is still running")
         }
@@ -105,7 +117,7 @@ import TollgatePayments
         let edge = Edge()
         let token = try await Self.token()
         let fingerprint = Idempotency.fingerprint(method: "POST", path: "/v1/checkout/\(Self.tenant)/orders", body: Array(Self.body().utf8))
-        _ = try await edge.records.claim(tenant: Self.tenant, player: "p1", idempotencyKey: "key-1", fingerprint: fingerprint)
+        _ = try await edge.records.claim(tenant: Self.tenant, player: "p1", idempotencyKey: "key-1", fingerprint: fingerprint, token: "t")
         try await withClient(edge) { client in
             let response = try await create(client, token: token)
             #expect(response.status == .conflict)
@@ -216,5 +228,93 @@ import TollgatePayments
             let theirs = try await client.execute(uri: "/v1/checkout/\(Self.tenant)/orders/\(id)", method: .get, headers: Self.headers(token: other, key: nil))
             #expect(theirs.status == .notFound)
         }
+    }
+
+    // MARK: - Prices come from the catalog
+
+    @Test func aTamperedPriceIsNeverChargedThePageGets409WithTheCurrentPrices() async throws {
+        let edge = Edge()
+        let token = try await Self.token()
+        try await withClient(edge) { client in
+            let tampered = try await create(client, token: token, key: "k-tampered", body: Self.body(quantity: 1, unit: 1))
+            #expect(tampered.status == .conflict)
+            let problem = Self.json(tampered)
+            #expect(problem["type"] as? String == "urn:tollgate:problem:price-changed")
+            let prices = try #require(problem["prices"] as? [[String: Any]])
+            #expect(prices.first?["sku"] as? String == "gems_500")
+            #expect(prices.first?["unit_amount_minor"] as? Int == 499)
+            #expect(prices.first?["shown_unit_amount_minor"] as? Int == 1)
+            // Without a shown price the edge prices the order itself.
+            let unshown = try await create(client, token: token, key: "k-unshown", body: Self.body(quantity: 1, unit: nil))
+            #expect(unshown.status == .created)
+            #expect(Self.json(unshown)["amount_minor"] as? Int == 499)
+            let lines = try #require(Self.json(unshown)["lines"] as? [[String: Any]])
+            #expect(lines.count == 1 && lines[0]["unit_amount_minor"] as? Int == 499 && lines[0]["title"] as? String == "500 Gems")
+        }
+        #expect(edge.provider.opened == 1, "the tampered request never reached the provider")
+        #expect(edge.orders.state.withLockedValue { $0.orders.values.map(\.amountMinor) } == [499])
+    }
+
+    @Test func countryPricesWinOverTheCurrencyPrice() async throws {
+        let edge = Edge()
+        let token = try await Self.token()
+        try await withClient(edge) { client in
+            let swiss = try await create(client, token: token, key: "k-ch", body: Self.body(quantity: 1, unit: nil, country: "CH"))
+            #expect(Self.json(swiss)["amount_minor"] as? Int == 520)
+        }
+    }
+
+    @Test func unknownInactiveUnpricedAndTooManyAre422NamingTheItem() async throws {
+        let edge = Edge()
+        let token = try await Self.token()
+        try await withClient(edge) { client in
+            for (key, body, message) in [
+                ("k-unknown", Self.body(sku: "no_such_sku", unit: nil), "not in this store's catalog"),
+                ("k-inactive", Self.body(sku: "retired", unit: nil), "not on sale"),
+                ("k-unpriced", Self.body(sku: "usd_only", unit: nil), "no price in EUR"),
+                ("k-many", Self.body(quantity: 11, unit: nil), "at most 10 per order"),
+            ] {
+                let response = try await create(client, token: token, key: key, body: body)
+                #expect(response.status == .unprocessableContent, "\(key)")
+                let problem = Self.json(response)
+                #expect(problem["type"] as? String == "urn:tollgate:problem:item-unavailable")
+                let errors = try #require(problem["errors"] as? [[String: Any]])
+                #expect(errors.first?["field"] as? String == "items[0]")
+                #expect((errors.first?["message"] as? String)?.contains(message) == true, "\(errors)")
+            }
+            let twice = #"{"player_id":"p1","items":[{"sku":"gems_500","quantity":1},{"sku":"gems_500","quantity":9}],"currency":"EUR","return_url":"https://hub.shop.example/done"}"#
+            let split = try await create(client, token: token, key: "k-split", body: twice)
+            #expect(split.status == .unprocessableContent, "one line per sku: a per-order maximum cannot be split around")
+        }
+        #expect(edge.orders.state.withLockedValue { $0.orders.isEmpty })
+        #expect(edge.provider.opened == 0)
+    }
+
+    // MARK: - Idempotency beyond Redis
+
+    @Test func afterRedisForgotTheSameKeyWithAnotherBodyIs422AndTheSameBodyFindsTheSamePayment() async throws {
+        let edge = Edge()
+        let token = try await Self.token()
+        try await withClient(edge) { client in
+            let first = try await create(client, token: token)
+            #expect(first.status == .created)
+            edge.records.records.withLockedValue { $0.removeAll() }  // Redis forgot
+            let other = try await create(client, token: token, body: Self.body(quantity: 3))
+            #expect(other.status == .unprocessableContent)
+            #expect(Self.json(other)["type"] as? String == "urn:tollgate:problem:idempotency-key-reused")
+            edge.records.records.withLockedValue { $0.removeAll() }
+            // The catalog moved on meanwhile: the retry still gets the order its first request made.
+            edge.catalog.withLockedValue { $0.items["gems_500"]?.prices["EUR"] = 599 }
+            let again = try await create(client, token: token)
+            #expect(again.status == .created)
+            #expect(again.headers[HTTPField.Name("Idempotent-Replayed")!] == nil)
+            #expect(Self.json(again)["order_id"] as? String == Self.json(first)["order_id"] as? String)
+            #expect(Self.json(again)["amount_minor"] as? Int == 998)
+            let payment = Self.json(again)["payment"] as? [String: Any]
+            #expect(payment?["id"] as? String == "pi_fake_1")
+            #expect(payment?["client_secret"] as? String == "pi_fake_1_secret")
+        }
+        #expect(edge.provider.opened == 1, "an order with a payment never opens another")
+        #expect(edge.provider.retrieved == 1)
     }
 }

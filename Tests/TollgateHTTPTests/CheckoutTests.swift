@@ -26,6 +26,8 @@ import TollgateTestSupport
         let simulator: ProviderSimulator
         let client: HTTPClient
         let catalog: TenantCatalog
+        /// The shop's product catalog directory (`shop.yaml`), which the edge reloads.
+        let products: CatalogStore
         let caPath: String
         var orders: String { edge.edge + "/v1/checkout/\(CheckoutTests.tenant)/orders" }
     }
@@ -38,6 +40,7 @@ import TollgateTestSupport
         paymentsTimeout: Duration = .seconds(3),
         attempts: Int = 3,
         simulator tweak: (inout ProviderSimulator.Configuration) -> Void = { _ in },
+        edgeLogger: Logger? = nil,
         _ body: (Fixture) async throws -> Void
     ) async throws {
         let certificates = try await TestCertificates.make()
@@ -66,16 +69,19 @@ import TollgateTestSupport
                                     connectTimeout: .seconds(1), timeout: paymentsTimeout, attempts: attempts)
                 )]
             )
+            let productsDirectory = try TestEnvironment.makeTemporaryDirectory("tollgate-checkout-catalog")
+            try Self.shopCatalog.write(to: productsDirectory.appendingPathComponent("\(tenant).yaml"), atomically: true, encoding: .utf8)
+            let products = try CatalogStore(directory: productsDirectory.path, logger: Logger(label: "test.catalog"))
             var store: RulesStore?
             if let rules {
                 let directory = try TestEnvironment.makeTemporaryDirectory("tollgate-checkout-rules")
                 try rules.write(to: directory.appendingPathComponent("_defaults.yaml"), atomically: true, encoding: .utf8)
                 store = try RulesStore(directory: directory.path, logger: Logger(label: "test.rules"))
             }
-            try await EdgeHarness.withServer(certificates: certificates, redisURL: redisURL, tenants: catalog, rules: store) { edge in
+            try await EdgeHarness.withServer(certificates: certificates, redisURL: redisURL, tenants: catalog, rules: store, catalog: products, logger: edgeLogger) { edge in
                 simulator.deliverCallbacks(to: edge.edge + "/v1/webhooks/{tenant}/stripe")
                 try await EdgeHarness.withClient(trusting: certificates.caPath) { client in
-                    try await body(Fixture(edge: edge, simulator: simulator, client: client, catalog: catalog, caPath: certificates.caPath))
+                    try await body(Fixture(edge: edge, simulator: simulator, client: client, catalog: catalog, products: products, caPath: certificates.caPath))
                 }
                 // Let callbacks still on their way land before this edge stops.
                 try? await TestEnvironment.waitUntil(timeout: .seconds(5)) { simulator.statistics.deliveriesPending == 0 }
@@ -83,13 +89,31 @@ import TollgateTestSupport
         }
     }
 
+    static let shopCatalog = """
+        items:
+          - sku: gems_500
+            title: 500 Gems
+            prices: { EUR: 499, USD: 549 }
+            max_quantity: 10
+          - sku: starter_pack
+            title: Starter Pack
+            prices: { EUR: 299 }
+            purchase_limit: 1
+          - sku: retired
+            title: Retired
+            active: false
+            prices: { EUR: 100 }
+        """
+
     static func token(player: String, audience: String = tenant, expires: Date = Date().addingTimeInterval(600),
                       kid: String = "k1", key: String = tokenKey) async throws -> String {
         try await PlayerTokenMinter.hs256(secret: key, kid: kid, tenant: audience, player: player, expires: expires)
     }
 
-    static func orderBody(player: String, quantity: Int = 2, unit: Int = 499) -> String {
-        #"{"player_id":"\#(player)","items":[{"sku":"gems_500","quantity":\#(quantity),"unit_amount_minor":\#(unit)}],"currency":"EUR","country":"DE","return_url":"https://hub.shop.example/done"}"#
+    /// A page's order; `unit` is the price it showed the player (nil: none).
+    static func orderBody(player: String, sku: String = "gems_500", quantity: Int = 2, unit: Int? = 499) -> String {
+        let shown = unit.map { #","unit_amount_minor":\#($0)"# } ?? ""
+        return #"{"player_id":"\#(player)","items":[{"sku":"\#(sku)","quantity":\#(quantity)\#(shown)}],"currency":"EUR","country":"DE","return_url":"https://hub.shop.example/done"}"#
     }
 
     static func unique(_ prefix: String) -> String { prefix + UUID().uuidString.prefix(12).lowercased() }
@@ -179,13 +203,16 @@ import TollgateTestSupport
             #expect(againBody == firstBody)
             let (malformed, _) = try await post(fixture, player: player, key: Self.unique("key-"), body: "{not json")
             #expect(malformed.status == .badRequest)
-            let (tooMuch, tooMuchBody) = try await post(fixture, player: player, key: Self.unique("key-"), body: Self.orderBody(player: player, quantity: 200, unit: 1000))
-            #expect(tooMuch.status == .unprocessableEntity, "over the tenant's 50,000 ceiling: \(tooMuchBody)")
+            let (tooMuch, tooMuchBody) = try await post(fixture, player: player, key: Self.unique("key-"), body: Self.orderBody(player: player, quantity: 11, unit: nil))
+            #expect(tooMuch.status == .unprocessableEntity, "over the catalog's 10 per order: \(tooMuchBody)")
             #expect(try await orderCount(player: player) == 0)
         }
     }
 
-    @Test func redisLosingTheRecordBetweenRetriesStillMakesOneOrder() async throws {
+    /// Redis forgets (flushed), the provider forgets its idempotency keys and its clock moves 25 h:
+    /// the fingerprint in Postgres still refuses another body under the key, and the retry of the
+    /// same request finds the same order and retrieves its one payment.
+    @Test func redisAndTheProviderForgettingStillMakeOneOrderAndOnePayment() async throws {
         let redis = try RedisServerProcess()
         try await redis.start()
         defer { Task { try? await redis.stop() } }
@@ -194,15 +221,106 @@ import TollgateTestSupport
             let body = Self.orderBody(player: player)
             let (first, firstBody) = try await post(fixture, player: player, key: key, body: body)
             #expect(first.status == .created)
+            let firstPayment = try #require(try jsonObject(firstBody)["payment"] as? [String: Any])
             _ = try await fixture.edge.server.redis.send(RESPCommand("FLUSHALL"))
+            let (other, otherBody) = try await post(fixture, player: player, key: key, body: Self.orderBody(player: player, quantity: 3))
+            #expect(other.status == .unprocessableEntity, "Redis forgot, the stored fingerprint did not: \(otherBody)")
+            #expect(try jsonObject(otherBody)["type"] as? String == "urn:tollgate:problem:idempotency-key-reused")
+
+            _ = try await fixture.edge.server.redis.send(RESPCommand("FLUSHALL"))
+            _ = fixture.simulator.forgetIdempotencyKeys()
+            _ = fixture.simulator.advanceClock(by: .seconds(25 * 3600))
             let (second, secondBody) = try await post(fixture, player: player, key: key, body: body)
-            #expect(second.status == .created)
+            #expect(second.status == .created, "\(secondBody)")
             #expect(second.headers.first(name: "Idempotent-Replayed") == nil, "Redis forgot; Postgres answered")
-            #expect(try jsonObject(secondBody)["order_id"] as? String == jsonObject(firstBody)["order_id"] as? String)
+            let again = try jsonObject(secondBody)
+            #expect(try again["order_id"] as? String == jsonObject(firstBody)["order_id"] as? String)
+            let payment = try #require(again["payment"] as? [String: Any])
+            #expect(payment["id"] as? String == firstPayment["id"] as? String)
+            #expect(payment["client_secret"] as? String == firstPayment["client_secret"] as? String)
             #expect(try await orderCount(player: player) == 1)
             let stats = fixture.simulator.statistics
-            #expect(stats.paymentIntentsCreated == 1, "the provider's idempotency found the same payment")
-            #expect(stats.replays == 1)
+            #expect(stats.paymentIntentsCreated == 1, "never a second payment for one order")
+            #expect(stats.retrieves == 1 && stats.replays == 0)
+        }
+    }
+
+    // MARK: - Prices from the catalog
+
+    /// The issue's reproduction: a page that sends a unit price of 1 for a 499 SKU. The order is
+    /// never made at 1, the provider is never asked for 1; without a shown price the edge charges 499.
+    @Test func aTamperedPriceIsRefusedAndTheProviderIsAskedForTheCatalogPrice() async throws {
+        try await Self.withCheckout { fixture in
+            let player = Self.unique("p_")
+            let (tampered, tamperedBody) = try await post(fixture, player: player, key: Self.unique("key-"), body: Self.orderBody(player: player, quantity: 1, unit: 1))
+            #expect(tampered.status == .conflict, "\(tamperedBody)")
+            let problem = try jsonObject(tamperedBody)
+            #expect(problem["type"] as? String == "urn:tollgate:problem:price-changed")
+            #expect((problem["prices"] as? [[String: Any]])?.first?["unit_amount_minor"] as? Int == 499)
+            #expect(try await orderCount(player: player) == 0)
+            #expect(fixture.simulator.statistics.requests == 0, "the provider never heard of it")
+
+            let (priced, pricedBody) = try await post(fixture, player: player, key: Self.unique("key-"), body: Self.orderBody(player: player, quantity: 1, unit: nil))
+            #expect(priced.status == .created, "\(pricedBody)")
+            let order = try jsonObject(pricedBody)
+            #expect(order["amount_minor"] as? Int == 499)
+            let paymentID = try #require((order["payment"] as? [String: Any])?["id"] as? String)
+            let simulator = "http://127.0.0.1:\(fixture.simulator.boundPort.withLockedValue { $0 }!)"
+            let (_, intentBody) = try await fixture.client.fetch(simulator + "/v1/payment_intents/\(paymentID)", headers: [("Authorization", "Bearer sk_test_shop")])
+            #expect(try jsonObject(intentBody)["amount"] as? Int == 499, "the provider was asked for the catalog's price: \(intentBody)")
+            #expect(try await sql("SELECT sku || ':' || quantity || 'x' || unit_amount_minor FROM order_lines WHERE order_id = '\(order["order_id"] as? String ?? "")'") == "gems_500:1x499")
+
+            for (sku, type) in [("no_such_sku", "item-unavailable"), ("retired", "item-unavailable")] {
+                let (response, text) = try await post(fixture, player: player, key: Self.unique("key-"), body: Self.orderBody(player: player, sku: sku, quantity: 1, unit: nil))
+                #expect(response.status == .unprocessableEntity, "\(sku): \(text)")
+                #expect(try jsonObject(text)["type"] as? String == "urn:tollgate:problem:\(type)")
+                #expect(text.contains("items[0]") && text.contains(sku))
+            }
+            // A limited offer, once per player.
+            let (starter, _) = try await post(fixture, player: player, key: Self.unique("key-"), body: Self.orderBody(player: player, sku: "starter_pack", quantity: 1, unit: nil))
+            #expect(starter.status == .created)
+            let (secondStarter, secondText) = try await post(fixture, player: player, key: Self.unique("key-"), body: Self.orderBody(player: player, sku: "starter_pack", quantity: 1, unit: nil))
+            #expect(secondStarter.status == .conflict)
+            #expect(try jsonObject(secondText)["type"] as? String == "urn:tollgate:problem:purchase-limit-reached")
+        }
+    }
+
+    /// Ops edit the catalog while the edge runs: a broken edit is refused with its file:line and the
+    /// old prices stay; a good edit takes effect, and each order line records the catalog it was sold under.
+    @Test func aBrokenCatalogEditKeepsTheOldCatalogAGoodOneTakesEffect() async throws {
+        try await Self.withCheckout { fixture in
+            let file = URL(fileURLWithPath: fixture.products.directory).appendingPathComponent("\(Self.tenant).yaml")
+            let before = try await fixture.client.fetch(fixture.edge.admin + "/admin/catalog")
+            let hashBefore = try #require(((try jsonObject(before.1)["tenants"] as? [String: Any])?[Self.tenant] as? [String: Any])?["content_hash"] as? String)
+
+            try Self.shopCatalog.replacingOccurrences(of: "prices: { EUR: 499, USD: 549 }", with: "prices: { EUR: 4.99 }")
+                .write(to: file, atomically: true, encoding: .utf8)
+            let (refused, refusedBody) = try await fixture.client.fetch(fixture.edge.admin + "/admin/catalog/reload", method: .POST)
+            #expect(refused.status == .unprocessableEntity)
+            #expect(refusedBody.contains("\(file.path):4:"), "the diagnostic names the file and line: \(refusedBody)")
+            let player = Self.unique("p_")
+            let (old, oldBody) = try await post(fixture, player: player, key: Self.unique("key-"), body: Self.orderBody(player: player, quantity: 1, unit: nil))
+            let oldAmount = try jsonObject(oldBody)["amount_minor"] as? Int
+            #expect(old.status == .created && oldAmount == 499, "the catalog in force stayed")
+
+            try Self.shopCatalog.replacingOccurrences(of: "prices: { EUR: 499, USD: 549 }", with: "prices: { EUR: 599 }")
+                .write(to: file, atomically: true, encoding: .utf8)
+            let (reloaded, _) = try await fixture.client.fetch(fixture.edge.admin + "/admin/catalog/reload", method: .POST)
+            #expect(reloaded.status == .ok)
+            let (stale, staleBody) = try await post(fixture, player: player, key: Self.unique("key-"), body: Self.orderBody(player: player, quantity: 1, unit: 499))
+            #expect(stale.status == .conflict, "the page still shows 499: \(staleBody)")
+            let (new, newBody) = try await post(fixture, player: player, key: Self.unique("key-"), body: Self.orderBody(player: player, quantity: 1, unit: 599))
+            let newAmount = try jsonObject(newBody)["amount_minor"] as? Int
+            #expect(new.status == .created && newAmount == 599)
+
+            let after = try await fixture.client.fetch(fixture.edge.admin + "/admin/catalog")
+            let hashAfter = ((try jsonObject(after.1)["tenants"] as? [String: Any])?[Self.tenant] as? [String: Any])?["content_hash"] as? String
+            #expect(hashAfter != nil && hashAfter != hashBefore)
+            let hashes = try await sql("""
+                SELECT string_agg(DISTINCT l.catalog_hash, ',' ORDER BY l.catalog_hash) FROM order_lines l JOIN orders o USING (tenant, order_id)
+                WHERE o.tenant = '\(Self.tenant)' AND o.player_id = '\(player)'
+                """)
+            #expect(Set(hashes.split(separator: ",").map(String.init)) == [hashBefore, hashAfter!])
         }
     }
 

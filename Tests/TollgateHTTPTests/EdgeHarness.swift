@@ -44,14 +44,20 @@ enum EdgeHarness {
         bodyLimit: Int = 1 << 20,
         tenants: TenantCatalog = TenantCatalog(),
         rules: RulesStore? = nil,
+        catalog: CatalogStore? = nil,
         // Generous by default: tests of Redis-backed decisions must not flip to the local fallback
         // on a CI scheduling hiccup (the fallback has a test of its own with Redis stopped).
         redisBudget: Duration = .milliseconds(250),
         postgresURL: String = TestEnvironment.postgresURL,
+        // Nil: warnings and up, to the console. Tests of what reaches the logs pass their own.
+        logger: Logger? = nil,
         _ body: (Running) async throws -> Void
     ) async throws {
-        var logger = Logger(label: "test.edge")
-        logger.logLevel = .warning
+        let logger = logger ?? {
+            var quiet = Logger(label: "test.edge")
+            quiet.logLevel = .warning
+            return quiet
+        }()
         var configuration = configuration(certificates: certificates, redisURL: redisURL, bodyLimit: bodyLimit)
         configuration.postgres.url = postgresURL
         configuration.rateLimits.pollInterval = .milliseconds(200)
@@ -60,6 +66,7 @@ enum EdgeHarness {
             configuration: configuration,
             tenants: tenants,
             rules: rules,
+            catalog: catalog,
             metrics: Telemetry.bootstrapMetrics(),
             environment: [:],
             logger: logger

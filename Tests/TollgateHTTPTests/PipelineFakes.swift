@@ -60,17 +60,23 @@ final class FakeLimiter: RateLimiting, @unchecked Sendable {
 
 final class FakeOrders: CheckoutOrders, @unchecked Sendable {
     struct Down: Error {}
-    let state = NIOLockedValueBox((orders: [String: CheckoutOrderStore.StoredOrder](), byKey: [String: String](), failures: [String](), down: false, recordFails: false))
+    let state = NIOLockedValueBox((orders: [String: CheckoutOrderStore.StoredOrder](), byKey: [String: (orderID: String, fingerprint: String)](),
+                                   failures: [String](), down: false, recordFails: false))
 
-    func create(tenant: String, orderID: String, order: CheckoutOrder, idempotencyKey: String) async throws -> (order: CheckoutOrderStore.StoredOrder, created: Bool) {
+    func create(tenant: String, orderID: String, order: CheckoutOrderStore.NewOrder) async throws -> CheckoutOrderStore.CreateOutcome {
         try state.withLockedValue { state in
             if state.down { throw Down() }
-            if let existing = state.byKey["\(order.playerID)|\(idempotencyKey)"], let stored = state.orders[existing] { return (stored, false) }
-            let stored = CheckoutOrderStore.StoredOrder(orderID: orderID, playerID: order.playerID, status: .created, amountMinor: order.totalMinor,
-                                                        currency: order.currency, provider: nil, providerPaymentID: nil, lastError: nil)
+            if let existing = state.byKey["\(order.playerID)|\(order.idempotencyKey)"], let stored = state.orders[existing.orderID] {
+                return existing.fingerprint == order.fingerprint ? .existing(stored) : .keyReused
+            }
+            let lines = order.priced.lines.map {
+                CheckoutOrderStore.StoredLine(sku: $0.sku, title: $0.title, quantity: $0.quantity, unitAmountMinor: $0.unitAmountMinor, amountMinor: $0.amountMinor)
+            }
+            let stored = CheckoutOrderStore.StoredOrder(orderID: orderID, playerID: order.playerID, status: .created, amountMinor: order.priced.totalMinor,
+                                                        currency: order.priced.currency, provider: nil, providerPaymentID: nil, lastError: nil, lines: lines)
             state.orders[orderID] = stored
-            state.byKey["\(order.playerID)|\(idempotencyKey)"] = orderID
-            return (stored, true)
+            state.byKey["\(order.playerID)|\(order.idempotencyKey)"] = (orderID, order.fingerprint)
+            return .created(stored)
         }
     }
 
@@ -91,11 +97,21 @@ final class FakeOrders: CheckoutOrders, @unchecked Sendable {
     func find(tenant: String, orderID: String, playerID: String) async throws -> CheckoutOrderStore.StoredOrder? {
         state.withLockedValue { $0.orders[orderID].flatMap { $0.playerID == playerID ? $0 : nil } }
     }
+
+    func find(tenant: String, playerID: String, idempotencyKey: String) async throws -> (order: CheckoutOrderStore.StoredOrder, fingerprint: String?)? {
+        state.withLockedValue { state in
+            state.byKey["\(playerID)|\(idempotencyKey)"].flatMap { key in state.orders[key.orderID].map { ($0, key.fingerprint) } }
+        }
+    }
 }
 
 final class FakeIdempotency: IdempotencyRecords, @unchecked Sendable {
     let records = NIOLockedValueBox([String: Idempotency.Record]())
-    func claim(tenant: String, player: String, idempotencyKey: String, fingerprint: String) async throws(RedisError) -> Idempotency.Record? {
+    let renewals = NIOLockedValueBox(0)
+    let lease: Duration
+    init(lease: Duration = .seconds(5)) { self.lease = lease }
+
+    func claim(tenant: String, player: String, idempotencyKey: String, fingerprint: String, token: String) async throws(RedisError) -> Idempotency.Record? {
         records.withLockedValue { records in
             let key = "\(player)|\(idempotencyKey)"
             if let existing = records[key] { return existing }
@@ -103,16 +119,24 @@ final class FakeIdempotency: IdempotencyRecords, @unchecked Sendable {
             return nil
         }
     }
+    func renew(tenant: String, player: String, idempotencyKey: String, fingerprint: String, token: String) async throws(RedisError) -> Bool {
+        renewals.withLockedValue { $0 += 1 }
+        return true
+    }
     func complete(tenant: String, player: String, idempotencyKey: String, fingerprint: String, response: Idempotency.StoredResponse) async throws(RedisError) {
         records.withLockedValue { $0["\(player)|\(idempotencyKey)"] = .completed(fingerprint: fingerprint, response: response) }
     }
-    func release(tenant: String, player: String, idempotencyKey: String) async throws(RedisError) {
+    func release(tenant: String, player: String, idempotencyKey: String, fingerprint: String, token: String) async throws(RedisError) {
         _ = records.withLockedValue { $0.removeValue(forKey: "\(player)|\(idempotencyKey)") }
     }
 }
 
 final class FakeProvider: PaymentOpener, @unchecked Sendable {
-    let state = NIOLockedValueBox((refusal: PaymentProviderClient.Failure?.none, failure: PaymentProviderClient.Failure?.none, opened: 0))
+    /// `failure` answers every open; `retrieveFailure` every retrieve. Payments opened here are
+    /// remembered, so a retrieve finds them (with their client secret); another well-formed id is
+    /// `resource_missing`, a malformed one is refused as the real client refuses it.
+    let state = NIOLockedValueBox((refusal: PaymentProviderClient.Failure?.none, failure: PaymentProviderClient.Failure?.none, opened: 0,
+                                   retrieveFailure: PaymentProviderClient.Failure?.none, retrieved: 0, payments: [String: OpenedPayment]()))
     func refusal() -> PaymentProviderClient.Failure? { state.withLockedValue { $0.refusal } }
     func openPayment(orderID: String, amountMinor: Int64, currency: String) async throws(PaymentProviderClient.Failure) -> OpenedPayment {
         let (failure, count) = state.withLockedValue { state in
@@ -120,8 +144,22 @@ final class FakeProvider: PaymentOpener, @unchecked Sendable {
             return (state.failure, state.opened)
         }
         if let failure { throw failure }
-        return OpenedPayment(provider: "stripe", id: "pi_fake_\(count)", clientSecret: "pi_fake_\(count)_secret")
+        let payment = OpenedPayment(provider: "stripe", id: "pi_fake_\(count)", clientSecret: "pi_fake_\(count)_secret")
+        state.withLockedValue { $0.payments[payment.id] = payment }
+        return payment
     }
+    func retrievePayment(id: String) async throws(PaymentProviderClient.Failure) -> OpenedPayment {
+        let (failure, payment) = state.withLockedValue { state in
+            state.retrieved += 1
+            return (state.retrieveFailure, state.payments[id])
+        }
+        if let failure { throw failure }
+        guard StripePaymentIntents.isPaymentIntentID(id) else { throw .rejected(status: 0, code: StripePaymentIntents.invalidIDCode) }
+        guard let payment else { throw .rejected(status: 404, code: "resource_missing") }
+        return payment
+    }
+    var opened: Int { state.withLockedValue { $0.opened } }
+    var retrieved: Int { state.withLockedValue { $0.retrieved } }
 }
 
 extension ReadinessProbe {

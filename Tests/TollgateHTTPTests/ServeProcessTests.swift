@@ -15,7 +15,10 @@ import TollgateTestSupport
     }
 
     /// Writes a config for fresh ports and starts `tollgate serve`; waits for /healthz.
-    func startServe(certificates: TestCertificates, extraYAML: String = "") async throws -> Instance {
+    func startServe(certificates: TestCertificates, extraYAML: String = "",
+                    tenantsDirectory: String = TestEnvironment.packageRoot.appendingPathComponent("config/tenants").path,
+                    catalogDirectory: String = TestEnvironment.packageRoot.appendingPathComponent("catalog").path,
+                    rulesDirectory: String = TestEnvironment.packageRoot.appendingPathComponent("rules").path) async throws -> Instance {
         let edgePort = try TestEnvironment.freePort()
         let adminPort = try TestEnvironment.freePort()
         let directory = try TestEnvironment.makeTemporaryDirectory("tollgate-serve")
@@ -35,9 +38,11 @@ import TollgateTestSupport
             redis:
               url: \(TestEnvironment.redisURL)
             webhooks:
-              tenants_dir: \(TestEnvironment.packageRoot.appendingPathComponent("config/tenants").path)
+              tenants_dir: \(tenantsDirectory)
             rate_limits:
-              rules_dir: \(TestEnvironment.packageRoot.appendingPathComponent("rules").path)
+              rules_dir: \(rulesDirectory)
+            catalog:
+              dir: \(catalogDirectory)
             \(extraYAML)
             """.write(toFile: configPath, atomically: true, encoding: .utf8)
         let child = ChildProcess(TestEnvironment.tollgateBinary.path, ["serve", "--config", configPath])

@@ -39,7 +39,7 @@ import TollgateSignatures
               _ check: @escaping @Sendable (TestResponse) throws -> Void) async throws {
         let routes = WebhookRoutes(tenants: Self.catalog, deduplicator: edge.claims, committer: edge.committer, rateLimiter: edge.limiter,
                                    rateLimitHeadersOnAdmitted: true)
-        let checkout = CheckoutRoutes(tenants: [:], orders: FakeOrders(), rateLimiter: nil, rateLimitHeadersOnAdmitted: false, logger: Logger(label: "test"))
+        let checkout = CheckoutRoutes(tenants: [:], catalog: { _ in nil }, orders: FakeOrders(), rateLimiter: nil, rateLimitHeadersOnAdmitted: false, logger: Logger(label: "test"))
         let router = TollgateServer.makeEdgeRouter(bodyLimit: edge.bodyLimit, readiness: .alwaysReady, webhooks: routes, checkout: checkout)
         let app = Application(router: router)
         var fields = HTTPFields()

@@ -7,11 +7,15 @@ import NIOPosix
 public final class TCPProxy: Sendable {
     public let upstreamHost: String
     public let upstreamPort: Int
+    /// Where the proxy listens. Another loopback address (127.0.0.2) reaches a server under an
+    /// address its certificate does not name, for host-name checks.
+    public let listenHost: String
     private let state = NIOLockedValueBox<(listener: (any Channel)?, connections: [any Channel], port: Int)>((nil, [], 0))
 
-    public init(upstreamHost: String, upstreamPort: Int) {
+    public init(upstreamHost: String, upstreamPort: Int, listenHost: String = "127.0.0.1") {
         self.upstreamHost = upstreamHost
         self.upstreamPort = upstreamPort
+        self.listenHost = listenHost
     }
 
     /// The listening port (stable across stop and start).
@@ -35,7 +39,7 @@ public final class TCPProxy: Sendable {
                         }
                     }
             }
-            .bind(host: "127.0.0.1", port: port)
+            .bind(host: listenHost, port: port)
             .get()
         state.withLockedValue { $0 = (listener, $0.connections, listener.localAddress?.port ?? 0) }
     }

@@ -12,6 +12,23 @@ public enum TestEnvironment {
         ProcessInfo.processInfo.environment["TOLLGATE_TEST_REDIS_URL"] ?? "redis://127.0.0.1:63791/0"
     }
 
+    /// Postgres over TLS with `sslmode=verify-full&sslrootcert=<test CA>`; `make test` sets it when
+    /// it runs its own Postgres (TLS on, certificate from `.tollgate/test/tls/`). Nil: TLS tests skip.
+    public static var postgresTLSURL: String? {
+        ProcessInfo.processInfo.environment["TOLLGATE_TEST_POSTGRES_TLS_URL"]
+    }
+
+    /// Redis's TLS port as a `rediss://` URL; `make test` sets it when it runs its own Redis. Nil: TLS tests skip.
+    public static var redisTLSURL: String? {
+        ProcessInfo.processInfo.environment["TOLLGATE_TEST_REDIS_TLS_URL"]
+    }
+
+    /// The CA that signed the test Redis's certificate: `make test`'s, unless the environment names another.
+    public static var redisTLSCAPath: String {
+        ProcessInfo.processInfo.environment["TOLLGATE_TEST_REDIS_TLS_CA"]
+            ?? packageRoot.appendingPathComponent(".tollgate/test/tls/ca.pem").path
+    }
+
     /// The package root, found from this file's path.
     public static let packageRoot: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

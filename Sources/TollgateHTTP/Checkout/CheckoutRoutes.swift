@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import Metrics
+import TollgateCatalog
 import TollgateCheckout
 import TollgateConfig
 import TollgateCore
@@ -14,10 +15,13 @@ import TollgateRedisStores
 /// `POST /v1/checkout/{tenant}/orders` and `GET /v1/checkout/{tenant}/orders/{order_id}`: Game Hub
 /// pages create orders and poll them.
 ///
-/// The promise: one Idempotency-Key (per tenant and player) makes at most one order and one
-/// payment at the provider, and every retry of the same request gets the same answer. Redis
-/// remembers answers for replay; Postgres's unique (tenant, player, key) is the truth when Redis
-/// forgets; the provider's own idempotency (our order id as its key) guards the payment.
+/// The promises: the page names items, the edge prices them from the tenant's catalog; one
+/// Idempotency-Key (per tenant and player) makes at most one order, and one order at most one
+/// payment at the provider; every retry of the same request gets the same answer. Redis remembers
+/// answers for replay under a short in-flight lease; Postgres's unique (tenant, player, key) and
+/// the stored request fingerprint are the truth when Redis forgets; an order that has a payment
+/// retrieves it rather than asking the provider again, so even a provider that forgot its own
+/// idempotency key never opens a second one.
 struct CheckoutRoutes: Sendable {
     /// What the routes need per tenant.
     struct Tenant: Sendable {
@@ -29,6 +33,8 @@ struct CheckoutRoutes: Sendable {
     }
 
     let tenants: [String: Tenant]
+    /// The tenant's product catalog in force (nil: none, so nothing can be sold).
+    let catalog: @Sendable (String) -> ProductCatalog?
     let orders: any CheckoutOrders
     let rateLimiter: (any RateLimiting)?
     let rateLimitHeadersOnAdmitted: Bool
@@ -56,7 +62,7 @@ struct CheckoutRoutes: Sendable {
         let limit = try await rateLimit(request, context: context, tenant: tenant, player: player, route: .checkout)
         let body = try await request.collectedBodyBytes()
         let fingerprint = Idempotency.fingerprint(method: "POST", path: request.uri.path, body: body)
-        let scope = IdempotencyScope(tenant: tenant, player: player, key: key, fingerprint: fingerprint)
+        let scope = IdempotencyScope(tenant: tenant, player: player, key: key, fingerprint: fingerprint, token: Self.newClaimToken())
         switch await claim(scope) {
         case .replay(let stored):
             Counter(label: "tollgate_checkout_requests_total", dimensions: [("outcome", "replayed")]).increment()
@@ -70,9 +76,14 @@ struct CheckoutRoutes: Sendable {
         }
         let answer: Idempotency.StoredResponse
         do {
-            answer = try await placeOrder(body: body, tenant: tenant, player: player, key: key)
+            answer = try await holdingClaim(scope) {
+                try await placeOrder(body: body, tenant: tenant, player: player, key: key, fingerprint: fingerprint)
+            }
+        } catch let problem as Problem where problem.kind == .idempotencyKeyReused {
+            await release(scope)  // the key belongs to the request that made its order: never store this answer over it
+            throw problem
         } catch let problem as Problem where problem.status < 500 {
-            answer = Self.stored(problem)  // a final refusal (validation, decline): the same request gets it again
+            answer = Self.stored(problem)  // a final refusal (validation, price, decline): the same request gets it again
         } catch {
             await release(scope)  // maybe transient: the client may retry with the same key
             throw error
@@ -84,40 +95,109 @@ struct CheckoutRoutes: Sendable {
         return response
     }
 
-    /// Validate, write the order (once per key), open the payment (once per order), answer 201.
-    private func placeOrder(body: [UInt8], tenant: Tenant, player: String, key: String) async throws -> Idempotency.StoredResponse {
+    /// Validate, price from the catalog, write the order (once per key), open its payment (once
+    /// per order) or find it again, answer 201.
+    private func placeOrder(body: [UInt8], tenant: Tenant, player: String, key: String, fingerprint: String) async throws -> Idempotency.StoredResponse {
         let order = try validate(body, tenant: tenant)
         guard order.playerID == player else {
             throw Problem(.unauthorized, detail: "The session token belongs to another player than player_id.")
         }
+        let name = tenant.settings.tenant
+        let priced: PricedOrder
+        do {
+            priced = try price(order, tenant: tenant)
+        } catch let refusal as Problem {
+            // A retry after Redis forgot gets the order its first request made, even if the catalog moved since.
+            guard let earlier = try? await orders.find(tenant: name, playerID: player, idempotencyKey: key), earlier.fingerprint == fingerprint else { throw refusal }
+            return try await collectPayment(for: earlier.order, tenant: tenant)
+        }
         // Nothing is written while the provider is known to be failing.
         if let refusal = tenant.payments.refusal() { throw Self.problem(refusal, orderID: nil) }
-        let stored: CheckoutOrderStore.StoredOrder
+        let outcome: CheckoutOrderStore.CreateOutcome
         do {
-            stored = try await orders.create(tenant: tenant.settings.tenant, orderID: Self.newOrderID(), order: order, idempotencyKey: key).order
+            outcome = try await orders.create(tenant: name, orderID: Self.newOrderID(), order: CheckoutOrderStore.NewOrder(
+                playerID: player, country: order.country, returnURL: order.returnURL, priced: priced, idempotencyKey: key, fingerprint: fingerprint
+            ))
         } catch {
-            logger.error("checkout order could not be stored", metadata: ["tenant": "\(tenant.settings.tenant)", "error": "\(String(reflecting: error))"])
+            logger.error("checkout order could not be stored", metadata: ["tenant": "\(name)", "error": "\(String(reflecting: error))"])
             throw Problem(.serviceUnavailable, detail: "The order could not be stored; retry with the same Idempotency-Key.", headers: [("Retry-After", "2")])
         }
-        // A retry after Redis forgot finds the order the first request made; a payment that was
-        // already opened is found again through the provider's idempotency on our order id.
-        guard [.created, .pendingPayment].contains(stored.status) else { return Self.created(stored, tenant: tenant.settings.tenant, payment: nil) }
+        let stored: CheckoutOrderStore.StoredOrder
+        switch outcome {
+        case .created(let order), .existing(let order):
+            stored = order
+        case .keyReused:
+            // Redis forgot the key, Postgres did not.
+            throw Problem(.idempotencyKeyReused, detail: "This Idempotency-Key was first used with a different request body or path.")
+        case .purchaseLimitReached(let sku, let limit, let held):
+            throw Problem(.purchaseLimitReached, detail: "A player may hold at most \(limit) of '\(sku)'; this player holds \(held) in open or paid orders.",
+                          extensions: ["sku": .string(sku), "limit": .int(Int(limit)), "held": .int(Int(held))])
+        }
+        return try await collectPayment(for: stored, tenant: tenant)
+    }
+
+    /// The order's payment: opened once, found again ever after.
+    private func collectPayment(for stored: CheckoutOrderStore.StoredOrder, tenant: Tenant) async throws -> Idempotency.StoredResponse {
+        let name = tenant.settings.tenant
+        // An order that is no longer waiting for its payment is answered as it stands.
+        guard [.created, .pendingPayment].contains(stored.status) else { return Self.created(stored, tenant: name, payment: nil) }
         let payment: OpenedPayment
         do {
-            payment = try await tenant.payments.openPayment(orderID: stored.orderID, amountMinor: stored.amountMinor, currency: stored.currency)
+            if let existing = stored.providerPaymentID {
+                // Never a second payment for one order, even after the provider forgot its idempotency key.
+                payment = try await tenant.payments.retrievePayment(id: existing)
+            } else {
+                payment = try await tenant.payments.openPayment(orderID: stored.orderID, amountMinor: stored.amountMinor, currency: stored.currency)
+            }
         } catch {
-            try? await orders.recordPaymentFailure(tenant: tenant.settings.tenant, orderID: stored.orderID,
-                                                   provider: tenant.settings.payments.provider, error: Self.describe(error))
+            try? await orders.recordPaymentFailure(tenant: name, orderID: stored.orderID, provider: tenant.settings.payments.provider, error: Self.describe(error))
             throw Self.problem(error, orderID: stored.orderID)
         }
+        if stored.providerPaymentID == payment.id { return Self.created(stored, tenant: name, payment: payment) }
         do {
-            let now = try await orders.recordPaymentOpened(tenant: tenant.settings.tenant, orderID: stored.orderID,
-                                                           provider: payment.provider, paymentID: payment.id)
-            return Self.created(now ?? stored, tenant: tenant.settings.tenant, payment: payment)
+            let now = try await orders.recordPaymentOpened(tenant: name, orderID: stored.orderID, provider: payment.provider, paymentID: payment.id)
+            return Self.created(now ?? stored, tenant: name, payment: payment)
         } catch {
             // The provider has the payment; a retry with the same key finds it again and records it.
             throw Problem(.serviceUnavailable, detail: "The payment was opened but could not be recorded; retry with the same Idempotency-Key.",
                           headers: [("Retry-After", "2")])
+        }
+    }
+
+    /// The order's lines priced from the tenant's catalog in force: the one place an amount is set.
+    private func price(_ order: CheckoutOrder, tenant: Tenant) throws -> PricedOrder {
+        let requested = order.items.map { RequestedLine(sku: $0.sku, quantity: $0.quantity, shownUnitAmountMinor: $0.shownUnitAmountMinor) }
+        switch CheckoutPricing.price(requested, currency: order.currency, country: order.country, catalog: catalog(tenant.settings.tenant),
+                                     maximumTotalMinor: tenant.settings.maximumTotalMinor) {
+        case .success(let priced):
+            return priced
+        case .failure(.unavailable(let problems)):
+            let errors = problems.map { problem -> (field: String, message: String) in
+                let message = switch problem.reason {
+                case .unknown: "'\(problem.sku)' is not in this store's catalog"
+                case .inactive: "'\(problem.sku)' is not on sale"
+                case .unpriced: "'\(problem.sku)' has no price in \(order.currency)\(order.country.map { " for \($0)" } ?? "")"
+                case .quantityAboveMaximum(let maximum): "'\(problem.sku)' is sold at most \(maximum) per order"
+                case .duplicate(let first): "'\(problem.sku)' is already on items[\(first)]; send one line per sku"
+                }
+                return ("items[\(problem.index)]", message)
+            }
+            throw Problem(.itemUnavailable, detail: errors.map { "\($0.field): \($0.message)" }.joined(separator: "; "), extensions: [
+                "errors": .array(problems.indices.map { .object([("field", .string(errors[$0].field)), ("sku", .string(problems[$0].sku)),
+                                                                 ("message", .string(errors[$0].message))]) }),
+            ])
+        case .failure(.priceChanged(let prices)):
+            throw Problem(.priceChanged, detail: "A price has changed since the page showed it; show the current prices and ask again.", extensions: [
+                "currency": .string(order.currency),
+                "prices": .array(prices.map { price in
+                    .object([("field", .string("items[\(price.index)]")), ("sku", .string(price.sku)),
+                             ("shown_unit_amount_minor", price.shownUnitAmountMinor.map { .int(Int($0)) } ?? .null),
+                             ("unit_amount_minor", .int(Int(price.unitAmountMinor)))])
+                }),
+            ])
+        case .failure(.totalTooLarge(let total, let maximum)):
+            throw Problem(.unprocessable, detail: "The order total\(total.map { " \($0)" } ?? "") exceeds this store's maximum \(maximum).",
+                          extensions: ["errors": .array([.object([("field", .string("items")), ("message", .string("the total exceeds \(maximum)"))])])])
         }
     }
 
@@ -199,44 +279,89 @@ struct CheckoutRoutes: Sendable {
         let player: String
         let key: String
         let fingerprint: String
+        /// This request's proof of its in-flight claim.
+        let token: String
     }
 
     private func claim(_ scope: IdempotencyScope) async -> Idempotency.Decision {
         guard let store = scope.tenant.idempotency else { return .proceed }
         do {
-            let record = try await store.claim(tenant: scope.tenant.settings.tenant, player: scope.player, idempotencyKey: scope.key, fingerprint: scope.fingerprint)
+            let record = try await store.claim(tenant: scope.tenant.settings.tenant, player: scope.player, idempotencyKey: scope.key,
+                                               fingerprint: scope.fingerprint, token: scope.token)
             return Idempotency.decide(record: record, fingerprint: scope.fingerprint)
         } catch {
-            // Postgres's unique key and the provider's idempotency still make a retry safe.
+            // Postgres's unique key, the stored fingerprint and the order's payment id still make a retry safe.
             Counter(label: "tollgate_checkout_idempotency_redis_errors_total").increment()
             logger.warning("idempotency record unavailable; relying on Postgres", metadata: ["error": "\(error)"])
             return .proceed
         }
     }
 
-    private func complete(_ scope: IdempotencyScope, with answer: Idempotency.StoredResponse) async {
-        guard let store = scope.tenant.idempotency, answer.isFinal else { return }
-        try? await store.complete(tenant: scope.tenant.settings.tenant, player: scope.player, idempotencyKey: scope.key,
-                                  fingerprint: scope.fingerprint, response: answer)
+    /// Runs `work` while renewing the in-flight claim every third of its lease, so a slow provider
+    /// never lets the claim lapse while a crash lets it lapse within one lease.
+    private func holdingClaim<T: Sendable>(_ scope: IdempotencyScope, _ work: () async throws -> T) async throws -> T {
+        guard let store = scope.tenant.idempotency else { return try await work() }
+        let tenant = scope.tenant.settings.tenant, player = scope.player, key = scope.key, fingerprint = scope.fingerprint, token = scope.token
+        let renewal = Task {
+            while true {
+                try await Task.sleep(for: store.lease / 3)
+                _ = try? await store.renew(tenant: tenant, player: player, idempotencyKey: key, fingerprint: fingerprint, token: token)
+            }
+        }
+        defer { renewal.cancel() }
+        return try await work()
     }
 
+    /// Stores the final answer for replay, retrying briefly: a lost write only costs a retry the
+    /// trip to Postgres (the claim's lease lapses on its own), but it is counted.
+    private func complete(_ scope: IdempotencyScope, with answer: Idempotency.StoredResponse) async {
+        guard let store = scope.tenant.idempotency, answer.isFinal else { return }
+        for attempt in 1...Self.completionAttempts {
+            do {
+                try await store.complete(tenant: scope.tenant.settings.tenant, player: scope.player, idempotencyKey: scope.key,
+                                         fingerprint: scope.fingerprint, response: answer)
+                Counter(label: "tollgate_checkout_idempotency_completions_total", dimensions: [("outcome", attempt == 1 ? "stored" : "stored_after_retry")]).increment()
+                return
+            } catch {
+                if attempt == Self.completionAttempts {
+                    Counter(label: "tollgate_checkout_idempotency_completions_total", dimensions: [("outcome", "failed")]).increment()
+                    logger.warning("idempotency answer not stored; a retry is answered from Postgres", metadata: ["error": "\(error)"])
+                } else {
+                    try? await Task.sleep(for: .milliseconds(25 << attempt))
+                }
+            }
+        }
+    }
+
+    static let completionAttempts = 3
+
     private func release(_ scope: IdempotencyScope) async {
-        try? await scope.tenant.idempotency?.release(tenant: scope.tenant.settings.tenant, player: scope.player, idempotencyKey: scope.key)
+        try? await scope.tenant.idempotency?.release(tenant: scope.tenant.settings.tenant, player: scope.player, idempotencyKey: scope.key,
+                                                     fingerprint: scope.fingerprint, token: scope.token)
     }
 
     // MARK: - Answers
 
     /// `ord_` and 26 lower-case base-32 characters (130 random bits).
-    static func newOrderID() -> String {
+    static func newOrderID() -> String { "ord_" + randomBase32(26) }
+
+    /// 26 base-32 characters: unguessable, so no other request can renew or release this claim.
+    static func newClaimToken() -> String { randomBase32(26) }
+
+    static func randomBase32(_ count: Int) -> String {
         let alphabet = Array("0123456789abcdefghjkmnpqrstvwxyz")
         var generator = SystemRandomNumberGenerator()
-        return "ord_" + String((0..<26).map { _ in alphabet[Int(generator.next(upperBound: UInt32(alphabet.count)))] })
+        return String((0..<count).map { _ in alphabet[Int(generator.next(upperBound: UInt32(alphabet.count)))] })
     }
 
     static func orderJSON(_ order: CheckoutOrderStore.StoredOrder, payment: OpenedPayment?) -> JSONValue {
         var members: [(String, JSONValue)] = [
             ("order_id", .string(order.orderID)), ("status", .string(order.status.rawValue)),
             ("amount_minor", .int(Int(order.amountMinor))), ("currency", .string(order.currency)),
+            ("lines", .array(order.lines.map { line in
+                .object([("sku", .string(line.sku)), ("title", .string(line.title)), ("quantity", .int(Int(line.quantity))),
+                         ("unit_amount_minor", .int(Int(line.unitAmountMinor))), ("amount_minor", .int(Int(line.amountMinor)))])
+            })),
         ]
         if let payment {
             var fields: [(String, JSONValue)] = [("provider", .string(payment.provider)), ("id", .string(payment.id))]
@@ -301,7 +426,8 @@ struct CheckoutRoutes: Sendable {
     }
 
     /// Builds the per-tenant parts (token verifiers need async set-up).
-    static func make(catalog: TenantCatalog, payments: [String: any PaymentOpener], orders: any CheckoutOrders,
+    static func make(tenants catalog: TenantCatalog, products: @escaping @Sendable (String) -> ProductCatalog?,
+                     payments: [String: any PaymentOpener], orders: any CheckoutOrders,
                      idempotency: (CheckoutSettings) -> (any IdempotencyRecords)?, rateLimiter: (any RateLimiting)?,
                      rateLimitHeadersOnAdmitted: Bool, logger: Logger) async throws -> CheckoutRoutes {
         var tenants: [String: Tenant] = [:]
@@ -315,10 +441,10 @@ struct CheckoutRoutes: Sendable {
             }
             tenants[name] = Tenant(
                 settings: settings, tokens: try await PlayerTokenVerifier.make(tenant: name, keys: keys),
-                validator: CheckoutOrderValidator(maximumTotalMinor: settings.maximumTotalMinor), payments: client,
+                validator: CheckoutOrderValidator(), payments: client,
                 idempotency: idempotency(settings)
             )
         }
-        return CheckoutRoutes(tenants: tenants, orders: orders, rateLimiter: rateLimiter, rateLimitHeadersOnAdmitted: rateLimitHeadersOnAdmitted, logger: logger)
+        return CheckoutRoutes(tenants: tenants, catalog: products, orders: orders, rateLimiter: rateLimiter, rateLimitHeadersOnAdmitted: rateLimitHeadersOnAdmitted, logger: logger)
     }
 }
