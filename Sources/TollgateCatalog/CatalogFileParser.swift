@@ -100,6 +100,8 @@ public enum CatalogFileParser {
                         guard let country = key.string, country.count == 2, country.allSatisfy({ $0.isASCII && $0.isUppercase }) else {
                             report(key, "'\(key.string ?? "?")' is not an ISO 3166-1 alpha-2 country code like DE"); continue
                         }
+                        // YAML reads a plain NO as a boolean, so `NO:` and `"NO":` pass its own duplicate check.
+                        guard countryPrices[country] == nil else { report(key, "country '\(country)' appears twice"); continue }
                         countryPrices[country] = priceTable(value, report: report)
                     }
                 } else {
@@ -135,6 +137,7 @@ public enum CatalogFileParser {
             guard let currency = key.string, ISO4217.codes.contains(currency) else {
                 report(key, "'\(key.string ?? "?")' is not an ISO 4217 currency code in upper case, like USD"); continue
             }
+            guard prices[currency] == nil else { report(key, "currency '\(currency)' appears twice"); continue }
             guard let amount = integer(value), (1...CatalogItem.maximumUnitAmountMinor).contains(amount) else {
                 report(value, "the \(currency) price must be an integer from 1 to \(CatalogItem.maximumUnitAmountMinor) (minor units)"); continue
             }
@@ -143,10 +146,11 @@ public enum CatalogFileParser {
         return prices
     }
 
-    /// A plain YAML integer: digits only, so `4.99`, `"499"`, `0x1f` and `1e3` are refused rather than guessed at.
+    /// A plain YAML integer: digits only, so `4.99`, `"499"`, `0x1f`, `1e3` and `0777` (octal to
+    /// YAML 1.1) are refused rather than guessed at.
     static func integer(_ node: Node) -> Int64? {
         guard case .scalar(let scalar) = node, scalar.style == .plain, !scalar.string.isEmpty, scalar.string.count <= 18,
-              scalar.string.allSatisfy({ $0.isASCII && $0.isNumber })
+              scalar.string.allSatisfy({ $0.isASCII && $0.isNumber }), scalar.string == "0" || !scalar.string.hasPrefix("0")
         else { return nil }
         return Int64(scalar.string)
     }

@@ -7,12 +7,23 @@ public struct PlayerTokenClaims: JWTPayload, Equatable {
     public var aud: AudienceClaim
     public var exp: ExpirationClaim
     public var nbf: NotBeforeClaim?
+    /// The player's country (ISO 3166-1 alpha-2) as the Game Hub backend established it (billing
+    /// address, store region): the only country a regional price is ever given for. A country in
+    /// the order body is the page's word, which the player controls.
+    public var country: String?
 
-    public init(subject: String, audience: String, expires: Date, notBefore: Date? = nil) {
+    public init(subject: String, audience: String, expires: Date, notBefore: Date? = nil, country: String? = nil) {
         self.sub = SubjectClaim(value: subject)
         self.aud = AudienceClaim(value: [audience])
         self.exp = ExpirationClaim(value: expires)
         self.nbf = notBefore.map { NotBeforeClaim(value: $0) }
+        self.country = country
+    }
+
+    /// `country` when it is a well-formed ISO 3166-1 alpha-2 code; anything else vouches for nothing.
+    public var verifiedCountry: String? {
+        guard let country, country.count == 2, country.allSatisfy({ $0.isASCII && $0.isUppercase }) else { return nil }
+        return country
     }
 
     /// Expiry and not-before; the audience is checked by ``PlayerTokenVerifier``, which knows the tenant.
@@ -96,12 +107,12 @@ public struct PlayerTokenVerifier: Sendable {
 /// tenant's own backend.
 public enum PlayerTokenMinter {
     public static func hs256(secret: String, kid: String, tenant: String, player: String,
-                             expires: Date, notBefore: Date? = nil) async throws -> String {
+                             expires: Date, notBefore: Date? = nil, country: String? = nil) async throws -> String {
         let keys = JWTKeyCollection()
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256, kid: JWKIdentifier(string: kid))
         // NumericDate in whole seconds, as backends send it.
         func whole(_ date: Date) -> Date { Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down)) }
-        return try await keys.sign(PlayerTokenClaims(subject: player, audience: tenant, expires: whole(expires), notBefore: notBefore.map(whole)),
+        return try await keys.sign(PlayerTokenClaims(subject: player, audience: tenant, expires: whole(expires), notBefore: notBefore.map(whole), country: country),
                                    kid: JWKIdentifier(string: kid))
     }
 }

@@ -30,6 +30,9 @@ public final class ReloadableDirectory<Content: Sendable>: Sendable {
     public let kind: String
     private let parse: @Sendable (String) -> Result<Content, FileDiagnostics>
     private let current: NIOLockedValueBox<Snapshot>
+    /// A change a poll saw but has not applied yet: a poll applies a change only once it has seen
+    /// the same content twice, so a file caught halfway through being written never goes live.
+    private let settling = NIOLockedValueBox<String?>(nil)
     private let logger: Logger
 
     /// Loads `directory` with `parse`; throws its diagnostics if it is invalid at start.
@@ -43,11 +46,21 @@ public final class ReloadableDirectory<Content: Sendable>: Sendable {
 
     public var snapshot: Snapshot { current.withLockedValue { $0 } }
 
-    /// Reloads if the files changed. Keeps the content in force on any error.
+    /// Reloads if the files changed. Keeps the content in force on any error. A `poll` applies a
+    /// change only when the previous poll saw the same content (editors write in several steps and
+    /// a truncated YAML file can still be valid, with other prices); an explicit trigger (SIGHUP,
+    /// admin) is the operator saying the edit is complete, and applies at once.
     @discardableResult
     public func reload(trigger: String) -> ReloadResult {
         let fingerprint = Self.fingerprint(directory)
         if fingerprint?.hash == snapshot.contentHash { return .unchanged }
+        if trigger == "poll" {
+            let seenBefore = settling.withLockedValue { seen in
+                defer { seen = fingerprint?.hash }
+                return seen == fingerprint?.hash
+            }
+            guard seenBefore else { return .unchanged }
+        }
         do {
             let fresh = try Self.load(directory, parse: parse)
             current.withLockedValue { $0 = fresh }
@@ -65,6 +78,10 @@ public final class ReloadableDirectory<Content: Sendable>: Sendable {
         // Hash first: an edit landing between hashing and parsing is seen as a change next time.
         let fingerprint = fingerprint(directory)
         let content = try parse(directory).get()
+        // Changed while being read: what was parsed may be a mix of two versions. Next time.
+        guard Self.fingerprint(directory)?.hash == fingerprint?.hash else {
+            throw FileDiagnostics([FileDiagnostic(file: directory, line: 0, column: 0, message: "the files changed while being read; not applied")])
+        }
         return Snapshot(content: content, contentHash: fingerprint?.hash ?? "", loadedAt: Date(), files: fingerprint?.files ?? [])
     }
 

@@ -82,10 +82,15 @@ public struct CheckoutOrderStore: Sendable {
         case purchaseLimitReached(sku: String, limit: Int64, held: Int64)
     }
 
-    /// Statuses of an order that no longer holds its items: it never paid, or all was given back.
-    /// Everything else counts toward a purchase limit, including unpaid open orders: counting only
-    /// paid ones would let fifty concurrent checkouts each see none and all pay.
-    static let releasedStatuses = ["failed", "canceled", "expired", "refunded"]
+    /// Statuses in which an order holds its items for a purchase limit: money was taken (or is
+    /// being fought over). Canceled, expired and fully refunded orders hold nothing.
+    static let holdingStatuses = ["authorized", "paid", "fulfilled", "partially_refunded", "disputed", "charged_back", "needs_review"]
+    /// Unpaid orders that may still be paid (a failed PaymentIntent stays payable with another card)
+    /// hold their items for `unpaidHold` after they were made: counting only paid orders would let
+    /// fifty concurrent checkouts each see none and all pay; counting them for ever would lock a
+    /// player who closed the page out of a limited offer.
+    static let unpaidStatuses = ["created", "pending_payment", "failed"]
+    public static let unpaidHold: Duration = .seconds(3600)
 
     /// Makes the order unless this (tenant, player, Idempotency-Key) already made one, and enforces
     /// the lines' purchase limits, all in one transaction serialized per player (a transaction-scoped
@@ -109,7 +114,9 @@ public struct CheckoutOrderStore: Sendable {
                         SELECT l.sku, sum(l.quantity)::bigint FROM order_lines l
                         JOIN orders o ON o.tenant = l.tenant AND o.order_id = l.order_id
                         WHERE o.tenant = \(tenant) AND o.player_id = \(order.playerID) AND o.idempotency_key IS NOT NULL
-                          AND l.sku = ANY(\(limited.map(\.sku))) AND o.status <> ALL(\(Self.releasedStatuses))
+                          AND l.sku = ANY(\(limited.map(\.sku)))
+                          AND (o.status = ANY(\(Self.holdingStatuses))
+                               OR o.status = ANY(\(Self.unpaidStatuses)) AND o.created_at > now() - make_interval(secs => \(Double(Self.unpaidHold.components.seconds))))
                         GROUP BY l.sku
                         """, logger: logger)
                     var holding: [String: Int64] = [:]

@@ -29,6 +29,16 @@ public struct IdempotencyRecordStore: Sendable {
         if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
         return 0
         """)
+    /// Stores the answer only over this request's own claim, or where nothing is left (the lease
+    /// lapsed, no one claimed since): never over a later request's claim or answer.
+    static let completeScript = RedisScript("""
+        local current = redis.call('GET', KEYS[1])
+        if current == false or current == ARGV[1] then
+          redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+          return 1
+        end
+        return 0
+        """)
     /// Drops the claim only if it is still the one this request made (not a later request's, nor an answer).
     static let releaseScript = RedisScript("""
         if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -40,11 +50,14 @@ public struct IdempotencyRecordStore: Sendable {
     public func claim(tenant: String, player: String, idempotencyKey: String, fingerprint: String, token: String) async throws(RedisError) -> Idempotency.Record? {
         let key = Self.key(tenant: tenant, player: player, idempotencyKey: idempotencyKey)
         let value = Self.encodeClaim(fingerprint: fingerprint, token: token)
-        if try await redis.set(key, to: RESPArgument(value), condition: .ifNotExists, expiration: .milliseconds(Self.milliseconds(lease))) {
-            return nil
+        // A record that lapses between the SET and the GET leaves nothing to read: claim again.
+        for _ in 0..<3 {
+            if try await redis.set(key, to: RESPArgument(value), condition: .ifNotExists, expiration: .milliseconds(Self.milliseconds(lease))) {
+                return nil
+            }
+            if let stored = try await redis.get(key) { return Self.decode(String(decoding: stored, as: UTF8.self)) }
         }
-        guard let stored = try await redis.get(key) else { return nil }  // expired in between: ours now
-        return Self.decode(String(decoding: stored, as: UTF8.self))
+        throw .unexpectedReply("the idempotency record kept lapsing while being claimed")
     }
 
     /// Extends this request's claim by one lease. False when the claim is no longer ours.
@@ -55,11 +68,17 @@ public struct IdempotencyRecordStore: Sendable {
         return reply.integer == 1
     }
 
-    /// Stores a final response (2xx, 4xx) for replay, for the full `ttl`.
-    public func complete(tenant: String, player: String, idempotencyKey: String, fingerprint: String, response: Idempotency.StoredResponse) async throws(RedisError) {
-        let key = Self.key(tenant: tenant, player: player, idempotencyKey: idempotencyKey)
-        try await redis.set(key, to: RESPArgument(Self.encode(.completed(fingerprint: fingerprint, response: response))),
-                            expiration: .seconds(Int(ttl.components.seconds)))
+    /// Stores a final response (2xx, 4xx) for replay, for the full `ttl`, in place of this request's
+    /// claim. False when another request holds the key now (this one's lease lapsed and it was
+    /// claimed again): its record stands.
+    public func complete(tenant: String, player: String, idempotencyKey: String, fingerprint: String, token: String,
+                         response: Idempotency.StoredResponse) async throws(RedisError) -> Bool {
+        let reply = try await redis.evaluate(Self.completeScript, keys: [Self.key(tenant: tenant, player: player, idempotencyKey: idempotencyKey)], arguments: [
+            RESPArgument(Self.encodeClaim(fingerprint: fingerprint, token: token)),
+            RESPArgument(Self.encode(.completed(fingerprint: fingerprint, response: response))),
+            RESPArgument(Int(ttl.components.seconds)),
+        ])
+        return reply.integer == 1
     }
 
     /// Drops this request's claim (a transient failure: the client may retry with the same key at once).

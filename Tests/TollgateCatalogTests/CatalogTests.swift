@@ -71,6 +71,22 @@ import TollgateCore
         ])
     }
 
+    @Test func whatYAMLWouldReadAsSomethingElseIsRefused() {
+        let (_, problems) = parse("""
+            items:
+              - sku: a
+                title: A
+                prices: { USD: 0777 }
+                country_prices:
+                  NO: { NOK: 100 }
+                  "NO": { NOK: 1 }
+            """)
+        #expect(problems == [
+            "catalog/acme.yaml:4:20: the USD price must be an integer from 1 to 100000000 (minor units)",
+            "catalog/acme.yaml:7:7: country 'NO' appears twice",
+        ])
+    }
+
     @Test func brokenYAMLIsOneDiagnosticWithItsPosition() {
         let (_, problems) = parse("items:\n  - sku: [unclosed\n")
         #expect(problems.count == 1)

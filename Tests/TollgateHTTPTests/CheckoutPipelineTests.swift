@@ -48,8 +48,8 @@ import TollgatePayments
         return #"{"player_id":"\#(player)","items":[{"sku":"\#(sku)","quantity":\#(quantity)\#(shown)}],"currency":"\#(currency)","country":"\#(country)","return_url":"https://hub.shop.example/done"}"#
     }
 
-    static func token(player: String = "p1") async throws -> String {
-        try await PlayerTokenMinter.hs256(secret: tokenKey, kid: "k1", tenant: tenant, player: player, expires: Date().addingTimeInterval(600))
+    static func token(player: String = "p1", country: String? = nil) async throws -> String {
+        try await PlayerTokenMinter.hs256(secret: tokenKey, kid: "k1", tenant: tenant, player: player, expires: Date().addingTimeInterval(600), country: country)
     }
 
     /// Runs `body` against an edge built on `edge`'s fakes.
@@ -255,13 +255,43 @@ import TollgatePayments
         #expect(edge.orders.state.withLockedValue { $0.orders.values.map(\.amountMinor) } == [499])
     }
 
-    @Test func countryPricesWinOverTheCurrencyPrice() async throws {
+    /// A regional price needs a country the Game Hub backend vouches for in the session token: the
+    /// body's country is the page's word, and a player would pick the cheapest one.
+    @Test func countryPricesFollowTheSessionsCountryNeverTheBodys() async throws {
+        let edge = Edge()
+        let swissSession = try await Self.token(country: "CH")
+        let unknownCountry = try await Self.token()
+        let germanSession = try await Self.token(country: "DE")
+        try await withClient(edge) { client in
+            let swiss = try await create(client, token: swissSession, key: "k-ch", body: Self.body(quantity: 1, unit: nil, country: "CH"))
+            #expect(Self.json(swiss)["amount_minor"] as? Int == 520)
+            let claimed = try await create(client, token: unknownCountry, key: "k-claimed", body: Self.body(quantity: 1, unit: nil, country: "CH"))
+            #expect(Self.json(claimed)["amount_minor"] as? Int == 499, "the body alone never selects a country price")
+            let contradicted = try await create(client, token: germanSession, key: "k-contradicted", body: Self.body(quantity: 1, unit: nil, country: "CH"))
+            #expect(contradicted.status == .unprocessableContent)
+            #expect((Self.json(contradicted)["errors"] as? [[String: Any]])?.first?["field"] as? String == "country")
+        }
+    }
+
+    /// After Redis forgot a key, a refusal of another request must not be stored over the key of
+    /// the order the first request made: the first request's retry still gets its order.
+    @Test func aRefusedOtherRequestNeverPoisonsTheKeyOfAnExistingOrder() async throws {
         let edge = Edge()
         let token = try await Self.token()
         try await withClient(edge) { client in
-            let swiss = try await create(client, token: token, key: "k-ch", body: Self.body(quantity: 1, unit: nil, country: "CH"))
-            #expect(Self.json(swiss)["amount_minor"] as? Int == 520)
+            let first = try await create(client, token: token)
+            #expect(first.status == .created)
+            edge.records.records.withLockedValue { $0.removeAll() }  // Redis forgot
+            for body in [Self.body(sku: "no_such_sku"), Self.body(unit: 1), "{not json"] {
+                let other = try await create(client, token: token, body: body)
+                #expect(other.status == .unprocessableContent, "\(body)")
+                #expect(Self.json(other)["type"] as? String == "urn:tollgate:problem:idempotency-key-reused")
+            }
+            let again = try await create(client, token: token)
+            #expect(again.status == .created)
+            #expect(Self.json(again)["order_id"] as? String == Self.json(first)["order_id"] as? String)
         }
+        #expect(edge.provider.opened == 1)
     }
 
     @Test func unknownInactiveUnpricedAndTooManyAre422NamingTheItem() async throws {

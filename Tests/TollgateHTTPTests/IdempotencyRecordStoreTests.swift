@@ -32,7 +32,9 @@ import TollgateCore
             #expect(Idempotency.decide(record: second, fingerprint: "f1") == .inProgress)
 
             let response = Idempotency.StoredResponse(status: 201, headers: ["Content-Type": "application/json"], body: Array(#"{"order_id":"o1"}"#.utf8))
-            try await store.complete(tenant: key.tenant, player: key.player, idempotencyKey: key.idempotencyKey, fingerprint: "f1", response: response)
+            // Only the claim's holder stores the answer over it.
+            #expect(try await store.complete(tenant: key.tenant, player: key.player, idempotencyKey: key.idempotencyKey, fingerprint: "f1", token: "t2", response: response) == false)
+            #expect(try await store.complete(tenant: key.tenant, player: key.player, idempotencyKey: key.idempotencyKey, fingerprint: "f1", token: "t1", response: response))
             let replay = try await store.claim(tenant: key.tenant, player: key.player, idempotencyKey: key.idempotencyKey, fingerprint: "f1", token: "t3")
             #expect(Idempotency.decide(record: replay, fingerprint: "f1") == .replay(response))
             #expect(Idempotency.decide(record: replay, fingerprint: "f2") == .mismatch)
@@ -65,8 +67,12 @@ import TollgateCore
             try await store.release(tenant: "acme", player: "p1", idempotencyKey: key, fingerprint: "f1", token: "other")
             #expect(try await store.claim(tenant: "acme", player: "p1", idempotencyKey: key, fingerprint: "f1", token: "third") != nil, "not released by another token")
             try await Task.sleep(for: .milliseconds(600))
-            #expect(try await store.claim(tenant: "acme", player: "p1", idempotencyKey: key, fingerprint: "f1", token: "retry") == nil,
+            #expect(try await store.claim(tenant: "acme", player: "p1", idempotencyKey: key, fingerprint: "f2", token: "retry") == nil,
                     "its holder stopped renewing: the key is free again within one lease")
+            // The first holder finishes late: its answer never replaces the new claim.
+            let late = Idempotency.StoredResponse(status: 201, headers: [:], body: [])
+            #expect(try await store.complete(tenant: "acme", player: "p1", idempotencyKey: key, fingerprint: "f1", token: "mine", response: late) == false)
+            #expect(try await store.claim(tenant: "acme", player: "p1", idempotencyKey: key, fingerprint: "f2", token: "x") == .inFlight(fingerprint: "f2"))
         }
     }
 }

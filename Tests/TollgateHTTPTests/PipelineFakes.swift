@@ -123,8 +123,13 @@ final class FakeIdempotency: IdempotencyRecords, @unchecked Sendable {
         renewals.withLockedValue { $0 += 1 }
         return true
     }
-    func complete(tenant: String, player: String, idempotencyKey: String, fingerprint: String, response: Idempotency.StoredResponse) async throws(RedisError) {
-        records.withLockedValue { $0["\(player)|\(idempotencyKey)"] = .completed(fingerprint: fingerprint, response: response) }
+    func complete(tenant: String, player: String, idempotencyKey: String, fingerprint: String, token: String, response: Idempotency.StoredResponse) async throws(RedisError) -> Bool {
+        records.withLockedValue { records in
+            let key = "\(player)|\(idempotencyKey)"
+            if let current = records[key], current != .inFlight(fingerprint: fingerprint) { return false }
+            records[key] = .completed(fingerprint: fingerprint, response: response)
+            return true
+        }
     }
     func release(tenant: String, player: String, idempotencyKey: String, fingerprint: String, token: String) async throws(RedisError) {
         _ = records.withLockedValue { $0.removeValue(forKey: "\(player)|\(idempotencyKey)") }

@@ -89,10 +89,22 @@ import TollgateTestSupport
             guard case .created = try await store.create(tenant: "acme", orderID: "ord_p2", order: Self.order(player: "p2", lines: [offer])) else {
                 Issue.record("another player's limit is their own"); return
             }
+            // A failed payment can still be paid with another card: a recent failed order still holds.
             try await client.query("UPDATE orders SET status = 'failed' WHERE tenant = 'acme' AND player_id = 'p1' AND order_id LIKE 'ord_offer%'")
+            #expect(try await store.create(tenant: "acme", orderID: "ord_failed", order: Self.order(key: "key-failed", lines: [offer]))
+                    == .purchaseLimitReached(sku: "starter_pack", limit: 2, held: 2))
+            // Unpaid past the hold, or canceled: the items are free again. Paid: held for good.
+            try await client.query("UPDATE orders SET created_at = now() - interval '2 hours' WHERE tenant = 'acme' AND player_id = 'p1' AND order_id LIKE 'ord_offer%'")
             guard case .created = try await store.create(tenant: "acme", orderID: "ord_after", order: Self.order(key: "key-after", lines: [offer])) else {
-                Issue.record("failed orders do not count"); return
+                Issue.record("unpaid orders past the hold do not count"); return
             }
+            try await client.query("UPDATE orders SET status = 'paid', created_at = now() - interval '30 days' WHERE order_id = 'ord_after'")
+            try await client.query("UPDATE orders SET status = 'canceled' WHERE tenant = 'acme' AND player_id = 'p1' AND order_id LIKE 'ord_offer%'")
+            guard case .created = try await store.create(tenant: "acme", orderID: "ord_second", order: Self.order(key: "key-second", lines: [offer])) else {
+                Issue.record("one paid (1) + one new (1) is within 2"); return
+            }
+            #expect(try await store.create(tenant: "acme", orderID: "ord_third", order: Self.order(key: "key-third", lines: [offer]))
+                    == .purchaseLimitReached(sku: "starter_pack", limit: 2, held: 2))
             // More than the limit in one order is refused even for a new player.
             let greedy = PricedLine(sku: "starter_pack", title: "Starter", quantity: 3, unitAmountMinor: 299, amountMinor: 897, purchaseLimit: 2)
             #expect(try await store.create(tenant: "acme", orderID: "ord_greedy", order: Self.order(player: "p3", lines: [greedy]))

@@ -22,7 +22,7 @@ protocol IdempotencyRecords: Sendable {
     var lease: Duration { get }
     func claim(tenant: String, player: String, idempotencyKey: String, fingerprint: String, token: String) async throws(RedisError) -> Idempotency.Record?
     func renew(tenant: String, player: String, idempotencyKey: String, fingerprint: String, token: String) async throws(RedisError) -> Bool
-    func complete(tenant: String, player: String, idempotencyKey: String, fingerprint: String, response: Idempotency.StoredResponse) async throws(RedisError)
+    func complete(tenant: String, player: String, idempotencyKey: String, fingerprint: String, token: String, response: Idempotency.StoredResponse) async throws(RedisError) -> Bool
     func release(tenant: String, player: String, idempotencyKey: String, fingerprint: String, token: String) async throws(RedisError)
 }
 

@@ -57,7 +57,8 @@ struct CheckoutRoutes: Sendable {
 
     func create(_ request: Request, context: EdgeRequestContext) async throws -> Response {
         let tenant = try checkoutTenant(context)
-        let player = try await authenticate(request, tenant: tenant)
+        let session = try await authenticate(request, tenant: tenant)
+        let player = session.player
         let key = try idempotencyKey(request)
         let limit = try await rateLimit(request, context: context, tenant: tenant, player: player, route: .checkout)
         let body = try await request.collectedBodyBytes()
@@ -77,7 +78,7 @@ struct CheckoutRoutes: Sendable {
         let answer: Idempotency.StoredResponse
         do {
             answer = try await holdingClaim(scope) {
-                try await placeOrder(body: body, tenant: tenant, player: player, key: key, fingerprint: fingerprint)
+                try await placeOrder(body: body, tenant: tenant, session: session, key: key, fingerprint: fingerprint)
             }
         } catch let problem as Problem where problem.kind == .idempotencyKeyReused {
             await release(scope)  // the key belongs to the request that made its order: never store this answer over it
@@ -97,18 +98,28 @@ struct CheckoutRoutes: Sendable {
 
     /// Validate, price from the catalog, write the order (once per key), open its payment (once
     /// per order) or find it again, answer 201.
-    private func placeOrder(body: [UInt8], tenant: Tenant, player: String, key: String, fingerprint: String) async throws -> Idempotency.StoredResponse {
-        let order = try validate(body, tenant: tenant)
-        guard order.playerID == player else {
-            throw Problem(.unauthorized, detail: "The session token belongs to another player than player_id.")
-        }
-        let name = tenant.settings.tenant
-        let priced: PricedOrder
+    private func placeOrder(body: [UInt8], tenant: Tenant, session: PlayerSession, key: String, fingerprint: String) async throws -> Idempotency.StoredResponse {
+        let name = tenant.settings.tenant, player = session.player
+        let order: CheckoutOrder, country: String?, priced: PricedOrder
         do {
-            priced = try price(order, tenant: tenant)
-        } catch let refusal as Problem {
-            // A retry after Redis forgot gets the order its first request made, even if the catalog moved since.
-            guard let earlier = try? await orders.find(tenant: name, playerID: player, idempotencyKey: key), earlier.fingerprint == fingerprint else { throw refusal }
+            order = try validate(body, tenant: tenant)
+            guard order.playerID == player else {
+                throw Problem(.unauthorized, detail: "The session token belongs to another player than player_id.")
+            }
+            country = try pricingCountry(order, session: session)
+            priced = try price(order, country: country, tenant: tenant)
+        } catch let refusal as Problem where refusal.status < 500 {
+            // A final refusal is stored under this key, so first ask Postgres whether the key already
+            // made an order (Redis forgot it): then that order is the answer (the catalog may have
+            // moved since), or, for another request, 422 key reused; never a refusal over an order's key.
+            let earlier: (order: CheckoutOrderStore.StoredOrder, fingerprint: String?)?
+            do {
+                earlier = try await orders.find(tenant: name, playerID: player, idempotencyKey: key)
+            } catch {
+                throw Problem(.serviceUnavailable, detail: "The order could not be checked; retry with the same Idempotency-Key.", headers: [("Retry-After", "2")])
+            }
+            guard let earlier else { throw refusal }
+            guard earlier.fingerprint == nil || earlier.fingerprint == fingerprint else { throw Self.keyReused }
             return try await collectPayment(for: earlier.order, tenant: tenant)
         }
         // Nothing is written while the provider is known to be failing.
@@ -116,7 +127,7 @@ struct CheckoutRoutes: Sendable {
         let outcome: CheckoutOrderStore.CreateOutcome
         do {
             outcome = try await orders.create(tenant: name, orderID: Self.newOrderID(), order: CheckoutOrderStore.NewOrder(
-                playerID: player, country: order.country, returnURL: order.returnURL, priced: priced, idempotencyKey: key, fingerprint: fingerprint
+                playerID: player, country: country ?? order.country, returnURL: order.returnURL, priced: priced, idempotencyKey: key, fingerprint: fingerprint
             ))
         } catch {
             logger.error("checkout order could not be stored", metadata: ["tenant": "\(name)", "error": "\(String(reflecting: error))"])
@@ -127,8 +138,7 @@ struct CheckoutRoutes: Sendable {
         case .created(let order), .existing(let order):
             stored = order
         case .keyReused:
-            // Redis forgot the key, Postgres did not.
-            throw Problem(.idempotencyKeyReused, detail: "This Idempotency-Key was first used with a different request body or path.")
+            throw Self.keyReused  // Redis forgot the key, Postgres did not
         case .purchaseLimitReached(let sku, let limit, let held):
             throw Problem(.purchaseLimitReached, detail: "A player may hold at most \(limit) of '\(sku)'; this player holds \(held) in open or paid orders.",
                           extensions: ["sku": .string(sku), "limit": .int(Int(limit)), "held": .int(Int(held))])
@@ -164,10 +174,23 @@ struct CheckoutRoutes: Sendable {
         }
     }
 
+    static let keyReused = Problem(.idempotencyKeyReused, detail: "This Idempotency-Key was first used with a different request body or path.")
+
+    /// The country a regional price may be given for: the one the session token vouches for. The
+    /// body's `country` is the page's word; it may only repeat the token's.
+    private func pricingCountry(_ order: CheckoutOrder, session: PlayerSession) throws -> String? {
+        if let requested = order.country, let vouched = session.country, requested != vouched {
+            throw Problem(.unprocessable, detail: "country: must be the session's country (\(vouched))", extensions: [
+                "errors": .array([.object([("field", .string("country")), ("message", .string("must be the session's country (\(vouched))"))])]),
+            ])
+        }
+        return session.country
+    }
+
     /// The order's lines priced from the tenant's catalog in force: the one place an amount is set.
-    private func price(_ order: CheckoutOrder, tenant: Tenant) throws -> PricedOrder {
+    private func price(_ order: CheckoutOrder, country: String?, tenant: Tenant) throws -> PricedOrder {
         let requested = order.items.map { RequestedLine(sku: $0.sku, quantity: $0.quantity, shownUnitAmountMinor: $0.shownUnitAmountMinor) }
-        switch CheckoutPricing.price(requested, currency: order.currency, country: order.country, catalog: catalog(tenant.settings.tenant),
+        switch CheckoutPricing.price(requested, currency: order.currency, country: country, catalog: catalog(tenant.settings.tenant),
                                      maximumTotalMinor: tenant.settings.maximumTotalMinor) {
         case .success(let priced):
             return priced
@@ -176,7 +199,7 @@ struct CheckoutRoutes: Sendable {
                 let message = switch problem.reason {
                 case .unknown: "'\(problem.sku)' is not in this store's catalog"
                 case .inactive: "'\(problem.sku)' is not on sale"
-                case .unpriced: "'\(problem.sku)' has no price in \(order.currency)\(order.country.map { " for \($0)" } ?? "")"
+                case .unpriced: "'\(problem.sku)' has no price in \(order.currency)\(country.map { " for \($0)" } ?? "")"
                 case .quantityAboveMaximum(let maximum): "'\(problem.sku)' is sold at most \(maximum) per order"
                 case .duplicate(let first): "'\(problem.sku)' is already on items[\(first)]; send one line per sku"
                 }
@@ -205,7 +228,7 @@ struct CheckoutRoutes: Sendable {
 
     func status(_ request: Request, context: EdgeRequestContext) async throws -> Response {
         let tenant = try checkoutTenant(context)
-        let player = try await authenticate(request, tenant: tenant)
+        let player = try await authenticate(request, tenant: tenant).player
         let limit = try await rateLimit(request, context: context, tenant: tenant, player: player, route: .status)
         let orderID = context.parameters.get("order_id") ?? ""
         let found: CheckoutOrderStore.StoredOrder?
@@ -231,10 +254,17 @@ struct CheckoutRoutes: Sendable {
         return tenant
     }
 
+    /// Who the session token says is buying: the player, and the country its backend vouches for.
+    struct PlayerSession {
+        let player: String
+        let country: String?
+    }
+
     /// The player the bearer token names. Every refusal is the same 401; the reason is counted.
-    private func authenticate(_ request: Request, tenant: Tenant) async throws -> String {
+    private func authenticate(_ request: Request, tenant: Tenant) async throws -> PlayerSession {
         do {
-            return try await tenant.tokens.verify(authorization: request.headers[.authorization], playerID: nil).sub.value
+            let claims = try await tenant.tokens.verify(authorization: request.headers[.authorization], playerID: nil)
+            return PlayerSession(player: claims.sub.value, country: claims.verifiedCountry)
         } catch {
             Counter(label: "tollgate_checkout_auth_failures_total", dimensions: [("reason", "\(error)")]).increment()
             throw Problem(.unauthorized, detail: "A valid player session token is required.", headers: [("WWW-Authenticate", "Bearer")])
@@ -318,9 +348,11 @@ struct CheckoutRoutes: Sendable {
         guard let store = scope.tenant.idempotency, answer.isFinal else { return }
         for attempt in 1...Self.completionAttempts {
             do {
-                try await store.complete(tenant: scope.tenant.settings.tenant, player: scope.player, idempotencyKey: scope.key,
-                                         fingerprint: scope.fingerprint, response: answer)
-                Counter(label: "tollgate_checkout_idempotency_completions_total", dimensions: [("outcome", attempt == 1 ? "stored" : "stored_after_retry")]).increment()
+                let stored = try await store.complete(tenant: scope.tenant.settings.tenant, player: scope.player, idempotencyKey: scope.key,
+                                                      fingerprint: scope.fingerprint, token: scope.token, response: answer)
+                // Not stored: this request's lease lapsed and another claimed the key; its record stands.
+                let outcome = !stored ? "superseded" : attempt == 1 ? "stored" : "stored_after_retry"
+                Counter(label: "tollgate_checkout_idempotency_completions_total", dimensions: [("outcome", outcome)]).increment()
                 return
             } catch {
                 if attempt == Self.completionAttempts {
