@@ -73,6 +73,7 @@ struct Token: AsyncParsableCommand {
     @Option(help: "Tenant (the token's audience).") var tenant: String
     @Option(help: "Player id (the token's subject).") var player: String
     @Option(help: "Lifetime, like 15m.") var ttl = "1h"
+    @Option(help: "The player's country (ISO 3166-1 alpha-2), which regional catalog prices follow.") var country: String?
 
     func run() async throws {
         let loaded = try Bootstrap.loadConfiguration(path: options.config)
@@ -85,6 +86,6 @@ struct Token: AsyncParsableCommand {
         let now = Date()
         print(try await PlayerTokenMinter.hs256(secret: key.material.exposedValue, kid: key.kid, tenant: tenant, player: player,
                                                 expires: now.addingTimeInterval(Double(lifetime.components.seconds)),
-                                                notBefore: now.addingTimeInterval(-5)))
+                                                notBefore: now.addingTimeInterval(-5), country: country))
     }
 }
