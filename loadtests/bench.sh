@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make bench`: release binaries, private Postgres and Redis (ports 54332, 63792), the edge, the
-# provider simulator; then webhook-storm and mixed with --verify, and forgery-flood against the
-# edge and against nginx returning a constant over TLS (the baseline, same machine, same run).
+# provider simulator; then webhook-storm, checkout-burst and mixed with --verify (checkout orders
+# are priced by the edge from catalog/, the directory config/tollgate.yaml's catalog.dir names and
+# the generator buys from), and forgery-flood against the edge and against nginx returning a
+# constant over TLS (the baseline, same machine, same run).
 # Results: loadtests/results/<scenario>.{json,html}; the tables are printed.
 #   BENCH_SCENARIOS="mixed" make bench     # a subset
 #   BENCH_SCENARIOS="soak" BENCH_LOAD_ARGS="--duration 120s" make bench   # flags for every run
@@ -35,14 +37,17 @@ edge_pid=$!
 pids+=($edge_pid)
 "$bin/tollgate" provider-sim --settle-delay 200ms >"$state/sim.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 100); do
+# Up to 10 minutes: --migrate runs first, and a bench database kept from earlier runs can hold
+# hundreds of thousands of events for a migration to rewrite.
+for _ in $(seq 1 3000); do
   curl -sf --cacert certs/dev/ca.pem https://127.0.0.1:8443/readyz >/dev/null 2>&1 && break
+  kill -0 "$edge_pid" 2>/dev/null || break
   sleep 0.2
 done
 curl -sf --cacert certs/dev/ca.pem https://127.0.0.1:8443/readyz >/dev/null || { log "edge did not become ready"; cat "$state/edge.log"; exit 1; }
 
 status=0
-for scenario in ${BENCH_SCENARIOS:-webhook-storm mixed forgery-flood}; do
+for scenario in ${BENCH_SCENARIOS:-webhook-storm checkout-burst mixed forgery-flood}; do
   log "scenario $scenario"
   # forgery-flood runs over HTTP/1.1 on both sides: nginx stalls HTTP/2 streams whose bodies it
   # discards (seen as 10 s timeouts), which would flatter the edge.
@@ -52,7 +57,8 @@ for scenario in ${BENCH_SCENARIOS:-webhook-storm mixed forgery-flood}; do
   # The edge's memory every 30 s while the scenario runs (soak: it must stay flat).
   ( while sleep 30; do log "edge RSS: $(ps -o rss= -p "$edge_pid" 2>/dev/null || echo gone) KiB"; done ) &
   sampler=$!
-  "$bin/tollgate" load "loadtests/scenarios/$scenario.yaml" --simulator http://127.0.0.1:12111 --verify --out loadtests/results "${extra[@]}" ${BENCH_LOAD_ARGS:-} \
+  "$bin/tollgate" load "loadtests/scenarios/$scenario.yaml" --simulator http://127.0.0.1:12111 --verify --config config/tollgate.yaml \
+    --out loadtests/results "${extra[@]}" ${BENCH_LOAD_ARGS:-} \
     | grep -v '^\[ *[0-9]*s\]' || status=1
   kill "$sampler" 2>/dev/null || true
   log "edge RSS after: $(ps -o rss= -p "$edge_pid") KiB"

@@ -221,8 +221,8 @@ public final class TollgateServer: Sendable {
             )
         }
         HealthRoutes(readiness: readinessProbe).register(on: router)
-        if let rules { RulesAdminRoutes(store: rules).register(on: router) }
-        if let catalog { CatalogAdminRoutes(store: catalog).register(on: router) }
+        if let rules { RulesAdminRoutes.make(store: rules).register(on: router) }
+        if let catalog { CatalogAdminRoutes.make(store: catalog).register(on: router) }
         let ports = boundPorts
         return Application(
             router: router,

@@ -101,9 +101,14 @@ public struct LoadPlan: Sendable {
 
     public private(set) var ledger = LoadLedger()
 
-    public init(scenario: Scenario, runID: String, sources: [LoadSource], orders: [SeededOrder], players: [Player], seed: UInt64) {
+    /// What checkout requests buy (nil: checkout requests are status polls instead).
+    let products: LoadProducts?
+
+    public init(scenario: Scenario, runID: String, sources: [LoadSource], orders: [SeededOrder], players: [Player], seed: UInt64,
+                products: LoadProducts? = nil) {
         self.scenario = scenario
         self.runID = runID
+        self.products = products
         self.runNumber = String(runID.unicodeScalars.reduce(UInt32(7)) { ($0 &* 31 &+ $1.value) % 90_000 } + 10_000)
         self.sources = sources
         self.orders = orders
@@ -371,15 +376,32 @@ public struct LoadPlan: Sendable {
 
     // MARK: - Checkout
 
+    /// A new order from the catalog: one to three distinct SKUs picked by the seeded random, one
+    /// to three of each (never above an item's `max_quantity`, nor the total above the tenant's
+    /// ceiling), each with the unit price the catalog gives as the price the page showed.
     mutating func checkout() -> PlannedRequest {
-        guard !players.isEmpty else { return status() }
+        guard !players.isEmpty, let products, !products.products.isEmpty else { return status() }
         let player = Int(random.next() % UInt64(players.count))
         let key = "lt-\(runID)-\(counter)"
-        let quantity = 1 + Int(random.next() % 3)
-        let body = Array(#"{"player_id":"\#(players[player].id)","items":[{"sku":"gems_500","quantity":\#(quantity),"unit_amount_minor":499}],"currency":"USD","return_url":"https://hub.demo.localhost/done"}"#.utf8)
+        var pool = products.products
+        let count = 1 + Int(random.next() % UInt64(min(3, pool.count)))
+        var lines: [LoadLedger.CheckoutLine] = []
+        var total: Int64 = 0
+        for _ in 0..<count {
+            let product = pool.remove(at: Int(random.next() % UInt64(pool.count)))
+            let most = min(3, product.maximumQuantity, (products.maximumTotalMinor - total) / product.unitAmountMinor)
+            guard most >= 1 else { continue }
+            let quantity = 1 + Int64(random.next() % UInt64(most))
+            total += quantity * product.unitAmountMinor
+            lines.append(.init(sku: product.sku, quantity: quantity, shownUnitAmountMinor: product.unitAmountMinor))
+        }
+        let items = lines.map { #"{"sku":"\#($0.sku)","quantity":\#($0.quantity),"unit_amount_minor":\#($0.shownUnitAmountMinor)}"# }
+        let country = products.country.map { #","country":"\#($0)""# } ?? ""
+        let body = Array(#"{"player_id":"\#(players[player].id)","items":[\#(items.joined(separator: ","))],"currency":"\#(products.currency)"\#(country),"return_url":"https://hub.demo.localhost/done"}"#.utf8)
         checkouts.append((key, player, body))
         if checkouts.count > 20_000 { checkouts.removeFirst(10_000) }
         ledger.checkoutKeys[key] = ledger.checkoutKeys[key] ?? []
+        ledger.checkoutRequests[key] = LoadLedger.CheckoutRequest(lines: lines, totalMinor: total)
         return checkoutRequest(.checkout, key: key, player: player, body: body)
     }
 
@@ -414,6 +436,7 @@ public struct LoadPlan: Sendable {
         case .forgedEvent(let account, let id):
             if acknowledged { ledger.forgedAcknowledged.insert(LoadLedger.key(account, id)) }
         case .checkout(let key, let player):
+            if (400..<500).contains(status), let problem = Self.problemType(body) { ledger.checkoutProblems[problem, default: 0] += 1 }
             guard status == 201 || status == 402,
                   let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any],
                   let order = object["order_id"] as? String
@@ -425,6 +448,13 @@ public struct LoadPlan: Sendable {
         case .none:
             break
         }
+    }
+
+    /// The problem type of a refusal, without its `urn:tollgate:problem:` prefix.
+    static func problemType(_ body: [UInt8]) -> String? {
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any], let type = object["type"] as? String else { return nil }
+        let prefix = "urn:tollgate:problem:"
+        return type.hasPrefix(prefix) ? String(type.dropFirst(prefix.count)) : type
     }
 }
 
@@ -446,8 +476,36 @@ public struct LoadLedger: Sendable, Codable {
     public var refunds: [String: OrderRefunds] = [:]
     /// The dispute the generator opened, by order, and how it ends.
     public var disputes: [String: Dispute] = [:]
+    /// What each checkout key asked for (a retry sends the same body).
+    public var checkoutRequests: [String: CheckoutRequest] = [:]
+    /// Checkout refusals by problem type (`price-changed`, `item-unavailable`, `too-many-requests`, ...).
+    public var checkoutProblems: [String: Int] = [:]
 
     public init() {}
+
+    /// One line of a checkout request: a SKU, a quantity and the unit price the "page" showed.
+    public struct CheckoutLine: Sendable, Codable, Equatable {
+        public var sku: String
+        public var quantity: Int64
+        public var shownUnitAmountMinor: Int64
+
+        public init(sku: String, quantity: Int64, shownUnitAmountMinor: Int64) {
+            self.sku = sku
+            self.quantity = quantity
+            self.shownUnitAmountMinor = shownUnitAmountMinor
+        }
+    }
+
+    public struct CheckoutRequest: Sendable, Codable, Equatable {
+        public var lines: [CheckoutLine]
+        /// The total at the shown prices.
+        public var totalMinor: Int64
+
+        public init(lines: [CheckoutLine], totalMinor: Int64) {
+            self.lines = lines
+            self.totalMinor = totalMinor
+        }
+    }
 
     /// One refund, and the events that report it.
     public struct Refund: Sendable, Codable, Equatable {

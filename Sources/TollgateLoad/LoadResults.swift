@@ -30,6 +30,9 @@ public struct LoadResults: Sendable, Codable {
     public var percentiles: [PercentilePoint]
     public var thresholds: [ThresholdOutcome]
     public var verification: Verification?
+    /// Checkout refusals by problem type (`price-changed`, `item-unavailable`, ...): the statuses
+    /// alone do not tell a 409 price-changed from an idempotency conflict.
+    public var checkoutProblems: [String: Int]?
 
     public var passed: Bool { thresholds.allSatisfy(\.passed) && (verification?.passed ?? true) }
 
@@ -80,6 +83,9 @@ public struct LoadResults: Sendable, Codable {
         }
         for outcome in thresholds {
             lines.append("threshold \(outcome.threshold): measured \(String(format: "%.3f", outcome.measured)) -> \(outcome.passed ? "pass" : "FAIL")")
+        }
+        if let checkoutProblems, !checkoutProblems.isEmpty {
+            lines.append("checkout refusals: " + checkoutProblems.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         }
         if let verification { lines.append(contentsOf: verification.lines) }
         lines.append(passed ? "result: PASS" : "result: FAIL")

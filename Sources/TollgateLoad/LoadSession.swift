@@ -12,6 +12,9 @@ import TollgateCore
 public struct LoadSession: Sendable {
     public var scenario: Scenario
     public var catalog: TenantCatalog
+    /// The product catalogs' directory (`<tenant>.yaml`), the one the edge prices from: checkout
+    /// requests buy the tenant's SKUs at its prices, and `--verify` prices the stored lines from it.
+    public var catalogDirectory: String
     public var postgres: PostgresClient?
     public var trustRootsPath: String?
     public var verify: Bool
@@ -20,10 +23,11 @@ public struct LoadSession: Sendable {
     public var outputDirectory: String?
     public var logger: Logger
 
-    public init(scenario: Scenario, catalog: TenantCatalog, postgres: PostgresClient?, trustRootsPath: String?, verify: Bool,
+    public init(scenario: Scenario, catalog: TenantCatalog, catalogDirectory: String, postgres: PostgresClient?, trustRootsPath: String?, verify: Bool,
                 simulatorURL: String?, outputDirectory: String?, logger: Logger) {
         self.scenario = scenario
         self.catalog = catalog
+        self.catalogDirectory = catalogDirectory
         self.postgres = postgres
         self.trustRootsPath = trustRootsPath
         self.verify = verify
@@ -35,13 +39,17 @@ public struct LoadSession: Sendable {
     public func run(progress: @escaping @Sendable (String) -> Void) async throws -> LoadResults {
         let runID = String((0..<8).map { _ in "abcdefghijkmnpqrstuvwxyz23456789".randomElement()! })
         let sources = try loadSources()
+        let products = try loadProducts()
         let orders = try await seedOrders(runID: runID)
         let players = try await mintPlayers(runID: runID)
-        progress("run \(runID): \(scenario.name), \(orders.count) orders seeded, \(sources.count) sources, \(players.count) players")
-        let plan = LoadPlan(scenario: scenario, runID: runID, sources: sources, orders: orders, players: players, seed: UInt64.random(in: 1...UInt64.max))
+        progress("run \(runID): \(scenario.name), \(orders.count) orders seeded, \(sources.count) sources, \(players.count) players"
+                 + (products.map { ", \($0.products.count) SKUs in \($0.currency) from \($0.catalog.file) (\($0.contentHash.prefix(12)))" } ?? ""))
+        let plan = LoadPlan(scenario: scenario, runID: runID, sources: sources, orders: orders, players: players, seed: UInt64.random(in: 1...UInt64.max),
+                            products: products)
         let runner = try LoadRunner(scenario: scenario, plan: plan, trustRootsPath: trustRootsPath, progress: progress)
         var (results, finished) = await runner.run()
         await runner.shutdown()
+        if products != nil { results.checkoutProblems = finished.ledger.checkoutProblems }
 
         if verify {
             guard let postgres else { throw ScenarioError("--verify needs a Postgres URL (--postgres or TOLLGATE_POSTGRES_URL)") }
@@ -50,7 +58,10 @@ public struct LoadSession: Sendable {
             if let simulatorURL {
                 stats = { LoadVerifier.SimulatorCounts(json: try await Self.fetchJSON(simulatorURL + "/_sim/stats")) }
             }
-            let verifier = LoadVerifier(client: postgres, tenant: scenario.tenant, logger: logger, simulatorStats: stats)
+            // The catalog in force now: an edit during the run shows as lines under another hash.
+            let current = products.map { products in (try? LoadProducts.catalog(directory: catalogDirectory, tenant: scenario.tenant)) ?? products.catalog }
+            let verifier = LoadVerifier(client: postgres, tenant: scenario.tenant, logger: logger, simulatorStats: stats,
+                                        catalog: current, runCatalogHash: products?.contentHash)
             results.verification = try await verifier.verify(finished.ledger)
         }
         if let outputDirectory {
@@ -69,6 +80,14 @@ public struct LoadSession: Sendable {
         return chosen.compactMap { source in
             source.secrets.first.map { LoadSource(name: source.name, provider: source.provider, secret: $0, authorization: source.authorization, account: source.account) }
         }
+    }
+
+    /// The tenant's catalog narrowed to what checkout requests can buy; nil when the mix sends none.
+    /// Refuses to start when the tenant has no catalog or nothing priced in the scenario's currency.
+    func loadProducts() throws -> LoadProducts? {
+        guard scenario.mix.contains(where: { [.checkout, .checkoutRetry].contains($0.kind) }) else { return nil }
+        return try LoadProducts.load(directory: catalogDirectory, tenant: scenario.tenant, currency: scenario.currency, country: scenario.country,
+                                     maximumTotalMinor: catalog.checkout[scenario.tenant]?.maximumTotalMinor ?? CheckoutSettings.Defaults.maximumTotalMinor)
     }
 
     /// Orders in `pending_payment`, inserted in one statement: ids `lt<run>_<n>`, 19.99 USD.
@@ -93,7 +112,9 @@ public struct LoadSession: Sendable {
         for index in 0..<scenario.players {
             let id = "lt\(runID)_p\(index)"
             players.append(.init(id: id, token: try await PlayerTokenMinter.hs256(
-                secret: key.material.exposedValue, kid: key.kid, tenant: scenario.tenant, player: id, expires: Date().addingTimeInterval(7200))))
+                secret: key.material.exposedValue, kid: key.kid, tenant: scenario.tenant, player: id, expires: Date().addingTimeInterval(7200),
+                // The session vouches for the scenario's country: only then does the edge give its regional prices.
+                country: scenario.country)))
         }
         return players
     }

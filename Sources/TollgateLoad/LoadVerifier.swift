@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import TollgateCatalog
 import TollgateOrders
 
 /// `--verify`: reads Postgres and the generator's ledger and checks the money invariants, each
@@ -11,6 +12,12 @@ public struct LoadVerifier: Sendable {
     let logger: Logger
     /// Checks that every payment opened at the simulator belongs to one order (its `/_sim/stats`).
     let simulatorStats: (@Sendable () async throws -> SimulatorCounts)?
+    /// The tenant's catalog in force (re-read after the run): checkout lines sold under its hash
+    /// must carry its prices.
+    let catalog: ProductCatalog?
+    /// The hash of the catalog the run's requests were priced from (what the pages "showed"):
+    /// when it is not the one in force, the catalog changed during the run.
+    let runCatalogHash: String?
 
     /// What the provider simulator counted (`GET /_sim/stats`).
     public struct SimulatorCounts: Sendable {
@@ -25,11 +32,14 @@ public struct LoadVerifier: Sendable {
         }
     }
 
-    public init(client: PostgresClient, tenant: String, logger: Logger, simulatorStats: (@Sendable () async throws -> SimulatorCounts)? = nil) {
+    public init(client: PostgresClient, tenant: String, logger: Logger, simulatorStats: (@Sendable () async throws -> SimulatorCounts)? = nil,
+                catalog: ProductCatalog? = nil, runCatalogHash: String? = nil) {
         self.client = client
         self.tenant = tenant
         self.logger = logger
         self.simulatorStats = simulatorStats
+        self.catalog = catalog
+        self.runCatalogHash = runCatalogHash ?? catalog?.contentHash
     }
 
     public func verify(_ ledger: LoadLedger) async throws -> Verification {
@@ -124,8 +134,161 @@ public struct LoadVerifier: Sendable {
                 check("every checkout order opened at most one payment", stats.ordersWithMoreThanOnePayment == 0,
                       "\(stats.paymentsOpened) payments opened at the provider; \(stats.ordersWithMoreThanOnePayment) orders with more than one")
             }
+            checks += Self.checkoutPricing(ledger, orders: try await checkoutOrders(ledger), catalog: catalog, runCatalogHash: runCatalogHash)
         }
         return Verification(checks: checks)
+    }
+
+    /// A checkout order as Postgres holds it, with its lines.
+    public struct StoredCheckoutOrder: Sendable, Equatable {
+        public var orderID: String
+        public var idempotencyKey: String?
+        public var amountMinor: Int64
+        public var currency: String
+        public var country: String?
+        public var lines: [Line]
+
+        public struct Line: Sendable, Equatable {
+            public var sku: String
+            public var quantity: Int64
+            public var unitAmountMinor: Int64
+            public var amountMinor: Int64
+            public var catalogHash: String
+
+            public init(sku: String, quantity: Int64, unitAmountMinor: Int64, amountMinor: Int64, catalogHash: String) {
+                self.sku = sku
+                self.quantity = quantity
+                self.unitAmountMinor = unitAmountMinor
+                self.amountMinor = amountMinor
+                self.catalogHash = catalogHash
+            }
+        }
+
+        public init(orderID: String, idempotencyKey: String?, amountMinor: Int64, currency: String, country: String?, lines: [Line]) {
+            self.orderID = orderID
+            self.idempotencyKey = idempotencyKey
+            self.amountMinor = amountMinor
+            self.currency = currency
+            self.country = country
+            self.lines = lines
+        }
+    }
+
+    /// Every order the run's checkout requests made: by their keys (unique to the run, so an order
+    /// whose answer never came is found too) and by the ids they were answered with.
+    func checkoutOrders(_ ledger: LoadLedger) async throws -> [StoredCheckoutOrder] {
+        let keys = Array(ledger.checkoutKeys.keys)
+        let answered = Array(Set(ledger.checkoutKeys.values.flatMap { $0 }))
+        var orders: [String: StoredCheckoutOrder] = [:]
+        let rows = try await client.query("""
+            SELECT order_id, idempotency_key, amount_minor, currency, country FROM orders
+            WHERE tenant = \(tenant) AND (idempotency_key = ANY(\(keys)) OR order_id = ANY(\(answered)))
+            """, logger: logger)
+        for try await (id, key, amount, currency, country) in rows.decode((String, String?, Int64, String, String?).self) {
+            orders[id] = StoredCheckoutOrder(orderID: id, idempotencyKey: key, amountMinor: amount, currency: currency, country: country, lines: [])
+        }
+        let lines = try await client.query("""
+            SELECT order_id, sku, quantity, unit_amount_minor, amount_minor, catalog_hash FROM order_lines
+            WHERE tenant = \(tenant) AND order_id = ANY(\(Array(orders.keys))) ORDER BY order_id, line
+            """, logger: logger)
+        for try await (id, sku, quantity, unit, amount, hash) in lines.decode((String, String, Int64, Int64, Int64, String).self) {
+            orders[id]?.lines.append(.init(sku: sku, quantity: quantity, unitAmountMinor: unit, amountMinor: amount, catalogHash: hash))
+        }
+        return orders.values.sorted { $0.orderID < $1.orderID }
+    }
+
+    /// The catalog invariants of the run's checkout orders: each holds the lines it was asked for,
+    /// its amount is the sum of its lines and each line's amount its quantity times its unit
+    /// price, and each line sold under the catalog in force carries that catalog's price for the
+    /// order's currency and country. A line sold under another catalog file (an edit during the
+    /// run) is counted, not failed, but must carry the price the request showed (else the edge
+    /// should have answered 409). The refusals a catalog explains (409 price-changed, 422
+    /// item-unavailable, 409 purchase-limit-reached) must not happen while it stays as it was.
+    public static func checkoutPricing(_ ledger: LoadLedger, orders: [StoredCheckoutOrder], catalog: ProductCatalog?,
+                                       runCatalogHash: String?) -> [Verification.Check] {
+        var checks: [Verification.Check] = []
+        let byID = Dictionary(orders.map { ($0.orderID, $0) }, uniquingKeysWith: { first, _ in first })
+        let answered = Set(ledger.checkoutKeys.values.flatMap { $0 })
+        func examples(_ list: [String]) -> String { list.isEmpty ? "" : " (\(list.prefix(3).joined(separator: "; ")))" }
+
+        // Stored, with at least one line, and the SKUs and quantities the request named.
+        let missing = answered.filter { byID[$0] == nil }.sorted()
+        var empty: [String] = []
+        var other: [String] = []
+        for order in orders {
+            if order.lines.isEmpty { empty.append("\(order.orderID): no lines"); continue }
+            guard let key = order.idempotencyKey, let request = ledger.checkoutRequests[key] else { continue }
+            let asked = Dictionary(request.lines.map { ($0.sku, $0.quantity) }, uniquingKeysWith: +)
+            let held = Dictionary(order.lines.map { ($0.sku, $0.quantity) }, uniquingKeysWith: +)
+            if asked != held {
+                func text(_ items: [String: Int64]) -> String { items.sorted { $0.key < $1.key }.map { "\($0.value)x\($0.key)" }.joined(separator: "+") }
+                other.append("\(order.orderID): holds \(text(held)), asked \(text(asked))")
+            }
+        }
+        checks.append(.init(name: "every checkout order holds the items it was asked for", passed: missing.isEmpty && empty.isEmpty && other.isEmpty,
+                            detail: "\(orders.count) checkout orders, \(orders.map(\.lines.count).reduce(0, +)) lines; \(missing.count) answered but not stored, "
+                                + "\(empty.count) without lines, \(other.count) with other items than sent"
+                                + examples(missing.map { "\($0): not stored" } + empty + other)))
+
+        // The amount is the sum of the lines, each line its quantity times its unit price.
+        var badTotals: [String] = []
+        var badLines: [String] = []
+        for order in orders {
+            var sum: Int64 = 0
+            for line in order.lines {
+                let (product, overflow) = line.quantity.multipliedReportingOverflow(by: line.unitAmountMinor)
+                if overflow || product != line.amountMinor {
+                    badLines.append("\(order.orderID) \(line.sku): \(line.quantity) x \(line.unitAmountMinor) stored as \(line.amountMinor)")
+                }
+                sum = sum &+ line.amountMinor
+            }
+            if !order.lines.isEmpty, sum != order.amountMinor { badTotals.append("\(order.orderID): amount \(order.amountMinor), lines \(sum)") }
+        }
+        checks.append(.init(name: "every checkout order's amount is the sum of its lines", passed: badTotals.isEmpty && badLines.isEmpty,
+                            detail: "\(orders.filter { !$0.lines.isEmpty }.count) orders with lines; \(badTotals.count) whose amount is not the sum of their lines, "
+                                + "\(badLines.count) lines whose amount is not quantity x unit price" + examples(badTotals + badLines)))
+
+        // Each line under the catalog in force carries its price; one under another file, the price shown.
+        let currentHash = catalog?.contentHash
+        var current = 0
+        var elsewhere = 0
+        var hashes: Set<String> = []
+        var mispriced: [String] = []
+        for order in orders {
+            let shown = order.idempotencyKey.flatMap { ledger.checkoutRequests[$0] }.map {
+                Dictionary($0.lines.map { ($0.sku, $0.shownUnitAmountMinor) }, uniquingKeysWith: { first, _ in first })
+            } ?? [:]
+            for line in order.lines {
+                if let catalog, line.catalogHash == currentHash {
+                    current += 1
+                    let price = catalog.items[line.sku]?.unitPrice(currency: order.currency, country: order.country)
+                    if price != line.unitAmountMinor {
+                        mispriced.append("\(order.orderID) \(line.sku): \(line.unitAmountMinor) \(order.currency), the catalog says \(price.map { "\($0)" } ?? "none")")
+                    }
+                } else {
+                    elsewhere += 1
+                    hashes.insert(line.catalogHash)
+                    if let price = shown[line.sku], price != line.unitAmountMinor {
+                        mispriced.append("\(order.orderID) \(line.sku): \(line.unitAmountMinor) \(order.currency) under catalog \(line.catalogHash.prefix(12)), \(price) shown")
+                    }
+                }
+            }
+        }
+        checks.append(.init(name: "every checkout order is priced from the catalog", passed: catalog != nil && mispriced.isEmpty,
+                            detail: (catalog.map { "catalog \($0.file) (\($0.contentHash.prefix(12))): " } ?? "no catalog to price from: ")
+                                + "\(current) lines sold under it, \(mispriced.count) lines not at its price (or the price shown); "
+                                + "\(elsewhere) lines sold under \(hashes.count) other catalog files (not failures)" + examples(mispriced)))
+
+        // Refusals the catalog explains: none while it stays the file the requests were priced from.
+        let changed = runCatalogHash != nil && currentHash != nil && runCatalogHash != currentHash
+        let priceChanged = ledger.checkoutProblems["price-changed"] ?? 0
+        let unavailable = ledger.checkoutProblems["item-unavailable"] ?? 0
+        let limited = ledger.checkoutProblems["purchase-limit-reached"] ?? 0
+        checks.append(.init(name: "no checkout refused for its prices or items", passed: changed || priceChanged + unavailable + limited == 0,
+                            detail: "\(ledger.checkoutRequests.count) checkout requests; \(priceChanged) answered 409 price-changed, "
+                                + "\(unavailable) 422 item-unavailable, \(limited) 409 purchase-limit-reached"
+                                + (changed ? " (the catalog changed during the run: refusals expected)" : "")))
+        return checks
     }
 
     /// Each seeded order's refunded amount is the sum of the distinct refunds the generator sent

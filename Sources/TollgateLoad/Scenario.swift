@@ -56,6 +56,12 @@ public struct Scenario: Sendable, Equatable {
     public var duplicateDelay: Duration
     /// Checkout: distinct players (spreads per-player limits), and a retry's delay after its original.
     public var players: Int
+    /// Checkout: the currency orders are placed in, and the player's country if any (a catalog's
+    /// `country_prices` win for it). The SKUs bought are the tenant catalog's active items priced in it.
+    public var currency: String
+    public var country: String?
+    /// Where the product catalogs are (`<tenant>.yaml`); nil: the edge configuration's `catalog.dir`.
+    public var catalogDirectory: String?
     public var thresholds: [Threshold]
     /// Requests in flight at most (open loop): beyond it, sends wait, and the wait shows in latency.
     public var maxInFlight: Int
@@ -79,6 +85,9 @@ public struct Scenario: Sendable, Equatable {
         mix = [Weighted(kind: .webhook, weight: 1)]
         duplicateDelay = .milliseconds(500)
         players = 200
+        currency = "USD"
+        country = nil
+        catalogDirectory = nil
         thresholds = []
         maxInFlight = 4096
         requestTimeout = .seconds(10)
@@ -173,7 +182,7 @@ public enum ScenarioParser {
         }
         let known: Set<String> = ["name", "description", "target", "tenant", "tenants_dir", "http", "mode", "duration", "rate", "stages",
                                   "clients", "connections", "orders", "sources", "mix", "duplicates", "players", "thresholds",
-                                  "max_in_flight", "timeout"]
+                                  "max_in_flight", "timeout", "currency", "country", "catalog_dir"]
         for key in map.keys where !known.contains(key.string ?? "") { throw fail(key, "unknown key '\(key.string ?? "?")'") }
         guard let name = map["name"]?.string, !name.isEmpty else { throw fail(map["name"] ?? root, "'name' is required") }
         var scenario = Scenario(name: name)
@@ -191,6 +200,20 @@ public enum ScenarioParser {
         if let target = map["target"]?.string { scenario.target = target }
         if let tenant = map["tenant"]?.string { scenario.tenant = tenant }
         if let directory = map["tenants_dir"]?.string { scenario.tenantsDirectory = directory }
+        if let node = map["catalog_dir"] {
+            guard let directory = node.string, !directory.isEmpty else { throw fail(node, "catalog_dir must be a directory path") }
+            scenario.catalogDirectory = directory
+        }
+        if let node = map["currency"] {
+            guard let currency = node.string, ISO4217.codes.contains(currency) else { throw fail(node, "currency must be an ISO 4217 code in upper case, like USD") }
+            scenario.currency = currency
+        }
+        if let node = map["country"] {
+            guard let country = node.string, country.count == 2, country.allSatisfy({ $0.isASCII && $0.isUppercase }) else {
+                throw fail(node, "country must be an ISO 3166-1 alpha-2 code, like DE")
+            }
+            scenario.country = country
+        }
         if let node = map["http"] {
             guard let value = node.string.flatMap(Scenario.HTTPVersion.init(rawValue:)) else { throw fail(node, "http must be h1 or h2") }
             scenario.http = value

@@ -23,6 +23,10 @@ struct Load: AsyncParsableCommand {
     @Option(help: "h1 or h2.") var http: String?
     @Option(help: "Orders to seed for webhooks.") var orders: Int?
     @Option(help: "Tenants directory (the sources' secrets).") var tenantsDir: String?
+    @Option(help: "Product catalogs directory (checkout buys the tenant's SKUs; --verify prices orders from it). Default: the scenario's catalog_dir, else --config's catalog.dir, else catalog.")
+    var catalogDir: String?
+    @Option(help: "The edge's configuration file, for its catalog.dir (when neither --catalog-dir nor the scenario names one).")
+    var config: String?
     @Option(help: "Postgres URL for seeding and --verify (default: TOLLGATE_POSTGRES_URL).") var postgres: String?
     @Option(help: "Provider simulator base URL (checkout scenarios; its counters are verified).") var simulator: String?
     @Option(help: "CA certificate (PEM) of the edge.") var caFile = "certs/dev/ca.pem"
@@ -56,13 +60,17 @@ struct Load: AsyncParsableCommand {
             FileHandle.standardError.write(Data("tollgate: invalid tenant configuration\n\(error.description)\n".utf8))
             throw ExitCode.failure
         }
+        var catalogDirectory = catalogDir ?? scenario.catalogDirectory ?? TollgateConfiguration().catalog.directory
+        if catalogDir == nil, scenario.catalogDirectory == nil, let config {
+            catalogDirectory = try Bootstrap.loadConfiguration(path: config).configuration.catalog.directory
+        }
         let postgresURL = postgres ?? environment["TOLLGATE_POSTGRES_URL"]
         var client: PostgresClient?
         if let postgresURL {
             guard let endpoint = PostgresEndpoint(url: postgresURL) else { throw ValidationError("--postgres is not a postgres:// URL") }
             client = PostgresClient(configuration: endpoint.clientConfiguration(poolSize: 2), backgroundLogger: logger)
         }
-        let session = LoadSession(scenario: scenario, catalog: catalog, postgres: client, trustRootsPath: FileManager.default.fileExists(atPath: caFile) ? caFile : nil,
+        let session = LoadSession(scenario: scenario, catalog: catalog, catalogDirectory: catalogDirectory, postgres: client, trustRootsPath: FileManager.default.fileExists(atPath: caFile) ? caFile : nil,
                                   verify: verify, simulatorURL: simulator, outputDirectory: out, logger: logger)
         let results = try await withThrowingTaskGroup(of: LoadResults?.self) { group in
             if let client { group.addTask { await client.run(); return nil } }

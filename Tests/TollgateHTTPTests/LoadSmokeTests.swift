@@ -34,7 +34,8 @@ import TollgateTestSupport
             let postgres = PostgresClient(configuration: PostgresEndpoint(url: TestEnvironment.postgresURL)!.clientConfiguration(poolSize: 2),
                                           backgroundLogger: logger)
             let simulatorURL = "http://127.0.0.1:\(fixture.simulator.boundPort.withLockedValue { $0 }!)"
-            let session = LoadSession(scenario: scenario, catalog: fixture.catalog, postgres: postgres, trustRootsPath: fixture.caPath,
+            // Checkout buys from the catalog the edge prices from: the shop's gems_500 is its only item in USD.
+            let session = LoadSession(scenario: scenario, catalog: fixture.catalog, catalogDirectory: fixture.products.directory, postgres: postgres, trustRootsPath: fixture.caPath,
                                       verify: true, simulatorURL: simulatorURL, outputDirectory: output.path, logger: logger)
             let results = try await withThrowingTaskGroup(of: LoadResults?.self) { group in
                 group.addTask { await postgres.run(); return nil }
@@ -44,8 +45,15 @@ import TollgateTestSupport
             print(results.table)
             #expect(results.passed, "\(results.table)")
             let verification = try #require(results.verification)
-            #expect(verification.checks.count >= 8)
+            #expect(verification.checks.count >= 12)
             for check in verification.checks { #expect(check.passed, "\(check.name): \(check.detail)") }
+            let priced = try #require(verification.checks.first { $0.name == "every checkout order is priced from the catalog" })
+            #expect(!priced.detail.hasPrefix("no catalog") && !priced.detail.contains(" 0 lines sold under it"), "orders were priced: \(priced.detail)")
+            for name in ["every checkout order holds the items it was asked for", "every checkout order's amount is the sum of its lines",
+                         "no checkout refused for its prices or items"] {
+                #expect(verification.checks.contains { $0.name == name }, "\(name)")
+            }
+            #expect(results.checkoutProblems?["price-changed"] == nil && results.checkoutProblems?["item-unavailable"] == nil, "\(results.checkoutProblems ?? [:])")
             // Every kind was sent and answered as it should be.
             let kinds = Set(results.kinds.map(\.kind))
             #expect(kinds == Set(RequestKind.allCases.map(\.rawValue)), "\(kinds)")

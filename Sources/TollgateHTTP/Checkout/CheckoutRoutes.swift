@@ -127,7 +127,7 @@ struct CheckoutRoutes: Sendable {
         let outcome: CheckoutOrderStore.CreateOutcome
         do {
             outcome = try await orders.create(tenant: name, orderID: Self.newOrderID(), order: CheckoutOrderStore.NewOrder(
-                playerID: player, country: country ?? order.country, returnURL: order.returnURL, priced: priced, idempotencyKey: key, fingerprint: fingerprint
+                playerID: player, country: country, returnURL: order.returnURL, priced: priced, idempotencyKey: key, fingerprint: fingerprint
             ))
         } catch {
             logger.error("checkout order could not be stored", metadata: ["tenant": "\(name)", "error": "\(String(reflecting: error))"])
