@@ -592,7 +592,10 @@ public struct LoadLedger: Sendable, Codable {
         guard let payment = payments[order], acknowledged(payment) else { return (0, upper) }
         let byID = record.refunds.filter { $0.reports.contains(where: acknowledged) && !$0.failures.contains(where: known) }
             .reduce(Int64(0)) { $0 + $1.amountMinor }
+        // A refund that failed gave its money back, even where a cumulative total reported before
+        // the failure still includes it: the edge weighs the largest total less every known failure.
+        let failed = record.refunds.filter { $0.failures.contains(where: known) }.reduce(Int64(0)) { $0 + $1.amountMinor }
         let total = record.totals.filter { acknowledged($0.key) }.map(\.totalMinor).max() ?? 0
-        return (max(byID, total), upper)
+        return (max(byID, max(0, total - failed)), upper)
     }
 }

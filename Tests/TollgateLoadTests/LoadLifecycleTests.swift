@@ -112,13 +112,27 @@ import TollgateSignatures
             refunds: [.init(id: "r1", amountMinor: 100, reports: ["a|r1"]), .init(id: "r2", amountMinor: 200, reports: ["a|r2"]),
                       .init(id: "r3", amountMinor: 50, reports: ["a|r3"], failures: ["a|f3"])],
             totals: [.init(key: "a|t2", totalMinor: 300, covers: ["r1", "r2"])])
-        // r2 is known only through the acknowledged total; r3 failed.
-        #expect(ledger.refundBounds(order: "o", stored: { _ in false }) == (300, 300))
+        // r2 is known only through the acknowledged total; r3 failed. A total cannot say which
+        // refunds it includes, so the edge weighs it less every failure it knows (300 - 50): the floor.
+        #expect(ledger.refundBounds(order: "o", stored: { _ in false }) == (250, 300))
         ledger.genuine["a|t2"] = false
         #expect(ledger.refundBounds(order: "o", stored: { _ in false }) == (100, 100))
         #expect(ledger.refundBounds(order: "o", stored: { $0 == "a|r2" }) == (100, 300), "stored without an answer: it may count")
         ledger.genuine["a|pay"] = false
         #expect(ledger.refundBounds(order: "o", stored: { _ in false }).lower == 0, "money back waits for the payment")
+    }
+
+    /// Seen in a mixed run: r1 (100) succeeded and then failed, r2 (1799) succeeded, and a
+    /// cumulative total of 1899 covering both arrived after the failure. 1799 went back to the
+    /// player, which is what the edge counts; the total does not raise the floor past that.
+    @Test func aCumulativeTotalDoesNotCountARefundThatFailed() {
+        var ledger = LoadLedger()
+        ledger.genuine = ["a|pay": true, "a|r1": true, "a|f1": true, "a|r2": true, "a|t": true]
+        ledger.payments["o"] = "a|pay"
+        ledger.refunds["o"] = LoadLedger.OrderRefunds(
+            refunds: [.init(id: "r1", amountMinor: 100, reports: ["a|r1"], failures: ["a|f1"]), .init(id: "r2", amountMinor: 1799, reports: ["a|r2"])],
+            totals: [.init(key: "a|t", totalMinor: 1899, covers: ["r1", "r2"])])
+        #expect(ledger.refundBounds(order: "o", stored: { _ in false }) == (1799, 1799))
     }
 
     @Test func legalityIsTheStateMachines() {
