@@ -105,6 +105,7 @@ let package = Package(
             dependencies: [
                 "TollgateCore",
                 "TollgateCatalog",
+                "TollgateSignatures",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

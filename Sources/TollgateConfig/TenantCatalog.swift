@@ -1,5 +1,6 @@
 import Foundation
 import TollgateCore
+import TollgateSignatures
 import Yams
 
 /// One webhook source of a tenant: the URL segment, the provider, and its resolved secrets.
@@ -166,7 +167,9 @@ struct TenantFileParser {
         }
         var secrets: [Secret] = []
         for secretNode in list {
-            if let secret = resolve(secretNode, path: path, what: "source '\(name)' secret") { secrets.append(secret) }
+            guard let secret = resolve(secretNode, path: path, what: "source '\(name)' secret") else { continue }
+            if let problem = provider.secretProblem(secret) { issue(secretNode, path, "source '\(name)': \(problem)") }
+            secrets.append(secret)
         }
         var tolerance: Duration?
         if let toleranceNode = settings["tolerance"] {

@@ -28,6 +28,30 @@ extension Provider {
         }
     }
 
+    /// Why `secret` can never verify this provider's callbacks, or nil. Checked when tenant files
+    /// load, so a key that would answer every callback 401 stops the start with file:line:col. Each
+    /// answer comes from the scheme's own reading of its keys, so the two cannot disagree. The
+    /// message never repeats the secret.
+    public func secretProblem(_ secret: Secret) -> String? {
+        let text = secret.exposedValue
+        if text.isEmpty { return "the secret is empty" }
+        switch self {
+        case .adyen:
+            return AdyenSignatureScheme(secrets: [secret]).keys.isEmpty
+                ? "an Adyen HMAC key is hexadecimal (as the Customer Area shows it: 64 hex digits); this one is not" : nil
+        case .standardWebhooks:
+            let scheme = StandardWebhooksSignatureScheme(secrets: [secret])
+            return scheme.hmacKeys.isEmpty && scheme.publicKeys.isEmpty
+                ? "a Standard Webhooks secret is base64 after 'whsec_' (or an Ed25519 public key after 'whpk_'); this one does not decode" : nil
+        case .stripe:
+            // A common paste error: the API key instead of the endpoint's signing secret.
+            return ["sk_", "rk_", "pk_"].contains(where: text.hasPrefix)
+                ? "this is a Stripe API key; the endpoint's signing secret starts with 'whsec_'" : nil
+        case .paddle, .xsolla, .checkout:
+            return nil
+        }
+    }
+
     /// A well-formed secret that no source is configured with: what a forger signs with.
     public var forgerSecret: Secret {
         switch self {

@@ -63,6 +63,34 @@ import TollgateCore
         #expect(lines.contains { $0.contains("bad.yaml:9:") && $0.contains("unknown key 'colour'") })
     }
 
+    /// A key that could never verify a callback stops the start, naming where it is: before this,
+    /// a non-hex Adyen key loaded and then answered every callback 401.
+    @Test func providerKeysAreCheckedForTheirFormatWithoutRepeatingThem() throws {
+        let dir = try directory([
+            "keys.yaml": """
+                tenant: acme
+                sources:
+                  adyen:
+                    provider: adyen
+                    secrets: [env:ADYEN_OK, env:ADYEN_NOT_HEX]
+                  standard:
+                    provider: standard-webhooks
+                    secrets: [whsec_%%%notbase64]
+                  stripe:
+                    provider: stripe
+                    secrets: [env:STRIPE_API_KEY]
+                """,
+        ])
+        let environment = ["ADYEN_OK": String(repeating: "AB", count: 32), "ADYEN_NOT_HEX": "this-is-not-hex-at-all", "STRIPE_API_KEY": "sk_test_123456"]
+        let error = #expect(throws: ConfigurationError.self) { try TenantCatalog.load(directory: dir, environment: environment) }
+        let lines = error?.issues.map(\.description) ?? []
+        #expect(lines.count == 3, "\(lines)")
+        #expect(lines.contains { $0.contains("keys.yaml:5:") && $0.contains("hexadecimal") })
+        #expect(lines.contains { $0.contains("keys.yaml:8:") && $0.contains("base64") })
+        #expect(lines.contains { $0.contains("keys.yaml:11:") && $0.contains("Stripe API key") })
+        #expect(!lines.contains { $0.contains("this-is-not-hex") || $0.contains("sk_test_123456") || $0.contains("notbase64") }, "no secret in a diagnostic")
+    }
+
     @Test func checkoutSettingsAreCheckedWithFileAndLine() throws {
         let dir = try directory([
             "shop.yaml": """

@@ -56,21 +56,27 @@ import TollgateTestSupport
             // No rate limits: this test retries as fast as a client would.
             let rules = try TestEnvironment.makeTemporaryDirectory("tollgate-crash-rules")
             let serve = ServeProcessTests()
-            let first = try await serve.startServe(certificates: certificates, tenantsDirectory: tenants.path, catalogDirectory: products.path, rulesDirectory: rules.path)
+            let first = try await serve.startServe(certificates: certificates, tenantsDirectory: tenants.path, catalogDirectory: products.path, rulesDirectory: rules.path, migrate: true)
             let player = "p_" + UUID().uuidString.prefix(8).lowercased(), key = "key-" + UUID().uuidString
             let token = try await PlayerTokenMinter.hs256(secret: Self.tokenKey, kid: "k1", tenant: Self.tenant, player: player, expires: Date().addingTimeInterval(600))
             let body = #"{"player_id":"\#(player)","items":[{"sku":"gems_500","quantity":1}],"currency":"EUR","return_url":"https://hub.crash.example/done"}"#
             let headers = [("Content-Type", "application/json"), ("Authorization", "Bearer \(token)"), ("Idempotency-Key", key)]
             try await EdgeHarness.withClient(trusting: certificates.caPath) { client in
                 let lost = Task { try? await client.fetch(first.edge + "/v1/checkout/\(Self.tenant)/orders", method: .POST, headers: headers, body: .bytes(ByteBuffer(string: body))) }
-                // The claim is made and the order written once the provider has the create.
-                try await TestEnvironment.waitUntil(timeout: .seconds(15)) { simulator.statistics.requests >= 1 }
+                // The claim is made and the order written once the provider has the create. (The
+                // edge migrates at start: this suite may run first on a fresh database.)
+                do {
+                    try await TestEnvironment.waitUntil(timeout: .seconds(15)) { simulator.statistics.requests >= 1 }
+                } catch {
+                    Issue.record("the provider never got the create; edge output: \(first.child.outputText.suffix(3000))")
+                    throw error
+                }
                 first.child.signal(SIGKILL)
                 _ = try await first.child.waitForExit(timeout: .seconds(10))
                 _ = await lost.value
                 let killedAt = ContinuousClock.now
 
-                let second = try await serve.startServe(certificates: certificates, tenantsDirectory: tenants.path, catalogDirectory: products.path, rulesDirectory: rules.path)
+                let second = try await serve.startServe(certificates: certificates, tenantsDirectory: tenants.path, catalogDirectory: products.path, rulesDirectory: rules.path, migrate: true)
                 var statuses: [UInt] = []
                 var answer = ""
                 while ContinuousClock.now - killedAt < .seconds(30) {

@@ -18,7 +18,8 @@ import TollgateTestSupport
     func startServe(certificates: TestCertificates, extraYAML: String = "",
                     tenantsDirectory: String = TestEnvironment.packageRoot.appendingPathComponent("config/tenants").path,
                     catalogDirectory: String = TestEnvironment.packageRoot.appendingPathComponent("catalog").path,
-                    rulesDirectory: String = TestEnvironment.packageRoot.appendingPathComponent("rules").path) async throws -> Instance {
+                    rulesDirectory: String = TestEnvironment.packageRoot.appendingPathComponent("rules").path,
+                    migrate: Bool = false) async throws -> Instance {
         let edgePort = try TestEnvironment.freePort()
         let adminPort = try TestEnvironment.freePort()
         let directory = try TestEnvironment.makeTemporaryDirectory("tollgate-serve")
@@ -45,7 +46,7 @@ import TollgateTestSupport
               dir: \(catalogDirectory)
             \(extraYAML)
             """.write(toFile: configPath, atomically: true, encoding: .utf8)
-        let child = ChildProcess(TestEnvironment.tollgateBinary.path, ["serve", "--config", configPath])
+        let child = ChildProcess(TestEnvironment.tollgateBinary.path, ["serve", "--config", configPath] + (migrate ? ["--migrate"] : []))
         try child.start()
         let instance = Instance(child: child, edgePort: edgePort, adminPort: adminPort)
         try await EdgeHarness.withClient(trusting: certificates.caPath) { client in

@@ -131,6 +131,27 @@ import TollgateTestSupport
         }
     }
 
+    /// Adyen may deliver one notification item twice in a batch: the second must not find the
+    /// first's in-flight claim (its own) and answer 409 to every retry.
+    @Test func anAdyenBatchWithTheSameItemTwiceIsAcceptedAndStoredOnce() async throws {
+        let certificates = try await TestCertificates.make()
+        try await EdgeHarness.withServer(certificates: certificates, tenants: Self.tenants) { edge in
+            let key = SymmetricKey(data: Array(repeating: 0xAB, count: 32))
+            let psp = String(Int.random(in: 1_000_000...9_999_999))
+            let signing = "\(psp)::TestMerchant:ord_none:1000:EUR:AUTHORISATION:true"
+            let hmac = Data(HMAC<SHA256>.authenticationCode(for: Array(signing.utf8), using: key)).base64EncodedString()
+            let item = #"{"NotificationRequestItem":{"pspReference":"\#(psp)","merchantAccountCode":"TestMerchant","merchantReference":"ord_none","amount":{"value":1000,"currency":"EUR"},"eventCode":"AUTHORISATION","success":"true","additionalData":{"hmacSignature":"\#(hmac)"}}}"#
+            let batch = #"{"live":"false","notificationItems":[\#(item),\#(item)]}"#
+            try await EdgeHarness.withClient(trusting: certificates.caPath) { client in
+                for attempt in 1...2 {
+                    let (response, body) = try await post(client, edge.edge + "/v1/webhooks/acme/adyen", body: batch, headers: [])
+                    #expect(response.status == .ok && body == "[accepted]", "attempt \(attempt): \(response.status) \(body)")
+                }
+            }
+            #expect(try await sql("SELECT count(*) FROM payment_events WHERE tenant = 'acme' AND source = 'adyen' AND provider_event_id LIKE '\(psp):%'") == "1")
+        }
+    }
+
     @Test func twoHundredConcurrentDeliveriesOfOneEventMakeOneTransitionAndNo5xx() async throws {
         let certificates = try await TestCertificates.make()
         try await EdgeHarness.withServer(certificates: certificates, tenants: Self.tenants) { edge in

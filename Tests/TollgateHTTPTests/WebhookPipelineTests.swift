@@ -177,6 +177,7 @@ import TollgateSignatures
             #expect(response.status == .serviceUnavailable)
         }
         #expect(edge.claims.released == ["PSP2:AUTHORISATION:true"])
+        #expect(edge.claims.done == ["PSP1:AUTHORISATION:true"], "the committed sibling is done, not in flight for 30 s")
     }
 
     @Test func aBodyOverTheLimitIs413BeforeVerification() async throws {

@@ -53,7 +53,7 @@ struct WebhookRoutes: Sendable {
         let body = try await request.collectedBodyBytes()
         try await verify(request, body: body, source: source, logger: context.logger)
         let limit = try await rateLimit(request, source: source)
-        let events = try normalize(request, body: body, source: source)
+        let events = Self.distinct(try normalize(request, body: body, source: source))
         var response: Response
         switch await deduplicator.claim(events) {
         case .allDone:
@@ -114,6 +114,13 @@ struct WebhookRoutes: Sendable {
         }
     }
 
+    /// One event per identity: a batch (Adyen's notificationItems) may carry the same item twice,
+    /// and the second would find the first one's in-flight claim, which is its own.
+    static func distinct(_ events: [PaymentEvent]) -> [PaymentEvent] {
+        var seen = Set<PaymentEventKey>()
+        return events.filter { seen.insert($0.key).inserted }
+    }
+
     /// Commits through the group committer. True when every event was already stored.
     private func commit(_ events: [PaymentEvent], source: WebhookSource, logger: Logger) async throws -> Bool {
         let results: [Result<CommitOutcome, any Error>]
@@ -125,17 +132,21 @@ struct WebhookRoutes: Sendable {
             throw Problem(.serviceUnavailable, detail: "The event could not be stored; retry later.", headers: [("Retry-After", "5")])
         }
         var duplicates = 0
+        var stored: [PaymentEvent] = []
         var failed: [PaymentEvent] = []
         for (event, result) in zip(events, results) {
             switch result {
-            case .success(.duplicate): duplicates += 1
+            case .success(.duplicate): duplicates += 1; stored.append(event)
             case .success(.recorded(let outcome)):
+                stored.append(event)
                 Counter(label: "tollgate_webhook_events_total", dimensions: [("provider", source.provider.rawValue), ("outcome", outcome.rawValue)]).increment()
             case .failure: failed.append(event)
             }
         }
         guard failed.isEmpty else {
-            // Committed siblings stay committed; the provider's retry finds them as duplicates.
+            // Committed siblings stay committed and are marked done, so the provider's retry of the
+            // batch finds them as duplicates at once instead of "in flight" until their claims expire.
+            await deduplicator.markDone(stored)
             await deduplicator.release(failed)
             throw Problem(.serviceUnavailable, detail: "Part of the callback could not be stored; retry later.", headers: [("Retry-After", "5")])
         }
