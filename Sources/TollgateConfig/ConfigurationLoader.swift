@@ -50,6 +50,8 @@ public struct ConfigurationLoader: Sendable {
         config.postgres.password = reader.secret("postgres.password")
         reader.read("postgres.pool_size", into: &config.postgres.poolSize, Int.init, expected: "an integer", range: 1...1000)
         reader.read("postgres.connect_timeout", into: &config.postgres.connectTimeout, SettingParser.duration, expected: "a duration like 5s", range: .milliseconds(10)...Duration.seconds(600))
+        reader.read("postgres.lock_timeout", into: &config.postgres.lockTimeout, SettingParser.duration, expected: "a duration like 1s", range: .milliseconds(10)...Duration.seconds(60))
+        reader.read("postgres.statement_timeout", into: &config.postgres.statementTimeout, SettingParser.duration, expected: "a duration like 4s", range: .milliseconds(100)...Duration.seconds(600))
         reader.readRedisURL(into: &config.redis.url)
         config.redis.password = reader.secret("redis.password")
         config.redis.tlsCAFile = reader.readCertificateFile("redis.tls_ca_file")
@@ -87,6 +89,13 @@ public struct ConfigurationLoader: Sendable {
             }
         }
 
+        // A lock wait must fail well inside the commit deadline: a batch that meets a held row
+        // retries event by event (a second wait), and its other events must still commit in time.
+        if config.postgres.lockTimeout * 3 > config.webhooks.commitTimeout {
+            let origin = (source.values["postgres.lock_timeout"] ?? source.values["webhooks.commit_timeout"])?.origin
+            reader.issues.append(ConfigurationIssue(origin ?? .defaultValue,
+                                                    "postgres.lock_timeout must be at most a third of webhooks.commit_timeout"))
+        }
         guard reader.issues.isEmpty else { throw ConfigurationError(issues: reader.issues) }
         return Loaded(configuration: config, warnings: reader.warnings)
     }

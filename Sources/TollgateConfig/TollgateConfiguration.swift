@@ -39,6 +39,13 @@ public struct TollgateConfiguration: Sendable {
         /// Largest number of pooled connections. Default 20.
         public var poolSize: Int = 20
         public var connectTimeout: Duration = .seconds(5)
+        /// The edge's connections give up waiting for a row or advisory lock after this, so a row
+        /// held elsewhere (a stuck session, an operator's open transaction) delays only the
+        /// callbacks for that order: they answer 503 and land on retry. Default 1 s; at most a
+        /// third of `webhooks.commit_timeout`, so the rest of a batch still commits in time.
+        public var lockTimeout: Duration = .seconds(1)
+        /// Any one statement of the edge's is cancelled by Postgres after this. Default 4 s.
+        public var statementTimeout: Duration = .seconds(4)
     }
 
     public struct Redis: Sendable {
@@ -108,7 +115,7 @@ public struct TollgateConfiguration: Sendable {
         "server.max_connections", "server.idle_timeout", "server.max_header_bytes",
         "server.max_header_count", "server.body_limit", "server.shutdown_grace_period",
         "admin.listen",
-        "postgres.url", "postgres.password", "postgres.pool_size", "postgres.connect_timeout",
+        "postgres.url", "postgres.password", "postgres.pool_size", "postgres.connect_timeout", "postgres.lock_timeout", "postgres.statement_timeout",
         "redis.url", "redis.password", "redis.tls_ca_file", "redis.pool_size", "redis.command_timeout", "redis.connect_timeout",
         "webhooks.tenants_dir", "webhooks.dedup_done_ttl", "webhooks.dedup_inflight_ttl", "webhooks.commit_timeout",
         "rate_limits.rules_dir", "rate_limits.redis_budget", "rate_limits.instances", "rate_limits.headers",

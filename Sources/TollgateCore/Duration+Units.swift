@@ -7,6 +7,9 @@ extension Duration {
         return scaled + attoseconds / 1_000_000_000
     }
 
+    /// Whole milliseconds (saturating), for settings Postgres and Redis take in milliseconds.
+    public var milliseconds: Int64 { nanoseconds / 1_000_000 }
+
     /// Seconds as a floating-point value, for reports and headers.
     public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -62,10 +62,14 @@ public final class TollgateServer: Sendable {
         if let password = configuration.postgres.password {
             pgEndpoint.password = try password.resolve(environment: environment).exposedValue
         }
-        self.postgres = PostgresClient(
-            configuration: pgEndpoint.clientConfiguration(poolSize: configuration.postgres.poolSize, connectTimeout: configuration.postgres.connectTimeout),
-            backgroundLogger: logger
-        )
+        var postgresConfiguration = pgEndpoint.clientConfiguration(poolSize: configuration.postgres.poolSize, connectTimeout: configuration.postgres.connectTimeout)
+        // Deadlines Postgres itself enforces (PostgresNIO cannot cancel a query): a held row lock
+        // fails its own commit in lock_timeout instead of stalling every tenant's callbacks.
+        postgresConfiguration.options.additionalStartupParameters = [
+            ("lock_timeout", "\(configuration.postgres.lockTimeout.milliseconds)"),
+            ("statement_timeout", "\(configuration.postgres.statementTimeout.milliseconds)"),
+        ]
+        self.postgres = PostgresClient(configuration: postgresConfiguration, backgroundLogger: logger)
 
         guard var redisEndpoint = RedisEndpoint(url: configuration.redis.url) else {
             throw ServerStartError("redis.url is not a valid redis:// or rediss:// URL")

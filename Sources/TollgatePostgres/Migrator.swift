@@ -79,6 +79,9 @@ public struct Migrator: Sendable {
 
     private func applyInTransaction(on client: PostgresClient, logger: Logger) async throws -> [Int] {
         try await client.withTransaction(logger: logger) { connection in
+            // The edge's connections carry short lock and statement timeouts; a migration waits for
+            // another instance's migration and may rewrite big tables, so it lifts them for itself.
+            try await connection.query("SELECT set_config('lock_timeout', '0', true), set_config('statement_timeout', '0', true)", logger: logger)
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.advisoryLockKey))", logger: logger)
             try await connection.query("""
                 CREATE TABLE IF NOT EXISTS schema_migrations (

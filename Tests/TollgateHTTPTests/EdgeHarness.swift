@@ -35,6 +35,7 @@ enum EdgeHarness {
         configuration.redis.commandTimeout = .milliseconds(500)
         configuration.postgres.connectTimeout = .seconds(1)
         configuration.webhooks.commitTimeout = .seconds(1)
+        configuration.postgres.lockTimeout = .milliseconds(300)
         return configuration
     }
 

@@ -152,6 +152,43 @@ import TollgateTestSupport
         }
     }
 
+    /// A row held elsewhere (an operator's open transaction) delays only its own order's callbacks:
+    /// Postgres's lock_timeout fails that order's commit, the batch is redone event by event, the
+    /// other order commits in time; the stuck one answers 503 and lands exactly once on retry.
+    @Test func aRowLockedElsewhereDelaysOnlyItsOwnCallbacks() async throws {
+        let certificates = try await TestCertificates.make()
+        try await EdgeHarness.withServer(certificates: certificates, tenants: Self.tenants) { edge in
+            let locked = Self.unique("ord_"), free = Self.unique("ord_")
+            try await seed("acme", [locked, free])
+            let holder = ChildProcess("/usr/bin/psql", [TestEnvironment.postgresURL, "-q", "-c",
+                "BEGIN; SELECT 1 FROM orders WHERE tenant = 'acme' AND order_id = '\(locked)' FOR UPDATE; SELECT pg_sleep(4); COMMIT;"])
+            try holder.start()
+            try await TestEnvironment.waitUntil(timeout: .seconds(5)) {
+                try await sql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(4)%' AND state = 'active' AND pid <> pg_backend_pid()") == "1"
+            }
+            let url = edge.edge + "/v1/webhooks/acme/stripe"
+            let lockedBody = Self.stripeBody(event: Self.unique("evt_"), order: locked), freeBody = Self.stripeBody(event: Self.unique("evt_"), order: free)
+            try await EdgeHarness.withClient(trusting: certificates.caPath) { client in
+                let started = ContinuousClock.now
+                async let stuck = post(client, url, body: lockedBody, headers: [("Stripe-Signature", Self.stripeSignature(lockedBody, secret: Self.acmeSecret))])
+                async let flowing = post(client, url, body: freeBody, headers: [("Stripe-Signature", Self.stripeSignature(freeBody, secret: Self.acmeSecret))])
+                let (freeResponse, freeText) = try await flowing
+                #expect(freeResponse.status == .ok, "\(freeText)")
+                let (stuckResponse, _) = try await stuck
+                let waited = ContinuousClock.now - started
+                #expect(stuckResponse.status == .serviceUnavailable, "the locked order's callback is retried, not stalled")
+                #expect(waited < .seconds(3), "both answered within the commit deadline, not after the 4 s lock: \(waited)")
+                #expect(try await sql("SELECT status FROM orders WHERE tenant = 'acme' AND order_id = '\(free)'") == "paid")
+
+                _ = try await holder.waitForExit(timeout: .seconds(10))
+                let (retried, retriedText) = try await post(client, url, body: lockedBody, headers: [("Stripe-Signature", Self.stripeSignature(lockedBody, secret: Self.acmeSecret))])
+                #expect(retried.status == .ok, "\(retriedText)")
+            }
+            #expect(try await sql("SELECT status FROM orders WHERE tenant = 'acme' AND order_id = '\(locked)'") == "paid")
+            #expect(try await sql("SELECT count(*) FROM order_transitions WHERE tenant = 'acme' AND order_id = '\(locked)'") == "1")
+        }
+    }
+
     @Test func twoHundredConcurrentDeliveriesOfOneEventMakeOneTransitionAndNo5xx() async throws {
         let certificates = try await TestCertificates.make()
         try await EdgeHarness.withServer(certificates: certificates, tenants: Self.tenants) { edge in
