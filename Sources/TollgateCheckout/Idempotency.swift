@@ -52,6 +52,12 @@ public enum Idempotency {
         case mismatch
     }
 
+    /// Whether the request that made an order under a key is this one. Orders stored before
+    /// fingerprints were kept (nil) match any request, as they did then.
+    public static func sameRequest(stored: String?, fingerprint: String) -> Bool {
+        stored == nil || stored == fingerprint
+    }
+
     public static func decide(record: Record?, fingerprint: String) -> Decision {
         switch record {
         case nil: .proceed

@@ -104,9 +104,7 @@ public struct CheckoutOrderStore: Sendable {
                 let lock = "\(tenant)\u{1F}\(order.playerID)"
                 try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(lock), 12))", logger: logger)
                 if let earlier = try await existing(tenant: tenant, playerID: order.playerID, idempotencyKey: order.idempotencyKey, on: connection) {
-                    // Orders made before fingerprints were stored match any request, as they did then.
-                    if let stored = earlier.fingerprint, stored != order.fingerprint { return .keyReused }
-                    return .existing(earlier.order)
+                    return Idempotency.sameRequest(stored: earlier.fingerprint, fingerprint: order.fingerprint) ? .existing(earlier.order) : .keyReused
                 }
                 let limited = order.priced.lines.filter { $0.purchaseLimit != nil }
                 if !limited.isEmpty {

@@ -1,5 +1,6 @@
 import Foundation
 import TollgateCheckout
+import TollgateCore
 import TollgateRedis
 
 /// Idempotency records in Redis: `idem:{tenant}:player:key`.
@@ -87,9 +88,7 @@ public struct IdempotencyRecordStore: Sendable {
                                      arguments: [RESPArgument(Self.encodeClaim(fingerprint: fingerprint, token: token))])
     }
 
-    static func milliseconds(_ duration: Duration) -> Int {
-        max(1, Int(duration.components.seconds) * 1000 + Int(duration.components.attoseconds / 1_000_000_000_000_000))
-    }
+    static func milliseconds(_ duration: Duration) -> Int { max(1, Int(duration.milliseconds)) }
 
     static func encodeClaim(fingerprint: String, token: String) -> String {
         String(decoding: (try? JSONSerialization.data(withJSONObject: ["state": "in_flight", "fingerprint": fingerprint, "token": token],

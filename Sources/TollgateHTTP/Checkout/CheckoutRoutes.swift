@@ -119,7 +119,7 @@ struct CheckoutRoutes: Sendable {
                 throw Problem(.serviceUnavailable, detail: "The order could not be checked; retry with the same Idempotency-Key.", headers: [("Retry-After", "2")])
             }
             guard let earlier else { throw refusal }
-            guard earlier.fingerprint == nil || earlier.fingerprint == fingerprint else { throw Self.keyReused }
+            guard Idempotency.sameRequest(stored: earlier.fingerprint, fingerprint: fingerprint) else { throw Self.keyReused }
             return try await collectPayment(for: earlier.order, tenant: tenant)
         }
         // Nothing is written while the provider is known to be failing.
