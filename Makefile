@@ -20,7 +20,7 @@ TEST_REDIS_PORT ?= 63791
 TEST_REDIS_TLS_PORT ?= 63793
 CONFIG ?= config/tollgate.yaml
 
-.PHONY: run test bench build certs services-dev services-test stop clean
+.PHONY: run test bench build certs services-dev services-test stop clean ops-test
 
 certs:
 	@certs/make-dev-certs.sh
@@ -38,10 +38,23 @@ run: certs
 	echo "admin:   http://127.0.0.1:9090/metrics"; \
 	$$($(SWIFT) build --show-bin-path)/tollgate serve --config $(CONFIG) --migrate
 
+# The alert rules and their unit tests (promtool, from Debian's prometheus package, installed if
+# missing; its daemon is not wanted and is stopped), and every metric the rules and the Grafana
+# dashboard name checked against Sources/ (ops/check_ops.py). Seconds; `make test` runs it first.
+ops-test:
+	@if ! command -v promtool >/dev/null; then \
+	  echo "[ops-test] installing promtool (apt-get install prometheus)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null || exit 1; \
+	  if command -v systemctl >/dev/null; then systemctl disable --now prometheus >/dev/null 2>&1 || true; fi; \
+	fi
+	promtool check rules ops/prometheus/tollgate-alerts.yml
+	promtool test rules ops/prometheus/tests/*.yml
+	python3 ops/check_ops.py
+
 bench:
 	@loadtests/bench.sh
 
-test: certs
+test: certs ops-test
 	@scripts/services.sh up test $(TEST_PG_PORT) $(TEST_REDIS_PORT) $(TEST_REDIS_TLS_PORT)
 	@trap 'scripts/services.sh down test' EXIT; \
 	export TOLLGATE_TEST_POSTGRES_URL="$${TOLLGATE_POSTGRES_URL:-postgres://tollgate@127.0.0.1:$(TEST_PG_PORT)/tollgate}"; \

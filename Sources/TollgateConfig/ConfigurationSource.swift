@@ -78,10 +78,20 @@ public struct ConfigurationSource: Sendable {
         .file(path: path, line: mark?.line ?? 1, column: mark?.column ?? 1)
     }
 
-    private static func issue(for error: YamlError, path: String) -> ConfigurationIssue {
+    private static func origin(characterOffset offset: Int, in text: String, _ path: String) -> ConfigurationOrigin {
+        let before = text.prefix(offset).split(separator: "\n", omittingEmptySubsequences: false)
+        return .file(path: path, line: before.count, column: (before.last?.count ?? 0) + 1)
+    }
+
+    /// Position and problem only, for this file and the tenant files: Yams's own description
+    /// quotes the offending line, which may hold a literal secret.
+    static func issue(for error: YamlError, path: String) -> ConfigurationIssue {
         switch error {
         case let .scanner(_, problem, mark, _), let .parser(_, problem, mark, _), let .composer(_, problem, mark, _):
             ConfigurationIssue(origin(mark, path), "invalid YAML: \(problem)")
+        case let .reader(problem, offset, _, yaml):
+            // A control character or bad encoding: libyaml gives a character offset, not a mark.
+            ConfigurationIssue(origin(characterOffset: offset ?? 0, in: yaml, path), "invalid YAML: \(problem)")
         case let .duplicatedKeysInMapping(duplicates, context):
             ConfigurationIssue(origin(context.mark, path), "duplicate key(s) \(duplicates.joined(separator: ", "))")
         default:

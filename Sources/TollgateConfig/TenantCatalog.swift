@@ -67,6 +67,15 @@ public struct TenantCatalog: Sendable {
         guard parser.issues.isEmpty else { throw ConfigurationError(issues: parser.issues) }
         return (TenantCatalog(sources: parser.sources, checkout: parser.checkout), parser.warnings)
     }
+
+    /// Loads one tenant file's text, named `file` in diagnostics: the loader without the directory,
+    /// for the fuzzer (Fuzz/) and anything else that holds a file's text already.
+    public static func parse(yaml text: String, file: String, environment: [String: String]) throws(ConfigurationError) -> (catalog: TenantCatalog, warnings: [ConfigurationIssue]) {
+        var parser = TenantFileParser(environment: environment)
+        parser.parse(text: text, path: file)
+        guard parser.issues.isEmpty else { throw ConfigurationError(issues: parser.issues) }
+        return (TenantCatalog(sources: parser.sources, checkout: parser.checkout), parser.warnings)
+    }
 }
 
 /// Reads tenant files node by node so that every problem carries its file, line and column.
@@ -101,11 +110,19 @@ struct TenantFileParser {
             issue(nil, path, "cannot read the file")
             return
         }
+        parse(text: text, path: path)
+    }
+
+    mutating func parse(text: String, path: String) {
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            // Not `\(error)`: Yams's description quotes the offending line, which may hold a literal secret.
+            issues.append(ConfigurationSource.issue(for: error, path: path))
+            return
         } catch {
-            issue(nil, path, "invalid YAML: \(error)")
+            issue(nil, path, "invalid YAML")
             return
         }
         guard let mapping = root?.mapping else { issue(root, path, "expected a mapping with 'tenant' and 'sources'"); return }

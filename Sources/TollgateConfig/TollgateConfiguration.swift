@@ -13,6 +13,9 @@ public struct TollgateConfiguration: Sendable {
         public var privateKeyPath: String = "certs/dev/server-key.pem"
         /// Open connections beyond this wait in the accept backlog. Default 4096.
         public var maxConnections: Int = 4096
+        /// Connections the kernel queues for accepting (capped by net.core.somaxconn). Default 4096:
+        /// with 256 the attack scenario overflowed it and genuine connection attempts were dropped.
+        public var acceptBacklog: Int = 4096
         /// A connection with no request in flight for this long is closed. Default 60 s.
         public var idleTimeout: Duration = .seconds(60)
         /// Limits on request headers: total bytes and field count. Defaults 16 KiB and 100.
@@ -22,6 +25,23 @@ public struct TollgateConfiguration: Sendable {
         public var bodyLimitBytes: Int = 1 << 20
         /// How long SIGTERM waits for in-flight requests before closing. Default 25 s.
         public var shutdownGracePeriod: Duration = .seconds(25)
+
+        // Connection hygiene: what an idle, slow or greedy client may hold. Every close these
+        // cause is counted in `tollgate_http_guard_closures_total{reason}`.
+        /// From accept to a finished TLS handshake. Default 5 s.
+        public var tlsHandshakeTimeout: Duration = .seconds(5)
+        /// From the handshake to the first complete request head. Default 10 s.
+        public var firstRequestTimeout: Duration = .seconds(10)
+        /// HTTP/1.1: from a request's first byte to its complete head (slow headers). Default 10 s.
+        public var requestHeadTimeout: Duration = .seconds(10)
+        /// From a request head to the last byte of its body (slow bodies). Default 10 s.
+        public var bodyReadTimeout: Duration = .seconds(10)
+        /// Open connections from one client address; 0 turns the cap off (behind a proxy that does
+        /// not pass the client address, every connection shares the proxy's). Default 256.
+        public var maxConnectionsPerClient: Int = 256
+        /// Request body bytes one connection may hold in flight across its HTTP/2 streams; a stream
+        /// that would exceed it is reset. At least `body_limit`. Default 4 MiB.
+        public var connectionBodyBudget: Int = 4 << 20
     }
 
     public struct Admin: Sendable {
@@ -114,6 +134,8 @@ public struct TollgateConfiguration: Sendable {
         "server.listen", "server.tls.certificate_chain", "server.tls.private_key",
         "server.max_connections", "server.idle_timeout", "server.max_header_bytes",
         "server.max_header_count", "server.body_limit", "server.shutdown_grace_period",
+        "server.accept_backlog", "server.tls_handshake_timeout", "server.first_request_timeout", "server.request_head_timeout",
+        "server.body_read_timeout", "server.max_connections_per_client", "server.connection_body_budget",
         "admin.listen",
         "postgres.url", "postgres.password", "postgres.pool_size", "postgres.connect_timeout", "postgres.lock_timeout", "postgres.statement_timeout",
         "redis.url", "redis.password", "redis.tls_ca_file", "redis.pool_size", "redis.command_timeout", "redis.connect_timeout",

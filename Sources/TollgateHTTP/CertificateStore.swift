@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import NIOConcurrencyHelpers
 import NIOSSL
 
@@ -20,7 +21,9 @@ public final class CertificateStore: Sendable {
     public init(chainPath: String, keyPath: String) throws {
         self.chainPath = chainPath
         self.keyPath = keyPath
-        self.current = NIOLockedValueBox(try Self.load(chainPath: chainPath, keyPath: keyPath))
+        let loaded = try Self.load(chainPath: chainPath, keyPath: keyPath)
+        self.current = NIOLockedValueBox(loaded)
+        Self.publishExpiry(of: loaded)
     }
 
     public var pair: Pair { current.withLockedValue { $0 } }
@@ -28,7 +31,18 @@ public final class CertificateStore: Sendable {
     /// Re-reads both files. On any error the pair in force stays and the error is thrown.
     public func reload() throws {
         let fresh = try Self.load(chainPath: chainPath, keyPath: keyPath)
-        current.withLockedValue { $0 = fresh }
+        // Published under the lock, so the gauge always names the pair in force.
+        current.withLockedValue {
+            $0 = fresh
+            Self.publishExpiry(of: fresh)
+        }
+    }
+
+    /// `tollgate_tls_certificate_not_after_seconds`: the serving leaf's notAfter (unix time), set
+    /// whenever a pair comes into force. Only the store knows which pair serves, so it is set here;
+    /// the expiry alert compares it with `time()`, so it needs no refreshing between reloads.
+    private static func publishExpiry(of pair: Pair) {
+        Gauge(label: "tollgate_tls_certificate_not_after_seconds").record(Int64(pair.chain[0].notValidAfter))
     }
 
     /// A server TLS configuration: TLS 1.2 minimum (NIOSSL's default minimum is 1.0) and the

@@ -114,7 +114,7 @@ public final class TollgateServer: Sendable {
             logger.info("migrations up to date", metadata: ["applied_now": "\(applied)"])
         }
         // Listed in the order they stop in reverse: the edge first, Postgres last.
-        var services: [any Service] = [postgres, redis, committer]
+        var services: [any Service] = [postgres, redis, committer, OperationalGauges(client: postgres, logger: logger)]
         if let rules { services.append(DirectoryReloader(rules, interval: self.configuration.rateLimits.pollInterval)) }
         if let catalog { services.append(DirectoryReloader(catalog, interval: self.configuration.catalog.pollInterval)) }
         services += [
@@ -142,6 +142,8 @@ public final class TollgateServer: Sendable {
                 }
             }),
             ("redis", { [redis] in try await redis.ping() }),
+            // A commit running past its deadline: Postgres answers pings but not this edge's commits.
+            ("commits", { [committer] in if let age = committer.stuckCommit { throw CommitStuck(age: age) } }),
             // Services start together: the admin listener answers while the edge still migrates.
             ("edge", { [boundPorts] in if boundPorts.edge == nil { throw EdgeNotListening() } }),
         ])
@@ -174,18 +176,23 @@ public final class TollgateServer: Sendable {
                 maxHeaderFieldCount: server.maxHeaderCount
             )
         )
-        let http2 = HTTP2UpgradeChannel.Configuration(
-            idleTimeout: server.idleTimeout,
-            gracefulCloseTimeout: .seconds(5),
-            streamConfiguration: http1
-        )
+        let tls = certificates.serverTLSConfiguration()
+        let idleTimeout = server.idleTimeout
+        let guardSettings = server.connectionGuardSettings
+        let edgeChannel = HTTPServerBuilder { responder in
+            try EdgeChannel(
+                tlsConfiguration: tls, guardSettings: guardSettings, idleTimeout: idleTimeout,
+                streamConfiguration: http1, responder: responder
+            )
+        }
         let ports = boundPorts
         var application = Application(
             router: router,
-            server: try .http2Upgrade(tlsConfiguration: certificates.serverTLSConfiguration(), configuration: http2),
+            server: edgeChannel,
             configuration: ApplicationConfiguration(
                 address: .hostname(server.host, port: server.port),
                 serverName: nil,
+                backlog: server.acceptBacklog,
                 availableConnectionsDelegate: ConnectionLimit(maximum: server.maxConnections)
             ),
             onServerRunning: { channel in ports.record(edge: channel.localAddress?.port) },
@@ -237,6 +244,19 @@ public final class TollgateServer: Sendable {
     }
 }
 
+extension TollgateConfiguration.Server {
+    var connectionGuardSettings: ConnectionGuardSettings {
+        var settings = ConnectionGuardSettings()
+        settings.tlsHandshakeTimeout = tlsHandshakeTimeout
+        settings.firstRequestTimeout = firstRequestTimeout
+        settings.requestHeadTimeout = requestHeadTimeout
+        settings.bodyReadTimeout = bodyReadTimeout
+        settings.maxConnectionsPerClient = maxConnectionsPerClient
+        settings.connectionBodyBudget = connectionBodyBudget
+        return settings
+    }
+}
+
 /// `/healthz` (the process answers) and `/readyz` (it can do its job).
 struct HealthRoutes {
     let readiness: ReadinessProbe
@@ -271,6 +291,12 @@ public final class BoundPorts: Sendable {
 
     public var edge: Int? { ports.withLockedValue { $0.edge } }
     public var admin: Int? { ports.withLockedValue { $0.admin } }
+}
+
+/// `/readyz` while a commit has run past its deadline.
+struct CommitStuck: Error, CustomStringConvertible {
+    let age: Duration
+    var description: String { "a commit has run for \(age) past its deadline" }
 }
 
 /// `/readyz` before the edge has bound its port (migrations still running).

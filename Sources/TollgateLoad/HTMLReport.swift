@@ -25,7 +25,8 @@ public enum HTMLReport {
         Latency is measured from each request's planned send time.</p>
 
         """
-        html += "<h2>Latency over time</h2>\n" + latencyOverTime(results.timeline)
+        html += "<h2>Latency over time</h2>\n" + latencyOverTime(results.timeline, faults: results.faults?.windows ?? [])
+        if let faults = results.faults { html += faultTable(faults) }
         html += "<h2>Latency by percentile</h2>\n" + percentileDistribution(results.percentiles)
         html += "<h2>Throughput per second by status</h2>\n" + throughputByStatus(results.timeline)
         html += "<h2>Numbers</h2>\n<table id=\"results\"><tr><th>kind</th><th>count</th><th>rate/s</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>max ms</th><th>errors</th><th>statuses</th></tr>\n"
@@ -58,21 +59,58 @@ public enum HTMLReport {
 
     static let width = 1000.0, height = 300.0, left = 60.0, right = 20.0, top = 20.0, bottom = 40.0
 
-    static func latencyOverTime(_ timeline: [SecondSample]) -> String {
+    /// p50 and p99 per second; each fault window (if any) shaded behind them, named at the top.
+    static func latencyOverTime(_ timeline: [SecondSample], faults: [FaultReport.Window] = []) -> String {
         let maxY = niceCeiling(timeline.map(\.p99).max() ?? 1)
-        let maxX = Double(max(1, timeline.count))
+        let maxX = Double(max(1, timeline.count, Int((faults.map(\.endSecond).max() ?? 0).rounded(.up))))
         func point(_ second: Int, _ value: Double) -> String {
             String(format: "%.1f,%.1f", x(Double(second) + 0.5, maxX), y(value, maxY))
         }
         let p50 = timeline.map { point($0.second, $0.p50) }.joined(separator: " ")
         let p99 = timeline.map { point($0.second, $0.p99) }.joined(separator: " ")
-        return svg(id: "latency-over-time", xLabel: "seconds", yLabel: "ms", maxX: maxX, maxY: maxY) + """
+        var shading = ""
+        for (index, fault) in faults.enumerated() {
+            let from = x(max(0, fault.startSecond), maxX), to = x(max(0, fault.endSecond), maxX)
+            let label = "\(escape(fault.name)): \(String(format: "%.1f", fault.startSecond))-\(String(format: "%.1f", fault.endSecond)) s"
+            shading += String(format: "<rect class=\"fault\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"", from, top, max(1, to - from), height - top - bottom)
+                + " fill=\"#f4a261\" fill-opacity=\"0.3\"><title>\(label)</title></rect>\n"
+            // Names alternate between two rows so that neighbouring windows do not overwrite each other.
+            shading += String(format: "<text class=\"fault-name\" x=\"%.1f\" y=\"%.1f\"", from + 2, top + 12 + Double(index % 2) * 13)
+                + " style=\"fill:#9c4a00\">\(escape(fault.name))</text>\n"
+        }
+        return svg(id: "latency-over-time", xLabel: "seconds", yLabel: "ms", maxX: maxX, maxY: maxY) + shading + """
         <polyline class="p99" fill="none" stroke="#d1495b" stroke-width="1.5" points="\(p99)"/>
         <polyline class="p50" fill="none" stroke="#00798c" stroke-width="1.5" points="\(p50)"/>
         <text x="\(width - 150)" y="\(top + 12)" style="fill:#00798c">p50</text><text x="\(width - 110)" y="\(top + 12)" style="fill:#d1495b">p99</text>
         </svg>
 
         """
+    }
+
+    /// Each fault window's figures against its baseline (`RecoveryCriterion`), then all requests in and out of faults.
+    static func faultTable(_ faults: FaultReport) -> String {
+        var html = "<table id=\"faults\"><tr><th>fault</th><th>start s</th><th>length s</th><th>requests</th><th>errors</th><th>p50 ms</th>"
+            + "<th>p99 ms</th><th>max ms</th><th>baseline p99 ms</th><th>baseline errors</th><th>recovered after s</th><th>statuses</th></tr>\n"
+        for window in faults.windows {
+            let d = window.during
+            html += "<tr><td>\(escape(window.name))</td><td>\(String(format: "%.1f", window.startSecond))</td>"
+                + "<td>\(String(format: "%.1f", window.endSecond - window.startSecond))</td><td>\(d.requests)</td><td>\(d.errors)</td>"
+                + "<td>\(LoadResults.ms(d.p50))</td><td>\(LoadResults.ms(d.p99))</td><td>\(LoadResults.ms(d.max))</td>"
+                + "<td>\(LoadResults.ms(window.baseline.p99))</td><td>\(String(format: "%.2f%%", window.baseline.errorRate * 100))</td>"
+                + "<td>\(window.recoverySeconds.map { "\($0)" } ?? "not recovered")</td>"
+                + "<td>\(escape(LoadResults.describe(d.statuses, pair: ": ", separator: ", ")))</td></tr>\n"
+        }
+        for (name, figures) in [("in flight during a fault", faults.inside), ("outside every fault", faults.outside)] {
+            html += "<tr><td>\(name)</td><td></td><td></td><td>\(figures.requests)</td><td>\(figures.errors)</td><td>\(LoadResults.ms(figures.p50))</td>"
+                + "<td>\(LoadResults.ms(figures.p99))</td><td>\(LoadResults.ms(figures.max))</td><td></td><td></td><td></td>"
+                + "<td>\(escape(LoadResults.describe(figures.statuses, pair: ": ", separator: ", ")))</td></tr>\n"
+        }
+        let c = faults.criterion
+        return html + "</table>\n<p>A fault's requests are those in flight at any moment of its window. Recovered: from that many seconds after "
+            + "the window's end, \(c.stableSeconds) seconds in a row (by planned send time) had an error rate within "
+            + "\(String(format: "%.1f", c.errorRateMargin * 100)) points of the baseline's and a p99 within max(\(String(format: "%.1f", c.latencyFactor)) x, "
+            + "+\(String(format: "%.0f", c.latencySlackMilliseconds)) ms) of the baseline's; the baseline is the "
+            + "\(String(format: "%.0f", c.baselineSeconds)) s before the fault, requests in flight during no fault.</p>\n"
     }
 
     /// The HdrHistogram plot: x is 1/(1-percentile) on a log scale, so the tail gets the room.

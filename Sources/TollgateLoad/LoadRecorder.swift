@@ -19,14 +19,20 @@ public struct LoadRecorder: Sendable {
     public private(set) var seconds: [SecondSample] = []
     var currentSecond = 0
     var current = PerKind()
+    /// Every request, kept only when asked (`--faults`): statistics over fault windows need exact
+    /// percentiles over arbitrary spans, which per-second summaries cannot give.
+    public private(set) var requests: [RequestSample]?
 
-    public init() {}
+    public init(keepingRequests: Bool = false) {
+        requests = keepingRequests ? [] : nil
+    }
 
     /// One answered request (status 0: no HTTP answer at all: refused, reset, timed out).
-    /// `latency` runs from the planned send time; `second` is when the answer came.
-    public mutating func record(_ kind: RequestKind, status: Int, latency: Duration, second: Int) {
+    /// `latency` runs from the planned send time `sentAt` (from the run's start); `second` is when the answer came.
+    public mutating func record(_ kind: RequestKind, status: Int, latency: Duration, second: Int, sentAt: Duration = .zero) {
         let micros = UInt64(clamping: max(1, latency.nanoseconds / 1000))
         let unexpected = !kind.expectedStatuses.contains(status)
+        requests?.append(RequestSample(sentAt: Double(sentAt.nanoseconds) / 1e9, latencyMilliseconds: Double(micros) / 1000, failed: unexpected, status: status))
         kinds[kind, default: PerKind()].add(micros, status: status, error: unexpected)
         overall.add(micros, status: status, error: unexpected)
         if second > currentSecond { closeSeconds(through: second) }

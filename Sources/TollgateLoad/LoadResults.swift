@@ -33,6 +33,8 @@ public struct LoadResults: Sendable, Codable {
     /// Checkout refusals by problem type (`price-changed`, `item-unavailable`, ...): the statuses
     /// alone do not tell a 409 price-changed from an idempotency conflict.
     public var checkoutProblems: [String: Int]?
+    /// With `--faults`: each fault window's figures and time to recover.
+    public var faults: FaultReport?
 
     public var passed: Bool { thresholds.allSatisfy(\.passed) && (verification?.passed ?? true) }
 
@@ -87,6 +89,7 @@ public struct LoadResults: Sendable, Codable {
         if let checkoutProblems, !checkoutProblems.isEmpty {
             lines.append("checkout refusals: " + checkoutProblems.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         }
+        if let faults { lines.append(contentsOf: faults.lines) }
         if let verification { lines.append(contentsOf: verification.lines) }
         lines.append(passed ? "result: PASS" : "result: FAIL")
         return lines.joined(separator: "\n")

@@ -11,7 +11,7 @@ import NIOSSL
 public final class LoadRunner: Sendable {
     struct Shared: Sendable {
         var plan: LoadPlan
-        var recorder = LoadRecorder()
+        var recorder: LoadRecorder
         var inFlight = 0
     }
 
@@ -20,9 +20,10 @@ public final class LoadRunner: Sendable {
     let client: HTTPClient
     let progress: @Sendable (String) -> Void
 
-    public init(scenario: Scenario, plan: LoadPlan, trustRootsPath: String?, progress: @escaping @Sendable (String) -> Void) throws {
+    /// `keepingRequests`: keep every request's timing too (for fault windows; `recordedRequests`).
+    public init(scenario: Scenario, plan: LoadPlan, trustRootsPath: String?, keepingRequests: Bool = false, progress: @escaping @Sendable (String) -> Void) throws {
         self.scenario = scenario
-        self.shared = NIOLockedValueBox(Shared(plan: plan))
+        self.shared = NIOLockedValueBox(Shared(plan: plan, recorder: LoadRecorder(keepingRequests: keepingRequests)))
         self.progress = progress
         var tls = TLSConfiguration.makeClientConfiguration()
         if let trustRootsPath { tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(trustRootsPath)) }
@@ -108,7 +109,7 @@ public final class LoadRunner: Sendable {
         shared.withLockedValue { state in
             state.inFlight -= 1
             state.recorder.record(planned.kind, status: status, latency: finished - intended,
-                                  second: Int((finished - start).nanoseconds / 1_000_000_000))
+                                  second: Int((finished - start).nanoseconds / 1_000_000_000), sentAt: intended - start)
             state.plan.answered(planned, status: status, body: body)
         }
     }

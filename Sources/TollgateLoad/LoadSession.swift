@@ -21,10 +21,13 @@ public struct LoadSession: Sendable {
     /// The provider simulator's base URL, for checkout scenarios (its counters are verified too).
     public var simulatorURL: String?
     public var outputDirectory: String?
+    /// A faults file (`FaultFileParser`), read when the run stops sending: each fault's window is
+    /// shaded on the report's latency chart and gets its figures in the results.
+    public var faultsPath: String?
     public var logger: Logger
 
     public init(scenario: Scenario, catalog: TenantCatalog, catalogDirectory: String, postgres: PostgresClient?, trustRootsPath: String?, verify: Bool,
-                simulatorURL: String?, outputDirectory: String?, logger: Logger) {
+                simulatorURL: String?, outputDirectory: String?, faultsPath: String? = nil, logger: Logger) {
         self.scenario = scenario
         self.catalog = catalog
         self.catalogDirectory = catalogDirectory
@@ -33,6 +36,7 @@ public struct LoadSession: Sendable {
         self.verify = verify
         self.simulatorURL = simulatorURL
         self.outputDirectory = outputDirectory
+        self.faultsPath = faultsPath
         self.logger = logger
     }
 
@@ -46,9 +50,13 @@ public struct LoadSession: Sendable {
                  + (products.map { ", \($0.products.count) SKUs in \($0.currency) from \($0.catalog.file) (\($0.contentHash.prefix(12)))" } ?? ""))
         let plan = LoadPlan(scenario: scenario, runID: runID, sources: sources, orders: orders, players: players, seed: UInt64.random(in: 1...UInt64.max),
                             products: products)
-        let runner = try LoadRunner(scenario: scenario, plan: plan, trustRootsPath: trustRootsPath, progress: progress)
+        let runner = try LoadRunner(scenario: scenario, plan: plan, trustRootsPath: trustRootsPath, keepingRequests: faultsPath != nil, progress: progress)
         var (results, finished) = await runner.run()
         await runner.shutdown()
+        if let faultsPath {
+            let faults = try FaultFileParser.parse(try String(contentsOfFile: faultsPath, encoding: .utf8), file: faultsPath)
+            results.faults = FaultReport(faults: faults, requests: runner.recordedRequests, runStart: results.startedAt, runSeconds: results.seconds)
+        }
         if products != nil { results.checkoutProblems = finished.ledger.checkoutProblems }
 
         if verify {

@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import NIOConcurrencyHelpers
 import ServiceLifecycle
 import TollgateOrders
@@ -34,6 +35,9 @@ public final class GroupCommitter: Service, Sendable {
         var queue: [Job] = []
         var idleWorkers: [CheckedContinuation<Void, Never>] = []
         var stopped = false
+        /// Commits running (possibly abandoned by their deadline) and when each started.
+        var attemptsInFlight: [UInt64: ContinuousClock.Instant] = [:]
+        var nextAttemptID: UInt64 = 0
     }
 
     private let store: PaymentEventStore
@@ -123,26 +127,79 @@ public final class GroupCommitter: Service, Sendable {
     }
 
     private func commit(_ jobs: [Job]) async {
-        do {
-            let events = jobs.flatMap(\.events)
-            let results = try await withThrowingTaskGroup(of: GroupCommitter.Results?.self) { group in
-                group.addTask { try await self.store.commit(events) }
-                group.addTask {
-                    try await Task.sleep(for: self.options.commitTimeout)
-                    return nil
-                }
-                defer { group.cancelAll() }
-                guard let first = try await group.next(), let results = first else { throw GroupCommitterError.timedOut }
-                return results
-            }
+        let events = jobs.flatMap(\.events)
+        switch await commitWithinDeadline(events) {
+        case .success(let results):
+            Self.countFailures(results.count(where: { if case .failure = $0 { true } else { false } }), reason: "event_rolled_back")
             var offset = 0
             for job in jobs {
                 job.continuation.resume(returning: Array(results[offset..<(offset + job.events.count)]))
                 offset += job.events.count
             }
-        } catch {
+        case .failure(let error):
+            Self.countFailures(events.count, reason: (error as? GroupCommitterError) == .timedOut ? "timed_out" : "transaction_failed")
             for job in jobs { job.continuation.resume(throwing: error) }
         }
+    }
+
+    /// The store's commit, or `timedOut` at the deadline, whichever comes first.
+    ///
+    /// The commit runs in a task of its own that the deadline abandons rather than awaits: a task
+    /// group waits for its children, and a PostgresNIO query does not end on cancellation, so a
+    /// commit stuck on a cut connection held its worker, and every callback queued behind it,
+    /// past the deadline with no answer (the chaos scenario's Postgres cut). An abandoned commit
+    /// may still land; its callers were answered 503, and their retries find the duplicate.
+    /// While one is outstanding past the deadline, ``stuckCommit`` tells readiness.
+    private func commitWithinDeadline(_ events: [PaymentEvent]) async -> Result<Results, any Error> {
+        // As many abandoned commits as workers is the cap: past it Postgres is not finishing
+        // commits at all, and more attempts would only queue on the pool. Fail fast instead.
+        let attemptID = state.withLockedValue { state -> UInt64? in
+            guard state.attemptsInFlight.count < 2 * options.workers else { return nil }
+            state.nextAttemptID += 1
+            state.attemptsInFlight[state.nextAttemptID] = .now
+            return state.nextAttemptID
+        }
+        guard let attemptID else { return .failure(GroupCommitterError.timedOut) }
+        let outcome = await withCheckedContinuation { (answer: CheckedContinuation<Result<Results, any Error>, Never>) in
+            let answered = NIOLockedValueBox(false)
+            let answerOnce: @Sendable (Result<Results, any Error>) -> Void = { result in
+                let first = answered.withLockedValue { done in defer { done = true }; return !done }
+                if first { answer.resume(returning: result) }
+            }
+            let attempt = Task {
+                let result: Result<Results, any Error>
+                do { result = .success(try await self.store.commit(events)) } catch { result = .failure(error) }
+                _ = self.state.withLockedValue { $0.attemptsInFlight.removeValue(forKey: attemptID) }
+                answerOnce(result)
+            }
+            Task { [timeout = options.commitTimeout] in
+                try? await Task.sleep(for: timeout)
+                answerOnce(.failure(GroupCommitterError.timedOut))
+                attempt.cancel()
+            }
+        }
+        return outcome
+    }
+
+    /// How long the oldest commit still in flight has run, when that is longer than the commit
+    /// deadline (its callers were answered 503; it holds a Postgres connection). Readiness reports
+    /// it, so a load balancer sends callbacks to an edge whose commits finish.
+    public var stuckCommit: Duration? {
+        let oldest = state.withLockedValue { $0.attemptsInFlight.values.min() }
+        guard let oldest else { return nil }
+        let age = ContinuousClock.now - oldest
+        return age > options.commitTimeout ? age : nil
+    }
+
+    /// `tollgate_commit_failed_events_total{reason}`: events whose callback is answered 503 because
+    /// their commit failed. Counted here, where every commit ends, because no other place sees all
+    /// three ways: the deadline passed (`timed_out`), the transaction failed as a whole
+    /// (`transaction_failed`), or one event was rolled back to its savepoint (`event_rolled_back`).
+    /// `tollgate_postgres_errors_total` cannot stand in: a failed fast path that the event-by-event
+    /// path then commits is an error there but no failure here.
+    private static func countFailures(_ events: Int, reason: String) {
+        guard events > 0 else { return }
+        Counter(label: "tollgate_commit_failed_events_total", dimensions: [("reason", reason)]).increment(by: events)
     }
 }
 

@@ -32,6 +32,8 @@ struct Load: AsyncParsableCommand {
     @Option(help: "CA certificate (PEM) of the edge.") var caFile = "certs/dev/ca.pem"
     @Option(help: "Where to write NAME.json and NAME.html.") var out = "loadtests/results"
     @Flag(help: "After the run, check Postgres against what was sent.") var verify = false
+    @Option(help: "A faults file (JSON lines: name, start, end), read when the run stops sending: each window is shaded in the report and measured (loadtests/chaos).")
+    var faults: String?
 
     func run() async throws {
         var scenario = try ScenarioParser.parse(try String(contentsOfFile: self.scenario, encoding: .utf8), file: self.scenario)
@@ -71,7 +73,7 @@ struct Load: AsyncParsableCommand {
             client = PostgresClient(configuration: endpoint.clientConfiguration(poolSize: 2), backgroundLogger: logger)
         }
         let session = LoadSession(scenario: scenario, catalog: catalog, catalogDirectory: catalogDirectory, postgres: client, trustRootsPath: FileManager.default.fileExists(atPath: caFile) ? caFile : nil,
-                                  verify: verify, simulatorURL: simulator, outputDirectory: out, logger: logger)
+                                  verify: verify, simulatorURL: simulator, outputDirectory: out, faultsPath: faults, logger: logger)
         let results = try await withThrowingTaskGroup(of: LoadResults?.self) { group in
             if let client { group.addTask { await client.run(); return nil } }
             group.addTask { try await session.run { print($0) } }

@@ -53,6 +53,34 @@ import TollgateCore
         #expect(lines.count == 4)
     }
 
+    @Test func connectionHygieneSettingsLoadAndABudgetBelowOneBodyIsRefused() throws {
+        let yaml = """
+            server:
+              tls_handshake_timeout: 2s
+              first_request_timeout: 3s
+              request_head_timeout: 4s
+              body_read_timeout: 5s
+              max_connections_per_client: 0
+              connection_body_budget: 2MiB
+            """
+        let server = try loader.load(yaml: yaml, path: "c.yaml").configuration.server
+        #expect(server.tlsHandshakeTimeout == .seconds(2))
+        #expect(server.firstRequestTimeout == .seconds(3))
+        #expect(server.requestHeadTimeout == .seconds(4))
+        #expect(server.bodyReadTimeout == .seconds(5))
+        #expect(server.maxConnectionsPerClient == 0)
+        #expect(server.connectionBodyBudget == 2 << 20)
+        let defaults = try loader.load(yaml: "", path: "empty.yaml").configuration.server
+        #expect(defaults.tlsHandshakeTimeout == .seconds(5) && defaults.maxConnectionsPerClient == 256 && defaults.connectionBodyBudget == 4 << 20)
+
+        // A budget smaller than one body would make a legal request unreadable.
+        let tooSmall = "server:\n  body_limit: 1MiB\n  connection_body_budget: 512KiB\n"
+        let error = #expect(throws: ConfigurationError.self) { try loader.load(yaml: tooSmall, path: "b.yaml") }
+        #expect(error?.issues.map(\.description) == ["b.yaml:3:27: server.connection_body_budget must be at least server.body_limit"])
+        let zeroTimeout = "server:\n  tls_handshake_timeout: 0s\n"
+        #expect(throws: ConfigurationError.self) { try loader.load(yaml: zeroTimeout, path: "z.yaml") }
+    }
+
     @Test func environmentOverridesTheFile() throws {
         let loader = ConfigurationLoader(environment: [
             "TOLLGATE_POSTGRES_URL": "postgres://me@db.internal:6543/edge",

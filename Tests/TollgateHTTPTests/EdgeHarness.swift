@@ -52,6 +52,7 @@ enum EdgeHarness {
         postgresURL: String = TestEnvironment.postgresURL,
         // Nil: warnings and up, to the console. Tests of what reaches the logs pass their own.
         logger: Logger? = nil,
+        configure: (inout TollgateConfiguration) -> Void = { _ in },
         _ body: (Running) async throws -> Void
     ) async throws {
         let logger = logger ?? {
@@ -63,6 +64,7 @@ enum EdgeHarness {
         configuration.postgres.url = postgresURL
         configuration.rateLimits.pollInterval = .milliseconds(200)
         configuration.rateLimits.redisBudget = redisBudget
+        configure(&configuration)
         let server = try TollgateServer(
             configuration: configuration,
             tenants: tenants,

@@ -26,6 +26,48 @@ import TollgateCore
         }
     }
 
+    /// A commit stuck on a connection that silently stops forwarding (no error, no close, no
+    /// server-side timeout, since the server never sees the query) is answered `timedOut` at the
+    /// deadline, not when the connection recovers; readiness sees it while it lasts; and once the
+    /// path is back the abandoned commit finishes and a retry finds the event already stored.
+    @Test func aCommitStuckOnASilentConnectionIsAnsweredAtTheDeadline() async throws {
+        try await support.withFreshDatabase { direct in
+            try await support.withClient(direct) { client in
+                try await Migrator(migrations: Migration.bundled()).apply(on: client, logger: support.logger)
+            }
+            let proxy = TCPProxy(upstreamHost: direct.host, upstreamPort: direct.port)
+            try await proxy.start()
+            var viaProxy = direct
+            viaProxy.port = proxy.port
+            try await support.withClient(viaProxy) { client in
+                var options = GroupCommitter.Options()
+                options.commitTimeout = .milliseconds(500)
+                let committer = GroupCommitter(store: PaymentEventStore(client: client, logger: support.logger), options: options)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { await committer.run() }
+                    defer { group.cancelAll() }
+                    _ = try await committer.commit([event("evt_warm", .paymentSucceeded, order: "ord_warm")])  // pool connections open
+
+                    await proxy.freeze()
+                    let started = ContinuousClock.now
+                    await #expect(throws: GroupCommitterError.timedOut) {
+                        _ = try await committer.commit([event("evt_stuck", .paymentSucceeded, order: "ord_stuck")])
+                    }
+                    #expect(ContinuousClock.now - started < .seconds(2))
+                    try await Task.sleep(for: .milliseconds(200))
+                    #expect(committer.stuckCommit != nil)
+
+                    await proxy.thaw()
+                    try await TestEnvironment.waitUntil { committer.stuckCommit == nil }
+                    let retry = try await committer.commit([event("evt_stuck", .paymentSucceeded, order: "ord_stuck")])
+                    #expect(retry.count == 1)
+                }
+            }
+            await proxy.stop()
+            #expect(try await count("SELECT count(*) FROM payment_events WHERE provider_event_id = 'evt_stuck'", direct) == 1)
+        }
+    }
+
     func event(_ id: String, _ kind: PaymentEventKind, order: String?, amount: Int64? = 1999, currency: String? = "USD") -> PaymentEvent {
         PaymentEvent(tenant: "demo", source: "stripe", provider: .stripe, providerEventID: id, kind: kind, orderID: order,
                      amountMinor: amount, currency: currency, rawBody: Array("{\"id\":\"\(id)\"}".utf8))

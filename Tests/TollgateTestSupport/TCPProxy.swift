@@ -11,6 +11,7 @@ public final class TCPProxy: Sendable {
     /// address its certificate does not name, for host-name checks.
     public let listenHost: String
     private let state = NIOLockedValueBox<(listener: (any Channel)?, connections: [any Channel], port: Int)>((nil, [], 0))
+    private let frozen = NIOLockedValueBox(false)
 
     public init(upstreamHost: String, upstreamPort: Int, listenHost: String = "127.0.0.1") {
         self.upstreamHost = upstreamHost
@@ -26,7 +27,7 @@ public final class TCPProxy: Sendable {
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.autoRead, value: false)
-            .childChannelInitializer { [state] inbound in
+            .childChannelInitializer { [state, frozen] inbound in
                 state.withLockedValue { $0.connections.append(inbound) }
                 return ClientBootstrap(group: inbound.eventLoop)
                     .connect(host: upstreamHost, port: upstreamPort)
@@ -35,13 +36,27 @@ public final class TCPProxy: Sendable {
                         return outbound.pipeline.addHandler(GlueHandler(partner: inbound)).flatMap {
                             inbound.pipeline.addHandler(GlueHandler(partner: outbound))
                         }.flatMap {
-                            inbound.setOption(.autoRead, value: true)
+                            // A connection opened while frozen stays silent until thawed.
+                            frozen.withLockedValue { $0 } ? outbound.setOption(.autoRead, value: false) : inbound.setOption(.autoRead, value: true)
                         }
                     }
             }
             .bind(host: listenHost, port: port)
             .get()
         state.withLockedValue { $0 = (listener, $0.connections, listener.localAddress?.port ?? 0) }
+    }
+
+    /// Stops forwarding without closing anything, like a network path that silently drops
+    /// packets: bytes wait in the sockets' buffers and neither end sees an error.
+    public func freeze() async {
+        frozen.withLockedValue { $0 = true }
+        for connection in state.withLockedValue({ $0.connections }) { try? await connection.setOption(.autoRead, value: false) }
+    }
+
+    /// Forwards again, and what waited is delivered.
+    public func thaw() async {
+        frozen.withLockedValue { $0 = false }
+        for connection in state.withLockedValue({ $0.connections }) { try? await connection.setOption(.autoRead, value: true) }
     }
 
     /// Closes the listener and every proxied connection, like a database going away.

@@ -1,6 +1,10 @@
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
+import NIOCore
+import NIOHTTP1
+import NIOHTTP2
+import NIOSSL
 import TollgateCore
 
 /// Turns every error below it into an RFC 9457 problem response, so no handler has to.
@@ -36,9 +40,21 @@ public struct ProblemMiddleware: RouterMiddleware {
             return try error.response(from: request, context: context)
         } catch let error as any HTTPResponseError {
             return .problem(Problem(ProblemKind.forStatus(error.status.code)))
+        } catch where isConnectionFailure(error) {
+            // The request's connection failed under it (a malformed or cut-off request, a reset
+            // stream, a guard deadline): the client's doing, at debug, so that a client cannot
+            // fill the error log. The answer rarely reaches anyone.
+            context.logger.debug("request ended by its connection", metadata: ["error": "\(String(reflecting: type(of: error)))"])
+            return .problem(Problem(.badRequest, detail: "The request could not be read."))
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
             return .problem(Problem(.internalError))
         }
     }
+}
+
+/// Errors of the transport below a request, as opposed to the edge's own failures.
+private func isConnectionFailure(_ error: any Error) -> Bool {
+    error is HTTPParserError || error is ChannelError || error is IOError || error is any NIOHTTP2Error
+        || error is NIOSSLError
 }

@@ -1,0 +1,377 @@
+import Metrics
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTPTypes
+import NIOTLS
+
+/// What one client may hold of the edge: how long it may take to finish the TLS handshake, to send
+/// its first request, a request head and a request body, how many connections one address may
+/// keep open, and how many body bytes one connection may have in flight across HTTP/2 streams.
+///
+/// A payment edge is on the open internet and shared by every tenant: without these, sockets that
+/// never send a ClientHello or send a byte a minute hold connection slots until none is left for
+/// the providers (issue 14). Hummingbird's idle timeout starts only after ALPN and is reset by
+/// every body part, so it bounds neither.
+public struct ConnectionGuardSettings: Sendable {
+    public var tlsHandshakeTimeout: Duration = .seconds(5)
+    public var firstRequestTimeout: Duration = .seconds(10)
+    public var requestHeadTimeout: Duration = .seconds(10)
+    public var bodyReadTimeout: Duration = .seconds(10)
+    /// 0: no per-address cap.
+    public var maxConnectionsPerClient: Int = 256
+    public var connectionBodyBudget: Int = 4 << 20
+
+    public init() {}
+}
+
+/// Why the guard closed a connection or reset a stream: the `reason` label of
+/// `tollgate_http_guard_closures_total`.
+enum GuardClosure: String, CaseIterable, Sendable {
+    case tlsHandshakeTimeout = "tls_handshake_timeout"
+    case firstRequestTimeout = "first_request_timeout"
+    case requestHeadTimeout = "request_head_timeout"
+    case bodyReadTimeout = "body_read_timeout"
+    case perClientLimit = "per_client_limit"
+    case coolingOff = "cooling_off"
+    case connectionBodyBudget = "connection_body_budget"
+    case http2RapidReset = "http2_rapid_reset"
+    case http2Abuse = "http2_abuse"
+
+    /// One counter per reason, made once (the label set is closed).
+    private static let counters: [GuardClosure: Counter] = Dictionary(uniqueKeysWithValues: allCases.map {
+        ($0, Counter(label: "tollgate_http_guard_closures_total", dimensions: [("reason", $0.rawValue)]))
+    })
+
+    func count() { Self.counters[self]!.increment() }
+}
+
+/// Per client address: open connections, and a cooling-off period for addresses that misbehave.
+/// Shared by every connection of one listener; consulted before a connection gets a TLS handler,
+/// so a refusal costs an accept and a close.
+///
+/// The attack scenario showed why a per-connection limit is not enough: NIOHTTP2 closes a
+/// connection after 200 resets, but the attacker reconnects and gets 200 more fully handled
+/// requests each time (one attacker loop took 68% of a core). An address whose connection NIOHTTP2
+/// closed for abuse, or that ran into the handshake, first-request or head deadlines
+/// `strikesBeforeCoolOff` times, is refused for `coolOff` (doubling on each repeat, to 16x).
+final class ClientConnectionCounts: Sendable {
+    let maximumPerClient: Int
+    let strikesBeforeCoolOff: Int
+    let coolOff: Duration
+
+    private struct Client {
+        var open = 0
+        var strikes = 0
+        var coolOffs = 0
+        var refusedUntil: ContinuousClock.Instant?
+    }
+
+    private let clients = NIOLockedValueBox<[String: Client]>([:])
+
+    init(maximumPerClient: Int, strikesBeforeCoolOff: Int = 32, coolOff: Duration = .seconds(30)) {
+        self.maximumPerClient = maximumPerClient
+        self.strikesBeforeCoolOff = strikesBeforeCoolOff
+        self.coolOff = coolOff
+    }
+
+    enum Admission { case admitted, overLimit, coolingOff }
+
+    /// Counts a new connection from `client` unless it has its cap or is cooling off.
+    func admit(_ client: String) -> Admission {
+        clients.withLockedValue { clients in
+            var entry = clients[client, default: Client()]
+            if let until = entry.refusedUntil {
+                guard until <= .now else { return .coolingOff }
+                entry.refusedUntil = nil
+            }
+            guard maximumPerClient == 0 || entry.open < maximumPerClient else { return .overLimit }
+            entry.open += 1
+            clients[client] = entry
+            return .admitted
+        }
+    }
+
+    func release(_ client: String) {
+        clients.withLockedValue { clients in
+            guard var entry = clients[client] else { return }
+            entry.open = max(0, entry.open - 1)
+            // Forget a well-behaved address once it has nothing open and nothing held against it.
+            if entry.open == 0, entry.strikes == 0, entry.refusedUntil == nil, entry.coolOffs == 0 {
+                clients[client] = nil
+            } else {
+                clients[client] = entry
+            }
+        }
+    }
+
+    /// One deadline missed by `client`; `strikesBeforeCoolOff` of them start a cooling-off period.
+    func strike(_ client: String) {
+        record(client, strikes: 1)
+    }
+
+    /// A connection closed for protocol abuse: cooling off at once.
+    func abused(_ client: String) {
+        record(client, strikes: strikesBeforeCoolOff)
+    }
+
+    private func record(_ client: String, strikes: Int) {
+        clients.withLockedValue { clients in
+            var entry = clients[client, default: Client()]
+            entry.strikes += strikes
+            if entry.strikes >= strikesBeforeCoolOff {
+                entry.strikes = 0
+                entry.refusedUntil = .now + coolOff * (1 << min(entry.coolOffs, 4))
+                entry.coolOffs += 1
+            }
+            clients[client] = entry
+        }
+    }
+
+    func count(of client: String) -> Int { clients.withLockedValue { $0[client]?.open ?? 0 } }
+}
+
+/// Sits right after the TLS handler of every edge connection, so it sees the handshake complete
+/// and the plaintext bytes, and enforces the connection-level deadlines and budgets.
+///
+/// Deadlines are kept as instants and checked by at most one scheduled timer per connection:
+/// a keep-alive connection serving thousands of requests does not schedule and cancel a timer for
+/// each (a deadline moves by assignment; the timer, when it fires early, re-arms for the rest).
+final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private enum Phase {
+        case accepted, handshaking, awaitingFirstRequest, serving
+    }
+
+    private let settings: ConnectionGuardSettings
+    private let clients: ClientConnectionCounts
+    private var phase = Phase.accepted
+    private var client: String?
+    private var isHTTP2 = false
+    /// HTTP/1.1 requests whose head arrived and whose response has not ended.
+    private var requestsInFlight = 0
+    /// The one deadline in force and what missing it means.
+    private var deadline: (at: NIODeadline, reason: GuardClosure)?
+    private var timer: (task: Scheduled<Void>, at: NIODeadline)?
+    /// Request body bytes received on this connection and not yet released by their response.
+    private(set) var bodyBytesInFlight = 0
+
+    /// - Parameter client: the address ``ClientConnectionCounts`` admitted this connection for
+    ///   (released when it closes), nil when it has none.
+    init(settings: ConnectionGuardSettings, clients: ClientConnectionCounts, client: String?) {
+        self.settings = settings
+        self.clients = clients
+        self.client = client
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { accept(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        accept(context: context)
+        context.fireChannelActive()
+    }
+
+    private func accept(context: ChannelHandlerContext) {
+        guard phase == .accepted else { return }
+        phase = .handshaking
+        arm(context: context, after: settings.tlsHandshakeTimeout, reason: .tlsHandshakeTimeout)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted(let negotiated) = event as? TLSUserEvent, phase == .handshaking {
+            phase = .awaitingFirstRequest
+            isHTTP2 = negotiated == "h2"
+            arm(context: context, after: settings.firstRequestTimeout, reason: .firstRequestTimeout)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // The first byte of an HTTP/1.1 request starts its head's clock. HTTP/2 multiplexes heads
+        // with other streams' data, so there the first-request and idle timeouts bound heads.
+        if phase == .serving, !isHTTP2, requestsInFlight == 0, deadline == nil {
+            arm(context: context, after: settings.requestHeadTimeout, reason: .requestHeadTimeout)
+        }
+        context.fireChannelRead(data)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        finish()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        finish()
+    }
+
+    // MARK: Told by the request-level handler (same event loop: HTTP/2 streams share their connection's)
+
+    /// A complete request head arrived (on any stream).
+    func requestHeadReceived() {
+        phase = .serving
+        deadline = nil
+        if !isHTTP2 { requestsInFlight += 1 }
+    }
+
+    /// An HTTP/1.1 response ended.
+    func responseEnded() {
+        if !isHTTP2, requestsInFlight > 0 { requestsInFlight -= 1 }
+    }
+
+    /// Takes `bytes` of body into the connection's budget; false when they do not fit.
+    func reserveBody(_ bytes: Int) -> Bool {
+        guard bodyBytesInFlight + bytes <= settings.connectionBodyBudget else { return false }
+        bodyBytesInFlight += bytes
+        return true
+    }
+
+    func releaseBody(_ bytes: Int) {
+        bodyBytesInFlight = max(0, bodyBytesInFlight - bytes)
+    }
+
+    // MARK: Deadline
+
+    private func arm(context: ChannelHandlerContext, after timeout: Duration, reason: GuardClosure) {
+        let at = NIODeadline.now() + TimeAmount(timeout)
+        deadline = (at, reason)
+        // A timer due first re-arms itself for the rest; one due later (a 5 s handshake timer
+        // when the first-request deadline is 500 ms) is replaced.
+        if let timer, timer.at <= at { return }
+        timer?.task.cancel()
+        schedule(context: context, at: at)
+    }
+
+    private func schedule(context: ChannelHandlerContext, at: NIODeadline) {
+        let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        let task = context.eventLoop.scheduleTask(deadline: at) {
+            loopBound.value.handler.deadlineCheck(context: loopBound.value.context)
+        }
+        timer = (task, at)
+    }
+
+    private func deadlineCheck(context: ChannelHandlerContext) {
+        timer = nil
+        guard let deadline else { return }
+        if deadline.at > .now() {
+            schedule(context: context, at: deadline.at)
+            return
+        }
+        self.deadline = nil
+        deadline.reason.count()
+        if let client { clients.strike(client) }
+        context.close(promise: nil)
+    }
+
+    private func finish() {
+        timer?.task.cancel()
+        timer = nil
+        deadline = nil
+        if let client {
+            clients.release(client)
+            self.client = nil
+        }
+    }
+}
+
+/// Added after the HTTP codec of every HTTP/1.1 connection and every HTTP/2 stream: reports heads
+/// and response ends to its connection's ``ConnectionGuardHandler``, charges body bytes to the
+/// connection's budget, and bounds the time a body may take.
+final class RequestReadGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private let bodyReadTimeout: Duration
+    private var connection: ConnectionGuardHandler?
+    private var bodyDeadline: NIODeadline?
+    private var timer: Scheduled<Void>?
+    /// Body bytes this channel has charged to the connection and not yet released.
+    private var charged = 0
+
+    init(bodyReadTimeout: Duration) {
+        self.bodyReadTimeout = bodyReadTimeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        // HTTP/1.1: the guard is in this pipeline. An HTTP/2 stream's is its parent's (the
+        // connection, on the same event loop). (An HTTP/1.1 connection's parent is the listener.)
+        connection = (try? context.pipeline.syncOperations.handler(type: ConnectionGuardHandler.self))
+            ?? (try? context.channel.parent?.pipeline.syncOperations.handler(type: ConnectionGuardHandler.self))
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head:
+            connection?.requestHeadReceived()
+            bodyDeadline = .now() + TimeAmount(bodyReadTimeout)
+            if timer == nil, let bodyDeadline { schedule(context: context, at: bodyDeadline) }
+        case .body(let bytes):
+            if let connection {
+                guard connection.reserveBody(bytes.readableBytes) else {
+                    GuardClosure.connectionBodyBudget.count()
+                    context.close(promise: nil)
+                    return
+                }
+                charged += bytes.readableBytes
+            }
+        case .end:
+            bodyDeadline = nil
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) {
+            // The request's body is no longer held once its response is written.
+            release()
+            connection?.responseEnded()
+        }
+        context.write(data, promise: promise)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        stop()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        stop()
+    }
+
+    private func schedule(context: ChannelHandlerContext, at: NIODeadline) {
+        let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(deadline: at) {
+            loopBound.value.handler.deadlineCheck(context: loopBound.value.context)
+        }
+    }
+
+    private func deadlineCheck(context: ChannelHandlerContext) {
+        timer = nil
+        guard let bodyDeadline else { return }
+        if bodyDeadline > .now() {
+            schedule(context: context, at: bodyDeadline)
+            return
+        }
+        self.bodyDeadline = nil
+        GuardClosure.bodyReadTimeout.count()
+        context.close(promise: nil)
+    }
+
+    private func release() {
+        connection?.releaseBody(charged)
+        charged = 0
+    }
+
+    private func stop() {
+        timer?.cancel()
+        timer = nil
+        bodyDeadline = nil
+        release()
+    }
+}

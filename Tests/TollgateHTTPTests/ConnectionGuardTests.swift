@@ -1,0 +1,320 @@
+import AsyncHTTPClient
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+import NIOPosix
+import NIOSSL
+import Testing
+import TollgateConfig
+import TollgateHTTP
+import TollgateTestSupport
+
+/// Clients that misbehave on purpose: idle sockets, slow TLS, slow heads and bodies, too many
+/// connections from one address, HTTP/2 rapid reset and bodies over a connection's budget. Each
+/// test also shows a well-behaved request still served, and reads the guard's counters.
+/// (Each test runs its own edge, so one test's cooling-off addresses do not reach the next.)
+@Suite(.serialized) struct ConnectionGuardTests {
+    @Test func idleSocketsAreClosedAtTheHandshakeDeadlineAndOneAddressCannotTakeEverySlot() async throws {
+        let certificates = try await TestCertificates.make()
+        try await EdgeHarness.withServer(certificates: certificates, configure: {
+            $0.server.tlsHandshakeTimeout = .milliseconds(500)
+            $0.server.maxConnectionsPerClient = 4
+        }) { edge in
+            let before = try await GuardCounters.read(edge)
+            // Four sockets that never send a ClientHello take this address's four slots...
+            var idle: [any Channel] = []
+            for _ in 0..<4 { idle.append(try await RawClient.tcp(port: edge.edgePort)) }
+            try await Task.sleep(for: .milliseconds(150))  // accepted (and counted) by the edge
+            // ...so a fifth is closed at once, long before any deadline.
+            let fifth = try await RawClient.tcp(port: edge.edgePort)
+            let fifthClosedAfter = try #require(await RawClient.closed(fifth, within: .seconds(2)))
+            #expect(fifthClosedAfter < .milliseconds(400))
+            // The four are closed at the handshake deadline, freeing the slots.
+            for channel in idle {
+                let closedAfter = try #require(await RawClient.closed(channel, within: .seconds(5)))
+                #expect(closedAfter < .seconds(3))
+            }
+            try await EdgeHarness.withClient(trusting: certificates.caPath, httpVersion: .http1Only) { client in
+                let (response, _) = try await client.fetch(edge.edge + "/healthz")
+                #expect(response.status == .ok)
+            }
+            let after = try await GuardCounters.read(edge)
+            #expect(after["tls_handshake_timeout", default: 0] - before["tls_handshake_timeout", default: 0] == 4)
+            #expect(after["per_client_limit", default: 0] - before["per_client_limit", default: 0] == 1)
+        }
+    }
+
+    @Test func aHandshakeWithoutARequestIsClosedAtTheFirstRequestDeadlineButARequestDisarmsIt() async throws {
+        let certificates = try await TestCertificates.make()
+        try await EdgeHarness.withServer(certificates: certificates, configure: {
+            $0.server.firstRequestTimeout = .milliseconds(500)
+        }) { edge in
+            let before = try await GuardCounters.read(edge)
+            let silent = try await RawClient.tls(port: edge.edgePort, caPath: certificates.caPath)
+            let closedAfter = try #require(await RawClient.closed(silent.channel, within: .seconds(5)))
+            #expect(closedAfter >= .milliseconds(400) && closedAfter < .seconds(2), "closed after \(closedAfter)")
+
+            let prompt = try await RawClient.tls(port: edge.edgePort, caPath: certificates.caPath)
+            try await prompt.send("GET /healthz HTTP/1.1\r\nHost: edge\r\n\r\n")
+            let answer = try await prompt.received(containing: "ok", within: .seconds(5))
+            #expect(answer.hasPrefix("HTTP/1.1 200"))
+            // Well past the first-request deadline, the kept-alive connection is still open.
+            #expect(await RawClient.closed(prompt.channel, within: .milliseconds(1200)) == nil)
+            try await prompt.channel.close()
+
+            let after = try await GuardCounters.read(edge)
+            #expect(after["first_request_timeout", default: 0] - before["first_request_timeout", default: 0] == 1)
+        }
+    }
+
+    @Test func slowHeadsAndSlowBodiesAreCutAtTheirDeadlines() async throws {
+        let certificates = try await TestCertificates.make()
+        try await EdgeHarness.withServer(certificates: certificates, configure: {
+            $0.server.requestHeadTimeout = .milliseconds(600)
+            $0.server.bodyReadTimeout = .milliseconds(600)
+        }) { edge in
+            let before = try await GuardCounters.read(edge)
+
+            // A keep-alive connection whose second request's head arrives a byte every 100 ms.
+            let slowHead = try await RawClient.tls(port: edge.edgePort, caPath: certificates.caPath)
+            try await slowHead.send("GET /healthz HTTP/1.1\r\nHost: edge\r\n\r\n")
+            _ = try await slowHead.received(containing: "ok", within: .seconds(5))
+            try await slowHead.send("GET /healthz HTTP/1.1\r\nHost: edge\r\nX-Drip: ")
+            let headCut = try await slowHead.drip(until: .seconds(5))
+            #expect(headCut != nil && headCut! < .seconds(3))
+
+            // A body declared as 1,000 bytes that arrives a byte every 100 ms.
+            let slowBody = try await RawClient.tls(port: edge.edgePort, caPath: certificates.caPath)
+            try await slowBody.send("POST /v1/webhooks/nobody/stripe HTTP/1.1\r\nHost: edge\r\nContent-Length: 1000\r\n\r\n")
+            let bodyCut = try await slowBody.drip(until: .seconds(5))
+            #expect(bodyCut != nil && bodyCut! < .seconds(3))
+
+            // The same request with its body sent at once is answered (unknown tenant: 404).
+            let prompt = try await RawClient.tls(port: edge.edgePort, caPath: certificates.caPath)
+            try await prompt.send("POST /v1/webhooks/nobody/stripe HTTP/1.1\r\nHost: edge\r\nContent-Length: 1000\r\n\r\n" + String(repeating: "x", count: 1000))
+            let answer = try await prompt.received(containing: "\r\n\r\n", within: .seconds(5))
+            #expect(answer.hasPrefix("HTTP/1.1 404"))
+            try await prompt.channel.close()
+
+            let after = try await GuardCounters.read(edge)
+            #expect(after["request_head_timeout", default: 0] - before["request_head_timeout", default: 0] == 1)
+            #expect(after["body_read_timeout", default: 0] - before["body_read_timeout", default: 0] == 1)
+        }
+    }
+
+    @Test func http2RapidResetClosesTheConnectionAndOthersAreServed() async throws {
+        let certificates = try await TestCertificates.make()
+        try await EdgeHarness.withServer(certificates: certificates) { edge in
+            let before = try await GuardCounters.read(edge)
+            let attacker = try await RawClient.http2(port: edge.edgePort, caPath: certificates.caPath)
+            // The server advertises its stream limit in its first SETTINGS frame.
+            let settings = try await attacker.frame(within: .seconds(5)) {
+                if case .settings(.settings(let values)) = $0.payload { return values } else { return nil }
+            }
+            #expect(settings.contains(HTTP2Setting(parameter: .maxConcurrentStreams, value: 100)))
+            // CVE-2023-44487: open a stream and cancel it at once, 300 times.
+            for n in 0..<300 {
+                let stream = HTTP2StreamID(2 * n + 1)
+                attacker.channel.write(HTTP2Frame(streamID: stream, payload: .headers(.init(headers: RawClient.h2Head(method: "GET", path: "/healthz")))), promise: nil)
+                attacker.channel.write(HTTP2Frame(streamID: stream, payload: .rstStream(.cancel)), promise: nil)
+            }
+            attacker.channel.flush()
+            let goAway = try await attacker.frame(within: .seconds(5)) {
+                if case .goAway(_, let code, _) = $0.payload { return code } else { return nil }
+            }
+            #expect(goAway == .enhanceYourCalm)
+            #expect(await RawClient.closed(attacker.channel, within: .seconds(5)) != nil)
+
+            // Reconnecting is how an attacker gets around a per-connection limit: the address
+            // cools off and its next connection is closed at accept, before any TLS...
+            let again = try await RawClient.tcp(port: edge.edgePort)
+            let refusedAfter = try #require(await RawClient.closed(again, within: .seconds(2)))
+            #expect(refusedAfter < .milliseconds(500))
+            // ...while another address is served.
+            let other = try await RawClient.tls(port: edge.edgePort, caPath: certificates.caPath, from: "127.0.0.2")
+            try await other.send("GET /healthz HTTP/1.1\r\nHost: edge\r\n\r\n")
+            #expect(try await other.received(containing: "ok", within: .seconds(5)).hasPrefix("HTTP/1.1 200"))
+            try await other.channel.close()
+            let after = try await GuardCounters.read(edge)
+            #expect(after["http2_rapid_reset", default: 0] - before["http2_rapid_reset", default: 0] == 1)
+            #expect(after["cooling_off", default: 0] - before["cooling_off", default: 0] == 1)
+        }
+    }
+
+    @Test func http2StreamsShareOneBodyBudgetPerConnection() async throws {
+        let certificates = try await TestCertificates.make()
+        try await EdgeHarness.withServer(certificates: certificates, bodyLimit: 32 << 10, configure: {
+            $0.server.connectionBodyBudget = 48 << 10
+        }) { edge in
+            let before = try await GuardCounters.read(edge)
+            let client = try await RawClient.http2(port: edge.edgePort, caPath: certificates.caPath)
+            let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: 15 << 10)
+            // Two streams each send 30 KiB of a 32 KiB body and wait: 60 KiB held, budget 48 KiB.
+            for stream in [HTTP2StreamID(1), HTTP2StreamID(3)] {
+                let head = RawClient.h2Head(method: "POST", path: "/v1/webhooks/nobody/stripe", extra: [("content-length", "\(32 << 10)")])
+                client.channel.write(HTTP2Frame(streamID: stream, payload: .headers(.init(headers: head))), promise: nil)
+                for _ in 0..<2 { client.channel.write(HTTP2Frame(streamID: stream, payload: .data(.init(data: .byteBuffer(chunk)))), promise: nil) }
+                client.channel.flush()
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            let reset = try await client.frame(within: .seconds(5)) {
+                if case .rstStream = $0.payload { return $0.streamID } else { return nil }
+            }
+            #expect(reset == HTTP2StreamID(3))
+            // The first stream finishes its body and gets its answer on the same connection.
+            let rest = ByteBuffer(repeating: UInt8(ascii: "x"), count: 2 << 10)
+            try await client.channel.writeAndFlush(HTTP2Frame(streamID: 1, payload: .data(.init(data: .byteBuffer(rest), endStream: true))))
+            let status = try await client.frame(within: .seconds(5)) { frame -> String? in
+                guard frame.streamID == 1, case .headers(let headers) = frame.payload else { return nil }
+                return headers.headers.first(name: ":status")
+            }
+            #expect(status == "404")
+            try await client.channel.close()
+            let after = try await GuardCounters.read(edge)
+            #expect(after["connection_body_budget", default: 0] - before["connection_body_budget", default: 0] == 1)
+        }
+    }
+}
+
+/// `tollgate_http_guard_closures_total` by reason, from the admin listener.
+enum GuardCounters {
+    static func read(_ edge: EdgeHarness.Running) async throws -> [String: Int] {
+        let (_, text) = try await HTTPClient.shared.fetch(edge.admin + "/metrics")
+        var counts: [String: Int] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("tollgate_http_guard_closures_total{") {
+            guard let open = line.range(of: "reason=\""), let close = line[open.upperBound...].firstIndex(of: "\""),
+                  let value = line.split(separator: " ").last.flatMap({ Double($0) }) else { continue }
+            counts[String(line[open.upperBound..<close])] = Int(value)
+        }
+        return counts
+    }
+}
+
+/// Raw connections to the edge, below any HTTP client library's good manners.
+enum RawClient {
+    static func tcp(port: Int) async throws -> any Channel {
+        try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get()
+    }
+
+    /// How long until `channel` closed (polled every 10 ms), or nil if it was still open after `limit`.
+    static func closed(_ channel: any Channel, within limit: Duration) async -> Duration? {
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < limit {
+            if !channel.isActive { return ContinuousClock.now - start }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return nil
+    }
+
+    static func tlsHandler(caPath: String, alpn: [String]) throws -> NIOSSLClientHandler {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caPath))
+        tls.applicationProtocols = alpn
+        return try NIOSSLClientHandler(context: NIOSSLContext(configuration: tls), serverHostname: "localhost")
+    }
+
+    /// An HTTP/1.1 connection whose plaintext the test writes and reads by hand.
+    static func tls(port: Int, caPath: String, from source: String? = nil) async throws -> TextConnection {
+        let received = TextCollector()
+        let handler = try tlsHandler(caPath: caPath, alpn: ["http/1.1"])
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        if let source { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0)) }
+        let channel = try await bootstrap
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandlers([handler, received]) }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        return TextConnection(channel: channel, received: received)
+    }
+
+    /// An HTTP/2 connection at the frame level.
+    static func http2(port: Int, caPath: String) async throws -> FrameConnection {
+        let frames = FrameCollector()
+        let handler = try tlsHandler(caPath: caPath, alpn: ["h2"])
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([handler, NIOHTTP2Handler(mode: .client), frames])
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        return FrameConnection(channel: channel, frames: frames)
+    }
+
+    static func h2Head(method: String, path: String, extra: [(String, String)] = []) -> HPACKHeaders {
+        HPACKHeaders([(":method", method), (":path", path), (":scheme", "https"), (":authority", "localhost")] + extra)
+    }
+}
+
+struct TextConnection {
+    let channel: any Channel
+    let received: TextCollector
+
+    func send(_ text: String) async throws {
+        try await channel.writeAndFlush(channel.allocator.buffer(string: text))
+    }
+
+    /// Waits until the text received so far contains `marker`.
+    func received(containing marker: String, within limit: Duration) async throws -> String {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            let text = received.text
+            if text.contains(marker) { return text }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestSupportError("no \(marker.debugDescription) within \(limit); got \(received.text.debugDescription)")
+    }
+
+    /// Sends one byte every 100 ms; returns how long until the server closed, or nil after `limit`.
+    func drip(until limit: Duration) async throws -> Duration? {
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < limit {
+            if !channel.isActive { return ContinuousClock.now - start }
+            try? await channel.writeAndFlush(channel.allocator.buffer(string: "a"))
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return nil
+    }
+}
+
+struct FrameConnection {
+    let channel: any Channel
+    let frames: FrameCollector
+
+    /// The first received frame (in order, from the start of the connection) that `match` accepts.
+    func frame<T>(within limit: Duration, _ match: (HTTP2Frame) -> T?) async throws -> T {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if let found = frames.all.lazy.compactMap(match).first { return found }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestSupportError("no matching frame within \(limit); got \(frames.all.map(\.payload))")
+    }
+}
+
+final class TextCollector: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    private let buffer = NIOLockedValueBox("")
+    var text: String { buffer.withLockedValue { $0 } }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = unwrapInboundIn(data)
+        buffer.withLockedValue { $0 += String(buffer: bytes) }
+    }
+}
+
+final class FrameCollector: ChannelInboundHandler, Sendable {
+    typealias InboundIn = HTTP2Frame
+    private let frames = NIOLockedValueBox<[HTTP2Frame]>([])
+    var all: [HTTP2Frame] { frames.withLockedValue { $0 } }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        frames.withLockedValue { $0.append(frame) }
+    }
+
+    // The connection errors the attack provokes are what the tests look at, not failures.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {}
+}
