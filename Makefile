@@ -20,7 +20,7 @@ TEST_REDIS_PORT ?= 63791
 TEST_REDIS_TLS_PORT ?= 63793
 CONFIG ?= config/tollgate.yaml
 
-.PHONY: run test bench build certs services-dev services-test stop clean ops-test
+.PHONY: run test bench build certs services-dev services-test stop clean fuzz fuzz-smoke ops-test
 
 certs:
 	@certs/make-dev-certs.sh
@@ -53,6 +53,18 @@ ops-test:
 
 bench:
 	@loadtests/bench.sh
+
+# libFuzzer (Fuzz/README.md): `make fuzz` runs every target for FUZZ_RUNS (10^6) executions, or one
+# with TARGET=name; `make fuzz-smoke` runs each for FUZZ_SECONDS (5), as CI does. Needs no services.
+FUZZ_RUNS ?= 1000000
+FUZZ_SECONDS ?= 5
+fuzz:
+	@scripts/fuzz.sh build
+	@FUZZ_RUNS=$(FUZZ_RUNS) scripts/fuzz.sh run $(TARGET)
+
+fuzz-smoke:
+	@scripts/fuzz.sh build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh smoke $(TARGET)
 
 test: certs ops-test
 	@scripts/services.sh up test $(TEST_PG_PORT) $(TEST_REDIS_PORT) $(TEST_REDIS_TLS_PORT)

@@ -299,6 +299,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Fuzzing (Fuzz/README.md): one function per libFuzzer target, the driver, and the corpus replay tests.
+        .target(
+            name: "TollgateFuzzTargets",
+            dependencies: [
+                "TollgateCore", "TollgateSignatures", "TollgateOrders", "TollgateRateLimits", "TollgateCatalog",
+                "TollgateConfig", "TollgateRedis", "TollgateCheckout",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "CLibFuzzer"),
+        .executableTarget(
+            name: "tollgate-fuzz",
+            dependencies: ["TollgateFuzzTargets", "CLibFuzzer"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "TollgateTestSupport",
             dependencies: [
@@ -372,6 +390,11 @@ let package = Package(
         .testTarget(
             name: "TollgatePostgresTests",
             dependencies: ["TollgatePostgres", "TollgateOrders", "TollgateCheckout", "TollgateCatalog", "TollgateCore", "TollgateTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TollgateFuzzTests",
+            dependencies: ["TollgateFuzzTargets"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of every fuzz target into Fuzz/corpus/<target>/ from the repository's
+own fixtures: the SDK-signed webhook vectors (Tests/Fixtures/webhooks), the providers' real
+payloads (Tests/Fixtures/provider-payloads), rules/, catalog/, config/tenants/, and a few RESP
+replies and player tokens made here. Input layouts are described in Sources/TollgateFuzzTargets.
+
+    python3 Fuzz/make_seeds.py        (scripts/fuzz.sh seeds)
+
+It also writes Fuzz/dictionaries/<target>.dict: the string literals of the code each target
+exercises (JSON keys, YAML keys, header names), which libFuzzer splices into its mutations.
+Seed files are named seed-*; files libFuzzer adds when merging (scripts/fuzz.sh merge) are named
+by their SHA-1 and are kept. Needs only the standard library and `cryptography` (ES256 tokens).
+"""
+import base64
+import glob
+import hashlib
+import hmac
+import json
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CORPUS = os.path.join(ROOT, "Fuzz", "corpus")
+PROVIDERS = ["stripe", "standard-webhooks", "adyen", "paddle", "xsolla", "checkout"]
+
+
+def slug(text):
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60]
+
+
+def write(target, name, data):
+    folder = os.path.join(CORPUS, target)
+    os.makedirs(folder, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(folder, "seed-" + slug(name)), "wb") as out:
+        out.write(data)
+
+
+def clear_seeds():
+    for path in glob.glob(os.path.join(CORPUS, "*", "seed-*")):
+        os.remove(path)
+
+
+def webhook_cases(provider):
+    with open(os.path.join(ROOT, "Tests", "Fixtures", "webhooks", provider + ".json")) as source:
+        return json.load(source)["cases"]
+
+
+def payloads(provider):
+    folder = os.path.join(ROOT, "Tests", "Fixtures", "provider-payloads", provider)
+    for path in sorted(glob.glob(os.path.join(folder, "*.json"))):
+        with open(path, "rb") as source:
+            yield os.path.basename(path), source.read()
+
+
+def signatures():
+    # Mode byte 0: headers, a blank line, the body, as the SDK vector sent them.
+    # Mode byte 1 (3: Checkout.com with its Authorization value): a body the target signs itself.
+    for provider in PROVIDERS:
+        target = "verify-" + provider
+        for case in webhook_cases(provider):
+            head = "".join(f"{name}: {value}\n" for name, value in case["headers"].items())
+            write(target, "raw-" + case["name"], b"\x00" + head.encode() + b"\n" + case["body"].encode())
+        bodies = {case["body"] for case in webhook_cases(provider)}
+        for index, body in enumerate(sorted(bodies)):
+            write(target, f"signed-{index}", b"\x01" + body.encode())
+            if provider == "checkout":
+                write(target, f"signed-authorization-{index}", b"\x03" + body.encode())
+
+
+def normalizers():
+    for provider in PROVIDERS:
+        target = "normalize-" + provider
+        for name, body in payloads(provider):
+            # A whole event list (Paddle's, 99 kB) is no callback, and would only slow every run.
+            if len(body) <= 16384:
+                write(target, name, body)
+        for case in webhook_cases(provider):
+            write(target, "webhook-" + case["name"], case["body"])
+
+
+def files():
+    for target, pattern in [("rules-file", "rules/*.yaml"), ("catalog-file", "catalog/*.yaml"), ("tenant-file", "config/tenants/*.yaml")]:
+        for path in sorted(glob.glob(os.path.join(ROOT, pattern))):
+            with open(path, "rb") as source:
+                write(target, os.path.basename(path), source.read())
+    # The tenant loader's secret references, resolved from the target's fixed environment.
+    write("tenant-file", "env-references.yaml", """tenant: fuzz
+sources:
+  stripe:
+    provider: stripe
+    secrets: [env:DEMO_STRIPE_WHSEC, env:DEMO_STRIPE_WHSEC_OLD]
+    tolerance: 300s
+    account: acct_main
+  adyen:
+    provider: adyen
+    secrets: [env:DEMO_ADYEN_HMAC]
+""")
+
+
+def resp():
+    # First byte: where the target cuts the rest in two reads.
+    replies = {
+        "every-type": b"+OK\r\n-WRONGTYPE Operation against a key\r\n:42\r\n$5\r\nhello\r\n$-1\r\n*2\r\n:1\r\n$0\r\n\r\n*-1\r\n",
+        "nested": b"*3\r\n$3\r\nfoo\r\n:-7\r\n*2\r\n+nested\r\n*1\r\n-ERR inner\r\n",
+        "noscript": b"-NOSCRIPT No matching script. Please use EVAL.\r\n",
+        "limiter-reply": b"*4\r\n:1\r\n:0\r\n*2\r\n:1000\r\n:250\r\n$7\r\nrule-id\r\n",
+        "claim": b"$4\r\ndone\r\n$-1\r\n+OK\r\n",
+        "resp3-types": b",3.14\r\n_\r\n#t\r\n%1\r\n+k\r\n:1\r\n~1\r\n:2\r\n>2\r\n+message\r\n$1\r\nx\r\n",
+    }
+    for index, (name, wire) in enumerate(replies.items()):
+        write("resp-reader", name, bytes([7 * index + 3]) + wire)
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def player_tokens():
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    secret = b"fuzz-player-token-key-0123456789abcdef"
+    # The ES256 key of PlayerTokenTarget, derived here so no private key is committed.
+    scalar = int.from_bytes(hashlib.sha256(b"tollgate fuzz es256 key").digest(), "big")
+    private = ec.derive_private_key(scalar, ec.SECP256R1())
+    claims = {
+        "valid": {"sub": "player-1", "aud": "fuzz", "exp": 4102444800, "country": "DE"},
+        "audience-list": {"sub": "player-1", "aud": ["other", "fuzz"], "exp": 4102444800, "nbf": 1700000000},
+        "expired": {"sub": "player-1", "aud": "fuzz", "exp": 1700000000},
+        "not-yet-valid": {"sub": "player-1", "aud": "fuzz", "exp": 4102444800, "nbf": 4000000000},
+        "other-tenant": {"sub": "player-1", "aud": "demo", "exp": 4102444800},
+        "other-player": {"sub": "player-2", "aud": "fuzz", "exp": 4102444800},
+    }
+    for name, payload in claims.items():
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        header = json.dumps({"alg": "HS256", "kid": "fuzz-hs256", "typ": "JWT"}, separators=(",", ":")).encode()
+        signing = f"{b64url(header)}.{b64url(body)}"
+        mac = hmac.new(secret, signing.encode(), hashlib.sha256).digest()
+        write("player-token", "raw-hs256-" + name, b"\x00" + f"{signing}.{b64url(mac)}".encode())
+        write("player-token", "signed-" + name, b"\x01" + header + b"\n" + body)
+        es_header = json.dumps({"alg": "ES256", "kid": "fuzz-es256", "typ": "JWT"}, separators=(",", ":")).encode()
+        es_signing = f"{b64url(es_header)}.{b64url(body)}"
+        r, s = decode_dss_signature(private.sign(es_signing.encode(), ec.ECDSA(hashes.SHA256())))
+        write("player-token", "raw-es256-" + name, b"\x00" + f"{es_signing}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}".encode())
+    unknown = b64url(b'{"alg":"HS256","kid":"nope"}') + "." + b64url(b"{}") + ".AAAA"
+    write("player-token", "raw-unknown-kid", b"\x00" + unknown.encode())
+    write("player-token", "signed-alg-none", b"\x01" + b'{"alg":"none","kid":"fuzz-hs256"}\n{"sub":"player-1","aud":"fuzz","exp":4102444800}')
+
+
+DICTIONARY_SOURCES = {
+    **{"verify-" + p: ["Sources/TollgateSignatures/" + name + "SignatureScheme.swift"] for p, name in
+       [("stripe", "Stripe"), ("standard-webhooks", "StandardWebhooks"), ("adyen", "Adyen"), ("paddle", "Paddle"),
+        ("xsolla", "Xsolla"), ("checkout", "Checkout")]},
+    **{"normalize-" + p: ["Sources/TollgateOrders/Normalizers/PaymentEventNormalizer+" + name + ".swift"] for p, name in
+       [("stripe", "Stripe"), ("standard-webhooks", "StandardWebhooks"), ("adyen", "Adyen"), ("paddle", "Paddle"),
+        ("xsolla", "Xsolla"), ("checkout", "Checkout")]},
+    "rules-file": ["Sources/TollgateRateLimits/RulesFileParser.swift", "Sources/TollgateCore/SettingParser.swift"],
+    "catalog-file": ["Sources/TollgateCatalog/CatalogFileParser.swift"],
+    "tenant-file": ["Sources/TollgateConfig/TenantCatalog.swift", "Sources/TollgateConfig/SecretReference.swift",
+                    "Sources/TollgateCore/SettingParser.swift"],
+    "player-token": ["Sources/TollgateCheckout/PlayerTokenVerifier.swift"],
+}
+
+
+def dictionaries():
+    folder = os.path.join(ROOT, "Fuzz", "dictionaries")
+    os.makedirs(folder, exist_ok=True)
+    for target, sources in DICTIONARY_SOURCES.items():
+        words = set()
+        for source in sources:
+            path = os.path.join(ROOT, source)
+            if not os.path.exists(path):
+                continue
+            with open(path) as text:
+                for literal in re.findall(r'"([^"\\\n]{2,40})"', text.read()):
+                    if "\\(" not in literal and all(32 <= ord(c) < 127 for c in literal):
+                        words.add(literal)
+        with open(os.path.join(folder, target + ".dict"), "w") as out:
+            out.write(f"# String literals of {', '.join(sources)} (Fuzz/make_seeds.py).\n")
+            for word in sorted(words):
+                out.write('"' + word + '"\n')
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--public-key":
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives import serialization
+        scalar = int.from_bytes(hashlib.sha256(b"tollgate fuzz es256 key").digest(), "big")
+        key = ec.derive_private_key(scalar, ec.SECP256R1()).public_key()
+        print(key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode())
+        sys.exit(0)
+    clear_seeds()
+    signatures()
+    normalizers()
+    files()
+    resp()
+    player_tokens()
+    dictionaries()
