@@ -166,16 +166,21 @@ public final class GroupCommitter: Service, Sendable {
                 let first = answered.withLockedValue { done in defer { done = true }; return !done }
                 if first { answer.resume(returning: result) }
             }
-            let attempt = Task {
+            let deadline = Task { [timeout = options.commitTimeout] in
+                try await Task.sleep(for: timeout)
+                answerOnce(.failure(GroupCommitterError.timedOut))
+            }
+            // The attempt is never cancelled, only abandoned: in the chaos scenario an edge whose
+            // timed-out attempts were cancelled while Postgres was cut off answered 503 until it
+            // was restarted (its pool never recovered; a cancelled PostgresNIO connection lease is
+            // the suspect). Left alone, an attempt ends when its connection does; the cap above
+            // bounds how many can be outstanding.
+            Task {
                 let result: Result<Results, any Error>
                 do { result = .success(try await self.store.commit(events)) } catch { result = .failure(error) }
                 _ = self.state.withLockedValue { $0.attemptsInFlight.removeValue(forKey: attemptID) }
                 answerOnce(result)
-            }
-            Task { [timeout = options.commitTimeout] in
-                try? await Task.sleep(for: timeout)
-                answerOnce(.failure(GroupCommitterError.timedOut))
-                attempt.cancel()
+                deadline.cancel()
             }
         }
         return outcome

@@ -39,6 +39,8 @@ public struct PaymentEventStore: Sendable {
         do {
             return try await commitWholeBatch(events).map { .success($0) }
         } catch {
+            // Shutting down: redoing the batch event by event would only fail each event.
+            try Task.checkCancellation()
             logger.debug("batch fast path failed; committing event by event", metadata: ["error": "\(String(reflecting: error))"])
         }
         return try await commitEventByEvent(events)

@@ -8,7 +8,7 @@ import NIOPosix
 import NIOSSL
 import Testing
 import TollgateConfig
-import TollgateHTTP
+@testable import TollgateHTTP
 import TollgateTestSupport
 
 /// Clients that misbehave on purpose: idle sockets, slow TLS, slow heads and bodies, too many
@@ -44,6 +44,32 @@ import TollgateTestSupport
             #expect(after["tls_handshake_timeout", default: 0] - before["tls_handshake_timeout", default: 0] == 4)
             #expect(after["per_client_limit", default: 0] - before["per_client_limit", default: 0] == 1)
         }
+    }
+
+    @Test func addressesThatKeepMissingDeadlinesOrAbuseHTTP2CoolOffAndComeBack() async throws {
+        let clients = ClientConnectionCounts(maximumPerClient: 2, strikesBeforeCoolOff: 3, coolOff: .seconds(1))
+        #expect(clients.admit("a") == .admitted && clients.admit("a") == .admitted)
+        #expect(clients.admit("a") == .overLimit)
+        clients.release("a")
+        #expect(clients.admit("a") == .admitted)
+
+        clients.strike("b")
+        clients.strike("b")
+        #expect(clients.admit("b") == .admitted)  // two strikes of three: still welcome
+        clients.release("b")
+        clients.strike("b")
+        #expect(clients.admit("b") == .coolingOff)
+        #expect(clients.admit("c") == .admitted)  // other addresses are not affected
+        try await Task.sleep(for: .milliseconds(1200))
+        #expect(clients.admit("b") == .admitted)
+        clients.release("b")
+
+        // Protocol abuse cools off at once, and a second cooling-off lasts twice as long.
+        clients.abused("b")
+        try await Task.sleep(for: .milliseconds(1200))
+        #expect(clients.admit("b") == .coolingOff)
+        try await Task.sleep(for: .milliseconds(1200))
+        #expect(clients.admit("b") == .admitted)
     }
 
     @Test func aHandshakeWithoutARequestIsClosedAtTheFirstRequestDeadlineButARequestDisarmsIt() async throws {

@@ -189,8 +189,13 @@ import TollgateTestSupport
                 let elapsed = ContinuousClock.now - start
                 // GCRA's ideal: the burst (default: the rate's count, 200) plus 200 per second.
                 let ideal = 200 * elapsed.seconds + 200
+                // On a loaded 2-core machine the 64 senders may offer fewer requests than the ideal
+                // admits; then every one of them should be admitted (the limiter cannot be judged
+                // on what nobody asked for).
+                let sent = sentTotal.withLock { $0 }
+                let expected = min(ideal, Double(sent))
                 #expect(counts.other.isEmpty, "only 200 and 429 expected: \(counts.other.prefix(10))")
-                #expect(abs(Double(counts.admitted) - ideal) <= 0.02 * ideal, "admitted \(counts.admitted) of \(sentTotal.withLock { $0 }) sent, ideal \(ideal)")
+                #expect(abs(Double(counts.admitted) - expected) <= 0.02 * ideal, "admitted \(counts.admitted) of \(sent) sent, ideal \(ideal)")
             }
         }
         try await redis.stop()
