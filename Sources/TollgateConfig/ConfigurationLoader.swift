@@ -44,12 +44,12 @@ public struct ConfigurationLoader: Sendable {
         reader.read("server.body_limit", into: &config.server.bodyLimitBytes, SettingParser.byteCount, expected: "a size like 1MiB", range: 1...(64 << 20))
         reader.read("server.shutdown_grace_period", into: &config.server.shutdownGracePeriod, SettingParser.duration, expected: "a duration like 25s", range: .zero...Duration.seconds(3600))
         reader.read("server.accept_backlog", into: &config.server.acceptBacklog, Int.init, expected: "an integer", range: 1...65_535)
-        reader.read("server.tls_handshake_timeout", into: &config.server.tlsHandshakeTimeout, SettingParser.duration, expected: "a duration like 5s", range: .milliseconds(100)...Duration.seconds(300))
-        reader.read("server.first_request_timeout", into: &config.server.firstRequestTimeout, SettingParser.duration, expected: "a duration like 10s", range: .milliseconds(100)...Duration.seconds(300))
-        reader.read("server.request_head_timeout", into: &config.server.requestHeadTimeout, SettingParser.duration, expected: "a duration like 10s", range: .milliseconds(100)...Duration.seconds(300))
-        reader.read("server.body_read_timeout", into: &config.server.bodyReadTimeout, SettingParser.duration, expected: "a duration like 10s", range: .milliseconds(100)...Duration.seconds(300))
-        reader.read("server.max_connections_per_client", into: &config.server.maxConnectionsPerClient, Int.init, expected: "an integer (0: no cap)", range: 0...1_000_000)
-        reader.read("server.connection_body_budget", into: &config.server.connectionBodyBudget, SettingParser.byteCount, expected: "a size like 4MiB", range: 1...(1 << 30))
+        reader.read("server.tls_handshake_timeout", into: &config.server.connectionGuard.tlsHandshakeTimeout, SettingParser.duration, expected: "a duration like 5s", range: .milliseconds(100)...Duration.seconds(300))
+        reader.read("server.first_request_timeout", into: &config.server.connectionGuard.firstRequestTimeout, SettingParser.duration, expected: "a duration like 10s", range: .milliseconds(100)...Duration.seconds(300))
+        reader.read("server.request_head_timeout", into: &config.server.connectionGuard.requestHeadTimeout, SettingParser.duration, expected: "a duration like 10s", range: .milliseconds(100)...Duration.seconds(300))
+        reader.read("server.body_read_timeout", into: &config.server.connectionGuard.bodyReadTimeout, SettingParser.duration, expected: "a duration like 10s", range: .milliseconds(100)...Duration.seconds(300))
+        reader.read("server.max_connections_per_client", into: &config.server.connectionGuard.maxConnectionsPerClient, Int.init, expected: "an integer (0: no cap)", range: 0...1_000_000)
+        reader.read("server.connection_body_budget", into: &config.server.connectionGuard.connectionBodyBudget, SettingParser.byteCount, expected: "a size like 4MiB", range: 1...(1 << 30))
         if let (host, port) = reader.read("admin.listen", SettingParser.hostAndPort, expected: "host:port") {
             (config.admin.host, config.admin.port) = (host, port)
         }
@@ -97,7 +97,7 @@ public struct ConfigurationLoader: Sendable {
         }
 
         // One whole body must fit a connection's budget, or a legal request could never be read.
-        if config.server.connectionBodyBudget < config.server.bodyLimitBytes {
+        if config.server.connectionGuard.connectionBodyBudget < config.server.bodyLimitBytes {
             let origin = (source.values["server.connection_body_budget"] ?? source.values["server.body_limit"])?.origin
             reader.issues.append(ConfigurationIssue(origin ?? .defaultValue, "server.connection_body_budget must be at least server.body_limit"))
         }

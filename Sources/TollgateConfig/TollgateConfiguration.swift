@@ -26,22 +26,8 @@ public struct TollgateConfiguration: Sendable {
         /// How long SIGTERM waits for in-flight requests before closing. Default 25 s.
         public var shutdownGracePeriod: Duration = .seconds(25)
 
-        // Connection hygiene: what an idle, slow or greedy client may hold. Every close these
-        // cause is counted in `tollgate_http_guard_closures_total{reason}`.
-        /// From accept to a finished TLS handshake. Default 5 s.
-        public var tlsHandshakeTimeout: Duration = .seconds(5)
-        /// From the handshake to the first complete request head. Default 10 s.
-        public var firstRequestTimeout: Duration = .seconds(10)
-        /// HTTP/1.1: from a request's first byte to its complete head (slow headers). Default 10 s.
-        public var requestHeadTimeout: Duration = .seconds(10)
-        /// From a request head to the last byte of its body (slow bodies). Default 10 s.
-        public var bodyReadTimeout: Duration = .seconds(10)
-        /// Open connections from one client address; 0 turns the cap off (behind a proxy that does
-        /// not pass the client address, every connection shares the proxy's). Default 256.
-        public var maxConnectionsPerClient: Int = 256
-        /// Request body bytes one connection may hold in flight across its HTTP/2 streams; a stream
-        /// that would exceed it is reset. At least `body_limit`. Default 4 MiB.
-        public var connectionBodyBudget: Int = 4 << 20
+        /// Connection hygiene: what one client may hold of the edge (``ConnectionGuardSettings``).
+        public var connectionGuard = ConnectionGuardSettings()
     }
 
     public struct Admin: Sendable {
@@ -145,4 +131,33 @@ public struct TollgateConfiguration: Sendable {
         "catalog.dir", "catalog.poll_interval",
         "logging.level",
     ]
+}
+
+/// What one client may hold of the edge: how long it may take to finish the TLS handshake, to send
+/// its first request, a request head and a request body, how many connections one address may
+/// keep open, and how many body bytes one connection may have in flight across HTTP/2 streams.
+/// Keys under `server:`; every close these cause is counted in
+/// `tollgate_http_guard_closures_total{reason}`.
+///
+/// A payment edge is on the open internet and shared by every tenant: without these, sockets that
+/// never send a ClientHello or send a byte a minute hold connection slots until none is left for
+/// the providers (issue 14). Hummingbird's idle timeout starts only after ALPN and is reset by
+/// every body part, so it bounds neither.
+public struct ConnectionGuardSettings: Sendable {
+    /// From accept to a finished TLS handshake. Default 5 s.
+    public var tlsHandshakeTimeout: Duration = .seconds(5)
+    /// From the handshake to the first complete request head. Default 10 s.
+    public var firstRequestTimeout: Duration = .seconds(10)
+    /// HTTP/1.1: from a request's first byte to its complete head (slow headers). Default 10 s.
+    public var requestHeadTimeout: Duration = .seconds(10)
+    /// From a request head to the last byte of its body (slow bodies). Default 10 s.
+    public var bodyReadTimeout: Duration = .seconds(10)
+    /// Open connections from one client address; 0 turns the cap off (behind a proxy that does
+    /// not pass the client address, every connection shares the proxy's). Default 256.
+    public var maxConnectionsPerClient: Int = 256
+    /// Request body bytes one connection may hold in flight across its HTTP/2 streams; a stream
+    /// that would exceed it is reset. At least `body_limit`. Default 4 MiB.
+    public var connectionBodyBudget: Int = 4 << 20
+
+    public init() {}
 }

@@ -178,7 +178,7 @@ public final class TollgateServer: Sendable {
         )
         let tls = certificates.serverTLSConfiguration()
         let idleTimeout = server.idleTimeout
-        let guardSettings = server.connectionGuardSettings
+        let guardSettings = server.connectionGuard
         let edgeChannel = HTTPServerBuilder { responder in
             try EdgeChannel(
                 tlsConfiguration: tls, guardSettings: guardSettings, idleTimeout: idleTimeout,
@@ -241,19 +241,6 @@ public final class TollgateServer: Sendable {
             onServerRunning: { channel in ports.record(admin: channel.localAddress?.port) },
             logger: logger
         )
-    }
-}
-
-extension TollgateConfiguration.Server {
-    var connectionGuardSettings: ConnectionGuardSettings {
-        var settings = ConnectionGuardSettings()
-        settings.tlsHandshakeTimeout = tlsHandshakeTimeout
-        settings.firstRequestTimeout = firstRequestTimeout
-        settings.requestHeadTimeout = requestHeadTimeout
-        settings.bodyReadTimeout = bodyReadTimeout
-        settings.maxConnectionsPerClient = maxConnectionsPerClient
-        settings.connectionBodyBudget = connectionBodyBudget
-        return settings
     }
 }
 

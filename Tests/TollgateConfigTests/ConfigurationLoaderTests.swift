@@ -63,14 +63,14 @@ import TollgateCore
               max_connections_per_client: 0
               connection_body_budget: 2MiB
             """
-        let server = try loader.load(yaml: yaml, path: "c.yaml").configuration.server
+        let server = try loader.load(yaml: yaml, path: "c.yaml").configuration.server.connectionGuard
         #expect(server.tlsHandshakeTimeout == .seconds(2))
         #expect(server.firstRequestTimeout == .seconds(3))
         #expect(server.requestHeadTimeout == .seconds(4))
         #expect(server.bodyReadTimeout == .seconds(5))
         #expect(server.maxConnectionsPerClient == 0)
         #expect(server.connectionBodyBudget == 2 << 20)
-        let defaults = try loader.load(yaml: "", path: "empty.yaml").configuration.server
+        let defaults = try loader.load(yaml: "", path: "empty.yaml").configuration.server.connectionGuard
         #expect(defaults.tlsHandshakeTimeout == .seconds(5) && defaults.maxConnectionsPerClient == 256 && defaults.connectionBodyBudget == 4 << 20)
 
         // A budget smaller than one body would make a legal request unreadable.

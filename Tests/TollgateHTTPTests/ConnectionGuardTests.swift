@@ -19,8 +19,8 @@ import TollgateTestSupport
     @Test func idleSocketsAreClosedAtTheHandshakeDeadlineAndOneAddressCannotTakeEverySlot() async throws {
         let certificates = try await TestCertificates.make()
         try await EdgeHarness.withServer(certificates: certificates, configure: {
-            $0.server.tlsHandshakeTimeout = .milliseconds(500)
-            $0.server.maxConnectionsPerClient = 4
+            $0.server.connectionGuard.tlsHandshakeTimeout = .milliseconds(500)
+            $0.server.connectionGuard.maxConnectionsPerClient = 4
         }) { edge in
             let before = try await GuardCounters.read(edge)
             // Four sockets that never send a ClientHello take this address's four slots...
@@ -75,7 +75,7 @@ import TollgateTestSupport
     @Test func aHandshakeWithoutARequestIsClosedAtTheFirstRequestDeadlineButARequestDisarmsIt() async throws {
         let certificates = try await TestCertificates.make()
         try await EdgeHarness.withServer(certificates: certificates, configure: {
-            $0.server.firstRequestTimeout = .milliseconds(500)
+            $0.server.connectionGuard.firstRequestTimeout = .milliseconds(500)
         }) { edge in
             let before = try await GuardCounters.read(edge)
             let silent = try await RawClient.tls(port: edge.edgePort, caPath: certificates.caPath)
@@ -98,8 +98,8 @@ import TollgateTestSupport
     @Test func slowHeadsAndSlowBodiesAreCutAtTheirDeadlines() async throws {
         let certificates = try await TestCertificates.make()
         try await EdgeHarness.withServer(certificates: certificates, configure: {
-            $0.server.requestHeadTimeout = .milliseconds(600)
-            $0.server.bodyReadTimeout = .milliseconds(600)
+            $0.server.connectionGuard.requestHeadTimeout = .milliseconds(600)
+            $0.server.connectionGuard.bodyReadTimeout = .milliseconds(600)
         }) { edge in
             let before = try await GuardCounters.read(edge)
 
@@ -172,7 +172,7 @@ import TollgateTestSupport
     @Test func http2StreamsShareOneBodyBudgetPerConnection() async throws {
         let certificates = try await TestCertificates.make()
         try await EdgeHarness.withServer(certificates: certificates, bodyLimit: 32 << 10, configure: {
-            $0.server.connectionBodyBudget = 48 << 10
+            $0.server.connectionGuard.connectionBodyBudget = 48 << 10
         }) { edge in
             let before = try await GuardCounters.read(edge)
             let client = try await RawClient.http2(port: edge.edgePort, caPath: certificates.caPath)

@@ -3,26 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTPTypes
 import NIOTLS
-
-/// What one client may hold of the edge: how long it may take to finish the TLS handshake, to send
-/// its first request, a request head and a request body, how many connections one address may
-/// keep open, and how many body bytes one connection may have in flight across HTTP/2 streams.
-///
-/// A payment edge is on the open internet and shared by every tenant: without these, sockets that
-/// never send a ClientHello or send a byte a minute hold connection slots until none is left for
-/// the providers (issue 14). Hummingbird's idle timeout starts only after ALPN and is reset by
-/// every body part, so it bounds neither.
-public struct ConnectionGuardSettings: Sendable {
-    public var tlsHandshakeTimeout: Duration = .seconds(5)
-    public var firstRequestTimeout: Duration = .seconds(10)
-    public var requestHeadTimeout: Duration = .seconds(10)
-    public var bodyReadTimeout: Duration = .seconds(10)
-    /// 0: no per-address cap.
-    public var maxConnectionsPerClient: Int = 256
-    public var connectionBodyBudget: Int = 4 << 20
-
-    public init() {}
-}
+import TollgateConfig
 
 /// Why the guard closed a connection or reset a stream: the `reason` label of
 /// `tollgate_http_guard_closures_total`.

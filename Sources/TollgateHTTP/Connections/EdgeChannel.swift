@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP2
 import NIOSSL
 import NIOTLS
+import TollgateConfig
 
 /// The edge's connection: TLS, the ``ConnectionGuardHandler``, then HTTP/1.1 or HTTP/2 by ALPN.
 ///
