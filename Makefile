@@ -78,7 +78,10 @@ test: certs ops-test
 	  export TOLLGATE_TEST_REDIS_TLS_URL="rediss://127.0.0.1:$(TEST_REDIS_TLS_PORT)/0" TOLLGATE_TEST_REDIS_TLS_CA="$$test_ca"; fi; \
 	unset TOLLGATE_POSTGRES_URL TOLLGATE_REDIS_URL; \
 	$(SWIFT) build --build-tests && $(SWIFT) test --skip-build --no-parallel && \
-	TOLLGATE_MEMORY_TESTS=1 $(SWIFT) test --skip-build --filter LocalMemory
+	TOLLGATE_MEMORY_TESTS=1 $(SWIFT) test --skip-build --filter LocalMemory || { \
+	  status=$$?; pg_log="$$(cat .tollgate/test/postgres.started 2>/dev/null)/server.log"; \
+	  if [[ -f "$$pg_log" ]]; then echo "--- the test Postgres's last errors ($$pg_log):"; \
+	    grep -E ' (ERROR|FATAL|PANIC): ' "$$pg_log" | tail -n 20; fi; exit $$status; }
 
 stop:
 	@scripts/services.sh down dev

@@ -112,6 +112,11 @@ pg_up() {
   psql_admin "$port" -v ON_ERROR_STOP=1 >/dev/null <<SQL
 SELECT 'CREATE ROLE tollgate LOGIN CREATEDB' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tollgate')\gexec
 SELECT 'CREATE DATABASE tollgate OWNER tollgate' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'tollgate')\gexec
+-- The tests drop their own databases WITH (FORCE), which must also end an autovacuum worker
+-- that happens to be analysing the database; Postgres 15 lets only pg_signal_backend do that
+-- (without it the drop fails now and then: "must be a member of the role whose process is being
+-- terminated or member of pg_signal_backend").
+SELECT 'GRANT pg_signal_backend TO tollgate' WHERE NOT pg_has_role('tollgate', 'pg_signal_backend', 'member')\gexec
 SQL
 }
 

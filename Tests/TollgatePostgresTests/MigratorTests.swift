@@ -10,20 +10,32 @@ import TollgateCore
 @Suite struct MigratorTests {
     let logger = Logger(label: "test.postgres")
 
-    /// Creates a fresh database, runs `body` with its endpoint, then drops it.
+    /// Creates a fresh database, runs `body` with its endpoint, then drops it. A Postgres error
+    /// from any of the three steps is reported with the server's message.
     func withFreshDatabase(_ body: (PostgresEndpoint) async throws -> Void) async throws {
         let admin = try #require(PostgresEndpoint(url: TestEnvironment.postgresURL))
         let name = "tg_test_\(UUID().uuidString.prefix(8).lowercased())"
-        try await withClient(admin) { client in
-            try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
-        }
         do {
-            try await body(admin.with(database: name))
-        } catch {
-            try? await dropDatabase(name, admin: admin)
-            throw error
+            try await withClient(admin) { client in
+                try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
+            }
+            do {
+                try await body(admin.with(database: name))
+            } catch {
+                try? await dropDatabase(name, admin: admin)
+                throw error
+            }
+            try await dropDatabase(name, admin: admin)
+        } catch let error as PSQLError {
+            throw DetailedPostgresError(error)
         }
-        try await dropDatabase(name, admin: admin)
+    }
+
+    /// PostgresNIO's errors describe themselves generically (to keep data out of production logs);
+    /// a failing test shows the server's message, SQLSTATE and query instead.
+    struct DetailedPostgresError: Error, CustomStringConvertible {
+        let description: String
+        init(_ error: PSQLError) { description = String(reflecting: error) }
     }
 
     func dropDatabase(_ name: String, admin: PostgresEndpoint) async throws {
