@@ -46,8 +46,16 @@ import TollgateTestSupport
         }
     }
 
-    @Test func addressesThatKeepMissingDeadlinesOrAbuseHTTP2CoolOffAndComeBack() async throws {
-        let clients = ClientConnectionCounts(maximumPerClient: 2, strikesBeforeCoolOff: 3, coolOff: .seconds(1))
+    /// A clock the cooling-off tests move by hand.
+    final class ManualClock: Sendable {
+        private let instant = NIOLockedValueBox(ContinuousClock.now)
+        var now: ContinuousClock.Instant { instant.withLockedValue { $0 } }
+        func advance(_ duration: Duration) { instant.withLockedValue { $0 += duration } }
+    }
+
+    @Test func addressesThatKeepMissingDeadlinesOrAbuseHTTP2CoolOffAndComeBack() {
+        let clock = ManualClock()
+        let clients = ClientConnectionCounts(maximumPerClient: 2, strikesBeforeCoolOff: 3, coolOff: .seconds(1), now: { clock.now })
         #expect(clients.admit("a") == .admitted && clients.admit("a") == .admitted)
         #expect(clients.admit("a") == .overLimit)
         clients.release("a")
@@ -60,16 +68,76 @@ import TollgateTestSupport
         clients.strike("b")
         #expect(clients.admit("b") == .coolingOff)
         #expect(clients.admit("c") == .admitted)  // other addresses are not affected
-        try await Task.sleep(for: .milliseconds(1200))
+        clock.advance(.milliseconds(999))
+        #expect(clients.admit("b") == .coolingOff)
+        clock.advance(.milliseconds(1))
         #expect(clients.admit("b") == .admitted)
         clients.release("b")
 
         // Protocol abuse cools off at once, and a second cooling-off lasts twice as long.
         clients.abused("b")
-        try await Task.sleep(for: .milliseconds(1200))
+        clock.advance(.milliseconds(1_500))
         #expect(clients.admit("b") == .coolingOff)
-        try await Task.sleep(for: .milliseconds(1200))
+        clock.advance(.milliseconds(500))
         #expect(clients.admit("b") == .admitted)
+        clients.release("b")
+    }
+
+    @Test func strikesSpreadWiderThanTheWindowDoNotAddUpAndAQuietOffenderStartsOver() {
+        let clock = ManualClock()
+        let clients = ClientConnectionCounts(
+            maximumPerClient: 0, strikesBeforeCoolOff: 3, strikeWindow: .seconds(60), coolOff: .seconds(1), now: { clock.now }
+        )
+        // A provider behind a flaky network: a missed deadline a minute, for an hour.
+        for _ in 0..<60 {
+            clients.strike("provider")
+            clock.advance(.seconds(61))
+            #expect(clients.admit("provider") == .admitted)
+            clients.release("provider")
+        }
+        // An offender: its second cool-off is doubled, but after 16 cool-offs' quiet it starts over.
+        clients.abused("offender")
+        clock.advance(.seconds(1))
+        clients.abused("offender")
+        clock.advance(.seconds(1))
+        #expect(clients.admit("offender") == .coolingOff)
+        clock.advance(.seconds(1))
+        #expect(clients.admit("offender") == .admitted)
+        clients.release("offender")
+        clock.advance(.seconds(16))
+        clients.abused("offender")
+        clock.advance(.seconds(1))
+        #expect(clients.admit("offender") == .admitted)
+    }
+
+    @Test func theTableOfAddressesStaysBoundedWhateverTheAttackerHas() {
+        let clock = ManualClock()
+        let clients = ClientConnectionCounts(
+            maximumPerClient: 4, strikesBeforeCoolOff: 2, coolOff: .seconds(1), maximumTracked: 10_000, now: { clock.now }
+        )
+        // Each of 50,000 addresses misses one deadline: only 10,000 are remembered.
+        for n in 0..<50_000 { clients.strike("10.\(n >> 16).\((n >> 8) & 255).\(n & 255)") }
+        #expect(clients.tracked == 10_000)
+        // Once quiet for 16 cool-offs, they are swept as new addresses arrive; open ones stay.
+        #expect(clients.admit("192.0.2.1") == .admitted)
+        clock.advance(.seconds(17))
+        for n in 0..<2_000 { clients.strike("172.16.\(n >> 8).\(n & 255)") }
+        #expect(clients.tracked <= 2_001)
+        #expect(clients.count(of: "192.0.2.1") == 1)
+        // A well-behaved address leaves nothing behind.
+        clients.release("192.0.2.1")
+        #expect(clients.count(of: "192.0.2.1") == 0)
+    }
+
+    @Test func anIPv6ClientIsCountedByItsSlash64AndAMappedIPv4AsItself() throws {
+        let one = try SocketAddress(ipAddress: "2001:db8:1:2::1", port: 443)
+        let sameNetwork = try SocketAddress(ipAddress: "2001:db8:1:2:ffff:ffff:ffff:ffff", port: 1)
+        let otherNetwork = try SocketAddress(ipAddress: "2001:db8:1:3::1", port: 443)
+        #expect(ClientConnectionCounts.key(for: one) == "2001:db8:1:2::/64")
+        #expect(ClientConnectionCounts.key(for: sameNetwork) == ClientConnectionCounts.key(for: one))
+        #expect(ClientConnectionCounts.key(for: otherNetwork) != ClientConnectionCounts.key(for: one))
+        #expect(ClientConnectionCounts.key(for: try SocketAddress(ipAddress: "::ffff:198.51.100.7", port: 1)) == "198.51.100.7")
+        #expect(ClientConnectionCounts.key(for: try SocketAddress(ipAddress: "198.51.100.7", port: 1)) == "198.51.100.7")
     }
 
     @Test func aHandshakeWithoutARequestIsClosedAtTheFirstRequestDeadlineButARequestDisarmsIt() async throws {

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
@@ -34,58 +37,109 @@ enum GuardClosure: String, CaseIterable, Sendable {
 /// connection after 200 resets, but the attacker reconnects and gets 200 more fully handled
 /// requests each time (one attacker loop took 68% of a core). An address whose connection NIOHTTP2
 /// closed for abuse, or that ran into the handshake, first-request or head deadlines
-/// `strikesBeforeCoolOff` times, is refused for `coolOff` (doubling on each repeat, to 16x).
+/// `strikesBeforeCoolOff` times within `strikeWindow`, is refused for `coolOff` (doubling on each
+/// repeat, to 16x).
+///
+/// The table is bounded: it is the attacker who chooses how many addresses it has (an IPv6 host
+/// has a whole /64, which is why IPv6 clients are keyed by their /64: ``key(for:)``). An address
+/// with nothing open is forgotten once it has been quiet for `forgetAfter` (16 cool-offs by
+/// default, so that a returning offender still meets its longer cool-off); stale entries are swept
+/// when the table has doubled since the last sweep, or when it is full; and beyond `maximumTracked`
+/// addresses, strikes of new addresses are not recorded (open connections always are:
+/// `max_connections` bounds them).
 final class ClientConnectionCounts: Sendable {
     let maximumPerClient: Int
     let strikesBeforeCoolOff: Int
+    let strikeWindow: Duration
     let coolOff: Duration
+    let forgetAfter: Duration
+    let maximumTracked: Int
+    private let now: @Sendable () -> ContinuousClock.Instant
 
     private struct Client {
         var open = 0
         var strikes = 0
+        var firstStrike: ContinuousClock.Instant?
         var coolOffs = 0
         var refusedUntil: ContinuousClock.Instant?
+        /// The last strike, abuse or refusal: what `forgetAfter` counts from.
+        var lastEvent: ContinuousClock.Instant
     }
 
-    private let clients = NIOLockedValueBox<[String: Client]>([:])
+    private struct Table {
+        var clients: [String: Client] = [:]
+        /// The table's size after the last sweep: the next sweep comes when it has doubled.
+        var sizeAfterSweep = 0
+        var lastSweep: ContinuousClock.Instant
+    }
 
-    init(maximumPerClient: Int, strikesBeforeCoolOff: Int = 32, coolOff: Duration = .seconds(30)) {
+    private let table: NIOLockedValueBox<Table>
+
+    init(
+        maximumPerClient: Int, strikesBeforeCoolOff: Int = 32, strikeWindow: Duration = .seconds(60),
+        coolOff: Duration = .seconds(30), forgetAfter: Duration? = nil, maximumTracked: Int = 65_536,
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
+    ) {
         self.maximumPerClient = maximumPerClient
         self.strikesBeforeCoolOff = strikesBeforeCoolOff
+        self.strikeWindow = strikeWindow
         self.coolOff = coolOff
+        self.forgetAfter = forgetAfter ?? coolOff * 16
+        self.maximumTracked = maximumTracked
+        self.now = now
+        self.table = NIOLockedValueBox(Table(lastSweep: now()))
+    }
+
+    /// The key an address is counted under: an IPv4 address (IPv4-mapped IPv6 included) as
+    /// itself, an IPv6 address by its /64 (`2001:db8:1:2::/64`); nil for a Unix socket.
+    static func key(for address: SocketAddress) -> String? {
+        switch address {
+        case .v4: return address.ipAddress
+        case .v6(let v6):
+            let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
+            if bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xff, bytes[11] == 0xff {
+                return bytes[12...].map(String.init).joined(separator: ".")
+            }
+            let groups = stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+            return groups.joined(separator: ":") + "::/64"
+        case .unixDomainSocket: return nil
+        }
     }
 
     enum Admission { case admitted, overLimit, coolingOff }
 
     /// Counts a new connection from `client` unless it has its cap or is cooling off.
     func admit(_ client: String) -> Admission {
-        clients.withLockedValue { clients in
-            var entry = clients[client, default: Client()]
+        let now = now()
+        return table.withLockedValue { table in
+            var entry = table.clients[client] ?? Client(lastEvent: now)
             if let until = entry.refusedUntil {
-                guard until <= .now else { return .coolingOff }
+                guard until <= now else { return .coolingOff }
                 entry.refusedUntil = nil
             }
             guard maximumPerClient == 0 || entry.open < maximumPerClient else { return .overLimit }
             entry.open += 1
-            clients[client] = entry
+            store(entry, for: client, in: &table, now: now)
             return .admitted
         }
     }
 
     func release(_ client: String) {
-        clients.withLockedValue { clients in
-            guard var entry = clients[client] else { return }
+        let now = now()
+        table.withLockedValue { table in
+            guard var entry = table.clients[client] else { return }
             entry.open = max(0, entry.open - 1)
-            // Forget a well-behaved address once it has nothing open and nothing held against it.
+            // A well-behaved address is forgotten as soon as it has nothing open.
             if entry.open == 0, entry.strikes == 0, entry.refusedUntil == nil, entry.coolOffs == 0 {
-                clients[client] = nil
+                table.clients[client] = nil
             } else {
-                clients[client] = entry
+                store(entry, for: client, in: &table, now: now)
             }
         }
     }
 
-    /// One deadline missed by `client`; `strikesBeforeCoolOff` of them start a cooling-off period.
+    /// One deadline missed by `client`; `strikesBeforeCoolOff` of them within `strikeWindow`
+    /// start a cooling-off period.
     func strike(_ client: String) {
         record(client, strikes: 1)
     }
@@ -96,19 +150,53 @@ final class ClientConnectionCounts: Sendable {
     }
 
     private func record(_ client: String, strikes: Int) {
-        clients.withLockedValue { clients in
-            var entry = clients[client, default: Client()]
+        let now = now()
+        table.withLockedValue { table in
+            var entry: Client
+            if let known = table.clients[client] {
+                entry = known
+            } else {
+                // Full: make room from the stale, at most once a second (a sweep walks the table).
+                if table.clients.count >= maximumTracked, now - table.lastSweep >= .seconds(1) { sweep(&table, now: now) }
+                guard table.clients.count < maximumTracked else { return }
+                entry = Client(lastEvent: now)
+            }
+            // A long-quiet offender starts over; strikes spread thinner than the window do not add up.
+            if now - entry.lastEvent >= forgetAfter { entry.coolOffs = 0 }
+            if let first = entry.firstStrike, now - first >= strikeWindow { entry.strikes = 0 }
+            if entry.strikes == 0 { entry.firstStrike = now }
             entry.strikes += strikes
+            entry.lastEvent = now
             if entry.strikes >= strikesBeforeCoolOff {
                 entry.strikes = 0
-                entry.refusedUntil = .now + coolOff * (1 << min(entry.coolOffs, 4))
+                entry.firstStrike = nil
+                let until = now + coolOff * (1 << min(entry.coolOffs, 4))
+                entry.refusedUntil = until
+                entry.lastEvent = until
                 entry.coolOffs += 1
             }
-            clients[client] = entry
+            store(entry, for: client, in: &table, now: now)
         }
     }
 
-    func count(of client: String) -> Int { clients.withLockedValue { $0[client]?.open ?? 0 } }
+    private func store(_ entry: Client, for client: String, in table: inout Table, now: ContinuousClock.Instant) {
+        let isNew = table.clients.updateValue(entry, forKey: client) == nil
+        if isNew, table.clients.count >= max(1_024, 2 * table.sizeAfterSweep) { sweep(&table, now: now) }
+    }
+
+    /// Forgets every address with nothing open that has been quiet for `forgetAfter`.
+    private func sweep(_ table: inout Table, now: ContinuousClock.Instant) {
+        table.clients = table.clients.filter { _, entry in
+            entry.open > 0 || (entry.refusedUntil.map { $0 > now } ?? false) || now - entry.lastEvent < forgetAfter
+        }
+        table.sizeAfterSweep = table.clients.count
+        table.lastSweep = now
+    }
+
+    func count(of client: String) -> Int { table.withLockedValue { $0.clients[client]?.open ?? 0 } }
+
+    /// How many addresses the table holds.
+    var tracked: Int { table.withLockedValue { $0.clients.count } }
 }
 
 /// Sits right after the TLS handler of every edge connection, so it sees the handshake complete

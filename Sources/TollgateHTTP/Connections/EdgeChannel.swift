@@ -58,7 +58,7 @@ struct EdgeChannel: ServerChildChannel {
         channel.eventLoop.makeCompletedFuture {
             // Refused before any TLS state exists: a refusal costs an accept and a close.
             // (Not by failing the setup: a failed child initializer is reported to the listener.)
-            let client = channel.remoteAddress?.ipAddress
+            let client = channel.remoteAddress.flatMap(ClientConnectionCounts.key(for:))
             let pipeline = channel.pipeline.syncOperations
             if let client {
                 let refusal: GuardClosure? = switch clients.admit(client) {
