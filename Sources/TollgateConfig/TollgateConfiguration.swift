@@ -50,7 +50,9 @@ public struct TollgateConfiguration: Sendable {
         /// callbacks for that order: they answer 503 and land on retry. Default 1 s; at most a
         /// third of `webhooks.commit_timeout`, so the rest of a batch still commits in time.
         public var lockTimeout: Duration = .seconds(1)
-        /// Any one statement of the edge's is cancelled by Postgres after this. Default 4 s.
+        /// Any one statement of the edge's is cancelled by Postgres after this. Default 4 s. A
+        /// checkout's call to Postgres is answered 503 after this too, whatever holds it (a
+        /// connection lease while Postgres is cut off, a silent connection).
         public var statementTimeout: Duration = .seconds(4)
     }
 

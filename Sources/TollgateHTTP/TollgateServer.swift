@@ -161,7 +161,7 @@ public final class TollgateServer: Sendable {
         )
         let redis = self.redis
         let checkout = try await CheckoutRoutes.make(
-            tenants: tenants, products: { [catalog] in catalog?.snapshot.catalogs.tenants[$0] }, payments: paymentClients, orders: CheckoutOrderStore(client: postgres, logger: logger),
+            tenants: tenants, products: { [catalog] in catalog?.snapshot.catalogs.tenants[$0] }, payments: paymentClients, orders: DeadlineBoundOrders(CheckoutOrderStore(client: postgres, logger: logger), timeout: configuration.postgres.statementTimeout),
             idempotency: { IdempotencyRecordStore(redis: redis, ttl: $0.idempotencyTTL, lease: $0.idempotencyLease) },
             rateLimiter: rateLimiter, rateLimitHeadersOnAdmitted: configuration.rateLimits.headersOnAdmitted, logger: logger
         )

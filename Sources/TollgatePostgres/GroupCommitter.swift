@@ -2,6 +2,7 @@ import Logging
 import Metrics
 import NIOConcurrencyHelpers
 import ServiceLifecycle
+import TollgateCore
 import TollgateOrders
 
 /// Group commit for payment events: concurrent callers share transactions.
@@ -160,30 +161,14 @@ public final class GroupCommitter: Service, Sendable {
             return state.nextAttemptID
         }
         guard let attemptID else { return .failure(GroupCommitterError.timedOut) }
-        let outcome = await withCheckedContinuation { (answer: CheckedContinuation<Result<Results, any Error>, Never>) in
-            let answered = NIOLockedValueBox(false)
-            let answerOnce: @Sendable (Result<Results, any Error>) -> Void = { result in
-                let first = answered.withLockedValue { done in defer { done = true }; return !done }
-                if first { answer.resume(returning: result) }
-            }
-            let deadline = Task { [timeout = options.commitTimeout] in
-                try await Task.sleep(for: timeout)
-                answerOnce(.failure(GroupCommitterError.timedOut))
-            }
-            // The attempt is never cancelled, only abandoned: in the chaos scenario an edge whose
-            // timed-out attempts were cancelled while Postgres was cut off answered 503 until it
-            // was restarted (its pool never recovered; a cancelled PostgresNIO connection lease is
-            // the suspect). Left alone, an attempt ends when its connection does; the cap above
-            // bounds how many can be outstanding.
-            Task {
-                let result: Result<Results, any Error>
-                do { result = .success(try await self.store.commit(events)) } catch { result = .failure(error) }
-                _ = self.state.withLockedValue { $0.attemptsInFlight.removeValue(forKey: attemptID) }
-                answerOnce(result)
-                deadline.cancel()
-            }
+        // Abandoned at the deadline, never cancelled (``resultWithin``); the cap above bounds how
+        // many can be outstanding.
+        let outcome = await resultWithin(options.commitTimeout, finished: { [state] in
+            _ = state.withLockedValue { $0.attemptsInFlight.removeValue(forKey: attemptID) }
+        }) { [store] in
+            try await store.commit(events)
         }
-        return outcome
+        return outcome ?? .failure(GroupCommitterError.timedOut)
     }
 
     /// How long the oldest commit still in flight has run, when that is longer than the commit

@@ -41,6 +41,8 @@ import TollgateTestSupport
         attempts: Int = 3,
         simulator tweak: (inout ProviderSimulator.Configuration) -> Void = { _ in },
         edgeLogger: Logger? = nil,
+        postgresURL: String = TestEnvironment.postgresURL,
+        configure: (inout TollgateConfiguration) -> Void = { _ in },
         _ body: (Fixture) async throws -> Void
     ) async throws {
         let certificates = try await TestCertificates.make()
@@ -78,7 +80,10 @@ import TollgateTestSupport
                 try rules.write(to: directory.appendingPathComponent("_defaults.yaml"), atomically: true, encoding: .utf8)
                 store = try RulesStore(directory: directory.path, logger: Logger(label: "test.rules"))
             }
-            try await EdgeHarness.withServer(certificates: certificates, redisURL: redisURL, tenants: catalog, rules: store, catalog: products, logger: edgeLogger) { edge in
+            try await EdgeHarness.withServer(
+                certificates: certificates, redisURL: redisURL, tenants: catalog, rules: store, catalog: products,
+                postgresURL: postgresURL, logger: edgeLogger, configure: configure
+            ) { edge in
                 simulator.deliverCallbacks(to: edge.edge + "/v1/webhooks/{tenant}/stripe")
                 try await EdgeHarness.withClient(trusting: certificates.caPath) { client in
                     try await body(Fixture(edge: edge, simulator: simulator, client: client, catalog: catalog, products: products, caPath: certificates.caPath))
@@ -419,6 +424,50 @@ import TollgateTestSupport
             }
             #expect(others == [201, 201, 201, 429], "3 admitted + 2 of the first player = 5 from this address")
             #expect(try await orderCount(player: player) == 2)
+        }
+    }
+
+    // MARK: - Postgres failing
+
+    /// Postgres goes silent (a proxy that stops forwarding: connections stay open, nothing comes
+    /// back) mid-checkout. The page is answered 503 at the deadline, not after the pool gives up;
+    /// once Postgres answers again, the retry with the same key makes one order and one payment.
+    @Test func aCheckoutWhilePostgresIsSilentAnswers503AtTheDeadlineAndItsRetryMakesOneOrder() async throws {
+        let target = try #require(URLComponents(string: TestEnvironment.postgresURL))
+        let proxy = TCPProxy(upstreamHost: target.host ?? "127.0.0.1", upstreamPort: target.port ?? 5432)
+        try await proxy.start()
+        defer { Task { await proxy.stop() } }
+        var viaProxy = target
+        viaProxy.port = proxy.port
+        try await Self.withCheckout(postgresURL: viaProxy.string!, configure: { $0.postgres.statementTimeout = .seconds(1) }) { fixture in
+            let warm = Self.unique("p_")
+            #expect(try await post(fixture, player: warm, key: Self.unique("key-"), body: Self.orderBody(player: warm)).0.status == .created)
+
+            await proxy.freeze()
+            let player = Self.unique("p_"), key = Self.unique("key-")
+            let body = Self.orderBody(player: player)
+            let asked = ContinuousClock.now
+            let (refused, refusedBody) = try await post(fixture, player: player, key: key, body: body)
+            let waited = ContinuousClock.now - asked
+            #expect(refused.status == .serviceUnavailable, "\(refusedBody)")
+            #expect(refused.headers.first(name: "Retry-After") != nil)
+            #expect(refused.headers.first(name: "Content-Type") == "application/problem+json")
+            // The deadline is 1 s; without one the request waited for the pool (a minute or more).
+            #expect(waited < .seconds(10), "answered after \(waited)")
+            #expect(fixture.simulator.statistics.paymentIntentsCreated == 1, "no payment opened without a stored order")
+
+            await proxy.thaw()
+            var retried: (HTTPClientResponse, String)?
+            for _ in 0..<40 {
+                let attempt = try await post(fixture, player: player, key: key, body: body)
+                retried = attempt
+                if attempt.0.status == .created { break }
+                try await Task.sleep(for: .milliseconds(250))
+            }
+            let (response, text) = try #require(retried)
+            #expect(response.status == .created, "\(text)")
+            #expect(try await orderCount(player: player) == 1)
+            #expect(fixture.simulator.statistics.paymentIntentsCreated == 2, "one payment each for the warm-up and this order")
         }
     }
 

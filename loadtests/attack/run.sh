@@ -26,6 +26,7 @@
 #   ATTACK_RATE=200 ATTACK_DURATION=60s               the genuine traffic
 #   ATTACK_PERF=1                                     perf record the edge under attack (perf.data in the state dir)
 #   ATTACK_NICE=19                                    the attackers' nice level (0: as equals of the edge)
+#   ATTACK_CPU_QUOTA=0.5                              the attackers confined to half a core (a cgroup; root)
 #   TOLLGATE_SERVER_MAX_CONNECTIONS=16384 ...         any edge setting (TOLLGATE_ + its dotted path)
 #
 # Everything is private and on loopback, ports 55100-55199: the edge 55101 (admin 55111), Postgres
@@ -61,6 +62,20 @@ warmup=20
 # get every cycle the machine has spare, and the summary reports what they achieved (connections
 # held and opened, streams reset) and the CPU they used. ATTACK_NICE=0 runs them as equals.
 attack_nice="${ATTACK_NICE:-19}"
+# ATTACK_CPU_QUOTA=0.5 confines the attackers to that many cores in a cgroup of their own (cgroup
+# v1 or v2, needs root): on one machine, the stand-in for attackers on their own hosts, whose
+# CPU is not the edge's. Unset: the attackers take what they can get (at ATTACK_NICE).
+attack_cgroup=""
+if [[ -n "${ATTACK_CPU_QUOTA:-}" ]]; then
+  quota_us="$(awk -v q="$ATTACK_CPU_QUOTA" 'BEGIN { printf "%d", q * 100000 }')"
+  if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+    attack_cgroup=/sys/fs/cgroup/tollgate-attack
+    mkdir -p "$attack_cgroup" && echo "$quota_us 100000" >"$attack_cgroup/cpu.max"
+  else
+    attack_cgroup=/sys/fs/cgroup/cpu/tollgate-attack
+    mkdir -p "$attack_cgroup" && echo 100000 >"$attack_cgroup/cpu.cfs_period_us" && echo "$quota_us" >"$attack_cgroup/cpu.cfs_quota_us"
+  fi || { echo "cannot make the cgroup $attack_cgroup (root and a cpu controller are needed)" >&2; exit 1; }
+fi
 p99_bound_ms="${ATTACK_P99_MS:-100}"
 rss_bound_mib="${ATTACK_RSS_BOUND_MIB:-384}"
 # The edge and the attackers each hold thousands of sockets.
@@ -93,6 +108,7 @@ cleanup() {
     kill -KILL "$edge_pid" 2>/dev/null || true
   fi
   wait 2>/dev/null || true
+  [[ -n "$attack_cgroup" ]] && rmdir "$attack_cgroup" 2>/dev/null
   scripts/services.sh down attack
 }
 trap cleanup EXIT
@@ -131,6 +147,10 @@ print(json.dumps({m.group(1): int(float(m.group(2))) for m in
   re.finditer(r"^tollgate_http_guard_closures_total\{reason=\"([a-z0-9_]+)\"\} (\S+)$", sys.stdin.read(), re.M)}))'
 }
 
+scrape() {  # scrape FILE: the edge's metrics now
+  curl -sf "http://127.0.0.1:$admin_port/metrics" >"$1" || : >"$1"
+}
+
 genuine_run() {  # genuine_run OUT_DIR: the steady genuine traffic, --verify; its exit status
   stdbuf -oL "$state/tollgate" load "$scenario" --target "https://127.0.0.1:$edge_port" --postgres "$postgres_url" \
     --config "$config" --rate "$rate" --duration "$duration" --verify --out "$1" ${ATTACK_LOAD_ARGS:-} >"$1/load.log" 2>&1
@@ -150,7 +170,9 @@ status=0
 echo baseline >"$state/phase"
 log "baseline: $rate/s for $duration, no attack"
 edge_cpu_start="$(cpu_seconds "$edge_pid")"
+scrape "$state/metrics-baseline-before.txt"
 genuine_run "$results/attack-baseline" || { status=1; log "baseline run failed (thresholds or --verify)"; }
+scrape "$state/metrics-baseline-after.txt"
 edge_cpu_baseline="$(awk -v a="$edge_cpu_start" -v b="$(cpu_seconds "$edge_pid")" 'BEGIN { printf "%.2f", b - a }')"
 grep -v '^\[ *[0-9]*s\]' "$results/attack-baseline/load.log"
 echo quiet >"$state/phase"
@@ -167,6 +189,7 @@ for attacker in "${attackers[@]}"; do
   nice -n "$attack_nice" python3 loadtests/attack/attack.py --host 127.0.0.1 --port "$edge_port" $args --ramp 10 \
     --out "$state/attackers-$name.json" >"$state/attack-$name.log" 2>&1 &
   attack_pids+=($!)
+  [[ -n "$attack_cgroup" ]] && echo "$!" >"$attack_cgroup/cgroup.procs"
 done
 sleep "$warmup"
 for pid in "${attack_pids[@]}"; do
@@ -175,6 +198,9 @@ done
 echo attack >"$state/phase"
 log "genuine traffic under attack: $rate/s for $duration"
 edge_cpu_start="$(cpu_seconds "$edge_pid")" attackers_cpu_start="$(cpu_seconds "${attack_pids[@]}")"
+scrape "$state/metrics-attack-before.txt"
+# The kernel's view: listen-queue overflows and drops, SYNs retransmitted (history reset here).
+nstat -n
 perf_pid=""
 if [[ -n "${ATTACK_PERF:-}" ]]; then  # a CPU profile of the edge under attack, for perf report
   perf record -F 499 -g -p "$edge_pid" -o "$state/perf.data" >/dev/null 2>&1 &
@@ -182,6 +208,8 @@ if [[ -n "${ATTACK_PERF:-}" ]]; then  # a CPU profile of the edge under attack, 
 fi
 genuine_run "$results/attack" || { status=1; log "run under attack failed (thresholds or --verify)"; }
 [[ -n "$perf_pid" ]] && { kill -INT "$perf_pid"; wait "$perf_pid" || true; log "edge profile: perf report -i $state/perf.data"; }
+scrape "$state/metrics-attack-after.txt"
+nstat -z TcpExtListenOverflows TcpExtListenDrops TcpExtTCPSynRetrans | awk 'NF == 3 && $1 ~ /^TcpExt/ { printf "%s\t%s\n", $1, $2 }' >"$state/nstat-attack.tsv"
 edge_cpu_attack="$(awk -v a="$edge_cpu_start" -v b="$(cpu_seconds "$edge_pid")" 'BEGIN { printf "%.2f", b - a }')"
 attackers_cpu_attack="$(awk -v a="$attackers_cpu_start" -v b="$(cpu_seconds "${attack_pids[@]}")" 'BEGIN { printf "%.2f", b - a }')"
 grep -v '^\[ *[0-9]*s\]' "$results/attack/load.log"
@@ -199,9 +227,25 @@ kill -0 "$edge_pid" 2>/dev/null || { log "DEFECT: the edge exited during the att
 
 # --- 3. the figures and the bounds ----------------------------------------------------------------
 python3 - "$state" "$results" "$p99_bound_ms" "$rss_bound_mib" "$edge_cpu_baseline" "$edge_cpu_attack" "$attackers_cpu_attack" <<'PY' || status=1
-import glob, json, sys
+import glob, json, os, sys
 state, results, p99_bound, rss_bound = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
 cpu = {"edge_baseline_s": float(sys.argv[5]), "edge_under_attack_s": float(sys.argv[6]), "attackers_under_attack_s": float(sys.argv[7])}
+import re
+def buckets(path):  # {le: count} of tollgate_http_request_duration_seconds, summed over routes and statuses
+    # (greedy to the last "} ": route labels hold braces, /v1/webhooks/{tenant}/{source})
+    counts = {}
+    for m in re.finditer(r'^tollgate_http_request_duration_seconds_bucket\{(.*)\} (\S+)$', open(path).read(), re.M):
+        le = re.search(r'le="([^"]+)"', m.group(1)).group(1)
+        counts[le] = counts.get(le, 0) + float(m.group(2))
+    return counts
+def server_side(phase):  # the edge's own p50/p99 (head parsed to response) in the phase, by bucket bound
+    before, after = buckets(f"{state}/metrics-{phase}-before.txt"), buckets(f"{state}/metrics-{phase}-after.txt")
+    delta = sorted(((float("inf") if le == "+Inf" else float(le)), after[le] - before.get(le, 0)) for le in after)
+    total = delta[-1][1] if delta else 0
+    def quantile(q):
+        return next((round(le * 1000, 1) for le, n in delta if n >= q * total), None) if total else None
+    return {"requests": int(total), "p50_ms_at_most": quantile(0.5), "p99_ms_at_most": quantile(0.99)}
+kernel = {name: int(value) for name, value in (line.split() for line in open(f"{state}/nstat-attack.tsv"))}
 def run(directory):
     d = json.load(open(f"{results}/{directory}/attack-baseline.json"))
     kinds = {k["kind"]: k["latency"] for k in d["kinds"]}
@@ -227,7 +271,10 @@ summary = {
     "guard_closures_during_attack": {k: after.get(k, 0) - before.get(k, 0) for k in sorted(after)},
     "attackers": {"modes": {mode: figures for path in sorted(glob.glob(f"{state}/attackers-*.json"))
                             for mode, figures in json.load(open(path))["modes"].items()}},
+    "attacker_settings": {"nice": int(os.environ.get("ATTACK_NICE", "19")), "cpu_quota_cores": os.environ.get("ATTACK_CPU_QUOTA")},
     "cpu_seconds": cpu,
+    "edge_side_latency": {"baseline": server_side("baseline"), "under_attack": server_side("attack")},
+    "kernel_under_attack": kernel,
     "bounds": {"p99_ms": p99_bound, "rss_mib": rss_bound},
 }
 json.dump(summary, open(f"{results}/attack/summary.json", "w"), indent=2)
@@ -238,6 +285,9 @@ for name, r in (("baseline", b), ("under attack", a)):
 print("edge RSS (MiB):", ", ".join(f"{p} {v['min_mib']}-{v['max_mib']}" for p, v in summary["rss"].items() if v))
 print("peak open edge connections:", summary["peak_open_connections"])
 print("machine load average (2 cores):", summary["mean_load_average"])
+print("edge-side latency (head parsed to response, by histogram bucket bound):", summary["edge_side_latency"])
+print("kernel during the genuine run under attack:", kernel)
+print("attackers:", summary["attacker_settings"])
 print("CPU seconds in the genuine run: edge {edge_baseline_s} (baseline), edge {edge_under_attack_s} and the attackers {attackers_under_attack_s} (under attack)".format(**cpu))
 print("guard closures during the attack:", summary["guard_closures_during_attack"])
 for mode, m in summary["attackers"]["modes"].items():
