@@ -97,7 +97,12 @@ public struct CheckoutOrderStore: Sendable {
     /// advisory lock): two checkouts of one player never both pass a limit, and a retry always finds
     /// the order the first request made. Callbacks that raced ahead of the order (stored `pending`)
     /// are applied in the same transaction.
-    public func create(tenant: String, orderID: String, order: NewOrder) async throws -> CreateOutcome {
+    ///
+    /// With `notAfter`, an order made past that instant is rolled back instead of committed
+    /// (``CheckoutOrderStoreError/deadlinePassed``): its caller was answered 503 at the deadline
+    /// and may since have been answered otherwise (a refusal stored under the same key), so an
+    /// abandoned call must not leave an order behind once Postgres answers again.
+    public func create(tenant: String, orderID: String, order: NewOrder, notAfter: ContinuousClock.Instant? = nil) async throws -> CreateOutcome {
         try await PostgresMetrics.measure("create_order") {
             try await client.withTransaction(logger: logger) { connection in
                 // Its own statement: a read in the same statement would use a snapshot older than the lock.
@@ -143,6 +148,8 @@ public struct CheckoutOrderStore: Sendable {
                 let rows = try await connection.query("""
                     SELECT \(unescaped: Self.columns) FROM orders WHERE tenant = \(tenant) AND order_id = \(orderID)
                     """, logger: logger)
+                // Last, so that only the commit itself can still outrun the deadline.
+                if let notAfter, ContinuousClock.now > notAfter { throw CheckoutOrderStoreError.deadlinePassed }
                 for try await row in rows.decode(Row.self) { return .created(Self.stored(row)) }
                 throw CheckoutOrderStoreError.vanished
             }
@@ -186,11 +193,13 @@ public struct CheckoutOrderStore: Sendable {
     }
 
     /// Records why opening the payment failed; the order stays `created` so a retry can open it.
+    /// Never over a payment already recorded (a late failure of an abandoned call, or of a first
+    /// attempt whose retry succeeded, must not mark an order with a payment as failed).
     public func recordPaymentFailure(tenant: String, orderID: String, provider: String, error: String) async throws {
         try await PostgresMetrics.measure("record_payment") {
             _ = try await client.query("""
                 UPDATE orders SET provider = \(provider), last_error = \(error), updated_at = now()
-                WHERE tenant = \(tenant) AND order_id = \(orderID)
+                WHERE tenant = \(tenant) AND order_id = \(orderID) AND provider_payment_id IS NULL
                 """, logger: logger)
         }
     }
@@ -234,4 +243,6 @@ public struct CheckoutOrderStore: Sendable {
 public enum CheckoutOrderStoreError: Error {
     /// The idempotent insert found neither its own row nor a conflicting one (cannot happen in one transaction).
     case vanished
+    /// The order was made after its `notAfter`: rolled back, its caller having been answered already.
+    case deadlinePassed
 }

@@ -440,8 +440,14 @@ import TollgateTestSupport
         var viaProxy = target
         viaProxy.port = proxy.port
         try await Self.withCheckout(postgresURL: viaProxy.string!, configure: { $0.postgres.statementTimeout = .seconds(1) }) { fixture in
-            let warm = Self.unique("p_")
-            #expect(try await post(fixture, player: warm, key: Self.unique("key-"), body: Self.orderBody(player: warm)).0.status == .created)
+            // Warm: a pool connection exists (retried: the 1 s statement_timeout is the whole edge's).
+            let warm = Self.unique("p_"), warmKey = Self.unique("key-")
+            var warmed = false
+            for _ in 0..<20 where !warmed {
+                warmed = try await post(fixture, player: warm, key: warmKey, body: Self.orderBody(player: warm)).0.status == .created
+                if !warmed { try await Task.sleep(for: .milliseconds(250)) }
+            }
+            #expect(warmed)
 
             await proxy.freeze()
             let player = Self.unique("p_"), key = Self.unique("key-")
@@ -456,7 +462,16 @@ import TollgateTestSupport
             #expect(waited < .seconds(10), "answered after \(waited)")
             #expect(fixture.simulator.statistics.paymentIntentsCreated == 1, "no payment opened without a stored order")
 
+            // Postgres answers again; the abandoned create reaches it past its deadline and rolls
+            // back: no order the page was told was not stored (it may since have been refused).
             await proxy.thaw()
+            try await TestEnvironment.waitUntil(timeout: .seconds(20)) {
+                let (_, metrics) = try await HTTPClient.shared.fetch(fixture.edge.admin + "/metrics")
+                return metrics.split(separator: "\n").contains { line in
+                    line.hasPrefix("tollgate_checkout_store_calls_outstanding ") && line.split(separator: " ").last.flatMap { Double($0) } == 0
+                }
+            }
+            #expect(try await orderCount(player: player) == 0)
             var retried: (HTTPClientResponse, String)?
             for _ in 0..<40 {
                 let attempt = try await post(fixture, player: player, key: key, body: body)

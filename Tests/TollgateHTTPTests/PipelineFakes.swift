@@ -63,7 +63,7 @@ final class FakeOrders: CheckoutOrders, @unchecked Sendable {
     let state = NIOLockedValueBox((orders: [String: CheckoutOrderStore.StoredOrder](), byKey: [String: (orderID: String, fingerprint: String)](),
                                    failures: [String](), down: false, recordFails: false))
 
-    func create(tenant: String, orderID: String, order: CheckoutOrderStore.NewOrder) async throws -> CheckoutOrderStore.CreateOutcome {
+    func create(tenant: String, orderID: String, order: CheckoutOrderStore.NewOrder, notAfter: ContinuousClock.Instant?) async throws -> CheckoutOrderStore.CreateOutcome {
         try state.withLockedValue { state in
             if state.down { throw Down() }
             if let existing = state.byKey["\(order.playerID)|\(order.idempotencyKey)"], let stored = state.orders[existing.orderID] {

@@ -10,7 +10,8 @@ import TollgateRedisStores
 
 /// Orders, created at most once per (tenant, player, Idempotency-Key), with their priced lines.
 protocol CheckoutOrders: Sendable {
-    func create(tenant: String, orderID: String, order: CheckoutOrderStore.NewOrder) async throws -> CheckoutOrderStore.CreateOutcome
+    /// `notAfter`: roll back rather than commit an order made after this instant (nil: no limit).
+    func create(tenant: String, orderID: String, order: CheckoutOrderStore.NewOrder, notAfter: ContinuousClock.Instant?) async throws -> CheckoutOrderStore.CreateOutcome
     func recordPaymentOpened(tenant: String, orderID: String, provider: String, paymentID: String) async throws -> CheckoutOrderStore.StoredOrder?
     func recordPaymentFailure(tenant: String, orderID: String, provider: String, error: String) async throws
     func find(tenant: String, orderID: String, playerID: String) async throws -> CheckoutOrderStore.StoredOrder?

@@ -128,7 +128,7 @@ struct CheckoutRoutes: Sendable {
         do {
             outcome = try await orders.create(tenant: name, orderID: Self.newOrderID(), order: CheckoutOrderStore.NewOrder(
                 playerID: player, country: country, returnURL: order.returnURL, priced: priced, idempotencyKey: key, fingerprint: fingerprint
-            ))
+            ), notAfter: nil)
         } catch {
             logger.error("checkout order could not be stored", metadata: ["tenant": "\(name)", "error": "\(String(reflecting: error))"])
             throw Problem(.serviceUnavailable, detail: "The order could not be stored; retry with the same Idempotency-Key.", headers: [("Retry-After", "2")])

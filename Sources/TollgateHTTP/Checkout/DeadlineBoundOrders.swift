@@ -7,9 +7,11 @@ import TollgatePostgres
 /// within `timeout` when Postgres does not answer, instead of waiting for the pool (about a minute
 /// with Postgres cut off) while its request holds a connection and a task.
 ///
-/// A call past its deadline is abandoned, not cancelled (``resultWithin``), and may still land;
-/// that is safe because the checkout writes under the (tenant, player, Idempotency-Key) unique key
-/// and records a payment id at most once, so the page's retry with the same key finds what landed.
+/// A call past its deadline is abandoned, not cancelled (``resultWithin``). A `create` that gets
+/// to Postgres later rolls back instead of committing (its `notAfter`): the page was answered 503
+/// and may since have been answered otherwise. The other calls may still land, and that is safe:
+/// a payment id recorded late is the payment the provider holds for the order (the retry with the
+/// same key finds it), and a late failure is never recorded over a payment.
 /// At most `maximumOutstanding` calls may be in flight, the abandoned among them: a healthy
 /// Postgres finishes calls in milliseconds, so only stuck ones pile up towards the cap, and beyond
 /// it new calls fail at once rather than queue on the pool behind them.
@@ -43,6 +45,8 @@ struct DeadlineBoundOrders: CheckoutOrders {
         }
     }
 
+    /// Calls to Postgres in flight, the abandoned among them: stays up while Postgres is stuck.
+    private static let outstandingGauge = Gauge(label: "tollgate_checkout_store_calls_outstanding")
     private static let timedOut = Counter(label: "tollgate_checkout_store_timeouts_total", dimensions: [("outcome", "deadline_passed")])
     private static let refused = Counter(label: "tollgate_checkout_store_timeouts_total", dimensions: [("outcome", "too_many_outstanding")])
 
@@ -50,13 +54,19 @@ struct DeadlineBoundOrders: CheckoutOrders {
         let admitted = outstanding.count.withLock { count in
             guard count < maximumOutstanding else { return false }
             count += 1
+            Self.outstandingGauge.record(count)
             return true
         }
         guard admitted else {
             Self.refused.increment()
             throw Failure.tooManyOutstanding(maximumOutstanding)
         }
-        let result = await resultWithin(timeout, finished: { [outstanding] in outstanding.count.withLock { $0 -= 1 } }, call)
+        let result = await resultWithin(timeout, finished: { [outstanding] in
+            outstanding.count.withLock { count in
+                count -= 1
+                Self.outstandingGauge.record(count)
+            }
+        }, call)
         guard let result else {
             Self.timedOut.increment()
             throw Failure.deadlinePassed(timeout)
@@ -64,8 +74,11 @@ struct DeadlineBoundOrders: CheckoutOrders {
         return try result.get()
     }
 
-    func create(tenant: String, orderID: String, order: CheckoutOrderStore.NewOrder) async throws -> CheckoutOrderStore.CreateOutcome {
-        try await bounded { [base] in try await base.create(tenant: tenant, orderID: orderID, order: order) }
+    /// The one call that must not land late: past its deadline the order is rolled back, not
+    /// committed (the page may have been answered otherwise since, e.g. a refusal under its key).
+    func create(tenant: String, orderID: String, order: CheckoutOrderStore.NewOrder, notAfter: ContinuousClock.Instant?) async throws -> CheckoutOrderStore.CreateOutcome {
+        let deadline = min(notAfter ?? .now + timeout, .now + timeout)
+        return try await bounded { [base] in try await base.create(tenant: tenant, orderID: orderID, order: order, notAfter: deadline) }
     }
 
     func recordPaymentOpened(tenant: String, orderID: String, provider: String, paymentID: String) async throws -> CheckoutOrderStore.StoredOrder? {

@@ -41,12 +41,17 @@ enum GuardClosure: String, CaseIterable, Sendable {
 /// repeat, to 16x).
 ///
 /// The table is bounded: it is the attacker who chooses how many addresses it has (an IPv6 host
-/// has a whole /64, which is why IPv6 clients are keyed by their /64: ``key(for:)``). An address
-/// with nothing open is forgotten once it has been quiet for `forgetAfter` (16 cool-offs by
-/// default, so that a returning offender still meets its longer cool-off); stale entries are swept
-/// when the table has doubled since the last sweep, or when it is full; and beyond `maximumTracked`
-/// addresses, strikes of new addresses are not recorded (open connections always are:
-/// `max_connections` bounds them).
+/// has a whole /64 to pick from). An address with nothing open is forgotten once its strikes are
+/// older than `strikeWindow` or, once it has cooled off, when it has been quiet for `forgetAfter`
+/// (16 cool-offs by default, so that a returning offender still meets its longer cool-off); stale
+/// entries are swept when the table has doubled since the last sweep, or when it is full; and once
+/// `maximumTracked` addresses are held, an address with no history gets none (its strikes are not
+/// recorded; open connections always are counted: `max_connections` bounds them).
+///
+/// Addresses are counted one by one, IPv6 ones too (``key(for:)``), not by /64: a /64 is often a
+/// whole office, campus or hotel, and one host's missed deadlines would cool off all of them. The
+/// price is that an attacker rotating through its /64 meets a fresh address's allowance each time;
+/// the bound above keeps that from costing memory.
 final class ClientConnectionCounts: Sendable {
     let maximumPerClient: Int
     let strikesBeforeCoolOff: Int
@@ -90,18 +95,18 @@ final class ClientConnectionCounts: Sendable {
         self.table = NIOLockedValueBox(Table(lastSweep: now()))
     }
 
-    /// The key an address is counted under: an IPv4 address (IPv4-mapped IPv6 included) as
-    /// itself, an IPv6 address by its /64 (`2001:db8:1:2::/64`); nil for a Unix socket.
+    /// The key an address is counted under: the IPv4 address for IPv4, for IPv4-mapped IPv6
+    /// (`::ffff:a.b.c.d`) and for NAT64 (`64:ff9b::a.b.c.d`, RFC 6052), so one client is one key
+    /// whichever way it arrives; an IPv6 address as its 32 hex digits; nil for a Unix socket.
     static func key(for address: SocketAddress) -> String? {
         switch address {
         case .v4: return address.ipAddress
         case .v6(let v6):
             let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
-            if bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xff, bytes[11] == 0xff {
-                return bytes[12...].map(String.init).joined(separator: ".")
-            }
-            let groups = stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
-            return groups.joined(separator: ":") + "::/64"
+            let mapped = bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xff && bytes[11] == 0xff
+            let nat64 = bytes[0..<4] == [0x00, 0x64, 0xff, 0x9b] && bytes[4..<12].allSatisfy({ $0 == 0 })
+            if mapped || nat64 { return bytes[12...].map(String.init).joined(separator: ".") }
+            return bytes.map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined()
         case .unixDomainSocket: return nil
         }
     }
@@ -130,7 +135,7 @@ final class ClientConnectionCounts: Sendable {
             guard var entry = table.clients[client] else { return }
             entry.open = max(0, entry.open - 1)
             // A well-behaved address is forgotten as soon as it has nothing open.
-            if entry.open == 0, entry.strikes == 0, entry.refusedUntil == nil, entry.coolOffs == 0 {
+            if entry.open == 0, !isRemembered(entry, now: now) {
                 table.clients[client] = nil
             } else {
                 store(entry, for: client, in: &table, now: now)
@@ -152,14 +157,15 @@ final class ClientConnectionCounts: Sendable {
     private func record(_ client: String, strikes: Int) {
         let now = now()
         table.withLockedValue { table in
-            var entry: Client
-            if let known = table.clients[client] {
-                entry = known
-            } else {
-                // Full: make room from the stale, at most once a second (a sweep walks the table).
-                if table.clients.count >= maximumTracked, now - table.lastSweep >= .seconds(1) { sweep(&table, now: now) }
-                guard table.clients.count < maximumTracked else { return }
-                entry = Client(lastEvent: now)
+            let known = table.clients[client]
+            var entry = known ?? Client(lastEvent: now)
+            // Addresses other than this one (an open connection already has its entry).
+            func others() -> Int { table.clients.count - (known == nil ? 0 : 1) }
+            if !isRemembered(entry, now: now), others() >= maximumTracked {
+                // Full: make room from the stale, at most once a second (a sweep walks the table);
+                // an address with no history gets none while the table stays full.
+                if now - table.lastSweep >= .seconds(1) { sweep(&table, now: now) }
+                guard others() < maximumTracked else { return }
             }
             // A long-quiet offender starts over; strikes spread thinner than the window do not add up.
             if now - entry.lastEvent >= forgetAfter { entry.coolOffs = 0 }
@@ -184,11 +190,18 @@ final class ClientConnectionCounts: Sendable {
         if isNew, table.clients.count >= max(1_024, 2 * table.sizeAfterSweep) { sweep(&table, now: now) }
     }
 
-    /// Forgets every address with nothing open that has been quiet for `forgetAfter`.
+    /// Whether anything is held against an address: strikes still within their window, a
+    /// cool-off in force, or cool-offs within `forgetAfter` (its next one will be longer).
+    private func isRemembered(_ entry: Client, now: ContinuousClock.Instant) -> Bool {
+        if let until = entry.refusedUntil, until > now { return true }
+        if entry.coolOffs > 0, now - entry.lastEvent < forgetAfter { return true }
+        if entry.strikes > 0, let first = entry.firstStrike, now - first < strikeWindow { return true }
+        return false
+    }
+
+    /// Forgets every address with nothing open and nothing held against it.
     private func sweep(_ table: inout Table, now: ContinuousClock.Instant) {
-        table.clients = table.clients.filter { _, entry in
-            entry.open > 0 || (entry.refusedUntil.map { $0 > now } ?? false) || now - entry.lastEvent < forgetAfter
-        }
+        table.clients = table.clients.filter { _, entry in entry.open > 0 || isRemembered(entry, now: now) }
         table.sizeAfterSweep = table.clients.count
         table.lastSweep = now
     }
