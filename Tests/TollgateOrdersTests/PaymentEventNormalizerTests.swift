@@ -143,6 +143,18 @@ import TollgateTestSupport
         #expect(throws: NormalizationError.noEventID) { try normalize("standard-webhooks", [:], Array("{}".utf8)) }
     }
 
+    /// Adyen's platform webhooks (no notificationItems) take their id from `data.id` or `id`. An
+    /// empty one (the normalize-adyen fuzzer's find, Fuzz/regressions/normalize-adyen) would make
+    /// every such webhook a duplicate of the first; NUL would fail in Postgres.
+    @Test func anAdyenPlatformWebhookWithAnEmptyOrControlCharacterIdIsRefused() throws {
+        for body in [#"{"id":"","data":{"d":"am_04"}}"#, #"{"data":{"id":""}}"#, #"{"id":"a\u0000b"}"#, #"{"data":{"id":"\u001f"},"id":""}"#] {
+            #expect(throws: NormalizationError.noEventID, "\(body)") { try normalize("adyen", [:], Array(body.utf8)) }
+        }
+        let event = try #require(try normalize("adyen", [:], Array(#"{"id":"","data":{"id":"BLPEVT42"}}"#.utf8)).first)
+        #expect(event.providerEventID == "BLPEVT42")
+        #expect(event.kind == .other)
+    }
+
     /// `amount_refunded` is the payment's refunded total (API 2022-11-15 dropped the refunds list):
     /// counted as a cumulative fact, so it and the refund.* events for the same refunds count once.
     @Test func stripeChargeRefundedIsTheCumulativeTotalLinkedThroughThePayment() throws {

@@ -10,7 +10,9 @@ extension PaymentEventNormalizer {
     func adyen(_ json: [String: Any]?, _ body: [UInt8]) throws(NormalizationError) -> [PaymentEvent] {
         guard let wrappers = json?["notificationItems"] as? [[String: Any]], !wrappers.isEmpty else {
             // Platform webhooks (HmacSignature header) carry their own id; keep them as `other`.
-            guard let id = (json?["data"] as? [String: Any])?["id"] as? String ?? json?["id"] as? String else { throw .noEventID }
+            // Read with `text` like every other id: an empty id would make every such webhook a
+            // duplicate of the first (found by the normalize-adyen fuzzer), and NUL breaks Postgres.
+            guard let id = Self.text((json?["data"] as? [String: Any])?["id"]) ?? Self.text(json?["id"]) else { throw .noEventID }
             return [event(id, nil, body, understood: true)]
         }
         var events: [PaymentEvent] = []
