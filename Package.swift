@@ -327,6 +327,7 @@ let package = Package(
             dependencies: [
                 "TollgateCore",
                 "TollgateOrders",
+                "TollgateSignatures",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -386,7 +387,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TollgateConfigTests",
-            dependencies: ["TollgateConfig", "TollgateCore"],
+            dependencies: ["TollgateConfig", "TollgateCore", "TollgateSignatures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -23,6 +23,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORPUS = os.path.join(ROOT, "Fuzz", "corpus")
 PROVIDERS = ["stripe", "standard-webhooks", "adyen", "paddle", "xsolla", "checkout"]
+APPLE = os.path.join(ROOT, "Tests", "Fixtures", "provider-payloads", "apple")
 
 
 def slug(text):
@@ -68,6 +69,53 @@ def signatures():
             write(target, f"signed-{index}", b"\x01" + body.encode())
             if provider == "checkout":
                 write(target, f"signed-authorization-{index}", b"\x03" + body.encode())
+
+
+def apple_signatures():
+    # Apple has no SDK vectors: its own test samples (signed under testCA.der, which the target
+    # trusts) in the envelope the App Store posts, raw; and decoded notifications for the target
+    # to sign with its development chain.
+    target = "verify-apple"
+    head = "Content-Type: application/json\n\n"
+    for name in ["TEST.signedPayload.jws.txt", "test-wrongBundleId.jws.txt", "test-missingX5CHeaderClaim.jws.txt"]:
+        with open(os.path.join(APPLE, name)) as source:
+            jws = source.read().strip()
+        write(target, "raw-" + name, b"\x00" + (head + json.dumps({"signedPayload": jws})).encode())
+    for body in apple_notifications():
+        write(target, "signed-" + hashlib.sha1(body).hexdigest()[:12], b"\x01" + body)
+
+
+def apple_notifications():
+    """Decoded notifications shaped as Apple's samples, the transaction as a JSON object (signed in place)."""
+    with open(os.path.join(APPLE, "SUBSCRIBED.INITIAL_BUY.decoded.json")) as source:
+        notification = json.load(source)
+    with open(os.path.join(APPLE, "signedTransaction.revoked.decoded.json")) as source:
+        transaction = json.load(source)
+    bodies = []
+    for kind, share in [("ONE_TIME_CHARGE", None), ("REFUND", 25000), ("REFUND_REVERSED", 100000), ("CONSUMPTION_REQUEST", None)]:
+        item = dict(transaction, appAccountToken="7e3fb20b-4cdb-47cc-936d-99d65f608138", bundleId="com.example", environment="Sandbox")
+        if share is not None:
+            item["revocationPercentage"] = share
+        data = dict(notification["data"], bundleId="com.example", environment="Sandbox", signedTransactionInfo=item)
+        data.pop("signedRenewalInfo", None)
+        bodies.append(json.dumps(dict(notification, notificationType=kind, data=data), sort_keys=True).encode())
+    return bodies
+
+
+def unsigned_jws(payload):
+    # The normalizer reads JWS the scheme verified: only the payload part matters to it.
+    return b64url(b'{"alg":"ES256","x5c":[]}') + "." + b64url(payload) + "." + b64url(b"signature")
+
+
+def apple_normalizer():
+    target = "normalize-apple"
+    with open(os.path.join(APPLE, "TEST.signedPayload.jws.txt")) as source:
+        write(target, "TEST.signedPayload", json.dumps({"signedPayload": source.read().strip()}))
+    for body in apple_notifications():
+        notification = json.loads(body)
+        notification["data"]["signedTransactionInfo"] = unsigned_jws(json.dumps(notification["data"]["signedTransactionInfo"]).encode())
+        envelope = {"signedPayload": unsigned_jws(json.dumps(notification).encode())}
+        write(target, notification["notificationType"], json.dumps(envelope))
 
 
 def normalizers():
@@ -154,10 +202,10 @@ def player_tokens():
 DICTIONARY_SOURCES = {
     **{"verify-" + p: ["Sources/TollgateSignatures/" + name + "SignatureScheme.swift"] for p, name in
        [("stripe", "Stripe"), ("standard-webhooks", "StandardWebhooks"), ("adyen", "Adyen"), ("paddle", "Paddle"),
-        ("xsolla", "Xsolla"), ("checkout", "Checkout")]},
+        ("xsolla", "Xsolla"), ("checkout", "Checkout"), ("apple", "Apple")]},
     **{"normalize-" + p: ["Sources/TollgateOrders/Normalizers/PaymentEventNormalizer+" + name + ".swift"] for p, name in
        [("stripe", "Stripe"), ("standard-webhooks", "StandardWebhooks"), ("adyen", "Adyen"), ("paddle", "Paddle"),
-        ("xsolla", "Xsolla"), ("checkout", "Checkout")]},
+        ("xsolla", "Xsolla"), ("checkout", "Checkout"), ("apple", "Apple")]},
     "rules-file": ["Sources/TollgateRateLimits/RulesFileParser.swift", "Sources/TollgateCore/SettingParser.swift"],
     "catalog-file": ["Sources/TollgateCatalog/CatalogFileParser.swift"],
     "tenant-file": ["Sources/TollgateConfig/TenantCatalog.swift", "Sources/TollgateConfig/SecretReference.swift",
@@ -195,7 +243,9 @@ if __name__ == "__main__":
         sys.exit(0)
     clear_seeds()
     signatures()
+    apple_signatures()
     normalizers()
+    apple_normalizer()
     files()
     resp()
     player_tokens()

@@ -10,12 +10,44 @@ if [[ "${1:-}" == "--force" ]]; then force=1; shift; fi
 out="${1:-$(cd "$(dirname "$0")" && pwd)/dev}"
 mkdir -p "$out"
 
+umask 077
+
+# A development App Store signing chain (root, intermediate and leaf with Apple's marker
+# extensions) for the shipped tenants' Apple sources: apple/root.der is what they trust in place
+# of Apple Root CA - G3, apple/signing.pem (leaf key, leaf, intermediate, root) what `tollgate
+# trigger` and the load generator sign with.
+apple="$out/apple"
+if [[ $force -eq 1 || ! -s "$apple/signing.pem" || ! -s "$apple/root.der" ]]; then
+  mkdir -p "$apple"
+  work="$(mktemp -d)"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+    -subj "/CN=Tollgate Development App Store Root" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$work/root-key.pem" -out "$work/root.pem" 2>/dev/null
+  printf '%s\n' "basicConstraints=critical,CA:TRUE,pathlen:0" "keyUsage=critical,keyCertSign,cRLSign" \
+    "1.2.840.113635.100.6.2.1=ASN1:NULL" > "$work/intermediate.ext"
+  printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+    "1.2.840.113635.100.6.11.1=ASN1:NULL" > "$work/leaf.ext"
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=Tollgate Development App Store Intermediate" \
+    -keyout "$work/intermediate-key.pem" -out "$work/intermediate.csr" 2>/dev/null
+  openssl x509 -req -in "$work/intermediate.csr" -CA "$work/root.pem" -CAkey "$work/root-key.pem" -set_serial 2 \
+    -days 3650 -extfile "$work/intermediate.ext" -out "$work/intermediate.pem" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=Tollgate Development App Store Signer" \
+    -keyout "$work/leaf-key.pem" -out "$work/leaf.csr" 2>/dev/null
+  openssl x509 -req -in "$work/leaf.csr" -CA "$work/intermediate.pem" -CAkey "$work/intermediate-key.pem" -set_serial 3 \
+    -days 3650 -extfile "$work/leaf.ext" -out "$work/leaf.pem" 2>/dev/null
+  openssl x509 -in "$work/root.pem" -outform DER -out "$apple/root.der"
+  cat "$work/leaf-key.pem" "$work/leaf.pem" "$work/intermediate.pem" "$work/root.pem" > "$apple/signing.pem"
+  rm -rf "$work"
+  chmod 644 "$apple/root.der"
+  echo "dev App Store chain: $apple/root.der $apple/signing.pem"
+fi
+
 if [[ $force -eq 0 && -s "$out/server.pem" && -s "$out/server-key.pem" && -s "$out/ca.pem" ]]; then
   echo "dev certificates already in $out"
   exit 0
 fi
 
-umask 077
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
   -subj "/CN=Tollgate Dev CA" \
   -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \

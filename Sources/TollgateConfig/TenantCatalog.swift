@@ -18,8 +18,11 @@ public struct WebhookSource: Sendable {
     public var tolerance: Duration?
     /// Checkout.com: a fixed `Authorization` value the provider is configured to send.
     public var authorization: Secret?
+    /// Apple: what the callbacks must chain to and be signed for (Apple sources hold no secrets).
+    public var apple: AppleSourceSettings?
 
-    public init(tenant: String, name: String, provider: Provider, account: String? = nil, secrets: [Secret], tolerance: Duration? = nil, authorization: Secret? = nil) {
+    public init(tenant: String, name: String, provider: Provider, account: String? = nil, secrets: [Secret], tolerance: Duration? = nil,
+                authorization: Secret? = nil, apple: AppleSourceSettings? = nil) {
         self.tenant = tenant
         self.name = name
         self.provider = provider
@@ -27,6 +30,42 @@ public struct WebhookSource: Sendable {
         self.secrets = secrets
         self.tolerance = tolerance
         self.authorization = authorization
+        self.apple = apple
+    }
+
+    /// The scheme that verifies this source's callbacks.
+    public var signatureScheme: any SignatureScheme {
+        provider.signatureScheme(secrets: secrets, tolerance: tolerance, authorization: authorization, apple: apple?.verifier)
+    }
+
+    /// What signs this source's callbacks as its provider would (trigger, load): the first secret,
+    /// or for Apple the development signing identity. Nil when the source has neither.
+    public var signer: WebhookSigner? {
+        if let apple {
+            return apple.signingIdentity.map { WebhookSigner(apple: $0, bundleID: apple.bundleID, environment: apple.environment) }
+        }
+        return secrets.first.map { WebhookSigner(provider: provider, secret: $0, authorization: authorization) }
+    }
+
+    /// What a forger signs this source's callbacks with: a secret, or for Apple a chain, that the source does not trust.
+    public var forger: WebhookSigner {
+        if let apple { return WebhookSigner(apple: nil, bundleID: apple.bundleID, environment: apple.environment) }
+        return WebhookSigner(provider: provider, secret: provider.forgerSecret, authorization: authorization)
+    }
+}
+
+/// An Apple source's trust: the roots its chains must end in (Apple Root CA - G3 in production),
+/// the app and the environment it accepts.
+public struct AppleSourceSettings: Sendable {
+    public var verifier: AppleSignedDataVerifier
+    public var bundleID: String { verifier.bundleID }
+    public var environment: AppleSignedDataVerifier.Environment { verifier.environment }
+    /// Development tenants only: the key and chain `tollgate trigger` and the load generator sign with.
+    public var signingIdentity: AppleSigningIdentity?
+
+    public init(verifier: AppleSignedDataVerifier, signingIdentity: AppleSigningIdentity? = nil) {
+        self.verifier = verifier
+        self.signingIdentity = signingIdentity
     }
 }
 
@@ -41,6 +80,12 @@ public struct WebhookSource: Sendable {
 ///     secrets: [env:DEMO_STRIPE_WHSEC, env:DEMO_STRIPE_WHSEC_OLD]
 ///     tolerance: 300s             # optional; providers that sign a timestamp
 ///     account: acct_main          # optional; sources of one provider account share dedup
+///   appstore:                     # Apple: certificate-signed, no secrets
+///     provider: apple
+///     bundle_id: com.example.game
+///     environment: Production     # Production or Sandbox (also Xcode, LocalTesting)
+///     root_certificates: [/etc/tollgate/AppleRootCA-G3.cer]   # DER or PEM files
+///     signing_identity: file:certs/dev/apple/signing.pem      # development tenants only: trigger and load sign with it
 /// ```
 public struct TenantCatalog: Sendable {
     public private(set) var sources: [String: [String: WebhookSource]] = [:]
@@ -155,7 +200,7 @@ struct TenantFileParser {
                 issue(nameNode, path, "source names are lower-case letters, digits, '-' or '_'")
                 continue
             }
-            parseSource(tenant: tenant, name: name, node: settings, path: path)
+            parseSource(tenant: tenant, name: name, node: settings, path: path, development: development)
         }
         // One account is one provider's: an account name shared across providers would merge
         // unrelated event ids into one dedup scope.
@@ -169,13 +214,24 @@ struct TenantFileParser {
         }
     }
 
-    mutating func parseSource(tenant: String, name: String, node: Node, path: String) {
+    mutating func parseSource(tenant: String, name: String, node: Node, path: String, development: Bool) {
         guard let settings = node.mapping else { issue(node, path, "source '\(name)' must be a mapping"); return }
-        for key in settings.keys where !["provider", "secrets", "tolerance", "authorization", "account"].contains(key.string ?? "") {
-            issue(key, path, "unknown key '\(key.string ?? "?")' in source '\(name)'")
-        }
         guard let provider = settings["provider"]?.string.flatMap(Provider.init(rawValue:)) else {
             issue(settings["provider"] ?? node, path, "source '\(name)': provider must be one of \(Provider.allCases.map(\.rawValue).sorted().joined(separator: ", "))")
+            return
+        }
+        let known = provider == .apple
+            ? ["provider", "account", "bundle_id", "environment", "root_certificates", "signing_identity"]
+            : ["provider", "secrets", "tolerance", "authorization", "account"]
+        for key in settings.keys where !known.contains(key.string ?? "") {
+            let hint = provider == .apple && key.string == "secrets" ? " (Apple signs with certificates: configure root_certificates, bundle_id and environment)" : ""
+            issue(key, path, "unknown key '\(key.string ?? "?")' in source '\(name)'\(hint)")
+        }
+        let account = parseAccount(settings, name: name, path: path)
+        if provider == .apple {
+            if let apple = parseApple(settings, node: node, name: name, path: path, development: development) {
+                sources.append(WebhookSource(tenant: tenant, name: name, provider: provider, account: account, secrets: [], apple: apple))
+            }
             return
         }
         guard let secretsNode = settings["secrets"], case .sequence(let list) = secretsNode, !list.isEmpty else {
@@ -196,12 +252,60 @@ struct TenantFileParser {
             }
         }
         let authorization = settings["authorization"].flatMap { resolve($0, path: path, what: "source '\(name)' authorization") }
-        var account: String?
-        if let accountNode = settings["account"] {
-            account = accountNode.string
-            if account.map(Self.isName) != true { issue(accountNode, path, "source '\(name)': account must be a lower-case name of letters, digits, '-' or '_'") }
-        }
         sources.append(WebhookSource(tenant: tenant, name: name, provider: provider, account: account, secrets: secrets, tolerance: tolerance, authorization: authorization))
+    }
+
+    mutating func parseAccount(_ settings: Node.Mapping, name: String, path: String) -> String? {
+        guard let accountNode = settings["account"] else { return nil }
+        let account = accountNode.string
+        if account.map(Self.isName) != true { issue(accountNode, path, "source '\(name)': account must be a lower-case name of letters, digits, '-' or '_'") }
+        return account
+    }
+
+    /// An Apple source: the roots (files, DER or PEM), the bundle id and environment it accepts,
+    /// and for development tenants the identity that trigger and load sign with.
+    mutating func parseApple(_ settings: Node.Mapping, node: Node, name: String, path: String, development: Bool) -> AppleSourceSettings? {
+        let issuesBefore = issues.count
+        let bundleID = settings["bundle_id"]?.string ?? ""
+        if bundleID.isEmpty || bundleID.count > 255 || !bundleID.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-") }) {
+            issue(settings["bundle_id"] ?? node, path, "source '\(name)': bundle_id must be the app's bundle identifier, like com.example.game")
+        }
+        let environment = settings["environment"]?.string.flatMap(AppleSignedDataVerifier.Environment.init(rawValue:))
+        if environment == nil {
+            issue(settings["environment"] ?? node, path, "source '\(name)': environment must be one of \(AppleSignedDataVerifier.Environment.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        var roots: [[UInt8]] = []
+        if let rootsNode = settings["root_certificates"], case .sequence(let list) = rootsNode, !list.isEmpty {
+            for item in list {
+                guard let file = item.string, !file.isEmpty else { issue(item, path, "source '\(name)': a root certificate is a file path"); continue }
+                switch AppleSignedDataVerifier.readRootCertificates(atPath: file) {
+                case .success(let certificates): roots += certificates
+                case .failure(let problem): issue(item, path, "source '\(name)': root certificate \(file): \(problem.message)")
+                }
+            }
+        } else {
+            issue(settings["root_certificates"] ?? node, path,
+                  "source '\(name)': root_certificates must list the roots App Store chains end in (Apple Root CA - G3, from apple.com/certificateauthority)")
+        }
+        var identity: AppleSigningIdentity?
+        if let identityNode = settings["signing_identity"] {
+            if !development {
+                issue(identityNode, path, "source '\(name)': signing_identity is for development tenants only (development: true); Apple signs production callbacks")
+            } else if let pem = resolve(identityNode, path: path, what: "source '\(name)' signing_identity") {
+                do {
+                    let parsed = try AppleSigningIdentity(pem: pem.exposedValue)
+                    if !roots.isEmpty, !roots.contains(parsed.rootDER) {
+                        issue(identityNode, path, "source '\(name)': signing_identity's chain does not end in any of root_certificates, so the edge would refuse what it signs")
+                    }
+                    identity = parsed
+                } catch {
+                    issue(identityNode, path, "source '\(name)' signing_identity: \(error)")
+                }
+            }
+        }
+        guard issues.count == issuesBefore, let environment,
+              let verifier = try? AppleSignedDataVerifier(rootCertificates: roots, bundleID: bundleID, environment: environment) else { return nil }
+        return AppleSourceSettings(verifier: verifier, signingIdentity: identity)
     }
 
     mutating func parseCheckout(tenant: String, node: Node, path: String, development: Bool) {
@@ -308,3 +412,4 @@ struct TenantFileParser {
         }
     }
 }
+

@@ -13,6 +13,8 @@ public enum Provider: String, Sendable, CaseIterable, Hashable {
     case paddle
     case xsolla
     case checkout
+    /// App Store Server Notifications V2: certificate-signed JWS, no shared secret.
+    case apple
 }
 
 extension Provider: CustomStringConvertible {
@@ -42,7 +44,8 @@ extension Provider {
         case .adyen: ProviderReply(status: 200, contentType: "text/plain", body: "[accepted]")
         // Xsolla: 204 No Content (Xsolla webhooks docs).
         case .xsolla: ProviderReply(status: 204)
-        case .stripe, .standardWebhooks, .paddle, .checkout: nil
+        // Apple: any 200 (App Store Server Notifications: "send HTTP 200").
+        case .stripe, .standardWebhooks, .paddle, .checkout, .apple: nil
         }
     }
 
@@ -51,7 +54,7 @@ extension Provider {
         switch self {
         // Xsolla documents this exact 400 body for a bad signature.
         case .xsolla: ProviderReply(status: 400, contentType: "application/json", body: #"{"error":{"code":"INVALID_SIGNATURE","message":"Invalid signature"}}"#)
-        case .stripe, .standardWebhooks, .adyen, .paddle, .checkout: nil
+        case .stripe, .standardWebhooks, .adyen, .paddle, .checkout, .apple: nil
         }
     }
 }

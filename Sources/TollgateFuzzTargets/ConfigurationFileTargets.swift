@@ -37,9 +37,11 @@ enum ConfigurationFileTargets {
             if error.issues.isEmpty { throw FuzzInvariantViolation(target: "tenant-file", message: "refused without an issue") }
             return
         }
+        // Every source loaded can verify something: a secret, or for Apple a trusted root (and no secret).
         for tenant in loaded.catalog.tenants {
-            for source in loaded.catalog.sources[tenant]?.values.map({ $0 }) ?? [] where source.secrets.isEmpty {
-                throw FuzzInvariantViolation(target: "tenant-file", message: "source '\(source.name)' loaded without a secret")
+            for source in loaded.catalog.sources[tenant]?.values.map({ $0 }) ?? [] {
+                let usable = source.provider == .apple ? source.apple != nil && source.secrets.isEmpty : !source.secrets.isEmpty && source.apple == nil
+                if !usable { throw FuzzInvariantViolation(target: "tenant-file", message: "source '\(source.name)' loaded without what verifies its callbacks") }
             }
         }
     }

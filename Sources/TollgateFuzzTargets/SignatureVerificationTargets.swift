@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import TollgateCore
 import TollgateSignatures
@@ -27,11 +28,28 @@ enum SignatureVerificationTargets {
         case .paddle: ["pdl_ntfset_01hxtollgate_new", "pdl_ntfset_01hxtollgate_old"]
         case .xsolla: ["xsolla-project-secret-key"]
         case .checkout: ["cko-signature-key-5f2e"]
+        // Certificate-signed: see appleScheme.
+        case .apple: []
         }
         return values.map(Secret.init)
     }
 
     static let checkoutAuthorization = Secret("Bearer cko-fuzz-authorization")
+
+    /// Apple: the signed mode signs with a development chain made at start; the raw mode's seeds
+    /// are Apple's own test samples (Tests/Fixtures/provider-payloads/apple), under Apple's test
+    /// root (testCA.der, base64 below), bundle com.example, Sandbox.
+    static let appleIdentity = (try? AppleSigningIdentity.development()) ?? AppleSigningIdentity(privateKey: .init(), chain: [])
+    static let appleTestRoot = Array(Data(base64Encoded:
+        "MIIBgjCCASmgAwIBAgIJALUc5ALiH5pbMAoGCCqGSM49BAMDMDYxCzAJBgNVBAYTAlVTMRMwEQYDVQQIDApDYWxpZm9ybmlh" +
+        "MRIwEAYDVQQHDAlDdXBlcnRpbm8wHhcNMjMwMTA1MjEzMDIyWhcNMzMwMTAyMjEzMDIyWjA2MQswCQYDVQQGEwJVUzETMBEG" +
+        "A1UECAwKQ2FsaWZvcm5pYTESMBAGA1UEBwwJQ3VwZXJ0aW5vMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEc+/Bl+gospo6" +
+        "tf9Z7io5tdKdrlN1YdVnqEhEDXDShzdAJPQijamXIMHf8xWWTa1zgoYTxOKpbuJtDplz1XriTaMgMB4wDAYDVR0TBAUwAwEB" +
+        "/zAOBgNVHQ8BAf8EBAMCAQYwCgYIKoZIzj0EAwMDRwAwRAIgemWQXnMAdTad2JDJWng9U4uBBL5mA7WI05H7oH7c6iQCIHiR" +
+        "qMjNfzUAyiu9h6rOU/K+iTR0I/3Y/NSWsXHX+acc"
+    ) ?? Data())
+    static let appleScheme = AppleSignatureScheme(
+        verifier: try? AppleSignedDataVerifier(rootCertificates: [appleTestRoot, appleIdentity.rootDER], bundleID: "com.example", environment: .sandbox))
 
     static let all: [FuzzTarget] = Provider.allCases.map { provider in
         FuzzTarget("verify-\(provider.rawValue)", "\(provider.rawValue) signature header parsing and verification; sign/verify agree; a changed body fails") { bytes throws(FuzzInvariantViolation) in
@@ -44,7 +62,7 @@ enum SignatureVerificationTargets {
         let name = "verify-\(provider.rawValue)"
         let authorization = provider == .checkout && mode & 2 != 0 ? checkoutAuthorization : nil
         let secrets = secrets(provider)
-        let scheme = provider.signatureScheme(secrets: secrets, authorization: authorization)
+        let scheme: any SignatureScheme = provider == .apple ? appleScheme : provider.signatureScheme(secrets: secrets, authorization: authorization)
 
         if mode & 1 == 0 {
             let (headers, body) = FuzzInput.request(bytes.dropFirst())
@@ -55,7 +73,9 @@ enum SignatureVerificationTargets {
             return
         }
 
-        let signer = WebhookSigner(provider: provider, secret: secrets[0], authorization: authorization)
+        let signer = provider == .apple
+            ? WebhookSigner(apple: appleIdentity, bundleID: "com.example", environment: .sandbox)
+            : WebhookSigner(provider: provider, secret: secrets[0], authorization: authorization)
         let signed = signer.sign(body: Array(bytes.dropFirst()), timestamp: Int64(now.timeIntervalSince1970), id: "msg_fuzz")
         let failure = outcome(scheme, signed.headers, signed.body)
         if provider == .adyen {
@@ -63,6 +83,13 @@ enum SignatureVerificationTargets {
             // a notification whose wrapper lacks its item is malformed (neither is a disagreement).
             if failure == .signatureMismatch || failure == .noSignature, signed.body != Array(bytes.dropFirst()) {
                 throw FuzzInvariantViolation(target: name, message: "a notification Adyen's mirror signed fails with \(failure!)")
+            }
+        } else if provider == .apple {
+            // Any body is signed, but only a notification (notificationType, notificationUUID)
+            // for this app verifies: a body that is not one, or names another app, is refused
+            // for that, never for its chain or signature.
+            if let failure, failure != .malformedBody, failure != .wrongRecipient {
+                throw FuzzInvariantViolation(target: name, message: "a notification signed with a trusted chain fails with \(failure)")
             }
         } else if let failure {
             throw FuzzInvariantViolation(target: name, message: "a callback signed by WebhookSigner fails verification: \(failure)")

@@ -18,12 +18,18 @@ public struct LoadSource: Sendable {
     public var signsTimestamp: Bool
 
     public init(name: String, provider: Provider, secret: Secret, authorization: Secret? = nil, account: String? = nil) {
+        self.init(name: name, signer: WebhookSigner(provider: provider, secret: secret, authorization: authorization),
+                  forger: WebhookSigner(provider: provider, secret: provider.forgerSecret, authorization: authorization), account: account)
+    }
+
+    /// A source whose signers are made elsewhere (Apple's signing identity and a chain it does not trust).
+    public init(name: String, signer: WebhookSigner, forger: WebhookSigner, account: String? = nil) {
         self.name = name
         self.account = account ?? name
-        self.provider = provider
-        self.signer = WebhookSigner(provider: provider, secret: secret, authorization: authorization)
-        self.forger = WebhookSigner(provider: provider, secret: provider.forgerSecret, authorization: authorization)
-        self.signsTimestamp = provider.signsTimestamp
+        self.provider = signer.provider
+        self.signer = signer
+        self.forger = forger
+        self.signsTimestamp = signer.provider.signsTimestamp
     }
 }
 
@@ -149,6 +155,7 @@ public struct LoadPlan: Sendable {
         /// Refunded by refunds that stand: what a refunded-total report says.
         var standing: Int64 = 0
         /// Xsolla: its partial_refund is identified by the payment's transaction, so one per order.
+        /// Apple: a REFUND states the share of the transaction refunded so far, so one per order.
         var partialRefundSent = false
         var disputed = false
     }
@@ -209,7 +216,7 @@ public struct LoadPlan: Sendable {
             let provider = sources[sourceIndex(of: order)].provider
             // An order's fate is decided at its first money back: one in five is disputed (and
             // then left to its dispute), the others are refunded, partially, until nothing is left.
-            guard !state.disputed, state.issued < orders[order].amountMinor else { continue }
+            guard !state.disputed, canRefund(order) else { continue }
             if state.issued == 0, !Self.disputeStages(provider, won: false).isEmpty, random.next() % 5 == 0 {
                 return dispute(order: order, now: now, elapsed: elapsed)
             }
@@ -232,7 +239,11 @@ public struct LoadPlan: Sendable {
         var amount = min(100, remaining)
         if !partialOnly, remaining > 100, random.next() % 4 == 0 { amount = remaining }
         var (callback, _) = self.callback(.refundSucceeded, order: order, amount: amount, now: now)
-        if provider == .xsolla {
+        if provider == .apple {
+            // One refund per App Store transaction, stated as a share of the transaction's price.
+            state.partialRefundSent = true
+            callback.paymentAmountMinor = seeded.amountMinor
+        } else if provider == .xsolla {
             // partial_refund once; after it, or for the rest, the full refund (the payment's total).
             if state.partialRefundSent || amount == remaining {
                 amount = remaining
@@ -284,7 +295,7 @@ public struct LoadPlan: Sendable {
         case .stripe, .adyen, .standardWebhooks: [.disputeOpened, .disputeFundsWithdrawn, outcome]
         case .checkout: [.disputeOpened, .disputeFundsWithdrawn, outcome]
         case .paddle: won ? [.disputeOpened, .disputeFundsWithdrawn, .disputeWon] : [.disputeOpened, .disputeFundsWithdrawn]
-        case .xsolla: []
+        case .xsolla, .apple: []
         }
     }
 
@@ -354,6 +365,18 @@ public struct LoadPlan: Sendable {
         return request(.stale, callback, source: entry, signer: entry.signer, note: .forgedEvent(account: entry.account, storedID: id))
     }
 
+    /// Whether `order` can take another refund (`partialOnly`: a partial one): money is left, and
+    /// its provider can say so (Xsolla sends one partial refund, then the full one; Apple one refund).
+    func canRefund(_ order: Int, partialOnly: Bool = false) -> Bool {
+        let state = money[order] ?? OrderMoney()
+        guard state.issued < orders[order].amountMinor else { return false }
+        return switch sources[sourceIndex(of: order)].provider {
+        case .apple: !state.partialRefundSent
+        case .xsolla: !(partialOnly && state.partialRefundSent)
+        default: true
+        }
+    }
+
     /// A refund for an order whose payment is among the next few to be sent: the edge must keep
     /// it (waiting for the payment that links it to its order, where the provider names none) and
     /// apply it once a later `webhook` request has sent the payment.
@@ -361,10 +384,7 @@ public struct LoadPlan: Sendable {
         let unpaid = orders.count - nextUnpaid
         guard unpaid > 1 else { return genuine(now: now, elapsed: elapsed) }
         let order = nextUnpaid + 1 + Int(random.next() % UInt64(min(unpaid - 1, 50)))
-        let state = money[order] ?? OrderMoney()
-        guard state.issued < orders[order].amountMinor, !(sources[sourceIndex(of: order)].provider == .xsolla && state.partialRefundSent) else {
-            return genuine(now: now, elapsed: elapsed)
-        }
+        guard canRefund(order, partialOnly: true) else { return genuine(now: now, elapsed: elapsed) }
         return refund(order: order, kind: .outOfOrder, now: now, elapsed: elapsed, partialOnly: true)
     }
 

@@ -85,8 +85,9 @@ public struct LoadSession: Sendable {
         let chosen = scenario.sources.isEmpty ? all : all.filter { scenario.sources.contains($0.name) }
         let needsWebhooks = scenario.mix.contains { [.webhook, .duplicate, .forged, .stale, .outOfOrder].contains($0.kind) }
         if needsWebhooks, chosen.isEmpty { throw ScenarioError("tenant \(scenario.tenant) has none of the sources \(scenario.sources)") }
+        // A source with nothing to sign with (an Apple source without a development signing identity) is left out.
         return chosen.compactMap { source in
-            source.secrets.first.map { LoadSource(name: source.name, provider: source.provider, secret: $0, authorization: source.authorization, account: source.account) }
+            source.signer.map { LoadSource(name: source.name, signer: $0, forger: source.forger, account: source.account) }
         }
     }
 

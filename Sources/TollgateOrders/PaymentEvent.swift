@@ -72,6 +72,15 @@ public enum CurrencyExponent {
         return 2
     }
 
+    /// Apple's milliunits (thousandths of the major unit) in one minor unit: 10 for USD, 1,000 for JPY, 1 for KWD.
+    public static func millisPerMinorUnit(_ currency: String) -> Int64 {
+        switch of(currency) {
+        case 0: 1000
+        case 3: 1
+        default: 10
+        }
+    }
+
     /// Converts a decimal major-unit amount ("9.99") to minor units (999); nil if it has more
     /// fractional digits than the currency allows or is not a plain decimal.
     public static func minorUnits(fromMajor text: String, currency: String) -> Int64? {

@@ -36,6 +36,7 @@ public struct PaymentEventNormalizer: Sendable {
         case .paddle: return [try paddle(json, body)]
         case .xsolla: return [try xsolla(json, body)]
         case .checkout: return [try checkout(json, body)]
+        case .apple: return [try apple(json, body)]
         }
     }
 

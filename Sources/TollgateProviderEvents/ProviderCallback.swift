@@ -74,6 +74,8 @@ public struct ProviderCallback: Sendable, Equatable {
         // chargeback_reverse (won); no other outcome.
         case .paddle: [.paymentSucceeded, .paymentFailed, .paymentCanceled, .refundSucceeded, .disputeOpened, .disputeFundsWithdrawn, .disputeWon]
         case .xsolla: [.paymentSucceeded, .refundSucceeded]
+        // ONE_TIME_CHARGE, REFUND, REFUND_REVERSED; Apple reports no disputes.
+        case .apple: [.paymentSucceeded, .refundSucceeded, .refundFailed]
         }
     }
 
@@ -92,6 +94,7 @@ public struct ProviderCallback: Sendable, Equatable {
         case .paddle: object = paddle()
         case .xsolla: return xsolla()
         case .checkout: object = checkout()
+        case .apple: object = apple()
         }
         return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data())
     }
@@ -114,6 +117,8 @@ public struct ProviderCallback: Sendable, Equatable {
         case .stripe: "re_\(eventID)"
         case .paddle: "adj_\(eventID)"
         case .checkout: "act_\(eventID)"
+        // One refund per App Store transaction (the normalizer's identity for it).
+        case .apple: "refund:\(paymentID)"
         case .adyen, .standardWebhooks, .xsolla: eventID
         }
     }
@@ -373,6 +378,47 @@ public struct ProviderCallback: Sendable, Equatable {
             data.merge(["id": paymentID, "reference": orderID]) { $1 }
         }
         return ["id": eventID, "type": type, "created_on": iso8601, "data": data]
+    }
+
+    // MARK: - Apple
+
+    /// The notification payload before signing: `data.signedTransactionInfo` is the transaction as
+    /// a JSON object, which ``WebhookSigner`` signs in place with the bundle and environment of the
+    /// source (AppleSignatureScheme.sign). Shaped after Apple's samples (apple/*.json): prices in
+    /// milliunits, dates in milliseconds, our order in appAccountToken.
+    private func apple() -> [String: Any] {
+        let type = switch kind {
+        case .refundSucceeded: "REFUND"
+        case .refundFailed: "REFUND_REVERSED"
+        default: "ONE_TIME_CHARGE"
+        }
+        let milliseconds = Int64(occurredAt.timeIntervalSince1970 * 1000)
+        // Apple states the transaction's price and the share refunded; the share is rounded to
+        // Apple's precision (a thousandth of a percent), which the normalizer's rounding undoes
+        // for any payment below 10^5 minor units.
+        // Saturating: an amount too large for Apple's milliunits is sent as the largest number,
+        // which the edge refuses as it should (`trigger --amount-minor` takes any Int64).
+        func times(_ a: Int64, _ b: Int64) -> Int64 {
+            let (product, overflow) = a.multipliedReportingOverflow(by: b)
+            return overflow ? .max : product
+        }
+        let price = paymentAmount, milli = CurrencyExponent.millisPerMinorUnit(currency)
+        var transaction: [String: Any] = [
+            "transactionId": paymentID, "originalTransactionId": paymentID, "appAccountToken": orderID,
+            "productId": "com.tollgate.gems", "type": "Consumable", "quantity": 1, "inAppOwnershipType": "PURCHASED",
+            "transactionReason": "PURCHASE", "storefront": "USA", "purchaseDate": milliseconds, "signedDate": milliseconds,
+            "price": times(price, milli), "currency": currency,
+        ]
+        if kind == .refundSucceeded || kind == .refundFailed {
+            let share = times(amountMinor, 100_000), remainder = price > 0 ? share % price : 0
+            let percentage = price > 0 ? min(100_000, share / price + (remainder >= price - remainder ? 1 : 0)) : 100_000
+            transaction.merge(["revocationDate": milliseconds, "revocationReason": 0, "revocationPercentage": percentage,
+                               "revocationType": percentage >= 100_000 ? "REFUND_FULL" : "REFUND_PRORATED"]) { $1 }
+        }
+        return [
+            "notificationType": type, "notificationUUID": eventID, "version": "2.0", "signedDate": milliseconds,
+            "data": ["appAppleId": 41234, "bundleVersion": "1.0", "status": 1, "signedTransactionInfo": transaction],
+        ]
     }
 }
 

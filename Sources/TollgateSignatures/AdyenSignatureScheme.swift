@@ -19,7 +19,7 @@ public struct AdyenSignatureScheme: SignatureScheme {
     public func verify(_ request: SignedRequest, now: Date) async throws(VerificationFailure) {
         guard !keys.isEmpty else { throw .noUsableSecret }
         if let header = request.header("HmacSignature") {
-            guard let signature = Encoding.base64Decode(header) else { throw .malformedHeader }
+            guard let signature = Base64.decode(header) else { throw .malformedHeader }
             guard matches(signature, over: request.body) else { throw .signatureMismatch }
             return
         }
@@ -28,7 +28,7 @@ public struct AdyenSignatureScheme: SignatureScheme {
             guard let additional = item["additionalData"] as? [String: Any],
                   let text = additional["hmacSignature"] as? String, !text.isEmpty
             else { throw .noSignature }
-            guard let signature = Encoding.base64Decode(text), matches(signature, over: Array(Self.signingString(item).utf8)) else {
+            guard let signature = Base64.decode(text), matches(signature, over: Array(Self.signingString(item).utf8)) else {
                 throw .signatureMismatch
             }
         }

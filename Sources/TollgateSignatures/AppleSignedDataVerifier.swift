@@ -1,6 +1,7 @@
 import Foundation
 import JWTKit
 import SwiftASN1
+import TollgateCore
 import X509
 
 /// Verifies what the App Store signs: a notification's `signedPayload` (App Store Server
@@ -95,9 +96,29 @@ public struct AppleSignedDataVerifier: Sendable {
 
     private static func header(of jws: String) throws(AppleSignedDataFailure) -> Header {
         let parts = jws.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let bytes = Encoding.base64URLDecode(parts[0]),
+        guard parts.count == 3, let bytes = Base64.decodeURL(parts[0]),
               let header = try? JSONDecoder().decode(Header.self, from: Data(bytes)) else { throw .malformed }
         return header
+    }
+
+    /// Trusted roots from a file: DER (as apple.com/certificateauthority serves Apple Root CA - G3)
+    /// or PEM holding one or more certificates.
+    public static func readRootCertificates(atPath path: String) -> Result<[[UInt8]], RootFileProblem> {
+        guard let data = FileManager.default.contents(atPath: path) else { return .failure(RootFileProblem(message: "cannot read the file")) }
+        if let text = String(data: data, encoding: .utf8), text.contains("-----BEGIN CERTIFICATE-----") {
+            let documents = (try? PEMDocument.parseMultiple(pemString: text)) ?? []
+            let certificates = documents.filter { $0.discriminator == "CERTIFICATE" }.map(\.derBytes)
+            guard !certificates.isEmpty, certificates.allSatisfy({ (try? Certificate(derEncoded: $0)) != nil }) else {
+                return .failure(RootFileProblem(message: "the PEM holds no certificate that parses"))
+            }
+            return .success(certificates)
+        }
+        guard (try? Certificate(derEncoded: Array(data))) != nil else { return .failure(RootFileProblem(message: "not a DER or PEM certificate")) }
+        return .success([Array(data)])
+    }
+
+    public struct RootFileProblem: Error, Sendable {
+        public let message: String
     }
 
     /// Apple's dates are milliseconds since 1970.

@@ -28,21 +28,6 @@ enum Encoding {
         }
     }
 
-    /// Decodes standard base64, tolerating missing padding (Standard Webhooks secrets).
-    static func base64Decode(_ text: some StringProtocol) -> [UInt8]? {
-        var padded = String(text)
-        let remainder = padded.utf8.count % 4
-        if remainder == 1 { return nil }
-        if remainder > 0 { padded += String(repeating: "=", count: 4 - remainder) }
-        return Data(base64Encoded: padded).map { Array($0) }
-    }
-
-    /// Decodes base64url (RFC 4648 section 5, JWS parts), unpadded or padded.
-    static func base64URLDecode(_ text: some StringProtocol) -> [UInt8]? {
-        guard text.utf8.allSatisfy({ $0 != UInt8(ascii: "+") && $0 != UInt8(ascii: "/") }) else { return nil }
-        return base64Decode(String(text).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/"))
-    }
-
     /// Compares two byte strings in time that depends only on their lengths, never on where they
     /// first differ: a MAC compared with `==` leaks how many leading bytes an attacker got right.
     static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {

@@ -8,7 +8,9 @@ extension Provider {
         switch self {
         case .stripe, .standardWebhooks: .seconds(300)
         case .paddle: .seconds(5)
-        case .adyen, .xsolla, .checkout: nil
+        // Apple signs signedDate, but retries for days: the chain is checked at signedDate and
+        // replays are duplicates of the notification UUID.
+        case .adyen, .xsolla, .checkout, .apple: nil
         }
     }
 
@@ -16,7 +18,9 @@ extension Provider {
     public var signsTimestamp: Bool { defaultTolerance != nil }
 
     /// The scheme that verifies this provider's callbacks for one source.
-    public func signatureScheme(secrets: [Secret], tolerance: Duration? = nil, authorization: Secret? = nil) -> any SignatureScheme {
+    /// `apple`: the trust settings of an Apple source (nil: every callback fails closed).
+    public func signatureScheme(secrets: [Secret], tolerance: Duration? = nil, authorization: Secret? = nil,
+                                apple: AppleSignedDataVerifier? = nil) -> any SignatureScheme {
         let tolerance = tolerance ?? defaultTolerance ?? .zero
         return switch self {
         case .stripe: StripeSignatureScheme(secrets: secrets, tolerance: tolerance)
@@ -25,6 +29,7 @@ extension Provider {
         case .paddle: PaddleSignatureScheme(secrets: secrets, tolerance: tolerance)
         case .xsolla: XsollaSignatureScheme(secrets: secrets)
         case .checkout: CheckoutSignatureScheme(secrets: secrets, authorization: authorization)
+        case .apple: AppleSignatureScheme(verifier: apple)
         }
     }
 
@@ -47,7 +52,8 @@ extension Provider {
             // A common paste error: the API key instead of the endpoint's signing secret.
             return ["sk_", "rk_", "pk_"].contains(where: text.hasPrefix)
                 ? "this is a Stripe API key; the endpoint's signing secret starts with 'whsec_'" : nil
-        case .paddle, .xsolla, .checkout:
+        // Apple sources hold no secret (configuration refuses `secrets` for them).
+        case .paddle, .xsolla, .checkout, .apple:
             return nil
         }
     }
@@ -57,7 +63,7 @@ extension Provider {
         switch self {
         case .adyen: Secret(String(repeating: "0F", count: 32))  // Adyen keys are hex
         case .standardWebhooks: Secret("whsec_Zm9yZ2VkLWJ5LXRoZS1sb2FkLWdlbmVyYXRvcg==")  // base64 after the prefix
-        case .stripe, .paddle, .xsolla, .checkout: Secret("forged-by-the-load-generator")
+        case .stripe, .paddle, .xsolla, .checkout, .apple: Secret("forged-by-the-load-generator")
         }
     }
 }

@@ -38,6 +38,13 @@ public enum VerificationFailure: String, Error, Sendable, CaseIterable {
     case malformedBody = "malformed_body"
     /// The source has no usable secret configured: fail closed.
     case noUsableSecret = "no_usable_secret"
+    /// A certificate-signed callback (Apple): the signing algorithm is not the one the provider uses.
+    case unsupportedAlgorithm = "unsupported_algorithm"
+    /// The certificate chain is absent, does not verify to a configured root, or is not the
+    /// provider's kind of certificate.
+    case untrustedCertificate = "untrusted_certificate"
+    /// Authentic, but signed for someone else: another app or environment.
+    case wrongRecipient = "wrong_recipient"
 }
 
 /// One provider's signature scheme, configured with a source's secrets.

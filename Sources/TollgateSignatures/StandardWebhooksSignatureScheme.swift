@@ -21,10 +21,10 @@ public struct StandardWebhooksSignatureScheme: SignatureScheme {
         for secret in secrets {
             let text = secret.exposedValue
             if text.hasPrefix("whpk_") {
-                if let raw = Encoding.base64Decode(text.dropFirst(5)), (try? Curve25519.Signing.PublicKey(rawRepresentation: raw)) != nil {
+                if let raw = Base64.decode(text.dropFirst(5)), (try? Curve25519.Signing.PublicKey(rawRepresentation: raw)) != nil {
                     publicKeys.append(raw)
                 }
-            } else if let raw = Encoding.base64Decode(text.hasPrefix("whsec_") ? Substring(text.dropFirst(6)) : Substring(text)), !raw.isEmpty {
+            } else if let raw = Base64.decode(text.hasPrefix("whsec_") ? Substring(text.dropFirst(6)) : Substring(text)), !raw.isEmpty {
                 hmacKeys.append(raw)
             }
         }
@@ -46,7 +46,7 @@ public struct StandardWebhooksSignatureScheme: SignatureScheme {
         var v1a: [[UInt8]] = []
         for entry in signatureHeader.split(separator: " ", omittingEmptySubsequences: true) {
             guard let comma = entry.firstIndex(of: ",") else { throw .malformedHeader }
-            let signature = Encoding.base64Decode(entry[entry.index(after: comma)...])
+            let signature = Base64.decode(entry[entry.index(after: comma)...])
             switch entry[..<comma] {
             case "v1": if let signature { v1.append(signature) }
             case "v1a": if let signature { v1a.append(signature) }
@@ -72,7 +72,7 @@ extension StandardWebhooksSignatureScheme {
     /// The mirror of ``verify(_:now:)``: the three headers for message `id` at `timestamp`.
     static func sign(_ body: [UInt8], secret: Secret, timestamp: Int64, id: String) -> [(name: String, value: String)] {
         let text = secret.exposedValue
-        let key = Encoding.base64Decode(text.hasPrefix("whsec_") ? Substring(text.dropFirst(6)) : Substring(text)) ?? []
+        let key = Base64.decode(text.hasPrefix("whsec_") ? Substring(text.dropFirst(6)) : Substring(text)) ?? []
         let mac = Encoding.hmacSHA256(key: key, Array("\(id).\(timestamp).".utf8) + body)
         return [("webhook-id", id), ("webhook-timestamp", "\(timestamp)"), ("webhook-signature", "v1,\(Data(mac).base64EncodedString())")]
     }

@@ -12,17 +12,41 @@ public struct WebhookSigner: Sendable {
     let secret: Secret
     /// Checkout.com: the fixed `Authorization` value the account is configured to send.
     let authorization: Secret?
+    /// Apple: the key and chain that sign (a development chain; only Apple holds the real one),
+    /// and the app and environment the source accepts.
+    let appleIdentity: AppleSigningIdentity?
+    let appleBundleID: String
+    let appleEnvironment: String
 
     public init(provider: Provider, secret: Secret, authorization: Secret? = nil) {
         self.provider = provider
         self.secret = secret
         self.authorization = authorization
+        self.appleIdentity = nil
+        self.appleBundleID = ""
+        self.appleEnvironment = ""
+    }
+
+    /// Signs as the App Store does for `bundleID` in `environment`, with `identity` (nil: a chain
+    /// no source trusts, which is what a forger has).
+    public init(apple identity: AppleSigningIdentity?, bundleID: String, environment: AppleSignedDataVerifier.Environment) {
+        self.provider = .apple
+        self.secret = Secret("")
+        self.authorization = nil
+        self.appleIdentity = identity
+        self.appleBundleID = bundleID
+        self.appleEnvironment = environment.rawValue
     }
 
     /// A signed callback: the headers to send and the body (Adyen signs inside the body).
     public struct SignedCallback: Sendable {
         public var headers: [(name: String, value: String)]
         public var body: [UInt8]
+
+        public init(headers: [(name: String, value: String)], body: [UInt8]) {
+            self.headers = headers
+            self.body = body
+        }
     }
 
     /// Signs `body` at unix time `timestamp`. `id` is the Standard Webhooks message id.
@@ -35,6 +59,18 @@ public struct WebhookSigner: Sendable {
         case .paddle: SignedCallback(headers: headers + PaddleSignatureScheme.sign(body, secret: secret, timestamp: timestamp), body: body)
         case .xsolla: SignedCallback(headers: headers + XsollaSignatureScheme.sign(body, secret: secret), body: body)
         case .checkout: SignedCallback(headers: headers + CheckoutSignatureScheme.sign(body, secret: secret, authorization: authorization), body: body)
+        // The body is the notification payload; nested transaction and renewal objects are signed in
+        // place. Without an identity a throwaway chain signs: what a forger without Apple's key sends.
+        case .apple:
+            SignedCallback(headers: headers, body: AppleSignatureScheme.sign(body, identity: appleIdentity ?? Self.throwawayAppleIdentity,
+                                                                     bundleID: appleBundleID, environment: appleEnvironment))
         }
     }
+}
+
+extension WebhookSigner {
+    /// A chain no source trusts (made once per process: making one costs three key pairs). Should
+    /// swift-certificates fail to build one, a key with no chain at all is as untrusted.
+    static let throwawayAppleIdentity: AppleSigningIdentity =
+        (try? AppleSigningIdentity.development()) ?? AppleSigningIdentity(privateKey: .init(), chain: [])
 }

@@ -15,7 +15,7 @@ struct Trigger: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Send one signed callback of a tenant's webhook source to a running edge.",
         discussion: "EVENT is a normalized kind: \(PaymentEventKind.allCases.filter { $0 != .other }.map(\.rawValue).joined(separator: ", ")).\n"
-            + "The callback is shaped and signed as the source's provider sends it, with the source's first secret."
+            + "The callback is shaped and signed as the source's provider sends it, with the source's first secret (Apple: its development signing_identity)."
     )
 
     @OptionGroup var options: ConfigOptions
@@ -39,10 +39,15 @@ struct Trigger: AsyncParsableCommand {
         guard let kind = PaymentEventKind(rawValue: event), ProviderCallback.kinds(for: webhookSource.provider).contains(kind) else {
             throw ValidationError("\(webhookSource.provider) sends none of '\(event)'; it sends \(ProviderCallback.kinds(for: webhookSource.provider).map(\.rawValue).joined(separator: ", "))")
         }
-        guard let secret = webhookSource.secrets.first else { throw ValidationError("source '\(source)' has no secret to sign with") }
-        let signer = WebhookSigner(provider: webhookSource.provider, secret: secret, authorization: webhookSource.authorization)
+        guard let signer = webhookSource.signer else {
+            throw ValidationError(webhookSource.provider == .apple
+                ? "source '\(source)' has no signing_identity (development tenants; `tollgate dev-certs apple` makes one)"
+                : "source '\(source)' has no secret to sign with")
+        }
         let random = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-        let id = eventID ?? (webhookSource.provider.eventIDsAreDigits ? String(UInt32.random(in: 10_000_000...4_000_000_000)) : "evt_trg_\(random.prefix(20))")
+        let id = eventID ?? (webhookSource.provider.eventIDsAreDigits ? String(UInt32.random(in: 10_000_000...4_000_000_000))
+            // Apple's notificationUUID is a UUID.
+            : webhookSource.provider == .apple ? UUID().uuidString.lowercased() : "evt_trg_\(random.prefix(20))")
         let callback = ProviderCallback(kind: kind, orderID: order, eventID: id, paymentID: paymentID ?? "pay_\(order)",
                                         amountMinor: amountMinor, currency: currency)
         guard let signed = callback.signed(by: signer) else { throw ValidationError("cannot build \(event) for \(webhookSource.provider)") }

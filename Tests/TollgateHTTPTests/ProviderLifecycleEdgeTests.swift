@@ -18,9 +18,14 @@ import TollgateTestSupport
         .paddle: "pdl_ntfset_life", .xsolla: "xsolla-life-secret", .checkout: "cko-life-key",
     ]
 
-    static let tenants = TenantCatalog(sources: Provider.allCases.map {
+    static let tenants = TenantCatalog(sources: Provider.allCases.filter { $0 != .apple }.map {
         WebhookSource(tenant: tenant, name: $0.rawValue, provider: $0, secrets: [Secret(secrets[$0]!)])
     } + [
+        // Apple: certificate-signed; trusts the development chain the lifecycle is signed with.
+        WebhookSource(tenant: tenant, name: Provider.apple.rawValue, provider: .apple, secrets: [], apple: AppleSourceSettings(
+            verifier: try! AppleSignedDataVerifier(rootCertificates: [ProviderLifecycle.appleIdentity.rootDER],
+                                                   bundleID: ProviderLifecycle.appleBundleID, environment: ProviderLifecycle.appleEnvironment))),
+
         // A second endpoint for the same Stripe account (an endpoint migration): shares dedup.
         WebhookSource(tenant: tenant, name: "stripe-new", provider: .stripe, account: "stripe", secrets: [Secret(secrets[.stripe]!)]),
     ])
@@ -30,8 +35,10 @@ import TollgateTestSupport
     }
 
     func deliver(_ client: HTTPClient, _ edge: EdgeHarness.Running, source: String, provider: Provider, _ callback: LifecycleCallback) async throws -> HTTPClientResponse {
-        let signer = WebhookSigner(provider: provider, secret: Secret(Self.secrets[provider]!))
-        let signed = signer.sign(body: callback.body, timestamp: Int64(Date().timeIntervalSince1970), id: callback.id)
+        // Apple's lifecycle bodies are signed already, as the App Store sends them.
+        let signed = provider == .apple ? WebhookSigner.SignedCallback(headers: [], body: callback.body)
+            : WebhookSigner(provider: provider, secret: Secret(Self.secrets[provider]!))
+                .sign(body: callback.body, timestamp: Int64(Date().timeIntervalSince1970), id: callback.id)
         let (response, text) = try await client.fetch(edge.edge + "/v1/webhooks/\(Self.tenant)/\(source)", method: .POST,
                                                       headers: signed.headers.map { ($0.name, $0.value) } + [("Content-Type", "application/json")],
                                                       body: .bytes(ByteBuffer(bytes: signed.body)))
@@ -84,6 +91,42 @@ import TollgateTestSupport
                 let migrated = try await deliver(client, edge, source: "stripe-new", provider: .stripe, callbacks[1])
                 #expect(migrated.headers["tollgate-duplicate"].first == "true")
                 #expect(try await sql("SELECT refunded_minor FROM orders WHERE tenant = '\(Self.tenant)' AND order_id = '\(order)'") == "\(ProviderLifecycle.partialMinor)")
+            }
+        }
+    }
+
+    /// Apple: a refund, then its reversal (the App Store took the refund back), through the edge;
+    /// a notification for another app or under another root is refused and stores nothing.
+    @Test func anAppleRefundReversedLeavesTheOrderPaidAndForeignNotificationsAreRefused() async throws {
+        let certificates = try await TestCertificates.make()
+        try await EdgeHarness.withServer(certificates: certificates, tenants: Self.tenants) { edge in
+            try await EdgeHarness.withClient(trusting: certificates.caPath) { client in
+                let run = UUID().uuidString.prefix(8).lowercased()
+                let order = "ord_reversal_\(run)", payment = "20000\(run)"
+                _ = try await sql("INSERT INTO orders (tenant, order_id, status, amount_minor, currency) VALUES ('\(Self.tenant)', '\(order)', 'pending_payment', \(ProviderLifecycle.amountMinor), 'USD')")
+                for (type, refunded, expected) in [("ONE_TIME_CHARGE", nil, "paid"), ("REFUND", ProviderLifecycle.amountMinor, "refunded"),
+                                                   ("REFUND_REVERSED", ProviderLifecycle.amountMinor, "paid")] as [(String, Int64?, String)] {
+                    let callback = try ProviderLifecycle.appleNotification(type, order: order, payment: payment, refunded: refunded, .paid)
+                    _ = try await deliver(client, edge, source: "apple", provider: .apple, callback)
+                    #expect(try await sql("SELECT status FROM orders WHERE tenant = '\(Self.tenant)' AND order_id = '\(order)'") == expected, "after \(type)")
+                }
+                #expect(try await sql("SELECT refunded_minor FROM orders WHERE tenant = '\(Self.tenant)' AND order_id = '\(order)'") == "0")
+
+                // Signed by a chain of another root, and signed for another app: 401, nothing stored.
+                let stranger = try AppleSigningIdentity.development()
+                let notification = try ProviderLifecycle.appleUnsignedNotification("REFUND", order: order, payment: payment, refunded: 100).body
+                for (label, body) in [
+                    ("another root", AppleSignatureScheme.sign(notification, identity: stranger, bundleID: ProviderLifecycle.appleBundleID,
+                                                                environment: ProviderLifecycle.appleEnvironment.rawValue)),
+                    ("another app", AppleSignatureScheme.sign(notification, identity: ProviderLifecycle.appleIdentity, bundleID: "com.example.other",
+                                                               environment: ProviderLifecycle.appleEnvironment.rawValue)),
+                ] {
+                    let (response, text) = try await client.fetch(edge.edge + "/v1/webhooks/\(Self.tenant)/apple", method: .POST,
+                                                                  headers: [("Content-Type", "application/json")], body: .bytes(ByteBuffer(bytes: body)))
+                    #expect(response.status == .unauthorized, "\(label): \(text)")
+                    #expect(response.headers["content-type"].first == "application/problem+json", "\(label)")
+                }
+                #expect(try await sql("SELECT count(*) FROM payment_events WHERE tenant = '\(Self.tenant)' AND order_id = '\(order)'") == "3")
             }
         }
     }

@@ -52,6 +52,8 @@ import TollgateTestSupport
                 ("checkout.com authorization", checkoutAuthorization), ("player token key", playerTokenKey),
                 ("payments secret key", paymentsKey), ("postgres password", postgresPassword),
                 ("redis password", redisPassword), ("rotated redis password", rotatedRedisPassword),
+                // The Apple source's development signing identity: its private key.
+                ("apple signing key", Data(ProviderLifecycle.appleIdentity.privateKey.rawRepresentation).base64EncodedString()),
             ]
         }
     }
@@ -308,12 +310,15 @@ extension SecretsNeverLeakTests {
         }
 
         static func signer(_ provider: Provider, secret: String? = nil, authorization: String = Known.checkoutAuthorization) -> WebhookSigner {
-            WebhookSigner(provider: provider, secret: Secret(secret ?? Known.webhook[provider]!), authorization: provider == .checkout ? Secret(authorization) : nil)
+            if provider == .apple { return SecretsNeverLeakTests.appleSource.signer! }
+            return WebhookSigner(provider: provider, secret: Secret(secret ?? Known.webhook[provider]!), authorization: provider == .checkout ? Secret(authorization) : nil)
         }
 
         /// Keys a forger might try that share most of the real one: all but its last or first unit
         /// (one hex byte for Adyen, one key byte for Standard Webhooks, one character otherwise).
         static func nearMisses(_ provider: Provider) -> [(label: String, secret: String)] {
+            // Apple: no secret to come near; a chain of another root is the forgery.
+            guard provider != .apple else { return [] }
             let secret = Known.webhook[provider]!
             switch provider {
             case .adyen:
@@ -321,7 +326,7 @@ extension SecretsNeverLeakTests {
             case .standardWebhooks:
                 let key = Array(Known.standardWebhooksRawKey.utf8)
                 return [("prefix", "whsec_" + Data(key.dropLast()).base64EncodedString()), ("suffix", "whsec_" + Data(key.dropFirst()).base64EncodedString())]
-            case .stripe, .paddle, .xsolla, .checkout:
+            case .stripe, .paddle, .xsolla, .checkout, .apple:
                 return [("prefix", String(secret.dropLast())), ("suffix", String(secret.dropFirst()))]
             }
         }
@@ -341,8 +346,9 @@ extension SecretsNeverLeakTests {
             try await post("\(source) genuine", source: source, genuine, expect: accepted)
             try await post("\(source) duplicate", source: source, genuine, expect: accepted)
 
-            let forged = try #require(Self.payment().signed(by: WebhookSigner(provider: provider, secret: provider.forgerSecret,
-                                                                               authorization: provider == .checkout ? Secret(Known.checkoutAuthorization) : nil)))
+            let forger = provider == .apple ? SecretsNeverLeakTests.appleSource.forger
+                : WebhookSigner(provider: provider, secret: provider.forgerSecret, authorization: provider == .checkout ? Secret(Known.checkoutAuthorization) : nil)
+            let forged = try #require(Self.payment().signed(by: forger))
             try await post("\(source) forged", source: source, forged, expect: refused)
             for (label, secret) in Self.nearMisses(provider) {
                 try await post("\(source) signed with a \(label) of the secret", source: source, try #require(Self.payment().signed(by: Self.signer(provider, secret: secret))), expect: refused)
@@ -368,7 +374,13 @@ extension SecretsNeverLeakTests {
 
             let callback = Self.payment()
             var tampered = try #require(callback.signed(by: signer))
-            let tamperedText = String(decoding: tampered.body, as: UTF8.self).replacingOccurrences(of: callback.orderID, with: callback.orderID + "x")
+            var tamperedText = String(decoding: tampered.body, as: UTF8.self).replacingOccurrences(of: callback.orderID, with: callback.orderID + "x")
+            if provider == .apple {
+                // The order id is inside the JWS: change one character of its payload.
+                let dot = try #require(tamperedText.firstIndex(of: "."))
+                let target = tamperedText.index(dot, offsetBy: 8)
+                tamperedText.replaceSubrange(target...target, with: tamperedText[target] == "A" ? "B" : "A")
+            }
             #expect(Array(tamperedText.utf8) != tampered.body, "\(source): the order id is in the body")
             tampered.body = Array(tamperedText.utf8)
             try await post("\(source) tampered body", source: source, tampered, expect: refused)
@@ -381,6 +393,8 @@ extension SecretsNeverLeakTests {
             case .adyen: refused
             case .standardWebhooks: accepted
             case .stripe, .paddle, .xsolla, .checkout: 422
+            // The JWS verifies, but its payload is no notification: refused before anything is stored.
+            case .apple: refused
             }
             try await post("\(source) malformed body", source: source, malformed, expect: malformedStatus)
         }
@@ -529,13 +543,22 @@ extension SecretsNeverLeakTests {
     /// Not a secret: sent where the access log writes it, to show the scan would see a leak.
     static let plantedValue = "planted-canary-Qz4Rv8Ty"
 
+    /// Apple's source: it trusts the lifecycle chain's root and signs with it (a development tenant's shape).
+    static let appleSource: WebhookSource = {
+        let identity = ProviderLifecycle.appleIdentity
+        let verifier = try? AppleSignedDataVerifier(rootCertificates: [identity.rootDER], bundleID: ProviderLifecycle.appleBundleID,
+                                                    environment: ProviderLifecycle.appleEnvironment)
+        return WebhookSource(tenant: tenant, name: Provider.apple.rawValue, provider: .apple, secrets: [],
+                             apple: verifier.map { AppleSourceSettings(verifier: $0, signingIdentity: identity) })
+    }()
+
     /// One source per provider, a rate-limited Stripe source, and checkout at the simulator.
     static func tenants(paymentsURL: String) -> TenantCatalog {
         TenantCatalog(
-            sources: Provider.allCases.map { provider in
+            sources: Provider.allCases.filter { $0 != .apple }.map { provider in
                 WebhookSource(tenant: tenant, name: provider.rawValue, provider: provider, secrets: [Secret(Known.webhook[provider]!)],
                               authorization: provider == .checkout ? Secret(Known.checkoutAuthorization) : nil)
-            } + [WebhookSource(tenant: tenant, name: "limited", provider: .stripe, secrets: [Secret(Known.webhook[.stripe]!)])],
+            } + [appleSource, WebhookSource(tenant: tenant, name: "limited", provider: .stripe, secrets: [Secret(Known.webhook[.stripe]!)])],
             checkout: [CheckoutSettings(
                 tenant: tenant, origins: [CheckoutTests.origin], maximumTotalMinor: 50_000,
                 playerTokenKeys: [.init(kid: "k1", algorithm: .hs256, material: Secret(Known.playerTokenKey))],

@@ -1,8 +1,6 @@
 import Crypto
 import Foundation
-import SwiftASN1
 import Testing
-import X509
 @testable import TollgateSignatures
 
 /// App Store signed data: Apple's own test chain and samples (apple/app-store-server-library-python,
@@ -137,61 +135,17 @@ import X509
     }
 }
 
-/// A root, an intermediate and a leaf made in the test, with Apple's marker extensions unless told
-/// otherwise, and a signer of JWS with the leaf's key and the chain in `x5c`.
+/// A development chain (``AppleSigningIdentity/development(leafMarker:intermediateMarker:leafValidity:)``)
+/// with Apple's marker extensions unless told otherwise, and a signer of JWS payloads given as JSON.
 struct TestChain {
-    let rootDER: [UInt8]
-    let x5c: [String]
-    let leafKey: P256.Signing.PrivateKey
+    let identity: AppleSigningIdentity
+    var rootDER: [UInt8] { identity.rootDER }
 
     init(
         leafMarker: Bool = true, intermediateMarker: Bool = true,
         leafValidity: ClosedRange<Date> = Date(timeIntervalSince1970: 1_700_000_000)...Date(timeIntervalSince1970: 2_000_000_000)
     ) throws {
-        let rootKey = P256.Signing.PrivateKey(), intermediateKey = P256.Signing.PrivateKey()
-        leafKey = P256.Signing.PrivateKey()
-        let rootName = try DistinguishedName { CommonName("Tollgate Test Root") }
-        let intermediateName = try DistinguishedName { CommonName("Tollgate Test Intermediate") }
-        let leafName = try DistinguishedName { CommonName("Tollgate Test Leaf") }
-        let longAgo = Date(timeIntervalSince1970: 1_600_000_000), farAhead = Date(timeIntervalSince1970: 2_100_000_000)
-        let marker = { (oid: ASN1ObjectIdentifier) in Certificate.Extension(oid: oid, critical: false, value: [0x05, 0x00]) }
-        let root = try Certificate(
-            version: .v3, serialNumber: .init(), publicKey: .init(rootKey.publicKey), notValidBefore: longAgo, notValidAfter: farAhead,
-            issuer: rootName, subject: rootName, signatureAlgorithm: .ecdsaWithSHA256,
-            extensions: try Certificate.Extensions {
-                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
-                KeyUsage(keyCertSign: true)
-            },
-            issuerPrivateKey: .init(rootKey)
-        )
-        var intermediateExtensions = try Certificate.Extensions {
-            Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
-            KeyUsage(keyCertSign: true)
-        }
-        if intermediateMarker { try intermediateExtensions.append(marker(AppleSignedDataVerifier.intermediateMarker)) }
-        let intermediate = try Certificate(
-            version: .v3, serialNumber: .init(), publicKey: .init(intermediateKey.publicKey), notValidBefore: longAgo, notValidAfter: farAhead,
-            issuer: rootName, subject: intermediateName, signatureAlgorithm: .ecdsaWithSHA256,
-            extensions: intermediateExtensions, issuerPrivateKey: .init(rootKey)
-        )
-        var leafExtensions = try Certificate.Extensions {
-            Critical(BasicConstraints.notCertificateAuthority)
-            KeyUsage(digitalSignature: true)
-        }
-        if leafMarker { try leafExtensions.append(marker(AppleSignedDataVerifier.leafMarker)) }
-        let leaf = try Certificate(
-            version: .v3, serialNumber: .init(), publicKey: .init(leafKey.publicKey),
-            notValidBefore: leafValidity.lowerBound, notValidAfter: leafValidity.upperBound,
-            issuer: intermediateName, subject: leafName, signatureAlgorithm: .ecdsaWithSHA256,
-            extensions: leafExtensions, issuerPrivateKey: .init(intermediateKey)
-        )
-        func der(_ certificate: Certificate) throws -> [UInt8] {
-            var serializer = DER.Serializer()
-            try serializer.serialize(certificate)
-            return serializer.serializedBytes
-        }
-        rootDER = try der(root)
-        x5c = try [leaf, intermediate, root].map { Data(try der($0)).base64EncodedString() }
+        identity = try AppleSigningIdentity.development(leafMarker: leafMarker, intermediateMarker: intermediateMarker, leafValidity: leafValidity)
     }
 
     /// A notification payload as Apple shapes it, for com.example in the sandbox.
@@ -205,11 +159,7 @@ struct TestChain {
 
     /// A compact JWS of `payload`: ES256 by `key` (the leaf's unless given), the chain in `x5c`.
     func sign(_ payload: [String: Any], with key: P256.Signing.PrivateKey? = nil, algorithm: String = "ES256") throws -> String {
-        let header = try JSONSerialization.data(withJSONObject: ["alg": algorithm, "x5c": x5c, "typ": "JWT"])
-        let body = try JSONSerialization.data(withJSONObject: payload)
-        let input = header.base64URL + "." + body.base64URL
-        let signature = try (key ?? leafKey).signature(for: Data(input.utf8)).rawRepresentation
-        return input + "." + signature.base64URL
+        identity.sign(Array(try JSONSerialization.data(withJSONObject: payload)), algorithm: algorithm, key: key)
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import TollgateCore
 import TollgateOrders
+import TollgateSignatures
 
 /// One order's life as each provider sends it: pay, partial refund, refund of the rest, dispute,
 /// dispute lost. Lost after a full refund, the buyer was paid back twice: the order ends in
@@ -42,6 +43,7 @@ public enum ProviderLifecycle {
         case .xsolla: try xsolla(order: order, payment: payment)
         case .checkout: checkout(order: order, payment: payment)
         case .standardWebhooks: standardWebhooks(order: order, payment: payment)
+        case .apple: try apple(order: order, payment: payment)
         }
     }
 
@@ -78,6 +80,76 @@ public enum ProviderLifecycle {
                 "id": dispute, "charge": charge, "payment_intent": intent, "amount": amountMinor, "currency": "usd", "status": "lost",
             ], .needsReview),
         ]
+    }
+
+    // MARK: Apple (app-store-server-library-python models, signed by a development chain)
+
+    /// The chain the Apple lifecycle is signed with; an Apple source trusting its root accepts it.
+    public static let appleIdentity: AppleSigningIdentity = {
+        do { return try AppleSigningIdentity.development() } catch { preconditionFailure("a development chain: \(error)") }
+    }()
+    /// The app and environment of Apple's samples.
+    public static let appleBundleID = "com.example"
+    public static let appleEnvironment = AppleSignedDataVerifier.Environment.localTesting
+
+    /// Pay, refund a quarter, refund the whole (Apple restates the transaction's refunded share):
+    /// the bodies are signed already, as Apple sends them.
+    static func apple(order: String, payment: String) throws -> [LifecycleCallback] {
+        try [
+            appleNotification("ONE_TIME_CHARGE", order: order, payment: payment, refunded: nil, .paid),
+            appleNotification("REFUND", order: order, payment: payment, refunded: partialMinor, .partiallyRefunded),
+            appleNotification("REFUND", order: order, payment: payment, refunded: amountMinor, .refunded),
+        ]
+    }
+
+    /// One notification of `type` about transaction `payment` of `order` (2000 minor units of USD),
+    /// signed: `refunded` sets the revocation share of the transaction. The id is a UUID made from
+    /// `payment` and the step, so the same step is the same notification.
+    public static func appleNotification(_ type: String, order: String, payment: String, refunded: Int64?, _ expected: OrderStatus,
+                                         currency: String = "USD", priceMilliunits: Int64? = nil) throws -> LifecycleCallback {
+        let (notification, uuid) = try appleUnsignedNotification(type, order: order, payment: payment, refunded: refunded,
+                                                                 currency: currency, priceMilliunits: priceMilliunits)
+        let body = AppleSignatureScheme.sign(notification, identity: appleIdentity, bundleID: appleBundleID, environment: appleEnvironment.rawValue)
+        return LifecycleCallback(label: "\(type) \(refunded ?? 0)", body: body, headers: [:], id: uuid, expected: expected)
+    }
+
+    /// The same notification before signing (its transaction a JSON object, no bundle or
+    /// environment: `AppleSignatureScheme.sign` fills them), and its notificationUUID.
+    public static func appleUnsignedNotification(_ type: String, order: String, payment: String, refunded: Int64?,
+                                                 currency: String = "USD", priceMilliunits: Int64? = nil) throws -> (body: [UInt8], uuid: String) {
+        var transaction = try sample("apple/signedTransaction.revoked.decoded.json")
+        for key in ["revocationDate", "revocationReason", "advancedCommerceInfo", "commitmentInfo", "billingPlanType", "bundleId", "environment"] {
+            transaction.removeValue(forKey: key)
+        }
+        transaction.merge([
+            "transactionId": payment, "originalTransactionId": payment, "appAccountToken": order, "type": "Consumable",
+            "productId": "com.example.gems", "price": priceMilliunits ?? amountMinor * 10, "currency": currency,
+        ]) { $1 }
+        if let refunded {
+            transaction.merge(["revocationDate": 1_698_148_950_000, "revocationReason": 0,
+                               "revocationPercentage": refunded * 100_000 / amountMinor,
+                               "revocationType": refunded == amountMinor ? "REFUND_FULL" : "REFUND_PRORATED"]) { $1 }
+        }
+        var notification = try sample("apple/SUBSCRIBED.INITIAL_BUY.decoded.json")
+        notification.removeValue(forKey: "subtype")
+        let uuid = stableUUID("\(payment)|\(type)|\(refunded ?? 0)")
+        notification["notificationType"] = type
+        notification["notificationUUID"] = uuid
+        var data = notification["data"] as? [String: Any] ?? [:]
+        for key in ["signedRenewalInfo", "bundleId", "environment"] { data.removeValue(forKey: key) }
+        data["signedTransactionInfo"] = transaction
+        notification["data"] = data
+        return (encode(notification), uuid)
+    }
+
+    /// A UUID that is the same for the same text (two FNV-1a hashes), lower case as Apple writes them.
+    static func stableUUID(_ text: String) -> String {
+        func fnv(_ seed: UInt64) -> UInt64 {
+            text.utf8.reduce(seed) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+        }
+        let hex = String(format: "%016llx%016llx", fnv(0xcbf2_9ce4_8422_2325), fnv(0x84_2222_325c_bf29))
+        let characters = Array(hex)
+        return [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { String(characters[$0]) }.joined(separator: "-")
     }
 
     // MARK: Adyen (adyen-java mocks, OpenAPI examples, lago capture)

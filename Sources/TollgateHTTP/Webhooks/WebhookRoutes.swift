@@ -29,9 +29,7 @@ struct WebhookRoutes: Sendable {
         var schemes: [String: any SignatureScheme] = [:]
         for tenant in tenants.tenants {
             for (name, source) in tenants.sources[tenant] ?? [:] {
-                schemes["\(tenant)/\(name)"] = source.provider.signatureScheme(
-                    secrets: source.secrets, tolerance: source.tolerance, authorization: source.authorization
-                )
+                schemes["\(tenant)/\(name)"] = source.signatureScheme
             }
         }
         self.schemes = schemes

@@ -1,0 +1,88 @@
+import Foundation
+import TollgateCore
+
+extension PaymentEventNormalizer {
+    // Apple (App Store Server Notifications V2): the body is {"signedPayload": JWS}. The scheme has
+    // verified the JWS and every JWS inside it before this runs, so the payloads are read here
+    // without checking signatures again. Identity: notificationUUID. Our order: the transaction's
+    // appAccountToken (the app sets it to the order id at purchase). The payment: transactionId.
+    // Prices are in milliunits of the currency (10990 USD = 10.99).
+    static let appleKinds: [String: PaymentEventKind] = [
+        // A consumable or non-consumable bought; a subscription bought or renewed.
+        "ONE_TIME_CHARGE": .paymentSucceeded, "SUBSCRIBED": .paymentSucceeded, "DID_RENEW": .paymentSucceeded,
+        // The App Store refunded the transaction (all of it, or revocationPercentage of it).
+        "REFUND": .refundSucceeded,
+        // A refund granted earlier was taken back (the customer's dispute of it failed): the money
+        // is ours again, as when a refund fails.
+        "REFUND_REVERSED": .refundFailed,
+    ]
+
+    /// Notifications Apple documents that move no money here: stored, acknowledged, linked to
+    /// their order when they name one, never acted on. A refund request (CONSUMPTION_REQUEST) and
+    /// its refusal (REFUND_DECLINED) leave the order paid; the refund, if it comes, is a REFUND.
+    static let appleInformational: Set<String> = [
+        "TEST", "CONSUMPTION_REQUEST", "REFUND_DECLINED", "DID_CHANGE_RENEWAL_PREF", "DID_CHANGE_RENEWAL_STATUS",
+        "DID_FAIL_TO_RENEW", "EXPIRED", "GRACE_PERIOD_EXPIRED", "OFFER_REDEEMED", "PRICE_INCREASE", "RENEWAL_EXTENDED",
+        "RENEWAL_EXTENSION", "REVOKE", "EXTERNAL_PURCHASE_TOKEN", "METADATA_UPDATE", "MIGRATION", "PRICE_CHANGE", "RESCIND_CONSENT",
+    ]
+
+    /// 100% in Apple's `revocationPercentage`, which is in milliunits of a percent.
+    static let appleWholeRevocation: Int64 = 100_000
+
+    func apple(_ json: [String: Any]?, _ body: [UInt8]) throws(NormalizationError) -> PaymentEvent {
+        guard let notification = Self.jwsPayload(json?["signedPayload"]) else { throw .noEventID }
+        guard let uuid = Self.text(notification["notificationUUID"]) else { throw .noEventID }
+        let type = Self.text(notification["notificationType"])
+        let data = notification["data"] as? [String: Any]
+        let transaction = Self.jwsPayload(data?["signedTransactionInfo"])
+        let kind = type.flatMap { Self.appleKinds[$0] }
+        // Understood: a documented type, and for the ones that move money, a transaction to move it on.
+        let understood = type.map { Self.appleInformational.contains($0) || (kind != nil && transaction != nil) } ?? false
+        var result = event(uuid, kind, body, understood: understood)
+        if let signed = Self.int(notification["signedDate"]) { result.occurredAt = Date(timeIntervalSince1970: Double(signed) / 1000) }
+        guard let transaction else { return result }
+        result.orderID = Self.text(transaction["appAccountToken"])
+        let transactionID = Self.text(transaction["transactionId"])
+        result.linkReferences = [transactionID].compactMap { $0 }
+        result.providerPaymentID = transactionID
+        guard kind != nil, understood else { return result }
+        // One refund per transaction: a later REFUND of the same transaction restates it (a larger
+        // percentage replaces a smaller), and REFUND_REVERSED names the same refund.
+        if result.kind == .refundSucceeded || result.kind == .refundFailed { result.facts.refundID = transactionID.map { "refund:\($0)" } }
+        guard let currency = Self.text(transaction["currency"]) else {
+            result.setAmount(nil, present: true)
+            return result
+        }
+        result.currency = currency.uppercased()
+        let price = Self.int(transaction["price"])
+        var percentage = Self.appleWholeRevocation
+        if result.kind == .refundSucceeded || result.kind == .refundFailed, let stated = transaction["revocationPercentage"] {
+            percentage = Self.int(stated).flatMap { (1...Self.appleWholeRevocation).contains($0) ? $0 : nil } ?? -1
+        }
+        result.setAmount(price.flatMap { Self.appleMinorUnits(milliunits: $0, percentage: percentage, currency: currency) }, present: true)
+        return result
+    }
+
+    /// `percentage` (milliunits of a percent) of a price in milliunits, in minor units of
+    /// `currency`, rounded half up (a prorated refund rarely lands on a whole cent). Nil for a
+    /// negative price or percentage, or one whose arithmetic would overflow.
+    public static func appleMinorUnits(milliunits: Int64, percentage: Int64, currency: String) -> Int64? {
+        guard milliunits >= 0, (0...appleWholeRevocation).contains(percentage) else { return nil }
+        var scale: Int64 = 1
+        for _ in 0..<CurrencyExponent.of(currency) { scale *= 10 }
+        // minor = milliunits * percentage * 10^exponent / (1000 * 100000), in checked steps.
+        let (share, shareOverflow) = milliunits.multipliedReportingOverflow(by: percentage)
+        let (scaled, scaledOverflow) = share.multipliedReportingOverflow(by: scale)
+        guard !shareOverflow, !scaledOverflow else { return nil }
+        let divisor: Int64 = 1000 * appleWholeRevocation
+        return scaled / divisor + (scaled % divisor * 2 >= divisor ? 1 : 0)
+    }
+
+    /// The payload of a JWS the scheme verified, as JSON; nil if `value` is not one.
+    static func jwsPayload(_ value: Any?) -> [String: Any]? {
+        guard let jws = value as? String else { return nil }
+        let parts = jws.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let bytes = Base64.decodeURL(parts[1]) else { return nil }
+        return (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any]
+    }
+}
