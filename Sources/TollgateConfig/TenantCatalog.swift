@@ -273,6 +273,10 @@ struct TenantFileParser {
         let environment = settings["environment"]?.string.flatMap(AppleSignedDataVerifier.Environment.init(rawValue:))
         if environment == nil {
             issue(settings["environment"] ?? node, path, "source '\(name)': environment must be one of \(AppleSignedDataVerifier.Environment.allCases.map(\.rawValue).joined(separator: ", "))")
+        } else if environment != .production, !development {
+            // Sandbox purchases cost nothing (TestFlight), yet Apple signs them under the same root:
+            // a sandbox source on a real tenant would let a tester pay real orders for free.
+            issue(settings["environment"], path, "source '\(name)': environment \(environment!.rawValue) is for development tenants only (development: true); a production tenant takes Production")
         }
         var roots: [[UInt8]] = []
         if let rootsNode = settings["root_certificates"], case .sequence(let list) = rootsNode, !list.isEmpty {
@@ -303,8 +307,11 @@ struct TenantFileParser {
                 }
             }
         }
-        guard issues.count == issuesBefore, let environment,
-              let verifier = try? AppleSignedDataVerifier(rootCertificates: roots, bundleID: bundleID, environment: environment) else { return nil }
+        guard issues.count == issuesBefore, let environment else { return nil }
+        guard let verifier = try? AppleSignedDataVerifier(rootCertificates: roots, bundleID: bundleID, environment: environment) else {
+            issue(settings["root_certificates"] ?? node, path, "source '\(name)': the root certificates cannot be used to verify chains")
+            return nil
+        }
         return AppleSourceSettings(verifier: verifier, signingIdentity: identity)
     }
 

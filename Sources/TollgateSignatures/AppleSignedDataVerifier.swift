@@ -73,7 +73,10 @@ public struct AppleSignedDataVerifier: Sendable {
     private func verify<Payload: AppleSignedPayload>(_ jws: String) async throws(AppleSignedDataFailure) -> Payload {
         let header = try Self.header(of: jws)
         guard header.alg == "ES256" else { throw .unsupportedAlgorithm }
-        guard let chain = header.x5c, chain.count >= 2 else { throw .missingCertificateChain }
+        // Apple's chains are leaf, intermediate and root, as Apple's own libraries require: a longer
+        // one is refused before any certificate is parsed.
+        guard let chain = header.x5c, !chain.isEmpty else { throw .missingCertificateChain }
+        guard chain.count == 3 else { throw .untrustedChain }
         do {
             return try await chainVerifier.verifyJWS(
                 Array(jws.utf8), as: Payload.self, jsonDecoder: Self.decoder, validationTime: .signedDate, policy: { AppleMarkerPolicy() }
@@ -119,6 +122,14 @@ public struct AppleSignedDataVerifier: Sendable {
 
     public struct RootFileProblem: Error, Sendable {
         public let message: String
+    }
+
+    /// App Store Server Notifications V2 began in 2021; nothing is signed later than a day from now.
+    static let earliestSigningDate = Date(timeIntervalSince1970: 1_577_836_800)  // 2020-01-01
+
+    /// `date` held to [2020-01-01, now + 1 day].
+    public static func plausibleSigningDate(_ date: Date, now: Date = Date()) -> Date {
+        min(max(date, earliestSigningDate), now.addingTimeInterval(86_400))
     }
 
     /// Apple's dates are milliseconds since 1970.
@@ -170,7 +181,11 @@ protocol AppleSignedPayload: ValidationTimePayload, Decodable {
 }
 
 extension AppleSignedPayload {
-    public var signedDate: Date { signedAt ?? Date() }
+    /// Read before the signature is checked (jwt-kit validates the chain at it first), so held to
+    /// dates Apple can have signed at: a forged -10^15 would otherwise reach swift-certificates'
+    /// `GeneralizedTime`, which traps on years before 0. Outside the window the chain is checked
+    /// at the window's edge, where a forgery still fails its signature.
+    public var signedDate: Date { AppleSignedDataVerifier.plausibleSigningDate(signedAt ?? Date()) }
 
     // The JWS carries no JWT claims to check (no exp): the chain and signature are the check.
     public func verify(using algorithm: some JWTAlgorithm) async throws {}

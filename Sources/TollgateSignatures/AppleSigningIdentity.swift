@@ -59,8 +59,8 @@ public struct AppleSigningIdentity: Sendable {
         let rootName = try DistinguishedName { CommonName("Tollgate Development App Store Root") }
         let intermediateName = try DistinguishedName { CommonName("Tollgate Development App Store Intermediate") }
         let leafName = try DistinguishedName { CommonName("Tollgate Development App Store Signer") }
-        let now = Date()
-        let longAgo = now.addingTimeInterval(-10 * 365 * 86_400), farAhead = now.addingTimeInterval(10 * 365 * 86_400)
+        // Fixed, so that a test's payload signed at a fixed date keeps verifying for decades.
+        let longAgo = Date(timeIntervalSince1970: 1_577_836_800), farAhead = Date(timeIntervalSince1970: 2_524_608_000)  // 2020 to 2050
         let leafValidity = leafValidity ?? longAgo...farAhead
         // Apple's markers are present-or-absent extensions: their value is an ASN.1 NULL.
         let marker = { (oid: ASN1ObjectIdentifier) in Certificate.Extension(oid: oid, critical: false, value: [0x05, 0x00]) }

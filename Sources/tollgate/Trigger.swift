@@ -41,7 +41,7 @@ struct Trigger: AsyncParsableCommand {
         }
         guard let signer = webhookSource.signer else {
             throw ValidationError(webhookSource.provider == .apple
-                ? "source '\(source)' has no signing_identity (development tenants; `tollgate dev-certs apple` makes one)"
+                ? "source '\(source)' has no signing_identity (development tenants: `make certs` makes certs/dev/apple/signing.pem, `tollgate apple-dev-identity` another)"
                 : "source '\(source)' has no secret to sign with")
         }
         let random = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()

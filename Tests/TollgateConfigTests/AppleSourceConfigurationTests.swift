@@ -73,10 +73,15 @@ import TollgateSignatures
                 provider: apple
                 bundle_id: com.example.game
                 environment: Production
+              sandbox:
+                provider: apple
+                bundle_id: com.example.game
+                environment: Sandbox
+                root_certificates: [$DIR/root.der]
             """])
         let error = #expect(throws: ConfigurationError.self) { try TenantCatalog.load(directory: dir, environment: [:]) }
         let lines = error?.issues.map(\.description) ?? []
-        #expect(lines.count == 7, "\(lines.joined(separator: "\n"))")
+        #expect(lines.count == 8, "\(lines.joined(separator: "\n"))")
         #expect(lines.contains { $0.contains("bad.yaml:4:") && $0.contains("bundle_id") })
         #expect(lines.contains { $0.contains("bad.yaml:5:") && $0.contains("environment must be one of Production, Sandbox") })
         #expect(lines.contains { $0.contains("bad.yaml:6:") && $0.contains("absent.der") && $0.contains("cannot read") })
@@ -84,6 +89,8 @@ import TollgateSignatures
         #expect(lines.contains { $0.contains("bad.yaml:9:") && $0.contains("unknown key 'secrets'") && $0.contains("root_certificates") })
         #expect(lines.contains { $0.contains("bad.yaml:18:") && $0.contains("development tenants only") })
         #expect(lines.contains { $0.contains("bad.yaml:20:") && $0.contains("root_certificates must list") })
+        #expect(lines.contains { $0.contains("bad.yaml:26:") && $0.contains("environment Sandbox is for development tenants only") },
+                "sandbox purchases are free: never on a real tenant")
         #expect(!lines.contains { $0.contains("whsec_nothing") }, "no secret in a diagnostic")
     }
 

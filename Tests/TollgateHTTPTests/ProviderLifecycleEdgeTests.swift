@@ -52,7 +52,8 @@ import TollgateTestSupport
             try await EdgeHarness.withClient(trusting: certificates.caPath) { client in
                 for provider in Provider.allCases {
                     let run = UUID().uuidString.prefix(8).lowercased()
-                    let order = "ord_\(provider.rawValue)_\(run)"
+                    // StoreKit's appAccountToken is a UUID: an order sold through the App Store has one as its id.
+                    let order = provider == .apple ? UUID().uuidString.lowercased() : "ord_\(provider.rawValue)_\(run)"
                     _ = try await sql("INSERT INTO orders (tenant, order_id, status, amount_minor, currency) VALUES ('\(Self.tenant)', '\(order)', 'pending_payment', \(ProviderLifecycle.amountMinor), 'USD')")
                     let callbacks = try ProviderLifecycle.callbacks(provider, order: order, payment: "\(provider.rawValue.prefix(3))\(run)")
                     for callback in callbacks {
@@ -102,7 +103,7 @@ import TollgateTestSupport
         try await EdgeHarness.withServer(certificates: certificates, tenants: Self.tenants) { edge in
             try await EdgeHarness.withClient(trusting: certificates.caPath) { client in
                 let run = UUID().uuidString.prefix(8).lowercased()
-                let order = "ord_reversal_\(run)", payment = "20000\(run)"
+                let order = UUID().uuidString.lowercased(), payment = "20000\(run)"
                 _ = try await sql("INSERT INTO orders (tenant, order_id, status, amount_minor, currency) VALUES ('\(Self.tenant)', '\(order)', 'pending_payment', \(ProviderLifecycle.amountMinor), 'USD')")
                 for (type, refunded, expected) in [("ONE_TIME_CHARGE", nil, "paid"), ("REFUND", ProviderLifecycle.amountMinor, "refunded"),
                                                    ("REFUND_REVERSED", ProviderLifecycle.amountMinor, "paid")] as [(String, Int64?, String)] {

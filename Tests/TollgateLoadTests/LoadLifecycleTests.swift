@@ -17,6 +17,14 @@ import TollgateSignatures
     ]
     static func provider(_ source: String) -> Provider { Provider(rawValue: source == "standard" ? "standard-webhooks" : source)! }
 
+    /// Apple signs with a development chain: its callbacks carry the refund as a share of the transaction.
+    static let apple: LoadSource = {
+        let identity: AppleSigningIdentity
+        do { identity = try AppleSigningIdentity.development() } catch { preconditionFailure("a development chain: \(error)") }
+        return LoadSource(name: "apple", signer: WebhookSigner(apple: identity, bundleID: "com.example", environment: .sandbox),
+                          forger: WebhookSigner(apple: nil, bundleID: "com.example", environment: .sandbox))
+    }()
+
     struct Run {
         var plan: LoadPlan
         /// Normalized events of every request, in sending order.
@@ -29,7 +37,7 @@ import TollgateSignatures
         var scenario = Scenario(name: "lifecycle")
         scenario.mix = [.init(kind: .webhook, weight: 8), .init(kind: .outOfOrder, weight: 1), .init(kind: .duplicate, weight: 2)]
         scenario.duplicateDelay = .zero
-        let sources = secrets.map { LoadSource(name: $0.0, provider: provider($0.0), secret: Secret($0.1)) }
+        let sources = secrets.map { LoadSource(name: $0.0, provider: provider($0.0), secret: Secret($0.1)) } + [apple]
         let orders = (0..<60).map { LoadPlan.SeededOrder(id: "o\($0)", amountMinor: 1999, currency: "USD") }
         var plan = LoadPlan(scenario: scenario, runID: "lc1", sources: sources, orders: orders, players: [], seed: seed)
         var events: [PaymentEvent] = []

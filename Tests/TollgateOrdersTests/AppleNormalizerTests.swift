@@ -26,10 +26,14 @@ import TollgateTestSupport
         #expect(event.occurredAt == Date(timeIntervalSince1970: 1_681_314_324))
     }
 
+    /// StoreKit takes a UUID as appAccountToken and Apple sends it in lower case: an order sold
+    /// through the App Store has such an id.
+    static let order = "7e3fb20b-4cdb-47cc-936d-99d65f608138"
+
     @Test func aPaymentNamesItsOrderTransactionAndPriceInMinorUnits() throws {
-        let pay = try Self.normalize(try ProviderLifecycle.appleNotification("ONE_TIME_CHARGE", order: "ord_a", payment: "2000000011", refunded: nil, .paid))
+        let pay = try Self.normalize(try ProviderLifecycle.appleNotification("ONE_TIME_CHARGE", order: Self.order, payment: "2000000011", refunded: nil, .paid))
         #expect(pay.kind == .paymentSucceeded && pay.understood)
-        #expect(pay.orderID == "ord_a")
+        #expect(pay.orderID == Self.order)
         #expect(pay.providerPaymentID == "2000000011" && pay.linkReferences == ["2000000011"])
         #expect(pay.amountMinor == ProviderLifecycle.amountMinor && pay.currency == "USD")
         // Milliunits in a zero- and a three-decimal currency.
@@ -41,6 +45,17 @@ import TollgateTestSupport
         #expect(dinar.amountMinor == 1_250)
         // Apple's sample price: 10990 milliunits of USD is 10.99.
         #expect(PaymentEventNormalizer.appleMinorUnits(milliunits: 10_990, percentage: 100_000, currency: "USD") == 1_099)
+        // A price that is no whole number of cents is not rounded into one.
+        let fractional = try Self.normalize(try ProviderLifecycle.appleNotification("ONE_TIME_CHARGE", order: Self.order, payment: "p", refunded: nil, .paid,
+                                                                                    priceMilliunits: 19_985))
+        #expect(fractional.kind == .other && !fractional.understood && fractional.amountMinor == nil)
+        // An upgrade charges at once.
+        let upgrade = try Self.normalize(try ProviderLifecycle.appleNotification("DID_CHANGE_RENEWAL_PREF", order: Self.order, payment: "2000000012",
+                                                                                 refunded: nil, .paid, subtype: "UPGRADE"))
+        #expect(upgrade.kind == .paymentSucceeded && upgrade.amountMinor == ProviderLifecycle.amountMinor)
+        let downgrade = try Self.normalize(try ProviderLifecycle.appleNotification("DID_CHANGE_RENEWAL_PREF", order: Self.order, payment: "2000000012",
+                                                                                   refunded: nil, .paid, subtype: "DOWNGRADE"))
+        #expect(downgrade.kind == .other && downgrade.understood, "a downgrade takes effect at renewal: no money now")
     }
 
     @Test func refundsAreTheTransactionsShareRoundedHalfUpAndOverflowIsRefused() {
@@ -57,11 +72,11 @@ import TollgateTestSupport
     }
 
     @Test func aRefundAndItsReversalNameOneRefundOfTheTransaction() throws {
-        let refund = try Self.normalize(try ProviderLifecycle.appleNotification("REFUND", order: "ord_a", payment: "2000000011", refunded: 500, .partiallyRefunded))
+        let refund = try Self.normalize(try ProviderLifecycle.appleNotification("REFUND", order: Self.order, payment: "2000000011", refunded: 500, .partiallyRefunded))
         #expect(refund.kind == .refundSucceeded && refund.amountMinor == 500)
         #expect(refund.facts.refundID == "refund:2000000011" && !refund.facts.refundIsCumulative)
         #expect(refund.linkReferences == ["2000000011"])
-        let reversal = try Self.normalize(try ProviderLifecycle.appleNotification("REFUND_REVERSED", order: "ord_a", payment: "2000000011", refunded: 500, .paid))
+        let reversal = try Self.normalize(try ProviderLifecycle.appleNotification("REFUND_REVERSED", order: Self.order, payment: "2000000011", refunded: 500, .paid))
         #expect(reversal.kind == .refundFailed && reversal.facts.refundID == refund.facts.refundID)
     }
 
@@ -86,22 +101,22 @@ import TollgateTestSupport
 
     @Test func informationalNotificationsAreUnderstoodAndMoveNoMoney() throws {
         for type in ["CONSUMPTION_REQUEST", "REFUND_DECLINED"] {
-            let event = try Self.normalize(try ProviderLifecycle.appleNotification(type, order: "ord_a", payment: "2000000011", refunded: nil, .paid))
+            let event = try Self.normalize(try ProviderLifecycle.appleNotification(type, order: Self.order, payment: "2000000011", refunded: nil, .paid))
             #expect(event.kind == .other && event.understood, "\(type)")
-            #expect(event.orderID == "ord_a" && event.linkReferences == ["2000000011"], "\(type): kept with its order for a human to see")
+            #expect(event.orderID == Self.order && event.linkReferences == ["2000000011"], "\(type): kept with its order for a human to see")
             #expect(event.amountMinor == nil)
         }
         // A type Apple may add later: stored, not understood (so counted and visible), never acted on.
-        let unknown = try Self.normalize(try ProviderLifecycle.appleNotification("SOMETHING_NEW", order: "ord_a", payment: "2000000011", refunded: nil, .paid))
+        let unknown = try Self.normalize(try ProviderLifecycle.appleNotification("SOMETHING_NEW", order: Self.order, payment: "2000000011", refunded: nil, .paid))
         #expect(unknown.kind == .other && !unknown.understood)
     }
 
     @Test func moneyThatCannotBeReadIsNotUnderstood() throws {
         // A payment without a currency, a refund share outside 0-100%.
-        var noCurrency = try ProviderLifecycle.appleNotification("ONE_TIME_CHARGE", order: "ord_a", payment: "p", refunded: nil, .paid, currency: "")
+        var noCurrency = try ProviderLifecycle.appleNotification("ONE_TIME_CHARGE", order: Self.order, payment: "p", refunded: nil, .paid, currency: "")
         let event = try Self.normalize(noCurrency)
-        #expect(event.kind == .other && !event.understood && event.orderID == "ord_a")
-        noCurrency = try ProviderLifecycle.appleNotification("REFUND", order: "ord_a", payment: "p", refunded: ProviderLifecycle.amountMinor * 2, .refunded)
+        #expect(event.kind == .other && !event.understood && event.orderID == Self.order)
+        noCurrency = try ProviderLifecycle.appleNotification("REFUND", order: Self.order, payment: "p", refunded: ProviderLifecycle.amountMinor * 2, .refunded)
         let overShare = try Self.normalize(noCurrency)
         #expect(overShare.kind == .other && !overShare.understood)
     }

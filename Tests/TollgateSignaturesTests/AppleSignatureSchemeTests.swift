@@ -76,12 +76,29 @@ import TollgateCore
                                                  identity: identity, bundleID: "com.example", environment: "Sandbox")
         #expect(await Self.failure(scheme, otherApp) == .wrongRecipient)
 
-        // One character of the signed payload changed.
+        // One character of the outer signature changed.
         var tampered = String(decoding: genuine, as: UTF8.self)
-        let dot = try #require(tampered.firstIndex(of: "."))
-        let target = tampered.index(dot, offsetBy: 10)
+        let lastDot = try #require(tampered.lastIndex(of: "."))
+        let target = tampered.index(lastDot, offsetBy: 5)
         tampered.replaceSubrange(target...target, with: tampered[target] == "A" ? "B" : "A")
-        #expect(await Self.failure(scheme, Array(tampered.utf8)) != nil)
+        #expect(await Self.failure(scheme, Array(tampered.utf8)) == .signatureMismatch)
+    }
+
+    /// jwt-kit validates the chain at the payload's signedDate before it checks the signature, so
+    /// the date is the forger's: dates no calendar can hold are refused, never a trap.
+    @Test func aForgedSigningDateOutsideAnyCalendarIsRefusedWithoutATrap() async throws {
+        let identity = try AppleSigningIdentity.development(), stranger = try AppleSigningIdentity.development()
+        let scheme = try Self.scheme(root: identity.rootDER)
+        for date in ["-1e15", "-62135596800001", "1e300", "9223372036854775807", "253402300800000"] {
+            let payload = #"{"notificationType":"TEST","notificationUUID":"u","signedDate":\#(date),"data":{"bundleId":"com.example","environment":"Sandbox"}}"#
+            #expect(await Self.failure(scheme, Self.envelope(stranger.sign(Array(payload.utf8)))) != nil, "\(date)")
+            #expect(await Self.failure(scheme, Self.envelope(identity.sign(Array(payload.utf8), key: P256.Signing.PrivateKey()))) != nil, "\(date)")
+        }
+        // A chain of four (or one) certificates is not Apple's.
+        let long = AppleSigningIdentity(privateKey: identity.privateKey, chain: identity.chain + [identity.rootDER])
+        #expect(await Self.failure(scheme, AppleSignatureScheme.sign(try Self.notification(transaction: [:]), identity: long, bundleID: "com.example", environment: "Sandbox")) == .untrustedCertificate)
+        let short = AppleSigningIdentity(privateKey: identity.privateKey, chain: [identity.chain[0]])
+        #expect(await Self.failure(scheme, AppleSignatureScheme.sign(try Self.notification(transaction: [:]), identity: short, bundleID: "com.example", environment: "Sandbox")) == .untrustedCertificate)
     }
 
     @Test func aSigningIdentityRoundTripsThroughPEMAndSignsTheSame() async throws {

@@ -106,9 +106,9 @@ public enum ProviderLifecycle {
     /// signed: `refunded` sets the revocation share of the transaction. The id is a UUID made from
     /// `payment` and the step, so the same step is the same notification.
     public static func appleNotification(_ type: String, order: String, payment: String, refunded: Int64?, _ expected: OrderStatus,
-                                         currency: String = "USD", priceMilliunits: Int64? = nil) throws -> LifecycleCallback {
+                                         currency: String = "USD", priceMilliunits: Int64? = nil, subtype: String? = nil) throws -> LifecycleCallback {
         let (notification, uuid) = try appleUnsignedNotification(type, order: order, payment: payment, refunded: refunded,
-                                                                 currency: currency, priceMilliunits: priceMilliunits)
+                                                                 currency: currency, priceMilliunits: priceMilliunits, subtype: subtype)
         let body = AppleSignatureScheme.sign(notification, identity: appleIdentity, bundleID: appleBundleID, environment: appleEnvironment.rawValue)
         return LifecycleCallback(label: "\(type) \(refunded ?? 0)", body: body, headers: [:], id: uuid, expected: expected)
     }
@@ -116,7 +116,7 @@ public enum ProviderLifecycle {
     /// The same notification before signing (its transaction a JSON object, no bundle or
     /// environment: `AppleSignatureScheme.sign` fills them), and its notificationUUID.
     public static func appleUnsignedNotification(_ type: String, order: String, payment: String, refunded: Int64?,
-                                                 currency: String = "USD", priceMilliunits: Int64? = nil) throws -> (body: [UInt8], uuid: String) {
+                                                 currency: String = "USD", priceMilliunits: Int64? = nil, subtype: String? = nil) throws -> (body: [UInt8], uuid: String) {
         var transaction = try sample("apple/signedTransaction.revoked.decoded.json")
         for key in ["revocationDate", "revocationReason", "advancedCommerceInfo", "commitmentInfo", "billingPlanType", "bundleId", "environment"] {
             transaction.removeValue(forKey: key)
@@ -131,7 +131,7 @@ public enum ProviderLifecycle {
                                "revocationType": refunded == amountMinor ? "REFUND_FULL" : "REFUND_PRORATED"]) { $1 }
         }
         var notification = try sample("apple/SUBSCRIBED.INITIAL_BUY.decoded.json")
-        notification.removeValue(forKey: "subtype")
+        notification["subtype"] = subtype
         let uuid = stableUUID("\(payment)|\(type)|\(refunded ?? 0)")
         notification["notificationType"] = type
         notification["notificationUUID"] = uuid

@@ -10,6 +10,8 @@ extension PaymentEventNormalizer {
     static let appleKinds: [String: PaymentEventKind] = [
         // A consumable or non-consumable bought; a subscription bought or renewed.
         "ONE_TIME_CHARGE": .paymentSucceeded, "SUBSCRIBED": .paymentSucceeded, "DID_RENEW": .paymentSucceeded,
+        // An upgrade charges the customer at once, under a new transaction (subtype UPGRADE).
+        "DID_CHANGE_RENEWAL_PREF/UPGRADE": .paymentSucceeded, "OFFER_REDEEMED/UPGRADE": .paymentSucceeded,
         // The App Store refunded the transaction (all of it, or revocationPercentage of it).
         "REFUND": .refundSucceeded,
         // A refund granted earlier was taken back (the customer's dispute of it failed): the money
@@ -35,11 +37,16 @@ extension PaymentEventNormalizer {
         let type = Self.text(notification["notificationType"])
         let data = notification["data"] as? [String: Any]
         let transaction = Self.jwsPayload(data?["signedTransactionInfo"])
-        let kind = type.flatMap { Self.appleKinds[$0] }
-        // Understood: a documented type, and for the ones that move money, a transaction to move it on.
-        let understood = type.map { Self.appleInformational.contains($0) || (kind != nil && transaction != nil) } ?? false
+        let subtype = Self.text(notification["subtype"])
+        let kind = type.flatMap { type in Self.appleKinds[type] ?? subtype.flatMap { Self.appleKinds["\(type)/\($0)"] } }
+        // Understood: a type that moves money, with the transaction it moves it on; or a documented
+        // type that moves none.
+        let understood = kind != nil ? transaction != nil : type.map(Self.appleInformational.contains) ?? false
         var result = event(uuid, kind, body, understood: understood)
-        if let signed = Self.int(notification["signedDate"]) { result.occurredAt = Date(timeIntervalSince1970: Double(signed) / 1000) }
+        // Milliseconds; a date outside 2000-2100 is none (it would not fit a timestamp column).
+        if let signed = Self.int(notification["signedDate"]), (946_684_800_000...4_102_444_800_000).contains(signed) {
+            result.occurredAt = Date(timeIntervalSince1970: Double(signed) / 1000)
+        }
         guard let transaction else { return result }
         result.orderID = Self.text(transaction["appAccountToken"])
         let transactionID = Self.text(transaction["transactionId"])
@@ -59,14 +66,17 @@ extension PaymentEventNormalizer {
         if result.kind == .refundSucceeded || result.kind == .refundFailed, let stated = transaction["revocationPercentage"] {
             percentage = Self.int(stated).flatMap { (1...Self.appleWholeRevocation).contains($0) ? $0 : nil } ?? -1
         }
-        result.setAmount(price.flatMap { Self.appleMinorUnits(milliunits: $0, percentage: percentage, currency: currency) }, present: true)
+        // A payment's price is exact in minor units; a refund's share of it is rounded.
+        let exact = result.kind == .paymentSucceeded
+        result.setAmount(price.flatMap { Self.appleMinorUnits(milliunits: $0, percentage: percentage, currency: currency, exact: exact) }, present: true)
         return result
     }
 
     /// `percentage` (milliunits of a percent) of a price in milliunits, in minor units of
-    /// `currency`, rounded half up (a prorated refund rarely lands on a whole cent). Nil for a
-    /// negative price or percentage, or one whose arithmetic would overflow.
-    public static func appleMinorUnits(milliunits: Int64, percentage: Int64, currency: String) -> Int64? {
+    /// `currency`, rounded half up (a prorated refund rarely lands on a whole cent), or with
+    /// `exact` nil unless it is a whole number of minor units. Nil for a negative price or
+    /// percentage, or one whose arithmetic would overflow.
+    public static func appleMinorUnits(milliunits: Int64, percentage: Int64, currency: String, exact: Bool = false) -> Int64? {
         guard milliunits >= 0, (0...appleWholeRevocation).contains(percentage) else { return nil }
         var scale: Int64 = 1
         for _ in 0..<CurrencyExponent.of(currency) { scale *= 10 }
@@ -75,6 +85,7 @@ extension PaymentEventNormalizer {
         let (scaled, scaledOverflow) = share.multipliedReportingOverflow(by: scale)
         guard !shareOverflow, !scaledOverflow else { return nil }
         let divisor: Int64 = 1000 * appleWholeRevocation
+        if exact { return scaled % divisor == 0 ? scaled / divisor : nil }
         return scaled / divisor + (scaled % divisor * 2 >= divisor ? 1 : 0)
     }
 
