@@ -45,10 +45,15 @@ import TollgateTestSupport
         #expect(dinar.amountMinor == 1_250)
         // Apple's sample price: 10990 milliunits of USD is 10.99.
         #expect(PaymentEventNormalizer.appleMinorUnits(milliunits: 10_990, percentage: 100_000, currency: "USD") == 1_099)
-        // A price that is no whole number of cents is not rounded into one.
+        // A price that is no whole number of cents is not rounded into one: the payment stands
+        // with no amount, and the order goes to a human.
         let fractional = try Self.normalize(try ProviderLifecycle.appleNotification("ONE_TIME_CHARGE", order: Self.order, payment: "p", refunded: nil, .paid,
                                                                                     priceMilliunits: 19_985))
-        #expect(fractional.kind == .other && !fractional.understood && fractional.amountMinor == nil)
+        #expect(fractional.kind == .paymentSucceeded && fractional.amountMinor == nil)
+        var tables = ProviderLifecycleTests.freshTables()
+        tables.write(tables.plan([fractional].map { var event = $0; event.orderID = "ord_1"; return event }))
+        #expect(tables.orders[ProviderLifecycleTests.order]?.status == .needsReview)
+        #expect(tables.orders[ProviderLifecycleTests.order]?.reviewReasons == [.amountMismatch])
         // An upgrade charges at once.
         let upgrade = try Self.normalize(try ProviderLifecycle.appleNotification("DID_CHANGE_RENEWAL_PREF", order: Self.order, payment: "2000000012",
                                                                                  refunded: nil, .paid, subtype: "UPGRADE"))
@@ -111,13 +116,12 @@ import TollgateTestSupport
         #expect(unknown.kind == .other && !unknown.understood)
     }
 
-    @Test func moneyThatCannotBeReadIsNotUnderstood() throws {
-        // A payment without a currency, a refund share outside 0-100%.
-        var noCurrency = try ProviderLifecycle.appleNotification("ONE_TIME_CHARGE", order: Self.order, payment: "p", refunded: nil, .paid, currency: "")
-        let event = try Self.normalize(noCurrency)
-        #expect(event.kind == .other && !event.understood && event.orderID == Self.order)
-        noCurrency = try ProviderLifecycle.appleNotification("REFUND", order: Self.order, payment: "p", refunded: ProviderLifecycle.amountMinor * 2, .refunded)
-        let overShare = try Self.normalize(noCurrency)
+    @Test func moneyThatCannotBeReadGoesToAHumanOrIsNotUnderstood() throws {
+        // A payment without a currency: the payment stands, without an amount (a human decides).
+        let noCurrency = try Self.normalize(try ProviderLifecycle.appleNotification("ONE_TIME_CHARGE", order: Self.order, payment: "p", refunded: nil, .paid, currency: ""))
+        #expect(noCurrency.kind == .paymentSucceeded && noCurrency.amountMinor == nil && noCurrency.currency == nil && noCurrency.orderID == Self.order)
+        // A refund share outside 0-100%: stored, not understood (counted), never applied.
+        let overShare = try Self.normalize(try ProviderLifecycle.appleNotification("REFUND", order: Self.order, payment: "p", refunded: ProviderLifecycle.amountMinor * 2, .refunded))
         #expect(overShare.kind == .other && !overShare.understood)
     }
 

@@ -56,11 +56,7 @@ extension PaymentEventNormalizer {
         // One refund per transaction: a later REFUND of the same transaction restates it (a larger
         // percentage replaces a smaller), and REFUND_REVERSED names the same refund.
         if result.kind == .refundSucceeded || result.kind == .refundFailed { result.facts.refundID = transactionID.map { "refund:\($0)" } }
-        guard let currency = Self.text(transaction["currency"]) else {
-            result.setAmount(nil, present: true)
-            return result
-        }
-        result.currency = currency.uppercased()
+        let currency = Self.text(transaction["currency"])
         let price = Self.int(transaction["price"])
         var percentage = Self.appleWholeRevocation
         if result.kind == .refundSucceeded || result.kind == .refundFailed, let stated = transaction["revocationPercentage"] {
@@ -68,7 +64,15 @@ extension PaymentEventNormalizer {
         }
         // A payment's price is exact in minor units; a refund's share of it is rounded.
         let exact = result.kind == .paymentSucceeded
-        result.setAmount(price.flatMap { Self.appleMinorUnits(milliunits: $0, percentage: percentage, currency: currency, exact: exact) }, present: true)
+        let amount = currency.flatMap { currency in price.flatMap { Self.appleMinorUnits(milliunits: $0, percentage: percentage, currency: currency, exact: exact) } }
+        result.currency = currency?.uppercased()
+        if result.kind == .paymentSucceeded, amount == nil {
+            // Apple took the money; what it says it took cannot be read. The payment stands with
+            // no amount, which the ledger hands to a human (amount_mismatch), never to "ignored".
+            result.amountMinor = nil
+            return result
+        }
+        result.setAmount(amount, present: true)
         return result
     }
 

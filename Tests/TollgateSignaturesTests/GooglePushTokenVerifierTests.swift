@@ -1,0 +1,158 @@
+import _CryptoExtras
+import Foundation
+import JWTKit
+import NIOConcurrencyHelpers
+import Testing
+import TollgateCore
+@testable import TollgateSignatures
+
+/// Pub/Sub push tokens (Google Play real-time developer notifications): RS256 under Google's
+/// published keys, Google's issuer, the subscription's audience and service account, a verified
+/// email and an unexpired token; keys refetched once on an unknown `kid`, never more than once a
+/// minute. The keys are made here (2048-bit RSA) and published as Google publishes its own: a
+/// JWKS of `n` and `e`.
+@Suite struct GooglePushTokenVerifierTests {
+    static let audience = "https://tollgate.example/v1/webhooks/game/play"
+    static let email = "play-rtdn@game-project.iam.gserviceaccount.com"
+    static let now = Date(timeIntervalSince1970: 1_780_000_000)
+
+    /// A signing key with its `kid`, and the JWKS entry Google would publish for it.
+    struct SigningKey {
+        let kid: String
+        let keys: JWTKeyCollection
+        let jwk: [String: String]
+
+        init(kid: String) async throws {
+            let key = try Insecure.RSA.PrivateKey(backing: _RSA.Signing.PrivateKey(keySize: .bits2048))
+            self.kid = kid
+            keys = await JWTKeyCollection().add(rsa: key, digestAlgorithm: .sha256, kid: JWKIdentifier(string: kid))
+            let (modulus, exponent) = try key.publicKey.getKeyPrimitives()
+            jwk = ["kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid, "n": Base64.encodeURL(modulus), "e": Base64.encodeURL(exponent)]
+        }
+
+        func token(_ claims: GooglePushClaims) async throws -> String { try await keys.sign(claims, kid: JWKIdentifier(string: kid)) }
+    }
+
+    static func jwks(_ keys: [SigningKey]) -> [UInt8] {
+        Array((try? JSONSerialization.data(withJSONObject: ["keys": keys.map(\.jwk)])) ?? Data())
+    }
+
+    static func claims(aud: String = audience, email: String = email, verified: Bool? = true, iss: String = "https://accounts.google.com",
+                       exp: Date = now.addingTimeInterval(3600), iat: Date = now) -> GooglePushClaims {
+        GooglePushClaims(iss: iss, aud: aud, email: email, email_verified: verified, exp: Int64(exp.timeIntervalSince1970),
+                         iat: Int64(iat.timeIntervalSince1970), sub: "112233445566778899000")
+    }
+
+    /// A verifier whose keys come from `published` (what the JWKS URL serves now) on a clock the test moves.
+    final class Google: Sendable {
+        let published = NIOLockedValueBox<[UInt8]>([])
+        let clock = NIOLockedValueBox<Date>(GooglePushTokenVerifierTests.now)
+        let keys: GoogleSigningKeys
+        let verifier: GooglePushTokenVerifier
+
+        init(publishing: [SigningKey]) {
+            published.withLockedValue { $0 = GooglePushTokenVerifierTests.jwks(publishing) }
+            let published = self.published, clock = self.clock
+            keys = GoogleSigningKeys(now: { clock.withLockedValue { $0 } }, fetch: { published.withLockedValue { $0 } })
+            verifier = GooglePushTokenVerifier(audience: GooglePushTokenVerifierTests.audience, serviceAccountEmail: GooglePushTokenVerifierTests.email, keys: keys)
+        }
+
+        func failure(_ authorization: String?) async -> GooglePushTokenFailure? {
+            do throws(GooglePushTokenFailure) {
+                _ = try await verifier.verify(authorization: authorization, now: clock.withLockedValue { $0 })
+                return nil
+            } catch {
+                return error
+            }
+        }
+    }
+
+    @Test func aTokenGoogleSignedForThisSubscriptionVerifies() async throws {
+        let key = try await SigningKey(kid: "g1")
+        let google = Google(publishing: [key])
+        let token = try await key.token(Self.claims())
+        let claims = try await google.verifier.verify(authorization: "Bearer \(token)", now: Self.now)
+        #expect(claims.email == Self.email && claims.aud == Self.audience)
+        #expect(await google.failure("bearer \(token)") == nil, "the scheme is case-insensitive")
+        #expect(await google.keys.fetches == 1, "fetched once, then cached")
+        #expect(await google.failure("Bearer \(try await key.token(Self.claims(iss: "accounts.google.com")))") == nil, "both issuer spellings")
+    }
+
+    @Test func everyClaimThatIsNotThisSubscriptionsIsRefused() async throws {
+        let key = try await SigningKey(kid: "g1")
+        let google = Google(publishing: [key])
+        func refusal(_ claims: GooglePushClaims) async throws -> GooglePushTokenFailure? {
+            await google.failure("Bearer \(try await key.token(claims))")
+        }
+        #expect(try await refusal(Self.claims(aud: "https://other.example/push")) == .wrongAudience)
+        #expect(try await refusal(Self.claims(email: "someone-else@other-project.iam.gserviceaccount.com")) == .wrongEmail)
+        #expect(try await refusal(Self.claims(verified: false)) == .emailNotVerified)
+        #expect(try await refusal(Self.claims(verified: nil)) == .emailNotVerified)
+        #expect(try await refusal(Self.claims(iss: "https://evil.example")) == .wrongIssuer)
+        #expect(try await refusal(Self.claims(exp: Self.now.addingTimeInterval(-120))) == .expired)
+        #expect(try await refusal(Self.claims(iat: Self.now.addingTimeInterval(600))) == .notYetValid)
+    }
+
+    @Test func aTokenSignedByAnotherKeyUnderAPublishedKidIsRefused() async throws {
+        let genuine = try await SigningKey(kid: "g1"), forger = try await SigningKey(kid: "g1")
+        let google = Google(publishing: [genuine])
+        #expect(await google.failure("Bearer \(try await forger.token(Self.claims()))") == .signatureMismatch)
+        // Its own key, published nowhere Google publishes: an unknown kid.
+        let stranger = try await SigningKey(kid: "forged-kid")
+        #expect(await google.failure("Bearer \(try await stranger.token(Self.claims()))") == .unknownKey)
+    }
+
+    @Test func anUnknownKidRefetchesOnceAMinuteAtMostThenRotatedKeysVerify() async throws {
+        let old = try await SigningKey(kid: "g-old"), rotated = try await SigningKey(kid: "g-new")
+        let google = Google(publishing: [old])
+        #expect(await google.failure("Bearer \(try await old.token(Self.claims()))") == nil)
+        #expect(await google.keys.fetches == 1)
+        // Google rotates: tokens under the new kid arrive before the edge refetched.
+        google.published.withLockedValue { $0 = Self.jwks([old, rotated]) }
+        let token = try await rotated.token(Self.claims())
+        google.clock.withLockedValue { $0 = $0.addingTimeInterval(30) }
+        #expect(await google.failure("Bearer \(token)") == .unknownKey, "within a minute of the last fetch: no refetch")
+        for _ in 0..<20 { _ = await google.failure("Bearer \(token)") }
+        #expect(await google.keys.fetches == 1, "unknown kids do not make requests to Google")
+        google.clock.withLockedValue { $0 = $0.addingTimeInterval(31) }
+        #expect(await google.failure("Bearer \(token)") == nil, "a minute on: one refetch, and the rotated key verifies")
+        #expect(await google.keys.fetches == 2)
+        // A kid that is still unknown after a refetch is refused, and refetched a minute later at most.
+        let stranger = try await SigningKey(kid: "never-published")
+        google.clock.withLockedValue { $0 = $0.addingTimeInterval(61) }
+        #expect(await google.failure("Bearer \(try await stranger.token(Self.claims(exp: Self.now.addingTimeInterval(7200))))") == .unknownKey)
+        #expect(await google.keys.fetches == 3)
+        #expect(await google.failure("Bearer \(try await stranger.token(Self.claims(exp: Self.now.addingTimeInterval(7200))))") == .unknownKey)
+        #expect(await google.keys.fetches == 3)
+    }
+
+    @Test func aFailedOrEmptyFetchKeepsTheKeysInForce() async throws {
+        let key = try await SigningKey(kid: "g1")
+        let google = Google(publishing: [key])
+        let token = try await key.token(Self.claims(exp: Self.now.addingTimeInterval(7200)))
+        #expect(await google.failure("Bearer \(token)") == nil)
+        google.published.withLockedValue { $0 = Array("<html>502</html>".utf8) }
+        google.clock.withLockedValue { $0 = $0.addingTimeInterval(120) }
+        let stranger = try await SigningKey(kid: "other")
+        #expect(await google.failure("Bearer \(try await stranger.token(Self.claims(exp: Self.now.addingTimeInterval(7200))))") == .unknownKey)
+        #expect(await google.failure("Bearer \(token)") == nil, "the keys fetched before still verify")
+    }
+
+    @Test func whatIsNoRS256BearerTokenIsRefused() async throws {
+        let key = try await SigningKey(kid: "g1")
+        let google = Google(publishing: [key])
+        let token = try await key.token(Self.claims())
+        let parts = token.split(separator: ".").map(String.init)
+        func header(_ json: String) -> String { Base64.encodeURL(Array(json.utf8)) }
+        #expect(await google.failure(nil) == .missingToken)
+        for value in ["", "Bearer", "Basic \(token)", "Bearer not-a-jwt", "Bearer a.b", "Bearer \(String(repeating: "a", count: 9000))"] {
+            #expect(await google.failure(value) == .malformed, "\(value.prefix(20))")
+        }
+        #expect(await google.failure("Bearer \(header(#"{"alg":"HS256","kid":"g1"}"#)).\(parts[1]).\(parts[2])") == .unsupportedAlgorithm)
+        #expect(await google.failure("Bearer \(header(#"{"alg":"none","kid":"g1"}"#)).\(parts[1]).") == .unsupportedAlgorithm)
+        #expect(await google.failure("Bearer \(header(#"{"alg":"RS256"}"#)).\(parts[1]).\(parts[2])") == .malformed, "no kid")
+        // The claims changed under the signature.
+        let forgedClaims = Base64.encodeURL(try JSONEncoder().encode(Self.claims(aud: "https://other.example/push")))
+        #expect(await google.failure("Bearer \(parts[0]).\(forgedClaims).\(parts[2])") == .signatureMismatch)
+    }
+}
