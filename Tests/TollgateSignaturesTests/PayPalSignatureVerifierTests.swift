@@ -1,0 +1,175 @@
+import _CryptoExtras
+import Crypto
+import Foundation
+import NIOConcurrencyHelpers
+import SwiftASN1
+import Testing
+import TollgateCore
+import X509
+@testable import TollgateSignatures
+
+/// PayPal webhooks: RSA-SHA256 over id|time|webhook id|crc32(body) with the key of a certificate
+/// fetched only from PayPal's hosts, chained to a configured root and cached by URL. The root and
+/// PayPal's leaf are made here (as DigiCert and PayPal would hold them).
+@Suite struct PayPalSignatureVerifierTests {
+    static let webhookID = "1JE4291016473214C"
+    static let certificateURL = "https://api.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-1d93a270"
+    static let now = Date(timeIntervalSince1970: 1_780_000_000)
+    static let time = "2026-05-28T20:26:40Z"  // now, as PayPal writes it
+
+    /// A root and a leaf under it for `commonName`, the leaf's RSA key, and the PEM PayPal serves.
+    struct Chain {
+        let rootDER: [UInt8]
+        let leafKey: _RSA.Signing.PrivateKey
+        let pem: String
+
+        init(commonName: String = "messageverificationcerts.paypal.com", validity: ClosedRange<Date> = Date(timeIntervalSince1970: 1_700_000_000)...Date(timeIntervalSince1970: 1_900_000_000)) throws {
+            let rootKey = P256.Signing.PrivateKey()
+            leafKey = try _RSA.Signing.PrivateKey(keySize: .bits2048)
+            let rootName = try DistinguishedName { CommonName("Tollgate Test Root CA") }
+            let leafName = try DistinguishedName { CommonName(commonName) }
+            let root = try Certificate(
+                version: .v3, serialNumber: .init(), publicKey: .init(rootKey.publicKey),
+                notValidBefore: Date(timeIntervalSince1970: 1_600_000_000), notValidAfter: Date(timeIntervalSince1970: 2_100_000_000),
+                issuer: rootName, subject: rootName, signatureAlgorithm: .ecdsaWithSHA256,
+                extensions: try Certificate.Extensions { Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil)); KeyUsage(keyCertSign: true) },
+                issuerPrivateKey: .init(rootKey))
+            let leaf = try Certificate(
+                version: .v3, serialNumber: .init(), publicKey: .init(leafKey.publicKey),
+                notValidBefore: validity.lowerBound, notValidAfter: validity.upperBound,
+                issuer: rootName, subject: leafName, signatureAlgorithm: .ecdsaWithSHA256,
+                extensions: try Certificate.Extensions { Critical(BasicConstraints.notCertificateAuthority); KeyUsage(digitalSignature: true) },
+                issuerPrivateKey: .init(rootKey))
+            func der(_ certificate: Certificate) throws -> [UInt8] {
+                var serializer = DER.Serializer()
+                try serializer.serialize(certificate)
+                return serializer.serializedBytes
+            }
+            rootDER = try der(root)
+            pem = PEMDocument(type: "CERTIFICATE", derBytes: try der(leaf)).pemString + "\n"
+        }
+
+        /// The headers PayPal sends for `body`.
+        func headers(_ body: [UInt8], id: String = "103e3700-8b0d-11e4-9191-a5f7e5d2b5e4", time: String = PayPalSignatureVerifierTests.time,
+                     webhookID: String = PayPalSignatureVerifierTests.webhookID, url: String = PayPalSignatureVerifierTests.certificateURL) throws -> [(name: String, value: String)] {
+            let signed = PayPalSignatureVerifier.signedString(transmissionID: id, time: time, webhookID: webhookID, body: body)
+            let signature = try leafKey.signature(for: Data(signed.utf8), padding: .insecurePKCS1v1_5)
+            return [("PAYPAL-TRANSMISSION-ID", id), ("PAYPAL-TRANSMISSION-TIME", time), ("PAYPAL-TRANSMISSION-SIG", signature.rawRepresentation.base64EncodedString()),
+                    ("PAYPAL-CERT-URL", url), ("PAYPAL-AUTH-ALGO", "SHA256withRSA"), ("Content-Type", "application/json")]
+        }
+    }
+
+    /// PayPal's side: what its certificate URL serves, and every URL asked for.
+    final class PayPal: Sendable {
+        let served = NIOLockedValueBox<[UInt8]>([])
+        let asked = NIOLockedValueBox<[String]>([])
+        let certificates: PayPalCertificates
+        let verifier: PayPalSignatureVerifier
+
+        init(serving chain: Chain, trusting root: [UInt8]? = nil) throws {
+            served.withLockedValue { $0 = Array(chain.pem.utf8) }
+            let served = self.served, asked = self.asked
+            certificates = try PayPalCertificates(roots: [root ?? chain.rootDER]) { url in
+                asked.withLockedValue { $0.append(url.absoluteString) }
+                try await Task.sleep(for: .milliseconds(20))  // a network's worth: concurrent webhooks overlap the fetch
+                return served.withLockedValue { $0 }
+            }
+            verifier = PayPalSignatureVerifier(webhookID: PayPalSignatureVerifierTests.webhookID, certificates: certificates)
+        }
+
+        func failure(_ headers: [(name: String, value: String)], _ body: [UInt8], now: Date = PayPalSignatureVerifierTests.now) async -> PayPalVerificationFailure? {
+            do throws(PayPalVerificationFailure) {
+                try await verifier.verify(SignedRequest(headers: headers, body: body), now: now)
+                return nil
+            } catch {
+                return error
+            }
+        }
+    }
+
+    static let body = Array(#"{"id":"WH-2WR32451HC0233532-67976317FL4543714","event_type":"PAYMENT.CAPTURE.COMPLETED","resource":{"id":"42311647XV020574X"}}"#.utf8)
+
+    @Test func crc32IsZlibs() {
+        #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)
+        #expect(CRC32.checksum([]) == 0)
+    }
+
+    @Test func aGenuineWebhookVerifiesAndAThousandMakeOneFetch() async throws {
+        let chain = try Chain()
+        let paypal = try PayPal(serving: chain)
+        let headers = try chain.headers(Self.body)
+        let failures = await withTaskGroup(of: PayPalVerificationFailure?.self) { group in
+            for _ in 0..<1000 { group.addTask { await paypal.failure(headers, Self.body) } }
+            var all: [PayPalVerificationFailure?] = []
+            for await failure in group { all.append(failure) }
+            return all
+        }
+        #expect(failures.count == 1000 && failures.allSatisfy { $0 == nil }, "\(Set(failures.map { $0?.rawValue ?? "ok" }))")
+        #expect(paypal.asked.withLockedValue { $0 } == [Self.certificateURL], "one fetch for a thousand webhooks")
+        #expect(await paypal.certificates.fetches == 1)
+    }
+
+    @Test func aCertificateURLOffPayPalsHostsIsRefusedWithoutARequest() async throws {
+        let chain = try Chain()
+        let paypal = try PayPal(serving: chain)
+        for url in [
+            "http://api.paypal.com/v1/notifications/certs/CERT-1", "https://evil.example/v1/notifications/certs/CERT-1",
+            "https://api.paypal.com.evil.example/v1/notifications/certs/CERT-1", "https://api.paypal.com:8443/v1/notifications/certs/CERT-1",
+            "https://user@api.paypal.com/v1/notifications/certs/CERT-1", "https://api.paypal.com/v1/oauth2/token",
+            "https://api.paypal.com/v1/notifications/certs/../../oauth2/token", "https://169.254.169.254/v1/notifications/certs/CERT-1",
+            "file:///etc/passwd", "not a url",
+        ] {
+            #expect(await paypal.failure(try chain.headers(Self.body, url: url), Self.body) == .certificateURLRefused, "\(url)")
+        }
+        #expect(paypal.asked.withLockedValue { $0 }.isEmpty, "no request for any of them")
+        #expect(PayPalCertificates.allows("https://API.PayPal.com/v1/notifications/certs/CERT-1", hosts: PayPalCertificates.defaultHosts) != nil, "hosts compare case-insensitively")
+    }
+
+    @Test func aChangedBodyOrAnotherWebhookIDIsRefused() async throws {
+        let chain = try Chain()
+        let paypal = try PayPal(serving: chain)
+        var tampered = Self.body
+        tampered[tampered.count - 3] = UInt8(ascii: "Y")
+        #expect(await paypal.failure(try chain.headers(Self.body), tampered) == .signatureMismatch, "the CRC of the body is signed")
+        #expect(await paypal.failure(try chain.headers(Self.body, webhookID: "8PT597110X687430LKGECATA"), Self.body) == .signatureMismatch,
+                "signed for another PayPal webhook")
+        var headers = try chain.headers(Self.body)
+        headers[1].value = "2026-05-28T20:26:41Z"
+        #expect(await paypal.failure(headers, Self.body) == .signatureMismatch, "the transmission time is signed")
+    }
+
+    @Test func aCertificateNotChainingToTheRootOrNotPayPalsIsRefused() async throws {
+        let chain = try Chain(), stranger = try Chain()
+        let paypal = try PayPal(serving: chain, trusting: stranger.rootDER)
+        #expect(await paypal.failure(try chain.headers(Self.body), Self.body) == .untrustedCertificate)
+        let lookalike = try Chain(commonName: "paypal.com.evil.example")
+        #expect(await (try PayPal(serving: lookalike)).failure(try lookalike.headers(Self.body), Self.body) == .untrustedCertificate)
+        let expired = try Chain(validity: Date(timeIntervalSince1970: 1_700_000_000)...Date(timeIntervalSince1970: 1_750_000_000))
+        #expect(await (try PayPal(serving: expired)).failure(try expired.headers(Self.body), Self.body) == .untrustedCertificate)
+    }
+
+    @Test func staleMissingAndMalformedHeadersAreRefused() async throws {
+        let chain = try Chain()
+        let paypal = try PayPal(serving: chain)
+        let headers = try chain.headers(Self.body)
+        #expect(await paypal.failure(headers, Self.body, now: Self.now.addingTimeInterval(3600)) == .stale, "a captured webhook replayed an hour on")
+        for name in ["PAYPAL-TRANSMISSION-ID", "PAYPAL-TRANSMISSION-TIME", "PAYPAL-TRANSMISSION-SIG", "PAYPAL-CERT-URL"] {
+            #expect(await paypal.failure(headers.filter { $0.name != name }, Self.body) == .missingHeader, "\(name)")
+        }
+        #expect(await paypal.failure(headers.map { $0.name == "PAYPAL-AUTH-ALGO" ? ($0.name, "SHA1withRSA") : $0 }, Self.body) == .unsupportedAlgorithm)
+        #expect(await paypal.failure(headers.map { $0.name == "PAYPAL-TRANSMISSION-SIG" ? ($0.name, "%%%") : $0 }, Self.body) == .malformedHeader)
+        #expect(await paypal.failure(headers.map { $0.name == "PAYPAL-TRANSMISSION-TIME" ? ($0.name, "yesterday") : $0 }, Self.body) == .malformedHeader)
+        #expect(await paypal.failure(headers.map { $0.name == "PAYPAL-TRANSMISSION-ID" ? ($0.name, "a|b") : $0 }, Self.body) == .malformedHeader)
+        #expect(paypal.asked.withLockedValue { $0 }.isEmpty, "nothing fetched for a refused header")
+    }
+
+    @Test func anUnavailableCertificateIsRetriedOnTheNextWebhook() async throws {
+        let chain = try Chain()
+        let paypal = try PayPal(serving: chain)
+        paypal.served.withLockedValue { $0 = Array("<html>503</html>".utf8) }
+        #expect(await paypal.failure(try chain.headers(Self.body), Self.body) == .certificateUnavailable)
+        paypal.served.withLockedValue { $0 = Array(chain.pem.utf8) }
+        #expect(await paypal.failure(try chain.headers(Self.body), Self.body) == nil)
+        #expect(await paypal.certificates.fetches == 2)
+    }
+}
