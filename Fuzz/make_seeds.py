@@ -102,6 +102,36 @@ def apple_notifications():
     return bodies
 
 
+def certificate_callbacks():
+    # verify-google-push: raw Authorization values (tokens under keys the harness does not
+    # publish, so they parse and then fail) and claims for the harness to sign.
+    audience, email = "https://tollgate.example/v1/webhooks/fuzz/play", "rtdn@fuzz-project.iam.gserviceaccount.com"
+    claims = {"iss": "https://accounts.google.com", "aud": audience, "email": email, "email_verified": True,
+              "exp": 1780003600, "iat": 1780000000, "sub": "112233445566778899000"}
+    header = b64url(json.dumps({"alg": "RS256", "kid": "fuzz", "typ": "JWT"}).encode())
+    token = header + "." + b64url(json.dumps(claims).encode()) + "." + b64url(hashlib.sha256(b"not google").digest() * 8)
+    write("verify-google-push", "raw-bearer", b"\x00Bearer " + token.encode())
+    write("verify-google-push", "raw-unknown-kid", b"\x00Bearer " + token.replace(header, b64url(b'{"alg":"RS256","kid":"other"}')).encode())
+    write("verify-google-push", "raw-hs256", b"\x00Bearer " + token.replace(header, b64url(b'{"alg":"HS256","kid":"fuzz"}')).encode())
+    write("verify-google-push", "signed-valid", b"\x01" + json.dumps(claims).encode())
+    write("verify-google-push", "signed-wrong-audience", b"\x01" + json.dumps(dict(claims, aud="https://other.example")).encode())
+    write("verify-google-push", "signed-expired", b"\x01" + json.dumps(dict(claims, exp=1779990000)).encode())
+    write("verify-google-push", "signed-unverified", b"\x01" + json.dumps(dict(claims, email_verified=False)).encode())
+    # verify-paypal: a request as PayPal sends it (its signature under a key the harness does not
+    # hold), and bodies for the harness to sign.
+    body = json.dumps({"id": "WH-2WR32451HC0233532-67976317FL4543714", "event_type": "PAYMENT.CAPTURE.COMPLETED",
+                       "resource": {"id": "42311647XV020574X", "custom_id": "ord_1", "amount": {"currency_code": "USD", "value": "19.99"}}})
+    head = ("PAYPAL-TRANSMISSION-ID: 103e3700-8b0d-11e4-9191-a5f7e5d2b5e4\n"
+            "PAYPAL-TRANSMISSION-TIME: 2026-05-28T20:26:40Z\n"
+            "PAYPAL-TRANSMISSION-SIG: " + base64.b64encode(hashlib.sha256(b"not paypal").digest() * 8).decode() + "\n"
+            "PAYPAL-CERT-URL: https://api.paypal.com/v1/notifications/certs/CERT-fuzz\n"
+            "PAYPAL-AUTH-ALGO: SHA256withRSA\nContent-Type: application/json\n")
+    write("verify-paypal", "raw-capture-completed", b"\x00" + (head + "\n" + body).encode())
+    write("verify-paypal", "raw-foreign-cert-url", b"\x00" + (head.replace("api.paypal.com", "evil.example") + "\n" + body).encode())
+    write("verify-paypal", "signed-capture-completed", b"\x01" + body.encode())
+    write("verify-paypal", "signed-empty", b"\x01")
+
+
 def unsigned_jws(payload):
     # The normalizer reads JWS the scheme verified: only the payload part matters to it.
     return b64url(b'{"alg":"ES256","x5c":[]}') + "." + b64url(payload) + "." + b64url(b"signature")
@@ -206,6 +236,8 @@ DICTIONARY_SOURCES = {
     **{"normalize-" + p: ["Sources/TollgateOrders/Normalizers/PaymentEventNormalizer+" + name + ".swift"] for p, name in
        [("stripe", "Stripe"), ("standard-webhooks", "StandardWebhooks"), ("adyen", "Adyen"), ("paddle", "Paddle"),
         ("xsolla", "Xsolla"), ("checkout", "Checkout"), ("apple", "Apple")]},
+    "verify-google-push": ["Sources/TollgateSignatures/GooglePushTokenVerifier.swift"],
+    "verify-paypal": ["Sources/TollgateSignatures/PayPalSignatureVerifier.swift"],
     "rules-file": ["Sources/TollgateRateLimits/RulesFileParser.swift", "Sources/TollgateCore/SettingParser.swift"],
     "catalog-file": ["Sources/TollgateCatalog/CatalogFileParser.swift"],
     "tenant-file": ["Sources/TollgateConfig/TenantCatalog.swift", "Sources/TollgateConfig/SecretReference.swift",
@@ -246,6 +278,7 @@ if __name__ == "__main__":
     apple_signatures()
     normalizers()
     apple_normalizer()
+    certificate_callbacks()
     files()
     resp()
     player_tokens()

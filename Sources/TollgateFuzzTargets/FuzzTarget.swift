@@ -39,6 +39,7 @@ public struct FuzzInvariantViolation: Error, Sendable, CustomStringConvertible {
 public enum FuzzTargets {
     public static let all: [FuzzTarget] =
         SignatureVerificationTargets.all
+        + CertificateCallbackTargets.all
         + NormalizerTargets.all
         + [ConfigurationFileTargets.rulesFile, ConfigurationFileTargets.catalogFile, ConfigurationFileTargets.tenantFile]
         + [RESPReaderTarget.target, PlayerTokenTarget.target]
