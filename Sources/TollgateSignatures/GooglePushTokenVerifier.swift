@@ -117,48 +117,68 @@ public enum GooglePushTokenFailure: String, Error, Sendable, CaseIterable {
 /// Google's published signing keys (a JWKS document: `https://www.googleapis.com/oauth2/v3/certs`,
 /// or a file operators keep), cached. A token whose `kid` is not in the cache makes one refetch
 /// (Google rotates its keys), at most once per `refreshInterval` however many such tokens arrive,
-/// so forged `kid`s cannot turn the edge into a request amplifier against Google.
+/// so forged `kid`s cannot turn the edge into a request amplifier against Google. A fetch in
+/// flight is awaited by every token that needs it (the first pushes after a start all wait for
+/// the one fetch rather than being refused), and one that does not answer within `fetchTimeout`
+/// fails, keeping the keys in force.
 public actor GoogleSigningKeys {
     public typealias Fetch = @Sendable () async throws -> [UInt8]
 
     private let fetch: Fetch
-    private let refreshInterval: TimeInterval
+    private let refreshInterval: Duration
+    private let fetchTimeout: Duration
     private let now: @Sendable () -> Date
     private var collection: JWTKeyCollection?
     private var kids: Set<String> = []
     private var lastFetch: Date?
+    private var refreshing: Task<Void, Never>?
     /// How many times the document was fetched (for tests and metrics).
     public private(set) var fetches = 0
 
     /// - Parameters:
     ///   - fetch: reads the JWKS document (a file, or an HTTPS GET).
-    ///   - refreshInterval: the least time between two fetches.
+    ///   - refreshInterval: the least time between two fetches (at least a second).
     ///   - now: the clock (injected in tests).
-    public init(refreshInterval: Duration = .seconds(60), now: @escaping @Sendable () -> Date = { Date() }, fetch: @escaping Fetch) {
+    public init(refreshInterval: Duration = .seconds(60), fetchTimeout: Duration = .seconds(10), now: @escaping @Sendable () -> Date = { Date() },
+                fetch: @escaping Fetch) {
         self.fetch = fetch
-        self.refreshInterval = Double(refreshInterval.components.seconds)
+        self.refreshInterval = max(refreshInterval, .seconds(1))
+        self.fetchTimeout = fetchTimeout
         self.now = now
     }
 
     /// The keys, if one has `kid`: from the cache, or after a refetch the interval allows.
     func collection(containing kid: String) async -> JWTKeyCollection? {
-        if !kids.contains(kid) { await refreshIfAllowed() }
+        if !kids.contains(kid) {
+            if let refreshing {
+                await refreshing.value
+            } else if let started = refreshIfAllowed() {
+                await started.value
+            }
+        }
         return kids.contains(kid) ? collection : nil
     }
 
-    private func refreshIfAllowed() async {
+    /// Starts a fetch unless one ran within the interval; the fetch's task, or nil.
+    private func refreshIfAllowed() -> Task<Void, Never>? {
         let start = now()
-        if let lastFetch, start.timeIntervalSince(lastFetch) < refreshInterval { return }
-        // Set before the fetch suspends: concurrent unknown `kid`s share this one fetch.
+        if let lastFetch, start.timeIntervalSince(lastFetch) < refreshInterval.seconds { return nil }
         lastFetch = start
         fetches += 1
-        guard let document = try? await fetch(),
-              let jwks = try? JSONDecoder().decode(JWKS.self, from: Data(document)) else { return }
-        // Only RSA signing keys with an id; a key jwt-kit cannot use is left out, not fatal.
-        let usable = jwks.keys.filter { $0.keyIdentifier != nil && ($0.algorithm == nil || $0.algorithm == .rs256) }
+        let fetch = self.fetch, timeout = fetchTimeout
+        let task = Task {
+            let document: [UInt8]? = if case .success(let bytes)? = await resultWithin(timeout, { try await fetch() }) { bytes } else { nil }
+            await self.install(document.map(Self.signingKeys) ?? [])
+        }
+        refreshing = task
+        return task
+    }
+
+    private func install(_ keys: [JWK]) async {
+        refreshing = nil
         let fresh = JWTKeyCollection()
         var added: Set<String> = []
-        for key in usable {
+        for key in keys {
             guard let kid = key.keyIdentifier?.string, (try? await fresh.add(jwk: key)) != nil else { continue }
             added.insert(kid)
         }
@@ -166,5 +186,18 @@ public actor GoogleSigningKeys {
         guard !added.isEmpty else { return }
         collection = fresh
         kids = added
+    }
+
+    /// The document's RSA signing keys for RS256, each read on its own: an entry of another type
+    /// (an EC or symmetric key, a key with private parameters) is left out, never fatal to the rest.
+    static func signingKeys(_ document: [UInt8]) -> [JWK] {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(document)) as? [String: Any],
+              let entries = object["keys"] as? [[String: Any]] else { return [] }
+        return entries.compactMap { entry in
+            guard entry["kty"] as? String == "RSA", entry["d"] == nil, entry["kid"] is String,
+                  ["sig", nil].contains(entry["use"] as? String), ["RS256", nil].contains(entry["alg"] as? String),
+                  let data = try? JSONSerialization.data(withJSONObject: entry) else { return nil }
+            return try? JSONDecoder().decode(JWK.self, from: data)
+        }
     }
 }

@@ -24,7 +24,7 @@ public struct PayPalSignatureVerifier: Sendable {
     public init(webhookID: String, certificates: PayPalCertificates, tolerance: Duration = .seconds(300)) {
         self.webhookID = webhookID
         self.certificates = certificates
-        self.tolerance = Double(tolerance.components.seconds)
+        self.tolerance = tolerance.seconds
     }
 
     public func verify(_ request: SignedRequest, now: Date) async throws(PayPalVerificationFailure) {
@@ -32,7 +32,8 @@ public struct PayPalSignatureVerifier: Sendable {
               let signatureText = request.header("PAYPAL-TRANSMISSION-SIG"), let certificateURL = request.header("PAYPAL-CERT-URL") else {
             throw .missingHeader
         }
-        if let algorithm = request.header("PAYPAL-AUTH-ALGO"), algorithm != "SHA256withRSA" { throw .unsupportedAlgorithm }
+        guard let algorithm = request.header("PAYPAL-AUTH-ALGO") else { throw .missingHeader }
+        guard algorithm == "SHA256withRSA" else { throw .unsupportedAlgorithm }
         guard !id.isEmpty, id.utf8.count <= 128, !id.contains("|"), let sent = ISO8601Timestamp.parse(time),
               let signature = Base64.decode(signatureText), !signature.isEmpty else { throw .malformedHeader }
         guard abs(sent.timeIntervalSince(now)) <= tolerance else { throw .stale }
@@ -66,68 +67,128 @@ public enum PayPalVerificationFailure: String, Error, Sendable, CaseIterable {
 }
 
 /// PayPal's signing certificates, fetched from allow-listed URLs and cached by URL.
+///
+/// The URL is the sender's choice, so fetching is bounded as well as allow-listed: the path must be
+/// a certificate id (`/v1/notifications/certs/CERT-…`, no query), a certificate is cached once it
+/// verified, at most `maximumNewFetchesPerMinute` URLs not yet cached are fetched in any minute
+/// (beyond that a webhook is answered "unavailable" and PayPal retries it), a fetch in flight is
+/// shared by every webhook waiting on it, and a fetch that does not answer within
+/// `fetchTimeout` fails. A forger sending fresh URLs therefore costs a few requests a minute,
+/// and never evicts the certificate in use.
 public actor PayPalCertificates {
     public typealias Fetch = @Sendable (URL) async throws -> [UInt8]
 
-    public static let defaultHosts: Set<String> = ["api.paypal.com", "api-m.paypal.com", "api.sandbox.paypal.com", "api-m.sandbox.paypal.com"]
+    public static let liveHosts: Set<String> = ["api.paypal.com", "api-m.paypal.com"]
+    public static let sandboxHosts: Set<String> = ["api.sandbox.paypal.com", "api-m.sandbox.paypal.com"]
+    /// The subject PayPal's signing certificates carry (PayPal's SDKs pin the same).
+    static let liveCommonName = "messageverificationcerts.paypal.com"
+    static let sandboxCommonName = "messageverificationcerts.sandbox.paypal.com"
+    static let maximumVerified = 16
 
     private let roots: [Certificate]
     private let hosts: Set<String>
+    private let commonName: String
     private let fetch: Fetch
-    /// Parsed chains by URL: leaf first. A fetch in flight is shared by every webhook waiting on it.
-    private var cache: [String: Task<[Certificate]?, Never>] = [:]
+    private let fetchTimeout: Duration
+    private let maximumNewFetchesPerMinute: Int
+    private let now: @Sendable () -> Date
+    /// Chains that verified once, by normalised URL: leaf first.
+    private var verified: [String: [Certificate]] = [:]
+    private var verifiedOrder: [String] = []
+    /// Fetches in flight, shared by every webhook naming the same URL.
+    private var inFlight: [String: Task<[Certificate]?, Never>] = [:]
+    private var recentFetches: [Date] = []
     /// How many fetches were made (for tests and metrics).
     public private(set) var fetches = 0
-    /// Beyond this many URLs the cache starts over: PayPal rotates a handful of certificates.
-    static let maximumCached = 64
 
     /// - Parameters:
     ///   - roots: DER certificates a PayPal certificate must chain to (DigiCert's, in production).
-    ///   - hosts: the hosts a certificate URL may name.
-    ///   - fetch: an HTTPS GET of the URL's body, no redirects followed.
-    public init(roots: [[UInt8]], hosts: Set<String> = PayPalCertificates.defaultHosts, fetch: @escaping Fetch) throws {
+    ///   - sandbox: PayPal's sandbox hosts and certificate instead of the live ones.
+    ///   - fetch: an HTTPS GET of the URL's body; it must follow no redirect.
+    public init(roots: [[UInt8]], sandbox: Bool = false, fetchTimeout: Duration = .seconds(10), maximumNewFetchesPerMinute: Int = 10,
+                now: @escaping @Sendable () -> Date = { Date() }, fetch: @escaping Fetch) throws {
         self.roots = try roots.map { try Certificate(derEncoded: $0) }
-        self.hosts = hosts
+        self.hosts = sandbox ? Self.sandboxHosts : Self.liveHosts
+        self.commonName = sandbox ? Self.sandboxCommonName : Self.liveCommonName
         self.fetch = fetch
+        self.fetchTimeout = fetchTimeout
+        self.maximumNewFetchesPerMinute = maximumNewFetchesPerMinute
+        self.now = now
     }
 
-    /// Whether `text` may be fetched: https, an allow-listed host, the default port, no user
-    /// information, the certificates path. Checked before any request.
+    /// The URL to fetch for `text`, normalised (lower-case host, no port), or nil unless it is
+    /// https on one of `hosts`, on the default port, without user information, query or fragment,
+    /// at `/v1/notifications/certs/CERT-<letters, digits, '-'>`. Checked before any request.
     public static func allows(_ text: String, hosts: Set<String>) -> URL? {
-        guard text.utf8.count <= 512, let components = URLComponents(string: text), components.scheme == "https",
-              let host = components.host?.lowercased(), hosts.contains(host), components.port == nil || components.port == 443,
-              components.user == nil, components.password == nil, components.fragment == nil,
-              components.path.hasPrefix("/v1/notifications/certs/"), !components.path.contains(".."),
-              let url = components.url else { return nil }
-        return url
+        guard text.utf8.count <= 512, let components = URLComponents(string: text), components.scheme?.lowercased() == "https",
+              let host = components.host?.lowercased(), hosts.contains(host), components.percentEncodedHost?.lowercased() == host,
+              components.port == nil || components.port == 443,
+              components.user == nil, components.password == nil, components.query == nil, components.fragment == nil,
+              components.percentEncodedPath == components.path else { return nil }
+        let prefix = "/v1/notifications/certs/CERT-"
+        guard components.path.hasPrefix(prefix) else { return nil }
+        let id = components.path.dropFirst(prefix.count)
+        guard (1...64).contains(id.count), id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else { return nil }
+        return URL(string: "https://\(host)\(components.path)")
     }
 
     /// The leaf certificate at `text`, verified to a root at `validAt`.
     func certificate(at text: String, validAt: Date) async throws(PayPalVerificationFailure) -> Certificate {
         guard let url = Self.allows(text, hosts: hosts) else { throw .certificateURLRefused }
         let key = url.absoluteString
-        let task: Task<[Certificate]?, Never>
-        if let cached = cache[key] {
-            task = cached
+        let chain: [Certificate]
+        if let cached = verified[key] {
+            chain = cached
         } else {
-            if cache.count >= Self.maximumCached { cache.removeAll() }
-            fetches += 1
-            let fetch = self.fetch
-            task = Task { Self.parse((try? await fetch(url)) ?? []) }
-            cache[key] = task
+            let task: Task<[Certificate]?, Never>
+            if let running = inFlight[key] {
+                task = running
+            } else {
+                let start = now()
+                recentFetches.removeAll { start.timeIntervalSince($0) >= 60 }
+                guard recentFetches.count < maximumNewFetchesPerMinute else { throw .certificateUnavailable }
+                recentFetches.append(start)
+                fetches += 1
+                let fetch = self.fetch, timeout = fetchTimeout
+                task = Task {
+                    guard case .success(let bytes)? = await resultWithin(timeout, { try await fetch(url) }) else { return nil }
+                    return Self.parse(bytes)
+                }
+                inFlight[key] = task
+            }
+            let fetched = await task.value
+            if inFlight[key] == task { inFlight[key] = nil }
+            // Not remembered as a failure: the next webhook may try again (within the budget).
+            guard let fetched else { throw .certificateUnavailable }
+            chain = fetched
         }
-        guard let chain = await task.value, let leaf = chain.first else {
-            // Not cached as a failure: the next webhook tries again.
-            if cache[key] == task { cache[key] = nil }
-            throw .certificateUnavailable
-        }
+        guard let leaf = chain.first(where: { Self.isLeaf($0, commonName: commonName) }) else { throw .untrustedCertificate }
         var verifier = Verifier(rootCertificates: CertificateStore(roots)) {
             RFC5280Policy(validationTime: validAt)
-            PayPalSubjectPolicy()
         }
-        switch await verifier.validate(leaf: leaf, intermediates: CertificateStore(Array(chain.dropFirst()))) {
-        case .validCertificate: return leaf
-        case .couldNotValidate: throw .untrustedCertificate
+        switch await verifier.validate(leaf: leaf, intermediates: CertificateStore(chain.filter { $0 != leaf })) {
+        case .validCertificate:
+            remember(key, chain)
+            return leaf
+        case .couldNotValidate:
+            throw .untrustedCertificate
+        }
+    }
+
+    private func remember(_ key: String, _ chain: [Certificate]) {
+        guard verified[key] == nil else { return }
+        if verifiedOrder.count >= Self.maximumVerified { verified[verifiedOrder.removeFirst()] = nil }
+        verified[key] = chain
+        verifiedOrder.append(key)
+    }
+
+    /// PayPal's signing certificate: not a CA, and its subject's common name is PayPal's
+    /// message-verification host exactly (a TLS certificate of www.paypal.com under the same
+    /// root must not sign webhooks).
+    static func isLeaf(_ certificate: Certificate, commonName: String) -> Bool {
+        if let constraints = try? certificate.extensions.basicConstraints, case .isCertificateAuthority = constraints { return false }
+        return certificate.subject.flatMap { $0 }.contains { attribute in
+            attribute.type == .RDNAttributeType.commonName && String(attribute.value)?.lowercased() == commonName
         }
     }
 
@@ -136,20 +197,6 @@ public actor PayPalCertificates {
               let documents = try? PEMDocument.parseMultiple(pemString: text) else { return nil }
         let certificates = documents.filter { $0.discriminator == "CERTIFICATE" }.compactMap { try? Certificate(derEncoded: $0.derBytes) }
         return certificates.isEmpty ? nil : certificates
-    }
-}
-
-/// The leaf must name a PayPal host: a certificate for some other site under the same public root
-/// must not sign PayPal's webhooks.
-struct PayPalSubjectPolicy: VerifierPolicy {
-    let verifyingCriticalExtensions: [ASN1ObjectIdentifier] = []
-
-    func chainMeetsPolicyRequirements(chain: UnverifiedCertificateChain) async -> PolicyEvaluationResult {
-        let commonNames = chain.leaf.subject.flatMap { $0 }.filter { $0.type == .RDNAttributeType.commonName }.map { $0.value.description.lowercased() }
-        guard commonNames.contains(where: { $0 == "paypal.com" || $0.hasSuffix(".paypal.com") }) else {
-            return .failsToMeetPolicy(reason: "the certificate names no PayPal host")
-        }
-        return .meetsPolicy
     }
 }
 

@@ -50,10 +50,13 @@ import TollgateCore
         let keys: GoogleSigningKeys
         let verifier: GooglePushTokenVerifier
 
-        init(publishing: [SigningKey]) {
+        init(publishing: [SigningKey], fetchTakes: Duration = .zero) {
             published.withLockedValue { $0 = GooglePushTokenVerifierTests.jwks(publishing) }
             let published = self.published, clock = self.clock
-            keys = GoogleSigningKeys(now: { clock.withLockedValue { $0 } }, fetch: { published.withLockedValue { $0 } })
+            keys = GoogleSigningKeys(now: { clock.withLockedValue { $0 } }, fetch: {
+                if fetchTakes > .zero { try await Task.sleep(for: fetchTakes) }
+                return published.withLockedValue { $0 }
+            })
             verifier = GooglePushTokenVerifier(audience: GooglePushTokenVerifierTests.audience, serviceAccountEmail: GooglePushTokenVerifierTests.email, keys: keys)
         }
 
@@ -91,6 +94,9 @@ import TollgateCore
         #expect(try await refusal(Self.claims(iss: "https://evil.example")) == .wrongIssuer)
         #expect(try await refusal(Self.claims(exp: Self.now.addingTimeInterval(-120))) == .expired)
         #expect(try await refusal(Self.claims(iat: Self.now.addingTimeInterval(600))) == .notYetValid)
+        var noExpiry = Self.claims()
+        noExpiry.exp = nil
+        #expect(try await refusal(noExpiry) == .expired, "a token without exp never verifies")
     }
 
     @Test func aTokenSignedByAnotherKeyUnderAPublishedKidIsRefused() async throws {
@@ -124,6 +130,50 @@ import TollgateCore
         #expect(await google.keys.fetches == 3)
         #expect(await google.failure("Bearer \(try await stranger.token(Self.claims(exp: Self.now.addingTimeInterval(7200))))") == .unknownKey)
         #expect(await google.keys.fetches == 3)
+    }
+
+    /// The first pushes after a start arrive together: they all wait for the one fetch.
+    @Test func concurrentPushesAtStartShareOneFetchAndAllVerify() async throws {
+        let key = try await SigningKey(kid: "g1")
+        let google = Google(publishing: [key], fetchTakes: .milliseconds(100))
+        let token = try await key.token(Self.claims())
+        let failures = await withTaskGroup(of: GooglePushTokenFailure?.self) { group in
+            for _ in 0..<50 { group.addTask { await google.failure("Bearer \(token)") } }
+            var all: [GooglePushTokenFailure?] = []
+            for await failure in group { all.append(failure) }
+            return all
+        }
+        #expect(failures.allSatisfy { $0 == nil }, "\(failures.compactMap { $0 })")
+        #expect(await google.keys.fetches == 1)
+    }
+
+    /// Entries Tollgate cannot use (a symmetric key, an EC key, a key with private parameters, an
+    /// RS384 key) are left out; the RSA signing keys beside them still load.
+    @Test func unusableEntriesInTheDocumentDoNotHideTheUsableKeys() async throws {
+        let key = try await SigningKey(kid: "g1")
+        var entries: [[String: String]] = [
+            ["kty": "oct", "kid": "sym", "k": "c2VjcmV0"],
+            ["kty": "EC", "kid": "ec", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"],
+            key.jwk,
+        ]
+        var withPrivate = key.jwk
+        withPrivate["kid"] = "private"
+        withPrivate["d"] = "AQAB"
+        var rs384 = key.jwk
+        rs384["kid"] = "rs384"
+        rs384["alg"] = "RS384"
+        entries += [withPrivate, rs384]
+        let google = Google(publishing: [])
+        google.published.withLockedValue { $0 = Array((try? JSONSerialization.data(withJSONObject: ["keys": entries])) ?? Data()) }
+        #expect(await google.failure("Bearer \(try await key.token(Self.claims()))") == nil)
+        #expect(GoogleSigningKeys.signingKeys(google.published.withLockedValue { $0 }).compactMap { $0.keyIdentifier?.string } == ["g1"])
+        // Without `alg` (Google's documents carry it; a file may not), the token's pinned RS256 is used.
+        var bare = key.jwk
+        bare.removeValue(forKey: "alg")
+        google.published.withLockedValue { $0 = Array((try? JSONSerialization.data(withJSONObject: ["keys": [bare]])) ?? Data()) }
+        let fresh = Google(publishing: [])
+        fresh.published.withLockedValue { $0 = google.published.withLockedValue { $0 } }
+        #expect(await fresh.failure("Bearer \(try await key.token(Self.claims()))") == nil)
     }
 
     @Test func aFailedOrEmptyFetchKeepsTheKeysInForce() async throws {

@@ -66,12 +66,12 @@ import X509
         let certificates: PayPalCertificates
         let verifier: PayPalSignatureVerifier
 
-        init(serving chain: Chain, trusting root: [UInt8]? = nil) throws {
+        init(serving chain: Chain, trusting root: [UInt8]? = nil, fetchTakes: Duration = .milliseconds(20), fetchTimeout: Duration = .seconds(10)) throws {
             served.withLockedValue { $0 = Array(chain.pem.utf8) }
             let served = self.served, asked = self.asked
-            certificates = try PayPalCertificates(roots: [root ?? chain.rootDER]) { url in
+            certificates = try PayPalCertificates(roots: [root ?? chain.rootDER], fetchTimeout: fetchTimeout) { url in
                 asked.withLockedValue { $0.append(url.absoluteString) }
-                try await Task.sleep(for: .milliseconds(20))  // a network's worth: concurrent webhooks overlap the fetch
+                try await Task.sleep(for: fetchTakes)  // a network's worth: concurrent webhooks overlap the fetch
                 return served.withLockedValue { $0 }
             }
             verifier = PayPalSignatureVerifier(webhookID: PayPalSignatureVerifierTests.webhookID, certificates: certificates)
@@ -117,12 +117,21 @@ import X509
             "https://api.paypal.com.evil.example/v1/notifications/certs/CERT-1", "https://api.paypal.com:8443/v1/notifications/certs/CERT-1",
             "https://user@api.paypal.com/v1/notifications/certs/CERT-1", "https://api.paypal.com/v1/oauth2/token",
             "https://api.paypal.com/v1/notifications/certs/../../oauth2/token", "https://169.254.169.254/v1/notifications/certs/CERT-1",
-            "file:///etc/passwd", "not a url",
+            "file:///etc/passwd", "not a url", "https://api.paypal.com/v1/notifications/certs/CERT-1?n=2",
+            "https://api.paypal.com/v1/notifications/certs/CERT-1#x", "https://api%2Epaypal.com/v1/notifications/certs/CERT-1",
+            "https://api.paypal.com./v1/notifications/certs/CERT-1", "https://api.paypal.com/v1/notifications/certs/CERT-1/../x",
+            "https://api.paypal.com/v1/notifications/certs/CERT-%31", "https://api.paypal.com\\@evil.example/v1/notifications/certs/CERT-1",
+            "https://api.sandbox.paypal.com/v1/notifications/certs/CERT-1", "https://api.paypal.com/v1/notifications/certs/",
         ] {
             #expect(await paypal.failure(try chain.headers(Self.body, url: url), Self.body) == .certificateURLRefused, "\(url)")
         }
         #expect(paypal.asked.withLockedValue { $0 }.isEmpty, "no request for any of them")
-        #expect(PayPalCertificates.allows("https://API.PayPal.com/v1/notifications/certs/CERT-1", hosts: PayPalCertificates.defaultHosts) != nil, "hosts compare case-insensitively")
+        // Spellings of one URL are one certificate: one fetch.
+        for url in [Self.certificateURL, Self.certificateURL.replacingOccurrences(of: "api.paypal.com", with: "API.PayPal.com"),
+                    Self.certificateURL.replacingOccurrences(of: "api.paypal.com", with: "api.paypal.com:443")] {
+            #expect(await paypal.failure(try chain.headers(Self.body, url: url), Self.body) == nil, "\(url)")
+        }
+        #expect(paypal.asked.withLockedValue { $0 } == [Self.certificateURL])
     }
 
     @Test func aChangedBodyOrAnotherWebhookIDIsRefused() async throws {
@@ -142,8 +151,11 @@ import X509
         let chain = try Chain(), stranger = try Chain()
         let paypal = try PayPal(serving: chain, trusting: stranger.rootDER)
         #expect(await paypal.failure(try chain.headers(Self.body), Self.body) == .untrustedCertificate)
-        let lookalike = try Chain(commonName: "paypal.com.evil.example")
-        #expect(await (try PayPal(serving: lookalike)).failure(try lookalike.headers(Self.body), Self.body) == .untrustedCertificate)
+        // Under the same root, but not PayPal's message-verification certificate.
+        for name in ["paypal.com.evil.example", "www.paypal.com", "messageverificationcerts.sandbox.paypal.com"] {
+            let lookalike = try Chain(commonName: name)
+            #expect(await (try PayPal(serving: lookalike)).failure(try lookalike.headers(Self.body), Self.body) == .untrustedCertificate, "\(name)")
+        }
         let expired = try Chain(validity: Date(timeIntervalSince1970: 1_700_000_000)...Date(timeIntervalSince1970: 1_750_000_000))
         #expect(await (try PayPal(serving: expired)).failure(try expired.headers(Self.body), Self.body) == .untrustedCertificate)
     }
@@ -153,7 +165,7 @@ import X509
         let paypal = try PayPal(serving: chain)
         let headers = try chain.headers(Self.body)
         #expect(await paypal.failure(headers, Self.body, now: Self.now.addingTimeInterval(3600)) == .stale, "a captured webhook replayed an hour on")
-        for name in ["PAYPAL-TRANSMISSION-ID", "PAYPAL-TRANSMISSION-TIME", "PAYPAL-TRANSMISSION-SIG", "PAYPAL-CERT-URL"] {
+        for name in ["PAYPAL-TRANSMISSION-ID", "PAYPAL-TRANSMISSION-TIME", "PAYPAL-TRANSMISSION-SIG", "PAYPAL-CERT-URL", "PAYPAL-AUTH-ALGO"] {
             #expect(await paypal.failure(headers.filter { $0.name != name }, Self.body) == .missingHeader, "\(name)")
         }
         #expect(await paypal.failure(headers.map { $0.name == "PAYPAL-AUTH-ALGO" ? ($0.name, "SHA1withRSA") : $0 }, Self.body) == .unsupportedAlgorithm)
@@ -161,6 +173,30 @@ import X509
         #expect(await paypal.failure(headers.map { $0.name == "PAYPAL-TRANSMISSION-TIME" ? ($0.name, "yesterday") : $0 }, Self.body) == .malformedHeader)
         #expect(await paypal.failure(headers.map { $0.name == "PAYPAL-TRANSMISSION-ID" ? ($0.name, "a|b") : $0 }, Self.body) == .malformedHeader)
         #expect(paypal.asked.withLockedValue { $0 }.isEmpty, "nothing fetched for a refused header")
+    }
+
+    /// Every fresh certificate URL would cost a fetch: a forger sending one per request gets a
+    /// few a minute, and the certificate in use is never evicted.
+    @Test func freshCertificateURLsCostAFewFetchesAMinuteAndNeverEvictTheOneInUse() async throws {
+        let chain = try Chain(), forger = try Chain()
+        let paypal = try PayPal(serving: chain, fetchTakes: .zero)
+        #expect(await paypal.failure(try chain.headers(Self.body), Self.body) == nil)
+        for index in 0..<40 {
+            let url = "https://api.paypal.com/v1/notifications/certs/CERT-forged-\(index)"
+            #expect(await paypal.failure(try forger.headers(Self.body, url: url), Self.body) != nil)
+        }
+        let fetches = await paypal.certificates.fetches
+        #expect(fetches <= 10, "at most ten new URLs a minute: \(fetches)")
+        #expect(await paypal.failure(try chain.headers(Self.body), Self.body) == nil, "the genuine certificate is still cached")
+        #expect(paypal.asked.withLockedValue { $0 }.filter { $0 == Self.certificateURL }.count == 1)
+    }
+
+    @Test func aFetchThatNeverAnswersFailsAtItsDeadline() async throws {
+        let chain = try Chain()
+        let paypal = try PayPal(serving: chain, fetchTakes: .seconds(30), fetchTimeout: .milliseconds(200))
+        let start = ContinuousClock.now
+        #expect(await paypal.failure(try chain.headers(Self.body), Self.body) == .certificateUnavailable)
+        #expect(ContinuousClock.now - start < .seconds(10), "answered at the fetch deadline, not when the fetch gives up")
     }
 
     @Test func anUnavailableCertificateIsRetriedOnTheNextWebhook() async throws {
