@@ -127,9 +127,15 @@ public struct AppleSignedDataVerifier: Sendable {
     /// App Store Server Notifications V2 began in 2021; nothing is signed later than a day from now.
     static let earliestSigningDate = Date(timeIntervalSince1970: 1_577_836_800)  // 2020-01-01
 
-    /// `date` held to [2020-01-01, now + 1 day].
+    /// Apple's clock and ours may differ by this much.
+    static let clockSkew: TimeInterval = 300
+
+    /// `date` as the chain is checked at: at least 2020-01-01; a date up to `clockSkew` ahead of
+    /// `now` is now (jwt-kit refuses any date in its future, and Apple's clock may run ahead of
+    /// ours); one further ahead is left as it is, and refused.
     public static func plausibleSigningDate(_ date: Date, now: Date = Date()) -> Date {
-        min(max(date, earliestSigningDate), now.addingTimeInterval(86_400))
+        if date > now.addingTimeInterval(clockSkew) { return date }
+        return max(min(date, now), earliestSigningDate)
     }
 
     /// Apple's dates are milliseconds since 1970.
@@ -183,8 +189,8 @@ protocol AppleSignedPayload: ValidationTimePayload, Decodable {
 extension AppleSignedPayload {
     /// Read before the signature is checked (jwt-kit validates the chain at it first), so held to
     /// dates Apple can have signed at: a forged -10^15 would otherwise reach swift-certificates'
-    /// `GeneralizedTime`, which traps on years before 0. Outside the window the chain is checked
-    /// at the window's edge, where a forgery still fails its signature.
+    /// `GeneralizedTime`, which traps on years before 0. Before 2020 the chain is checked at
+    /// 2020, where a forgery still fails its signature; a date far in the future is refused.
     public var signedDate: Date { AppleSignedDataVerifier.plausibleSigningDate(signedAt ?? Date()) }
 
     // The JWS carries no JWT claims to check (no exp): the chain and signature are the check.

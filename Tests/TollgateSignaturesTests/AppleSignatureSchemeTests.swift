@@ -101,6 +101,21 @@ import TollgateCore
         #expect(await Self.failure(scheme, AppleSignatureScheme.sign(try Self.notification(transaction: [:]), identity: short, bundleID: "com.example", environment: "Sandbox")) == .untrustedCertificate)
     }
 
+    /// Apple's clock may run a little ahead of ours: a notification signed two minutes "from now"
+    /// verifies; one signed an hour ahead does not (the fuzzer's find: jwt-kit refuses a chain
+    /// check in its future, and no such date is Apple's).
+    @Test func aSigningDateALittleAheadVerifiesAndOneFarAheadDoesNot() async throws {
+        let identity = try AppleSigningIdentity.development()
+        let scheme = try Self.scheme(root: identity.rootDER)
+        func notification(signedAt date: Date) -> [UInt8] {
+            let milliseconds = Int64(date.timeIntervalSince1970 * 1000)
+            let payload = #"{"notificationType":"TEST","notificationUUID":"u","signedDate":\#(milliseconds),"data":{"bundleId":"com.example","environment":"Sandbox"}}"#
+            return Self.envelope(identity.sign(Array(payload.utf8)))
+        }
+        #expect(await Self.failure(scheme, notification(signedAt: Date().addingTimeInterval(120))) == nil)
+        #expect(await Self.failure(scheme, notification(signedAt: Date().addingTimeInterval(3600))) == .untrustedCertificate)
+    }
+
     @Test func aSigningIdentityRoundTripsThroughPEMAndSignsTheSame() async throws {
         let identity = try AppleSigningIdentity.development()
         let read = try AppleSigningIdentity(pem: identity.pemRepresentation)
