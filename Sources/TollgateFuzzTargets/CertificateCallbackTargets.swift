@@ -1,7 +1,6 @@
 import _CryptoExtras
 import Crypto
 import Foundation
-import JWTKit
 import SwiftASN1
 import TollgateCore
 import TollgateSignatures
@@ -35,19 +34,25 @@ enum CertificateCallbackTargets {
     // MARK: Google
 
     struct GoogleHarness: Sendable {
-        let signer: JWTKeyCollection
+        let key: _RSA.Signing.PrivateKey
         let verifier: GooglePushTokenVerifier
+
+        /// An RS256 JWT of `claims` under the published key "fuzz".
+        func token(_ claims: GooglePushClaims) -> String? {
+            guard let body = try? JSONEncoder().encode(claims) else { return nil }
+            let input = Base64.encodeURL(Array(#"{"alg":"RS256","kid":"fuzz"}"#.utf8)) + "." + Base64.encodeURL(body)
+            guard let signature = try? key.signature(for: Data(input.utf8), padding: .insecurePKCS1v1_5) else { return nil }
+            return input + "." + Base64.encodeURL(signature.rawRepresentation)
+        }
     }
 
-    static let googleHarness: GoogleHarness? = runBlocking { () async -> GoogleHarness? in
-        guard let backing = try? _RSA.Signing.PrivateKey(keySize: .bits2048), let key = try? Insecure.RSA.PrivateKey(backing: backing),
-              let (modulus, exponent) = try? key.publicKey.getKeyPrimitives() else { return nil }
-        let signer = await JWTKeyCollection().add(rsa: key, digestAlgorithm: .sha256, kid: "fuzz")
-        let jwk = ["kty": "RSA", "alg": "RS256", "kid": "fuzz", "n": Base64.encodeURL(modulus), "e": Base64.encodeURL(exponent)]
+    static let googleHarness: GoogleHarness? = {
+        guard let key = try? _RSA.Signing.PrivateKey(keySize: .bits2048), let primitives = try? key.publicKey.getKeyPrimitives() else { return nil }
+        let jwk = ["kty": "RSA", "alg": "RS256", "kid": "fuzz", "n": Base64.encodeURL(primitives.modulus), "e": Base64.encodeURL(primitives.publicExponent)]
         let document = Array((try? JSONSerialization.data(withJSONObject: ["keys": [jwk]])) ?? Data())
         let keys = GoogleSigningKeys(now: { now }, fetch: { document })
-        return GoogleHarness(signer: signer, verifier: GooglePushTokenVerifier(audience: audience, serviceAccountEmail: email, keys: keys))
-    }
+        return GoogleHarness(key: key, verifier: GooglePushTokenVerifier(audience: audience, serviceAccountEmail: email, keys: keys))
+    }()
 
     static func google(_ bytes: [UInt8]) throws(FuzzInvariantViolation) {
         guard let mode = bytes.first, let harness = googleHarness else { return }
@@ -59,9 +64,9 @@ enum CertificateCallbackTargets {
             return
         }
         guard let claims = try? JSONDecoder().decode(GooglePushClaims.self, from: Data(rest)) else { return }
-        let verified = runBlocking { () async -> Bool? in
-            guard let token = try? await harness.signer.sign(claims, kid: "fuzz") else { return nil }
-            return (try? await harness.verifier.verify(authorization: "Bearer \(token)", now: now)) != nil
+        guard let token = harness.token(claims) else { return }
+        let verified: Bool? = runBlocking { () async -> Bool? in
+            (try? await harness.verifier.verify(authorization: "Bearer \(token)", now: now)) != nil
         }
         guard let verified else { return }
         let expected = claims.iss.map { ["accounts.google.com", "https://accounts.google.com"].contains($0) } == true

@@ -1,5 +1,5 @@
+import _CryptoExtras
 import Foundation
-import JWTKit
 import TollgateCore
 
 /// Verifies the token Google Cloud Pub/Sub sends with a push (`Authorization: Bearer <JWT>`), as
@@ -41,15 +41,16 @@ public struct GooglePushTokenVerifier: Sendable {
         let header = try Self.header(of: token)
         guard header.alg == "RS256" else { throw .unsupportedAlgorithm }
         guard let kid = header.kid, !kid.isEmpty else { throw .malformed }
-        guard let collection = await keys.collection(containing: kid) else { throw .unknownKey }
-        let claims: GooglePushClaims
-        do {
-            claims = try await collection.verify(token, as: GooglePushClaims.self)
-        } catch let error as JWTError where error.errorType == .signatureVerificationFailed {
+        guard let key = await keys.key(kid) else { throw .unknownKey }
+        // RS256: RSASSA-PKCS1-v1_5 with SHA-256 over `header.claims`, as the header says and
+        // nothing else (the algorithm is pinned above, never taken from the key).
+        let segments = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard segments.count == 3, let signature = Base64.decodeURL(segments[2]), let claimBytes = Base64.decodeURL(segments[1]) else { throw .malformed }
+        let signingInput = Data(token.utf8.prefix(segments[0].utf8.count + 1 + segments[1].utf8.count))
+        guard key.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: signingInput, padding: .insecurePKCS1v1_5) else {
             throw .signatureMismatch
-        } catch {
-            throw .malformed
         }
+        guard let claims = try? JSONDecoder().decode(GooglePushClaims.self, from: Data(claimBytes)) else { throw .malformed }
         guard let issuer = claims.iss, Self.issuers.contains(issuer) else { throw .wrongIssuer }
         guard claims.aud == audience else { throw .wrongAudience }
         guard claims.email == serviceAccountEmail else { throw .wrongEmail }
@@ -73,7 +74,7 @@ public struct GooglePushTokenVerifier: Sendable {
 }
 
 /// What Tollgate reads of a Pub/Sub push token (Google's OIDC ID token).
-public struct GooglePushClaims: JWTPayload, Equatable {
+public struct GooglePushClaims: Codable, Sendable, Equatable {
     public var iss: String?
     public var aud: String?
     public var email: String?
@@ -91,10 +92,6 @@ public struct GooglePushClaims: JWTPayload, Equatable {
         self.iat = iat
         self.sub = sub
     }
-
-    // The claims are checked against an injected clock by the verifier, not here (jwt-kit's own
-    // expiration check reads the wall clock).
-    public func verify(using algorithm: some JWTAlgorithm) async throws {}
 }
 
 /// Why a push token was refused.
@@ -128,8 +125,7 @@ public actor GoogleSigningKeys {
     private let refreshInterval: Duration
     private let fetchTimeout: Duration
     private let now: @Sendable () -> Date
-    private var collection: JWTKeyCollection?
-    private var kids: Set<String> = []
+    private var keys: [String: _RSA.Signing.PublicKey] = [:]
     private var lastFetch: Date?
     private var refreshing: Task<Void, Never>?
     /// How many times the document was fetched (for tests and metrics).
@@ -147,16 +143,16 @@ public actor GoogleSigningKeys {
         self.now = now
     }
 
-    /// The keys, if one has `kid`: from the cache, or after a refetch the interval allows.
-    func collection(containing kid: String) async -> JWTKeyCollection? {
-        if !kids.contains(kid) {
+    /// The key named `kid`: from the cache, or after a refetch the interval allows.
+    func key(_ kid: String) async -> _RSA.Signing.PublicKey? {
+        if keys[kid] == nil {
             if let refreshing {
                 await refreshing.value
             } else if let started = refreshIfAllowed() {
                 await started.value
             }
         }
-        return kids.contains(kid) ? collection : nil
+        return keys[kid]
     }
 
     /// Starts a fetch unless one ran within the interval; the fetch's task, or nil.
@@ -168,36 +164,33 @@ public actor GoogleSigningKeys {
         let fetch = self.fetch, timeout = fetchTimeout
         let task = Task {
             let document: [UInt8]? = if case .success(let bytes)? = await resultWithin(timeout, { try await fetch() }) { bytes } else { nil }
-            await self.install(document.map(Self.signingKeys) ?? [])
+            await self.install(document.map(Self.signingKeys) ?? [:])
         }
         refreshing = task
         return task
     }
 
-    private func install(_ keys: [JWK]) async {
+    private func install(_ fresh: [String: _RSA.Signing.PublicKey]) {
         refreshing = nil
-        let fresh = JWTKeyCollection()
-        var added: Set<String> = []
-        for key in keys {
-            guard let kid = key.keyIdentifier?.string, (try? await fresh.add(jwk: key)) != nil else { continue }
-            added.insert(kid)
-        }
         // A failed or empty fetch keeps the keys in force.
-        guard !added.isEmpty else { return }
-        collection = fresh
-        kids = added
+        guard !fresh.isEmpty else { return }
+        keys = fresh
     }
 
-    /// The document's RSA signing keys for RS256, each read on its own: an entry of another type
-    /// (an EC or symmetric key, a key with private parameters) is left out, never fatal to the rest.
-    static func signingKeys(_ document: [UInt8]) -> [JWK] {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(document)) as? [String: Any],
-              let entries = object["keys"] as? [[String: Any]] else { return [] }
-        return entries.compactMap { entry in
-            guard entry["kty"] as? String == "RSA", entry["d"] == nil, entry["kid"] is String,
+    /// The document's RSA signing keys for RS256 by `kid`, each read on its own: an entry of
+    /// another type (an EC or symmetric key, a key with private parameters, another algorithm,
+    /// fewer than 2048 bits) is left out, never fatal to the rest.
+    static func signingKeys(_ document: [UInt8]) -> [String: _RSA.Signing.PublicKey] {
+        guard document.count <= 256 * 1024, let object = try? JSONSerialization.jsonObject(with: Data(document)) as? [String: Any],
+              let entries = object["keys"] as? [[String: Any]] else { return [:] }
+        var keys: [String: _RSA.Signing.PublicKey] = [:]
+        for entry in entries.prefix(32) {
+            guard entry["kty"] as? String == "RSA", entry["d"] == nil, let kid = entry["kid"] as? String, !kid.isEmpty,
                   ["sig", nil].contains(entry["use"] as? String), ["RS256", nil].contains(entry["alg"] as? String),
-                  let data = try? JSONSerialization.data(withJSONObject: entry) else { return nil }
-            return try? JSONDecoder().decode(JWK.self, from: data)
+                  let n = (entry["n"] as? String).flatMap(Base64.decodeURL), let e = (entry["e"] as? String).flatMap(Base64.decodeURL),
+                  let key = try? _RSA.Signing.PublicKey(n: n, e: e), key.keySizeInBits >= 2048 else { continue }
+            keys[kid] = key
         }
+        return keys
     }
 }

@@ -156,13 +156,19 @@ public actor PayPalCertificates {
                 }
                 inFlight[key] = task
             }
-            let fetched = await task.value
-            if inFlight[key] == task { inFlight[key] = nil }
-            // Not remembered as a failure: the next webhook may try again (within the budget).
-            guard let fetched else { throw .certificateUnavailable }
+            // The task stays in flight until its chain is judged below, so webhooks arriving
+            // meanwhile reuse its answer instead of fetching again.
+            guard let fetched = await task.value else {
+                // Not remembered as a failure: the next webhook may try again (within the budget).
+                forget(key, task)
+                throw .certificateUnavailable
+            }
             chain = fetched
         }
-        guard let leaf = chain.first(where: { Self.isLeaf($0, commonName: commonName) }) else { throw .untrustedCertificate }
+        guard let leaf = chain.first(where: { Self.isLeaf($0, commonName: commonName) }) else {
+            forget(key, inFlight[key])
+            throw .untrustedCertificate
+        }
         var verifier = Verifier(rootCertificates: CertificateStore(roots)) {
             RFC5280Policy(validationTime: validAt)
         }
@@ -171,11 +177,17 @@ public actor PayPalCertificates {
             remember(key, chain)
             return leaf
         case .couldNotValidate:
+            forget(key, inFlight[key])
             throw .untrustedCertificate
         }
     }
 
+    private func forget(_ key: String, _ task: Task<[Certificate]?, Never>?) {
+        if let task, inFlight[key] == task { inFlight[key] = nil }
+    }
+
     private func remember(_ key: String, _ chain: [Certificate]) {
+        inFlight[key] = nil
         guard verified[key] == nil else { return }
         if verifiedOrder.count >= Self.maximumVerified { verified[verifiedOrder.removeFirst()] = nil }
         verified[key] = chain

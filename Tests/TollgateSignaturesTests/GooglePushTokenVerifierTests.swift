@@ -1,6 +1,5 @@
 import _CryptoExtras
 import Foundation
-import JWTKit
 import NIOConcurrencyHelpers
 import Testing
 import TollgateCore
@@ -19,18 +18,24 @@ import TollgateCore
     /// A signing key with its `kid`, and the JWKS entry Google would publish for it.
     struct SigningKey {
         let kid: String
-        let keys: JWTKeyCollection
+        let key: _RSA.Signing.PrivateKey
         let jwk: [String: String]
 
         init(kid: String) async throws {
-            let key = try Insecure.RSA.PrivateKey(backing: _RSA.Signing.PrivateKey(keySize: .bits2048))
+            key = try _RSA.Signing.PrivateKey(keySize: .bits2048)
             self.kid = kid
-            keys = await JWTKeyCollection().add(rsa: key, digestAlgorithm: .sha256, kid: JWKIdentifier(string: kid))
-            let (modulus, exponent) = try key.publicKey.getKeyPrimitives()
-            jwk = ["kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid, "n": Base64.encodeURL(modulus), "e": Base64.encodeURL(exponent)]
+            let primitives = try key.publicKey.getKeyPrimitives()
+            jwk = ["kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid, "n": Base64.encodeURL(primitives.modulus),
+                   "e": Base64.encodeURL(primitives.publicExponent)]
         }
 
-        func token(_ claims: GooglePushClaims) async throws -> String { try await keys.sign(claims, kid: JWKIdentifier(string: kid)) }
+        /// An RS256 JWT of `claims` under this key, as Google signs its ID tokens.
+        func token(_ claims: GooglePushClaims) async throws -> String {
+            let header = Base64.encodeURL(Array(#"{"alg":"RS256","kid":"\#(kid)","typ":"JWT"}"#.utf8))
+            let input = header + "." + Base64.encodeURL(try JSONEncoder().encode(claims))
+            let signature = try key.signature(for: Data(input.utf8), padding: .insecurePKCS1v1_5)
+            return input + "." + Base64.encodeURL(signature.rawRepresentation)
+        }
     }
 
     static func jwks(_ keys: [SigningKey]) -> [UInt8] {
@@ -166,7 +171,7 @@ import TollgateCore
         let google = Google(publishing: [])
         google.published.withLockedValue { $0 = Array((try? JSONSerialization.data(withJSONObject: ["keys": entries])) ?? Data()) }
         #expect(await google.failure("Bearer \(try await key.token(Self.claims()))") == nil)
-        #expect(GoogleSigningKeys.signingKeys(google.published.withLockedValue { $0 }).compactMap { $0.keyIdentifier?.string } == ["g1"])
+        #expect(GoogleSigningKeys.signingKeys(google.published.withLockedValue { $0 }).keys.sorted() == ["g1"])
         // Without `alg` (Google's documents carry it; a file may not), the token's pinned RS256 is used.
         var bare = key.jwk
         bare.removeValue(forKey: "alg")
