@@ -20,6 +20,8 @@ runs="${FUZZ_RUNS:-1000000}"
 seconds="${FUZZ_SECONDS:-5}"
 # One input may take this long before it counts as a hang (libFuzzer's default is 20 minutes).
 timeout_seconds="${FUZZ_TIMEOUT:-10}"
+# Leaks reported at exit that are not Tollgate's, each explained in the file.
+export LSAN_OPTIONS="suppressions=$(pwd)/Fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
 targets() {
   if [[ $# -gt 0 ]]; then printf '%s\n' "$@"; return; fi

@@ -104,11 +104,19 @@ enum SignatureVerificationTargets {
 
     /// Whether the notification or the transaction in it says it was signed more than the allowed
     /// skew after now.
+    /// Read with JSONDecoder, as the verifier reads the payload (JSONSerialization refuses some
+    /// bodies JSONDecoder takes, such as invalid UTF-8 inside a string: the signer then signs the
+    /// raw bytes, which the verifier still decodes).
     static func appleSignedInTheFuture(_ body: [UInt8]) -> Bool {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else { return false }
-        let transaction = (object["data"] as? [String: Any])?["signedTransactionInfo"] as? [String: Any]
+        struct Dated: Decodable { let signedDate: Double? }
+        struct Outer: Decodable {
+            struct Content: Decodable { let signedTransactionInfo: Dated? }
+            let data: Content?
+        }
         let limit = (Date().timeIntervalSince1970 + 300) * 1000
-        return [object["signedDate"], transaction?["signedDate"]].contains { ($0 as? NSNumber).map { $0.doubleValue > limit } ?? false }
+        let outer = try? JSONDecoder().decode(Dated.self, from: Data(body))
+        let nested = try? JSONDecoder().decode(Outer.self, from: Data(body))
+        return [outer?.signedDate, nested?.data?.signedTransactionInfo?.signedDate].contains { ($0 ?? 0) > limit }
     }
 
     /// nil when the request verifies, else why not.
