@@ -4,7 +4,9 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import Testing
 import TollgateConfig
+import TollgateCore
 import TollgateHTTP
 import TollgateRedisStores
 import TollgateTelemetry
@@ -74,11 +76,27 @@ enum EdgeHarness {
             environment: [:],
             logger: logger
         )
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await server.run(migrate: true, gracefulShutdownSignals: []) }
-            defer { group.cancelAll() }
+        // Not a child task: a server whose stop hangs must fail its test, not hold the whole run
+        // until CI's time limit (a task group would wait for it).
+        let running = Task { try await server.run(migrate: true, gracefulShutdownSignals: []) }
+        do {
             try await TestEnvironment.waitUntil { server.boundPorts.edge != nil && server.boundPorts.admin != nil }
             try await body(Running(server: server, edgePort: server.boundPorts.edge!, adminPort: server.boundPorts.admin!))
+        } catch {
+            await stop(running)
+            throw error
+        }
+        await stop(running)
+    }
+
+    /// Cancels the server and waits for it to stop; past `limit` the test fails with the edge's
+    /// sockets of the moment (a stop that hangs is a connection or a service ignoring
+    /// cancellation) and the server is left behind.
+    private static func stop(_ running: Task<Void, any Error>, limit: Duration = .seconds(30)) async {
+        running.cancel()
+        if await resultWithin(limit, { try await running.value }) == nil {
+            let sockets = (try? await ChildProcess.run("/usr/bin/ss", ["-tan"]).output) ?? "(ss failed)"
+            Issue.record("the edge did not stop within \(limit) of its test's end; sockets:\n\(sockets)")
         }
     }
 

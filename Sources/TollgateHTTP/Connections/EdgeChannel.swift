@@ -104,7 +104,15 @@ struct EdgeChannel: ServerChildChannel {
 
     func handle(value: Value, logger: Logger) async {
         do {
-            switch try await value.negotiated.get() {
+            // A future does not end on cancellation: when the server stops, a connection still
+            // negotiating (one that never finished its handshake) is closed, which fails the
+            // negotiation, instead of holding the server's shutdown until its guard deadline.
+            let negotiated = try await withTaskCancellationHandler {
+                try await value.negotiated.get()
+            } onCancel: { [channel = value.channel] in
+                channel.close(promise: nil)
+            }
+            switch negotiated {
             case .http1_1(let connection): await http1.handle(value: connection, logger: logger)
             case .http2(let connection): await http2.handle(value: connection, logger: logger)
             }
