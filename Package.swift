@@ -115,6 +115,8 @@ let package = Package(
                 "TollgateCatalog",
                 "TollgateSignatures",
                 .product(name: "Yams", package: "Yams"),
+                // Fetches the key documents a source names by URL (Google's JWKS).
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -351,6 +353,7 @@ let package = Package(
             dependencies: [
                 "TollgateSignatures",
                 "TollgateCore",
+                "TollgateTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -381,7 +384,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TollgateProviderEventsTests",
-            dependencies: ["TollgateProviderEvents", "TollgateOrders", "TollgateSignatures", "TollgateCore"],
+            dependencies: ["TollgateProviderEvents", "TollgateOrders", "TollgateSignatures", "TollgateCore", "TollgateTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -148,6 +148,28 @@ def apple_normalizer():
         write(target, notification["notificationType"], json.dumps(envelope))
 
 
+def google_play_normalizer():
+    """Google's documented push envelope as is, and with DeveloperNotifications of each type in `data`."""
+    target = "normalize-google-play"
+    path = os.path.join(ROOT, "Tests", "Fixtures", "provider-payloads", "google-play", "push.envelope.json")
+    with open(path, "rb") as source:
+        documented = source.read()
+    write(target, "documented-envelope", documented)
+    envelope = json.loads(documented)
+    token = "opaque-token-up-to-150-characters.AO-J1OxKyg5x2Kl1"
+    notifications = {
+        "one-time-purchased": {"oneTimeProductNotification": {"version": "1.0", "notificationType": 1, "purchaseToken": token, "sku": "gems_100"}},
+        "one-time-canceled": {"oneTimeProductNotification": {"version": "1.0", "notificationType": 2, "purchaseToken": token, "sku": "gems_100"}},
+        "voided": {"voidedPurchaseNotification": {"purchaseToken": token, "orderId": "GPA.3333-4444-5555-66666", "productType": 2, "refundType": 1}},
+        "subscription-renewed": {"subscriptionNotification": {"version": "1.0", "notificationType": 2, "purchaseToken": token, "subscriptionId": "monthly"}},
+        "test": {"testNotification": {"version": "1.0"}},
+    }
+    for name, detail in notifications.items():
+        notification = {"version": "1.0", "packageName": "com.some.thing", "eventTimeMillis": "1503349566168", **detail}
+        envelope["message"]["data"] = base64.b64encode(json.dumps(notification).encode()).decode()
+        write(target, name, json.dumps(envelope))
+
+
 def normalizers():
     for provider in PROVIDERS:
         target = "normalize-" + provider
@@ -237,6 +259,7 @@ DICTIONARY_SOURCES = {
        [("stripe", "Stripe"), ("standard-webhooks", "StandardWebhooks"), ("adyen", "Adyen"), ("paddle", "Paddle"),
         ("xsolla", "Xsolla"), ("checkout", "Checkout"), ("apple", "Apple")]},
     "verify-google-push": ["Sources/TollgateSignatures/GooglePushTokenVerifier.swift"],
+    "normalize-google-play": ["Sources/TollgateOrders/Normalizers/PaymentEventNormalizer+GooglePlay.swift", "Sources/TollgateCore/GooglePlayPush.swift"],
     "verify-paypal": ["Sources/TollgateSignatures/PayPalSignatureVerifier.swift"],
     "rules-file": ["Sources/TollgateRateLimits/RulesFileParser.swift", "Sources/TollgateCore/SettingParser.swift"],
     "catalog-file": ["Sources/TollgateCatalog/CatalogFileParser.swift"],
@@ -278,6 +301,7 @@ if __name__ == "__main__":
     apple_signatures()
     normalizers()
     apple_normalizer()
+    google_play_normalizer()
     certificate_callbacks()
     files()
     resp()

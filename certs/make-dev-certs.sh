@@ -43,6 +43,26 @@ if [[ $force -eq 1 || ! -s "$apple/signing.pem" || ! -s "$apple/root.der" ]]; th
   echo "dev App Store chain: $apple/root.der $apple/signing.pem"
 fi
 
+# A development Google push-token key for the shipped tenants' Google Play sources:
+# google/jwks.json is what they trust in place of Google's published keys, google/signing.pem what
+# `tollgate trigger` signs push tokens with. The kid is "dev-" and the first 8 bytes of SHA-256 of
+# the modulus in hex, as GooglePushSigningKey derives it.
+google="$out/google"
+if [[ $force -eq 1 || ! -s "$google/signing.pem" || ! -s "$google/jwks.json" ]]; then
+  mkdir -p "$google"
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$google/signing.pem" 2>/dev/null
+  modulus="$(openssl rsa -in "$google/signing.pem" -noout -modulus 2>/dev/null | sed 's/^Modulus=//')"
+  python3 - "$modulus" > "$google/jwks.json" <<'PY'
+import base64, hashlib, json, sys
+n = bytes.fromhex(sys.argv[1]).lstrip(b"\0")
+b64url = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+kid = "dev-" + hashlib.sha256(n).digest()[:8].hex()
+print(json.dumps({"keys": [{"kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid, "n": b64url(n), "e": "AQAB"}]}))
+PY
+  chmod 644 "$google/jwks.json"
+  echo "dev Google push key: $google/jwks.json $google/signing.pem"
+fi
+
 if [[ $force -eq 0 && -s "$out/server.pem" && -s "$out/server-key.pem" && -s "$out/ca.pem" ]]; then
   echo "dev certificates already in $out"
   exit 0

@@ -20,9 +20,11 @@ public struct WebhookSource: Sendable {
     public var authorization: Secret?
     /// Apple: what the callbacks must chain to and be signed for (Apple sources hold no secrets).
     public var apple: AppleSourceSettings?
+    /// Google Play: the push subscription's token and the app (Google Play sources hold no secrets).
+    public var google: GooglePlaySourceSettings?
 
     public init(tenant: String, name: String, provider: Provider, account: String? = nil, secrets: [Secret], tolerance: Duration? = nil,
-                authorization: Secret? = nil, apple: AppleSourceSettings? = nil) {
+                authorization: Secret? = nil, apple: AppleSourceSettings? = nil, google: GooglePlaySourceSettings? = nil) {
         self.tenant = tenant
         self.name = name
         self.provider = provider
@@ -31,11 +33,13 @@ public struct WebhookSource: Sendable {
         self.tolerance = tolerance
         self.authorization = authorization
         self.apple = apple
+        self.google = google
     }
 
     /// The scheme that verifies this source's callbacks.
     public var signatureScheme: any SignatureScheme {
-        provider.signatureScheme(secrets: secrets, tolerance: tolerance, authorization: authorization, apple: apple?.verifier)
+        provider.signatureScheme(secrets: secrets, tolerance: tolerance, authorization: authorization, apple: apple?.verifier,
+                                 google: google.map { ($0.verifier, $0.packageName) })
     }
 
     /// What signs this source's callbacks as its provider would (trigger, load): the first secret,
@@ -44,12 +48,16 @@ public struct WebhookSource: Sendable {
         if let apple {
             return apple.signingIdentity.map { WebhookSigner(apple: $0, bundleID: apple.bundleID, environment: apple.environment) }
         }
+        if let google {
+            return google.signingKey.map { WebhookSigner(google: $0, audience: google.verifier.audience, email: google.verifier.serviceAccountEmail, packageName: google.packageName) }
+        }
         return secrets.first.map { WebhookSigner(provider: provider, secret: $0, authorization: authorization) }
     }
 
     /// What a forger signs this source's callbacks with: a secret, or for Apple a chain, that the source does not trust.
     public var forger: WebhookSigner {
         if let apple { return WebhookSigner(apple: nil, bundleID: apple.bundleID, environment: apple.environment) }
+        if let google { return WebhookSigner(google: nil, audience: google.verifier.audience, email: google.verifier.serviceAccountEmail, packageName: google.packageName) }
         return WebhookSigner(provider: provider, secret: provider.forgerSecret, authorization: authorization)
     }
 }
@@ -66,6 +74,21 @@ public struct AppleSourceSettings: Sendable {
     public init(verifier: AppleSignedDataVerifier, signingIdentity: AppleSigningIdentity? = nil) {
         self.verifier = verifier
         self.signingIdentity = signingIdentity
+    }
+}
+
+/// A Google Play source's trust: the push subscription's token (audience, service account, the
+/// keys Google signs with) and the app whose notifications it takes.
+public struct GooglePlaySourceSettings: Sendable {
+    public var verifier: GooglePushTokenVerifier
+    public var packageName: String
+    /// Development tenants only: the key `tollgate trigger` and the load generator sign tokens with.
+    public var signingKey: GooglePushSigningKey?
+
+    public init(verifier: GooglePushTokenVerifier, packageName: String, signingKey: GooglePushSigningKey? = nil) {
+        self.verifier = verifier
+        self.packageName = packageName
+        self.signingKey = signingKey
     }
 }
 
@@ -86,6 +109,13 @@ public struct AppleSourceSettings: Sendable {
 ///     environment: Production     # Production or Sandbox (also Xcode, LocalTesting)
 ///     root_certificates: [/etc/tollgate/AppleRootCA-G3.cer]   # DER or PEM files
 ///     signing_identity: file:certs/dev/apple/signing.pem      # development tenants only: trigger and load sign with it
+///   play:                         # Google Play RTDN via Pub/Sub push: a Google-signed token, no secrets
+///     provider: google-play
+///     package_name: com.example.game
+///     audience: https://edge.example.com/v1/webhooks/demo/play  # the push subscription's audience
+///     service_account_email: play-push@example-project.iam.gserviceaccount.com
+///     jwks_url: https://www.googleapis.com/oauth2/v3/certs     # or jwks: a JWKS file
+///     signing_key: file:certs/dev/google/signing.pem           # development tenants only: trigger and load sign with it
 /// ```
 public struct TenantCatalog: Sendable {
     public private(set) var sources: [String: [String: WebhookSource]] = [:]
@@ -220,17 +250,29 @@ struct TenantFileParser {
             issue(settings["provider"] ?? node, path, "source '\(name)': provider must be one of \(Provider.allCases.map(\.rawValue).sorted().joined(separator: ", "))")
             return
         }
-        let known = provider == .apple
-            ? ["provider", "account", "bundle_id", "environment", "root_certificates", "signing_identity"]
-            : ["provider", "secrets", "tolerance", "authorization", "account"]
+        let known = switch provider {
+        case .apple: ["provider", "account", "bundle_id", "environment", "root_certificates", "signing_identity"]
+        case .googlePlay: ["provider", "account", "package_name", "audience", "service_account_email", "jwks", "jwks_url", "signing_key"]
+        default: ["provider", "secrets", "tolerance", "authorization", "account"]
+        }
         for key in settings.keys where !known.contains(key.string ?? "") {
-            let hint = provider == .apple && key.string == "secrets" ? " (Apple signs with certificates: configure root_certificates, bundle_id and environment)" : ""
+            let hint = switch (provider, key.string) {
+            case (.apple, "secrets"): " (Apple signs with certificates: configure root_certificates, bundle_id and environment)"
+            case (.googlePlay, "secrets"): " (Pub/Sub signs a token: configure audience, service_account_email, package_name and jwks or jwks_url)"
+            default: ""
+            }
             issue(key, path, "unknown key '\(key.string ?? "?")' in source '\(name)'\(hint)")
         }
         let account = parseAccount(settings, name: name, path: path)
         if provider == .apple {
             if let apple = parseApple(settings, node: node, name: name, path: path, development: development) {
                 sources.append(WebhookSource(tenant: tenant, name: name, provider: provider, account: account, secrets: [], apple: apple))
+            }
+            return
+        }
+        if provider == .googlePlay {
+            if let google = parseGooglePlay(settings, node: node, name: name, path: path, development: development) {
+                sources.append(WebhookSource(tenant: tenant, name: name, provider: provider, account: account, secrets: [], google: google))
             }
             return
         }
@@ -313,6 +355,68 @@ struct TenantFileParser {
             return nil
         }
         return AppleSourceSettings(verifier: verifier, signingIdentity: identity)
+    }
+
+    /// A Google Play source: the push subscription's audience and service account, where Google's
+    /// keys are read (a JWKS file, or URL), the app, and for development tenants the key that
+    /// trigger and load sign with.
+    mutating func parseGooglePlay(_ settings: Node.Mapping, node: Node, name: String, path: String, development: Bool) -> GooglePlaySourceSettings? {
+        let issuesBefore = issues.count
+        let packageName = settings["package_name"]?.string ?? ""
+        if packageName.isEmpty || packageName.count > 255 || !packageName.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "_") }) {
+            issue(settings["package_name"] ?? node, path, "source '\(name)': package_name must be the app's package name, like com.example.game")
+        }
+        let audience = settings["audience"]?.string ?? ""
+        if audience.isEmpty || audience.count > 2048 {
+            issue(settings["audience"] ?? node, path, "source '\(name)': audience must be the push subscription's audience (by default its endpoint URL)")
+        }
+        let email = settings["service_account_email"]?.string ?? ""
+        if email.count > 320 || email.split(separator: "@", omittingEmptySubsequences: false).count != 2 || email.hasPrefix("@") || email.hasSuffix("@") {
+            issue(settings["service_account_email"] ?? node, path, "source '\(name)': service_account_email must be the service account the push subscription authenticates as")
+        }
+        var fetch: GoogleSigningKeys.Fetch?
+        var fileKids: Set<String>?
+        switch (settings["jwks"], settings["jwks_url"]) {
+        case (let fileNode?, nil):
+            if let file = fileNode.string, !file.isEmpty, let bytes = FileManager.default.contents(atPath: file) {
+                let kids = Set(GoogleSigningKeys.signingKeys(Array(bytes)).keys)
+                if kids.isEmpty { issue(fileNode, path, "source '\(name)': jwks \(file) holds no RSA signing key of 2048 bits or more") }
+                fileKids = kids
+                // Read again (at most once a minute) when a token names a key it lacks: ops replace the file as Google rotates.
+                fetch = { Array(FileManager.default.contents(atPath: file) ?? Data()) }
+            } else {
+                issue(fileNode, path, "source '\(name)': jwks must be a readable JWKS file (Google's keys, from https://www.googleapis.com/oauth2/v3/certs)")
+            }
+        case (nil, let urlNode?):
+            if let text = urlNode.string, let url = URL(string: text), url.scheme == "https", url.host?.isEmpty == false, url.user == nil {
+                fetch = { try await RemoteDocument.fetch(text, limit: 256 * 1024) }
+            } else {
+                issue(urlNode, path, "source '\(name)': jwks_url must be an https URL, like https://www.googleapis.com/oauth2/v3/certs")
+            }
+        case (let fileNode?, _?):
+            issue(fileNode, path, "source '\(name)': configure jwks (a file) or jwks_url, not both")
+        case (nil, nil):
+            issue(node, path, "source '\(name)': jwks_url (https://www.googleapis.com/oauth2/v3/certs) or a jwks file is required")
+        }
+        var signingKey: GooglePushSigningKey?
+        if let keyNode = settings["signing_key"] {
+            if !development {
+                issue(keyNode, path, "source '\(name)': signing_key is for development tenants only (development: true); Google signs production pushes")
+            } else if let pem = resolve(keyNode, path: path, what: "source '\(name)' signing_key") {
+                do {
+                    let key = try GooglePushSigningKey(pem: pem.exposedValue)
+                    if let fileKids, !fileKids.contains(key.kid) {
+                        issue(keyNode, path, "source '\(name)': signing_key's kid \(key.kid) is not in the jwks file, so the edge would refuse what it signs")
+                    }
+                    signingKey = key
+                } catch {
+                    issue(keyNode, path, "source '\(name)' signing_key: \(error)")
+                }
+            }
+        }
+        guard issues.count == issuesBefore, let fetch else { return nil }
+        let verifier = GooglePushTokenVerifier(audience: audience, serviceAccountEmail: email, keys: GoogleSigningKeys(fetch: fetch))
+        return GooglePlaySourceSettings(verifier: verifier, packageName: packageName, signingKey: signingKey)
     }
 
     mutating func parseCheckout(tenant: String, node: Node, path: String, development: Bool) {

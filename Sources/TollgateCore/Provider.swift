@@ -15,6 +15,9 @@ public enum Provider: String, Sendable, CaseIterable, Hashable {
     case checkout
     /// App Store Server Notifications V2: certificate-signed JWS, no shared secret.
     case apple
+    /// Google Play real-time developer notifications, pushed by Cloud Pub/Sub with a Google-signed
+    /// OIDC token: no shared secret.
+    case googlePlay = "google-play"
 }
 
 extension Provider: CustomStringConvertible {
@@ -45,7 +48,8 @@ extension Provider {
         // Xsolla: 204 No Content (Xsolla webhooks docs).
         case .xsolla: ProviderReply(status: 204)
         // Apple: any 200 (App Store Server Notifications: "send HTTP 200").
-        case .stripe, .standardWebhooks, .paddle, .checkout, .apple: nil
+        // Pub/Sub push: 102, 200, 201, 202 or 204 acknowledges the message.
+        case .stripe, .standardWebhooks, .paddle, .checkout, .apple, .googlePlay: nil
         }
     }
 
@@ -54,7 +58,7 @@ extension Provider {
         switch self {
         // Xsolla documents this exact 400 body for a bad signature.
         case .xsolla: ProviderReply(status: 400, contentType: "application/json", body: #"{"error":{"code":"INVALID_SIGNATURE","message":"Invalid signature"}}"#)
-        case .stripe, .standardWebhooks, .adyen, .paddle, .checkout, .apple: nil
+        case .stripe, .standardWebhooks, .adyen, .paddle, .checkout, .apple, .googlePlay: nil
         }
     }
 }

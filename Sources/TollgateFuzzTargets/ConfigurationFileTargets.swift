@@ -37,10 +37,15 @@ enum ConfigurationFileTargets {
             if error.issues.isEmpty { throw FuzzInvariantViolation(target: "tenant-file", message: "refused without an issue") }
             return
         }
-        // Every source loaded can verify something: a secret, or for Apple a trusted root (and no secret).
+        // Every source loaded can verify something: a secret, or for Apple a trusted root and for
+        // Google Play the push token's settings (and no secret).
         for tenant in loaded.catalog.tenants {
             for source in loaded.catalog.sources[tenant]?.values.map({ $0 }) ?? [] {
-                let usable = source.provider == .apple ? source.apple != nil && source.secrets.isEmpty : !source.secrets.isEmpty && source.apple == nil
+                let usable = switch source.provider {
+                case .apple: source.apple != nil && source.google == nil && source.secrets.isEmpty
+                case .googlePlay: source.google != nil && source.apple == nil && source.secrets.isEmpty
+                default: !source.secrets.isEmpty && source.apple == nil && source.google == nil
+                }
                 if !usable { throw FuzzInvariantViolation(target: "tenant-file", message: "source '\(source.name)' loaded without what verifies its callbacks") }
             }
         }

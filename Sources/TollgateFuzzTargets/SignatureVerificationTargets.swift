@@ -28,8 +28,8 @@ enum SignatureVerificationTargets {
         case .paddle: ["pdl_ntfset_01hxtollgate_new", "pdl_ntfset_01hxtollgate_old"]
         case .xsolla: ["xsolla-project-secret-key"]
         case .checkout: ["cko-signature-key-5f2e"]
-        // Certificate-signed: see appleScheme.
-        case .apple: []
+        // Certificate-signed: see appleScheme. Google Play's token is fuzzed by verify-google-push.
+        case .apple, .googlePlay: []
         }
         return values.map(Secret.init)
     }
@@ -51,7 +51,9 @@ enum SignatureVerificationTargets {
     static let appleScheme = AppleSignatureScheme(
         verifier: try? AppleSignedDataVerifier(rootCertificates: [appleTestRoot, appleIdentity.rootDER], bundleID: "com.example", environment: .sandbox))
 
-    static let all: [FuzzTarget] = Provider.allCases.map { provider in
+    /// Google Play's push token does not cover the body (the "changed body fails" invariant is not
+    /// its), so its token is fuzzed by `verify-google-push` instead.
+    static let all: [FuzzTarget] = Provider.allCases.filter { $0 != .googlePlay }.map { provider in
         FuzzTarget("verify-\(provider.rawValue)", "\(provider.rawValue) signature header parsing and verification; sign/verify agree; a changed body fails") { bytes throws(FuzzInvariantViolation) in
             try verify(provider, bytes)
         }

@@ -295,7 +295,7 @@ public struct LoadPlan: Sendable {
         case .stripe, .adyen, .standardWebhooks: [.disputeOpened, .disputeFundsWithdrawn, outcome]
         case .checkout: [.disputeOpened, .disputeFundsWithdrawn, outcome]
         case .paddle: won ? [.disputeOpened, .disputeFundsWithdrawn, .disputeWon] : [.disputeOpened, .disputeFundsWithdrawn]
-        case .xsolla, .apple: []
+        case .xsolla, .apple, .googlePlay: []
         }
     }
 
@@ -372,6 +372,8 @@ public struct LoadPlan: Sendable {
         guard state.issued < orders[order].amountMinor else { return false }
         return switch sources[sourceIndex(of: order)].provider {
         case .apple: !state.partialRefundSent
+        // Play's notifications never reach an order (they name only the purchase).
+        case .googlePlay: false
         case .xsolla: !(partialOnly && state.partialRefundSent)
         default: true
         }

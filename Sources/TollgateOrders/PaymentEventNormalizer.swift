@@ -37,6 +37,7 @@ public struct PaymentEventNormalizer: Sendable {
         case .xsolla: return [try xsolla(json, body)]
         case .checkout: return [try checkout(json, body)]
         case .apple: return [try apple(json, body)]
+        case .googlePlay: return [try googlePlay(body)]
         }
     }
 

@@ -76,6 +76,8 @@ public struct ProviderCallback: Sendable, Equatable {
         case .xsolla: [.paymentSucceeded, .refundSucceeded]
         // ONE_TIME_CHARGE, REFUND, REFUND_REVERSED; Apple reports no disputes.
         case .apple: [.paymentSucceeded, .refundSucceeded, .refundFailed]
+        // ONE_TIME_PRODUCT_PURCHASED, ONE_TIME_PRODUCT_CANCELED, a voided purchase.
+        case .googlePlay: [.paymentSucceeded, .paymentCanceled, .refundSucceeded]
         }
     }
 
@@ -95,6 +97,7 @@ public struct ProviderCallback: Sendable, Equatable {
         case .xsolla: return xsolla()
         case .checkout: object = checkout()
         case .apple: object = apple()
+        case .googlePlay: object = googlePlay()
         }
         return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data())
     }
@@ -119,6 +122,8 @@ public struct ProviderCallback: Sendable, Equatable {
         case .checkout: "act_\(eventID)"
         // One refund per App Store transaction (the normalizer's identity for it).
         case .apple: "refund:\(paymentID)"
+        // One voided purchase per Google order.
+        case .googlePlay: "void:GPA.\(paymentID)"
         case .adyen, .standardWebhooks, .xsolla: eventID
         }
     }
@@ -419,6 +424,24 @@ public struct ProviderCallback: Sendable, Equatable {
             "notificationType": type, "notificationUUID": eventID, "version": "2.0", "signedDate": milliseconds,
             "data": ["appAppleId": 41234, "bundleVersion": "1.0", "status": 1, "signedTransactionInfo": transaction],
         ]
+    }
+}
+
+extension ProviderCallback {
+    // MARK: - Google Play
+
+    /// A DeveloperNotification: the purchase is named by its token (the payment id here) and,
+    /// once voided, Google's order id; no order of ours, no price (the signer adds packageName).
+    private func googlePlay() -> [String: Any] {
+        let milliseconds = String(Int64(occurredAt.timeIntervalSince1970 * 1000))
+        let token = "gp.\(paymentID)"
+        let detail: (String, [String: Any]) = switch kind {
+        case .refundSucceeded:
+            ("voidedPurchaseNotification", ["purchaseToken": token, "orderId": "GPA.\(paymentID)", "productType": 2, "refundType": 1])
+        case .paymentCanceled: ("oneTimeProductNotification", ["version": "1.0", "notificationType": 2, "purchaseToken": token, "sku": "com.tollgate.gems"])
+        default: ("oneTimeProductNotification", ["version": "1.0", "notificationType": 1, "purchaseToken": token, "sku": "com.tollgate.gems"])
+        }
+        return ["version": "1.0", "eventTimeMillis": milliseconds, detail.0: detail.1]
     }
 }
 

@@ -180,7 +180,7 @@ public actor GoogleSigningKeys {
     /// The document's RSA signing keys for RS256 by `kid`, each read on its own: an entry of
     /// another type (an EC or symmetric key, a key with private parameters, another algorithm,
     /// fewer than 2048 bits) is left out, never fatal to the rest.
-    static func signingKeys(_ document: [UInt8]) -> [String: _RSA.Signing.PublicKey] {
+    public static func signingKeys(_ document: [UInt8]) -> [String: _RSA.Signing.PublicKey] {
         guard document.count <= 256 * 1024, let object = try? JSONSerialization.jsonObject(with: Data(document)) as? [String: Any],
               let entries = object["keys"] as? [[String: Any]] else { return [:] }
         var keys: [String: _RSA.Signing.PublicKey] = [:]

@@ -9,8 +9,9 @@ extension Provider {
         case .stripe, .standardWebhooks: .seconds(300)
         case .paddle: .seconds(5)
         // Apple signs signedDate, but retries for days: the chain is checked at signedDate and
-        // replays are duplicates of the notification UUID.
-        case .adyen, .xsolla, .checkout, .apple: nil
+        // replays are duplicates of the notification UUID. Google's push token carries its own
+        // expiry (checked with a minute's skew).
+        case .adyen, .xsolla, .checkout, .apple, .googlePlay: nil
         }
     }
 
@@ -18,9 +19,11 @@ extension Provider {
     public var signsTimestamp: Bool { defaultTolerance != nil }
 
     /// The scheme that verifies this provider's callbacks for one source.
-    /// `apple`: the trust settings of an Apple source (nil: every callback fails closed).
+    /// `apple`, `google`: the trust settings of an Apple or Google Play source (nil: every
+    /// callback fails closed).
     public func signatureScheme(secrets: [Secret], tolerance: Duration? = nil, authorization: Secret? = nil,
-                                apple: AppleSignedDataVerifier? = nil) -> any SignatureScheme {
+                                apple: AppleSignedDataVerifier? = nil,
+                                google: (verifier: GooglePushTokenVerifier, packageName: String)? = nil) -> any SignatureScheme {
         let tolerance = tolerance ?? defaultTolerance ?? .zero
         return switch self {
         case .stripe: StripeSignatureScheme(secrets: secrets, tolerance: tolerance)
@@ -30,6 +33,7 @@ extension Provider {
         case .xsolla: XsollaSignatureScheme(secrets: secrets)
         case .checkout: CheckoutSignatureScheme(secrets: secrets, authorization: authorization)
         case .apple: AppleSignatureScheme(verifier: apple)
+        case .googlePlay: GooglePlaySignatureScheme(verifier: google?.verifier, packageName: google?.packageName ?? "")
         }
     }
 
@@ -52,8 +56,8 @@ extension Provider {
             // A common paste error: the API key instead of the endpoint's signing secret.
             return ["sk_", "rk_", "pk_"].contains(where: text.hasPrefix)
                 ? "this is a Stripe API key; the endpoint's signing secret starts with 'whsec_'" : nil
-        // Apple sources hold no secret (configuration refuses `secrets` for them).
-        case .paddle, .xsolla, .checkout, .apple:
+        // Apple and Google Play sources hold no secret (configuration refuses `secrets` for them).
+        case .paddle, .xsolla, .checkout, .apple, .googlePlay:
             return nil
         }
     }
@@ -63,7 +67,7 @@ extension Provider {
         switch self {
         case .adyen: Secret(String(repeating: "0F", count: 32))  // Adyen keys are hex
         case .standardWebhooks: Secret("whsec_Zm9yZ2VkLWJ5LXRoZS1sb2FkLWdlbmVyYXRvcg==")  // base64 after the prefix
-        case .stripe, .paddle, .xsolla, .checkout, .apple: Secret("forged-by-the-load-generator")
+        case .stripe, .paddle, .xsolla, .checkout, .apple, .googlePlay: Secret("forged-by-the-load-generator")
         }
     }
 }

@@ -17,6 +17,9 @@ public struct WebhookSigner: Sendable {
     let appleIdentity: AppleSigningIdentity?
     let appleBundleID: String
     let appleEnvironment: String
+    /// Google Play: the key that signs push tokens (a development key; nil: a forger's), the
+    /// subscription's audience, service account and name the token and push carry, and the app.
+    let google: (key: GooglePushSigningKey?, audience: String, email: String, subscription: String, packageName: String)?
 
     public init(provider: Provider, secret: Secret, authorization: Secret? = nil) {
         self.provider = provider
@@ -25,6 +28,21 @@ public struct WebhookSigner: Sendable {
         self.appleIdentity = nil
         self.appleBundleID = ""
         self.appleEnvironment = ""
+        self.google = nil
+    }
+
+    /// Pushes as Pub/Sub does for a Google Play subscription: a token `key` signs (nil: a key no
+    /// source trusts) for `audience` as the service account `email`; notifications without a
+    /// `packageName` get `packageName`.
+    public init(google key: GooglePushSigningKey?, audience: String, email: String, packageName: String,
+                subscription: String = "projects/tollgate-dev/subscriptions/play") {
+        self.provider = .googlePlay
+        self.secret = Secret("")
+        self.authorization = nil
+        self.appleIdentity = nil
+        self.appleBundleID = ""
+        self.appleEnvironment = ""
+        self.google = (key, audience, email, subscription, packageName)
     }
 
     /// Signs as the App Store does for `bundleID` in `environment`, with `identity` (nil: a chain
@@ -36,6 +54,7 @@ public struct WebhookSigner: Sendable {
         self.appleIdentity = identity
         self.appleBundleID = bundleID
         self.appleEnvironment = environment.rawValue
+        self.google = nil
     }
 
     /// A signed callback: the headers to send and the body (Adyen signs inside the body).
@@ -64,6 +83,10 @@ public struct WebhookSigner: Sendable {
         case .apple:
             SignedCallback(headers: headers, body: AppleSignatureScheme.sign(body, identity: appleIdentity ?? Self.throwawayAppleIdentity,
                                                                      bundleID: appleBundleID, environment: appleEnvironment))
+        // The body is the DeveloperNotification; the push wraps it with `id` as the message id.
+        case .googlePlay:
+            GooglePlaySignatureScheme.sign(body, messageID: id, key: google?.key, audience: google?.audience ?? "", email: google?.email ?? "",
+                                           packageName: google?.packageName ?? "", subscription: google?.subscription ?? "", timestamp: timestamp)
         }
     }
 }

@@ -40,9 +40,12 @@ struct Trigger: AsyncParsableCommand {
             throw ValidationError("\(webhookSource.provider) sends none of '\(event)'; it sends \(ProviderCallback.kinds(for: webhookSource.provider).map(\.rawValue).joined(separator: ", "))")
         }
         guard let signer = webhookSource.signer else {
-            throw ValidationError(webhookSource.provider == .apple
-                ? "source '\(source)' has no signing_identity (development tenants: `make certs` makes certs/dev/apple/signing.pem, `tollgate apple-dev-identity` another)"
-                : "source '\(source)' has no secret to sign with")
+            let missing = switch webhookSource.provider {
+            case .apple: "source '\(source)' has no signing_identity (development tenants: `make certs` makes certs/dev/apple/signing.pem, `tollgate apple-dev-identity` another)"
+            case .googlePlay: "source '\(source)' has no signing_key (development tenants: `make certs` makes certs/dev/google/signing.pem and the jwks.json that trusts it)"
+            default: "source '\(source)' has no secret to sign with"
+            }
+            throw ValidationError(missing)
         }
         let random = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         let id = eventID ?? (webhookSource.provider.eventIDsAreDigits ? String(UInt32.random(in: 10_000_000...4_000_000_000))

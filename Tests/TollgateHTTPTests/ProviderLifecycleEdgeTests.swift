@@ -5,6 +5,7 @@ import Testing
 import TollgateConfig
 import TollgateCore
 import TollgateOrders
+import TollgateProviderEvents
 import TollgateSignatures
 import TollgateTestSupport
 
@@ -18,13 +19,17 @@ import TollgateTestSupport
         .paddle: "pdl_ntfset_life", .xsolla: "xsolla-life-secret", .checkout: "cko-life-key",
     ]
 
-    static let tenants = TenantCatalog(sources: Provider.allCases.filter { $0 != .apple }.map {
+    static let tenants = TenantCatalog(sources: ProviderLifecycle.providers.filter { $0 != .apple }.map {
         WebhookSource(tenant: tenant, name: $0.rawValue, provider: $0, secrets: [Secret(secrets[$0]!)])
     } + [
         // Apple: certificate-signed; trusts the development chain the lifecycle is signed with.
         WebhookSource(tenant: tenant, name: Provider.apple.rawValue, provider: .apple, secrets: [], apple: AppleSourceSettings(
             verifier: try! AppleSignedDataVerifier(rootCertificates: [ProviderLifecycle.appleIdentity.rootDER],
                                                    bundleID: ProviderLifecycle.appleBundleID, environment: ProviderLifecycle.appleEnvironment))),
+
+        // Google Play: trusts the test key (Google's role) for the test subscription and app.
+        WebhookSource(tenant: tenant, name: Provider.googlePlay.rawValue, provider: .googlePlay, secrets: [], google: GooglePlaySourceSettings(
+            verifier: ProviderLifecycle.googleVerifier(), packageName: ProviderLifecycle.googlePackage)),
 
         // A second endpoint for the same Stripe account (an endpoint migration): shares dedup.
         WebhookSource(tenant: tenant, name: "stripe-new", provider: .stripe, account: "stripe", secrets: [Secret(secrets[.stripe]!)]),
@@ -50,7 +55,7 @@ import TollgateTestSupport
         let certificates = try await TestCertificates.make()
         try await EdgeHarness.withServer(certificates: certificates, tenants: Self.tenants) { edge in
             try await EdgeHarness.withClient(trusting: certificates.caPath) { client in
-                for provider in Provider.allCases {
+                for provider in ProviderLifecycle.providers {
                     let run = UUID().uuidString.prefix(8).lowercased()
                     // StoreKit's appAccountToken is a UUID: an order sold through the App Store has one as its id.
                     let order = provider == .apple ? UUID().uuidString.lowercased() : "ord_\(provider.rawValue)_\(run)"
@@ -128,6 +133,53 @@ import TollgateTestSupport
                     #expect(response.headers["content-type"].first == "application/problem+json", "\(label)")
                 }
                 #expect(try await sql("SELECT count(*) FROM payment_events WHERE tenant = '\(Self.tenant)' AND order_id = '\(order)'") == "3")
+            }
+        }
+    }
+
+    /// Google Play through the edge: Play names the purchase, never our order or its price, so a
+    /// purchase and its voiding are acknowledged, stored and wait for a link to an order (alerted
+    /// after an hour), neither applied nor "ignored"; a redelivered message is a duplicate; a push
+    /// with a token Google did not sign, or for another app, is refused and stores nothing.
+    @Test func googlePlayPushesAreStoredWaitingForTheirOrderAndForgeriesAreRefused() async throws {
+        let certificates = try await TestCertificates.make()
+        try await EdgeHarness.withServer(certificates: certificates, tenants: Self.tenants) { edge in
+            try await EdgeHarness.withClient(trusting: certificates.caPath) { client in
+                let run = UUID().uuidString.prefix(8).lowercased()
+                let signer = WebhookSigner(google: ProviderLifecycle.googleKey, audience: ProviderLifecycle.googleAudience,
+                                           email: ProviderLifecycle.googleEmail, packageName: ProviderLifecycle.googlePackage)
+                func push(_ kind: PaymentEventKind, id: String, by signer: WebhookSigner) throws -> WebhookSigner.SignedCallback {
+                    let callback = ProviderCallback(kind: kind, orderID: "unused", eventID: id, paymentID: "gp\(run)", amountMinor: 0, currency: "USD", occurredAt: Date())
+                    return try #require(callback.signed(by: signer))
+                }
+                func post(_ signed: WebhookSigner.SignedCallback) async throws -> (HTTPClientResponse, String) {
+                    try await client.fetch(edge.edge + "/v1/webhooks/\(Self.tenant)/google-play", method: .POST, headers: signed.headers.map { ($0.name, $0.value) },
+                                           body: .bytes(ByteBuffer(bytes: signed.body)))
+                }
+                let purchase = try push(.paymentSucceeded, id: "\(run)-1", by: signer)
+                let voided = try push(.refundSucceeded, id: "\(run)-2", by: signer)
+                for signed in [purchase, voided] {
+                    let (response, text) = try await post(signed)
+                    #expect(response.status == .ok, "\(text)")
+                }
+                let (again, _) = try await post(purchase)
+                #expect(again.status == .ok && again.headers["tollgate-duplicate"].first == "true")
+                let rows = try await sql("""
+                    SELECT string_agg(kind || ' ' || outcome || ' ' || coalesce(order_id, '-'), ',' ORDER BY kind) FROM payment_events
+                    WHERE tenant = '\(Self.tenant)' AND provider = 'google-play' AND provider_payment_id = 'gp.gp\(run)'
+                    """)
+                #expect(rows == "payment.succeeded pending -,refund.succeeded pending -")
+
+                let forged = try push(.paymentSucceeded, id: "\(run)-forged", by: WebhookSigner(
+                    google: nil, audience: ProviderLifecycle.googleAudience, email: ProviderLifecycle.googleEmail, packageName: ProviderLifecycle.googlePackage))
+                let foreign = try push(.paymentSucceeded, id: "\(run)-foreign", by: WebhookSigner(
+                    google: ProviderLifecycle.googleKey, audience: ProviderLifecycle.googleAudience, email: ProviderLifecycle.googleEmail, packageName: "com.someone.else"))
+                for (label, signed) in [("forged", forged), ("another app", foreign)] {
+                    let (response, text) = try await post(signed)
+                    #expect(response.status == .unauthorized, "\(label): \(text)")
+                    #expect(response.headers["content-type"].first == "application/problem+json", "\(label)")
+                }
+                #expect(try await sql("SELECT count(*) FROM payment_events WHERE tenant = '\(Self.tenant)' AND provider_event_id IN ('\(run)-forged', '\(run)-foreign')") == "0")
             }
         }
     }

@@ -294,7 +294,12 @@ extension SecretsNeverLeakTests {
         @discardableResult
         func send(_ place: String, _ url: String, method: HTTPMethod = .GET, headers: [(String, String)] = [], body: [UInt8]? = nil,
                   expect status: Int) async throws -> String {
-            let (response, text) = try await client.fetch(url, method: method, headers: headers, body: body.map { .bytes(ByteBuffer(bytes: $0)) })
+            let (response, text): (HTTPClientResponse, String)
+            do {
+                (response, text) = try await client.fetch(url, method: method, headers: headers, body: body.map { .bytes(ByteBuffer(bytes: $0)) })
+            } catch {
+                throw TestSupportError("\(place): \(error)")
+            }
             let head = response.headers.map { "\($0.name): \($0.value)" }.joined(separator: "\n")
             transcript.record(place, "\(response.status.code) \(response.status.reasonPhrase)\n\(head)\n\n\(text)")
             #expect(Int(response.status.code) == status, "\(place): \(response.status.code) \(text.prefix(300))")
@@ -311,14 +316,16 @@ extension SecretsNeverLeakTests {
 
         static func signer(_ provider: Provider, secret: String? = nil, authorization: String = Known.checkoutAuthorization) -> WebhookSigner {
             if provider == .apple { return SecretsNeverLeakTests.appleSource.signer! }
+            if provider == .googlePlay { return SecretsNeverLeakTests.googleSource.signer! }
             return WebhookSigner(provider: provider, secret: Secret(secret ?? Known.webhook[provider]!), authorization: provider == .checkout ? Secret(authorization) : nil)
         }
 
         /// Keys a forger might try that share most of the real one: all but its last or first unit
         /// (one hex byte for Adyen, one key byte for Standard Webhooks, one character otherwise).
         static func nearMisses(_ provider: Provider) -> [(label: String, secret: String)] {
-            // Apple: no secret to come near; a chain of another root is the forgery.
-            guard provider != .apple else { return [] }
+            // Apple, Google Play: no secret to come near; a chain of another root, a key Google
+            // did not publish, is the forgery.
+            guard provider != .apple, provider != .googlePlay else { return [] }
             let secret = Known.webhook[provider]!
             switch provider {
             case .adyen:
@@ -326,7 +333,7 @@ extension SecretsNeverLeakTests {
             case .standardWebhooks:
                 let key = Array(Known.standardWebhooksRawKey.utf8)
                 return [("prefix", "whsec_" + Data(key.dropLast()).base64EncodedString()), ("suffix", "whsec_" + Data(key.dropFirst()).base64EncodedString())]
-            case .stripe, .paddle, .xsolla, .checkout, .apple:
+            case .stripe, .paddle, .xsolla, .checkout, .apple, .googlePlay:
                 return [("prefix", String(secret.dropLast())), ("suffix", String(secret.dropFirst()))]
             }
         }
@@ -347,6 +354,7 @@ extension SecretsNeverLeakTests {
             try await post("\(source) duplicate", source: source, genuine, expect: accepted)
 
             let forger = provider == .apple ? SecretsNeverLeakTests.appleSource.forger
+                : provider == .googlePlay ? SecretsNeverLeakTests.googleSource.forger
                 : WebhookSigner(provider: provider, secret: provider.forgerSecret, authorization: provider == .checkout ? Secret(Known.checkoutAuthorization) : nil)
             let forged = try #require(Self.payment().signed(by: forger))
             try await post("\(source) forged", source: source, forged, expect: refused)
@@ -375,6 +383,15 @@ extension SecretsNeverLeakTests {
             let callback = Self.payment()
             var tampered = try #require(callback.signed(by: signer))
             var tamperedText = String(decoding: tampered.body, as: UTF8.self).replacingOccurrences(of: callback.orderID, with: callback.orderID + "x")
+            if provider == .googlePlay {
+                // Play names no order: change the package inside the base64 data instead (the
+                // token does not cover the body; the package check does).
+                let push = try #require(GooglePlayPush(body: tampered.body)?.notification)
+                var changed = push
+                changed["packageName"] = "com.someone.else"
+                let data = try JSONSerialization.data(withJSONObject: changed).base64EncodedString()
+                tamperedText = String(decoding: try JSONSerialization.data(withJSONObject: ["message": ["data": data, "messageId": Self.digits()]]), as: UTF8.self)
+            }
             if provider == .apple {
                 // The order id is inside the JWS: change one character of its payload.
                 let dot = try #require(tamperedText.firstIndex(of: "."))
@@ -394,7 +411,8 @@ extension SecretsNeverLeakTests {
             case .standardWebhooks: accepted
             case .stripe, .paddle, .xsolla, .checkout: 422
             // The JWS verifies, but its payload is no notification: refused before anything is stored.
-            case .apple: refused
+            // Google Play: the token verifies, but there is no package to check.
+            case .apple, .googlePlay: refused
             }
             try await post("\(source) malformed body", source: source, malformed, expect: malformedStatus)
         }
@@ -552,13 +570,19 @@ extension SecretsNeverLeakTests {
                              apple: verifier.map { AppleSourceSettings(verifier: $0, signingIdentity: identity) })
     }()
 
+    /// Google Play's source: it trusts the test key and signs with it (a development tenant's shape).
+    static let googleSource = WebhookSource(
+        tenant: tenant, name: Provider.googlePlay.rawValue, provider: .googlePlay, secrets: [],
+        google: GooglePlaySourceSettings(verifier: ProviderLifecycle.googleVerifier(), packageName: ProviderLifecycle.googlePackage,
+                                         signingKey: ProviderLifecycle.googleKey))
+
     /// One source per provider, a rate-limited Stripe source, and checkout at the simulator.
     static func tenants(paymentsURL: String) -> TenantCatalog {
         TenantCatalog(
-            sources: Provider.allCases.filter { $0 != .apple }.map { provider in
+            sources: Provider.allCases.filter { $0 != .apple && $0 != .googlePlay }.map { provider in
                 WebhookSource(tenant: tenant, name: provider.rawValue, provider: provider, secrets: [Secret(Known.webhook[provider]!)],
                               authorization: provider == .checkout ? Secret(Known.checkoutAuthorization) : nil)
-            } + [appleSource, WebhookSource(tenant: tenant, name: "limited", provider: .stripe, secrets: [Secret(Known.webhook[.stripe]!)])],
+            } + [appleSource, googleSource, WebhookSource(tenant: tenant, name: "limited", provider: .stripe, secrets: [Secret(Known.webhook[.stripe]!)])],
             checkout: [CheckoutSettings(
                 tenant: tenant, origins: [CheckoutTests.origin], maximumTotalMinor: 50_000,
                 playerTokenKeys: [.init(kid: "k1", algorithm: .hs256, material: Secret(Known.playerTokenKey))],

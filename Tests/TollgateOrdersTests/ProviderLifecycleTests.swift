@@ -29,7 +29,7 @@ import TollgateTestSupport
         }
     }
 
-    @Test(arguments: Provider.allCases)
+    @Test(arguments: ProviderLifecycle.providers)
     func theWholeLifeInOrder(provider: Provider) throws {
         let callbacks = try ProviderLifecycle.callbacks(provider, order: "ord_1", payment: "p1")
         var tables = Self.freshTables()
@@ -43,7 +43,7 @@ import TollgateTestSupport
     /// Every permutation of four lifecycle events of one order (three for Xsolla) ends where the
     /// in-order delivery ends. The genuinely ambiguous orderings (a close before a payment) are in
     /// `aCloseAndAPaymentInEitherOrderEndPaidOrWithAHuman`.
-    @Test(arguments: Provider.allCases)
+    @Test(arguments: ProviderLifecycle.providers)
     func everyPermutationEndsInTheInOrderState(provider: Provider) throws {
         let callbacks = try ProviderLifecycle.callbacks(provider, order: "ord_1", payment: "p1")
         let events = try Self.events(provider, callbacks)

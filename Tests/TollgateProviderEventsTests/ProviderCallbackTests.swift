@@ -4,6 +4,7 @@ import TollgateCore
 import TollgateOrders
 import TollgateProviderEvents
 import TollgateSignatures
+import TollgateTestSupport
 
 /// Every callback we can build, signed, must verify with its provider's scheme and normalize
 /// into the event it was built from: otherwise the simulator and the load generator would test
@@ -49,6 +50,13 @@ import TollgateSignatures
             signed = try #require(callback.signed(by: WebhookSigner(apple: appleIdentity, bundleID: "com.example.game", environment: .sandbox)))
             let verifier = try AppleSignedDataVerifier(rootCertificates: [appleIdentity.rootDER], bundleID: "com.example.game", environment: .sandbox)
             try await provider.signatureScheme(secrets: [], apple: verifier).verify(SignedRequest(headers: signed.headers, body: signed.body), now: Date())
+        } else if provider == .googlePlay {
+            // Token-signed: a test key signs, a source trusting it (Google's role) verifies.
+            let signer = WebhookSigner(google: ProviderLifecycle.googleKey, audience: ProviderLifecycle.googleAudience,
+                                       email: ProviderLifecycle.googleEmail, packageName: ProviderLifecycle.googlePackage)
+            signed = try #require(callback.signed(by: signer))
+            try await provider.signatureScheme(secrets: [], google: (ProviderLifecycle.googleVerifier(), ProviderLifecycle.googlePackage))
+                .verify(SignedRequest(headers: signed.headers, body: signed.body), now: Date())
         } else {
             let secret = Secret(secrets[provider]!)
             signed = try #require(callback.signed(by: WebhookSigner(provider: provider, secret: secret)))
@@ -74,6 +82,13 @@ import TollgateSignatures
         #expect(event.understood)
         #expect(event.kind == item.kind)
         #expect(event.providerEventID == callback.storedEventID(for: item.provider), "the load verifier looks events up by this id")
+        if item.provider == .googlePlay {
+            // Play names the purchase by its token, never our order or a price.
+            #expect(event.orderID == nil && event.amountMinor == nil && event.currency == nil)
+            #expect(event.linkReferences.first == "gp.\(callback.paymentID)")
+            if item.kind == .refundSucceeded { #expect(event.facts.refundID == callback.refundReference(for: .googlePlay)) }
+            return
+        }
         // A refund or dispute finds its order through the payment it points at (Stripe's
         // funds_withdrawn names the charge only); an Adyen cancellation too (it has no merchantReference).
         if (item.provider, item.kind) == (.adyen, .disputeWon) {
@@ -141,8 +156,9 @@ import TollgateSignatures
         var first: Set<String?> = []
         for kind in refunds { first.insert(try await Self.roundTrip(Self.callback(provider, kind, eventID: "evt_r1"), provider).first?.facts.refundID) }
         #expect(first.count == 1, "a refund's failure names the refund")
-        // Xsolla and Apple: one refund per payment (Apple restates the transaction's refunded share).
-        if ![.xsolla, .apple].contains(provider) {
+        // Xsolla, Apple, Google Play: one refund per payment (Apple restates the transaction's
+        // refunded share; Play voids the purchase).
+        if ![.xsolla, .apple, .googlePlay].contains(provider) {
             let second = try await Self.roundTrip(Self.callback(provider, .refundSucceeded, eventID: "evt_r2"), provider).first
             #expect(second?.facts.refundID != nil && !first.contains(second?.facts.refundID))
         }

@@ -34,6 +34,11 @@ public enum ProviderLifecycle {
         return object
     }
 
+    /// The providers whose callbacks name an order (or a payment linked to one), so that an
+    /// order's whole life can be played: all but Google Play, whose notifications name only the
+    /// purchase (its tests are GooglePlay*Tests).
+    public static let providers = Provider.allCases.filter { $0 != .googlePlay }
+
     /// The callbacks of one order's life with `provider`; `payment` makes every id unique.
     public static func callbacks(_ provider: Provider, order: String, payment: String) throws -> [LifecycleCallback] {
         switch provider {
@@ -44,6 +49,7 @@ public enum ProviderLifecycle {
         case .checkout: checkout(order: order, payment: payment)
         case .standardWebhooks: standardWebhooks(order: order, payment: payment)
         case .apple: try apple(order: order, payment: payment)
+        case .googlePlay: throw TestSupportError("Google Play notifications name no order: there is no order lifecycle to play")
         }
     }
 
@@ -89,6 +95,20 @@ public enum ProviderLifecycle {
         do { return try AppleSigningIdentity.development() } catch { preconditionFailure("a development chain: \(error)") }
     }()
     /// The app and environment of Apple's samples.
+    /// Google Play: the key tests sign push tokens with (Google's role), the subscription's
+    /// audience and service account, and the app; a verifier trusting exactly that key.
+    public static let googleKey: GooglePushSigningKey = {
+        guard let key = try? GooglePushSigningKey.generate().key else { fatalError("cannot make an RSA key") }
+        return key
+    }()
+    public static let googleAudience = "https://tollgate.test/v1/webhooks/life/google-play"
+    public static let googleEmail = "play-push@tollgate-test.iam.gserviceaccount.com"
+    public static let googlePackage = "com.tollgate.test"
+    public static func googleVerifier(trusting key: GooglePushSigningKey = googleKey) -> GooglePushTokenVerifier {
+        let jwks = Array(key.jwks.utf8)
+        return GooglePushTokenVerifier(audience: googleAudience, serviceAccountEmail: googleEmail, keys: GoogleSigningKeys(fetch: { jwks }))
+    }
+
     public static let appleBundleID = "com.example"
     public static let appleEnvironment = AppleSignedDataVerifier.Environment.localTesting
 
