@@ -170,6 +170,27 @@ def google_play_normalizer():
         write(target, name, json.dumps(envelope))
 
 
+def paypal_normalizer():
+    """PayPal's documented REST webhook shapes (no public sample exists): each event type mapped."""
+    target = "normalize-paypal"
+    capture = "5O190127TN364715T"
+    money = {"currency_code": "USD", "value": "19.99"}
+    up = [{"href": "https://api.paypal.com/v2/payments/captures/" + capture, "rel": "up", "method": "GET"}]
+    dispute = {"dispute_id": "PP-D-4012", "status": "OPEN", "dispute_amount": money, "disputed_transactions": [{"seller_transaction_id": capture}]}
+    events = {
+        "capture-completed": ("PAYMENT.CAPTURE.COMPLETED", "capture", {"id": capture, "status": "COMPLETED", "amount": money, "custom_id": "ord_1", "final_capture": True}),
+        "capture-denied": ("PAYMENT.CAPTURE.DENIED", "capture", {"id": capture, "status": "DECLINED", "amount": money, "custom_id": "ord_1"}),
+        "capture-refunded": ("PAYMENT.CAPTURE.REFUNDED", "refund", {"id": "1JU08902781691411", "status": "COMPLETED", "amount": {"currency_code": "USD", "value": "5.00"}, "links": up}),
+        "capture-reversed": ("PAYMENT.CAPTURE.REVERSED", "refund", {"id": "8MC585209K746392H", "status": "COMPLETED", "amount": {"currency_code": "USD", "value": "-19.99"}, "links": up}),
+        "dispute-created": ("CUSTOMER.DISPUTE.CREATED", "dispute", dispute),
+        "dispute-resolved": ("CUSTOMER.DISPUTE.RESOLVED", "dispute", {**dispute, "status": "RESOLVED", "dispute_outcome": {"outcome_code": "RESOLVED_BUYER_FAVOUR"}}),
+        "dispute-updated": ("CUSTOMER.DISPUTE.UPDATED", "dispute", dispute),
+    }
+    for name, (event_type, resource_type, resource) in events.items():
+        write(target, name, json.dumps({"id": "WH-" + name, "event_version": "1.0", "create_time": "2026-11-25T10:00:00Z",
+                                        "resource_type": resource_type, "event_type": event_type, "summary": event_type, "resource": resource}))
+
+
 def normalizers():
     for provider in PROVIDERS:
         target = "normalize-" + provider
@@ -259,6 +280,7 @@ DICTIONARY_SOURCES = {
        [("stripe", "Stripe"), ("standard-webhooks", "StandardWebhooks"), ("adyen", "Adyen"), ("paddle", "Paddle"),
         ("xsolla", "Xsolla"), ("checkout", "Checkout"), ("apple", "Apple")]},
     "verify-google-push": ["Sources/TollgateSignatures/GooglePushTokenVerifier.swift"],
+    "normalize-paypal": ["Sources/TollgateOrders/Normalizers/PaymentEventNormalizer+PayPal.swift"],
     "normalize-google-play": ["Sources/TollgateOrders/Normalizers/PaymentEventNormalizer+GooglePlay.swift", "Sources/TollgateCore/GooglePlayPush.swift"],
     "verify-paypal": ["Sources/TollgateSignatures/PayPalSignatureVerifier.swift"],
     "rules-file": ["Sources/TollgateRateLimits/RulesFileParser.swift", "Sources/TollgateCore/SettingParser.swift"],
@@ -302,6 +324,7 @@ if __name__ == "__main__":
     normalizers()
     apple_normalizer()
     google_play_normalizer()
+    paypal_normalizer()
     certificate_callbacks()
     files()
     resp()

@@ -63,6 +63,30 @@ PY
   echo "dev Google push key: $google/jwks.json $google/signing.pem"
 fi
 
+# A development PayPal signing chain for the shipped tenants' PayPal sources: paypal/root.der is
+# what they trust, paypal/signing.pem (leaf key, leaf named as PayPal's sandbox
+# message-verification certificate, root) what `tollgate trigger` and the load generator sign
+# with, and what the sources serve for PayPal's certificate URL instead of fetching it.
+paypal="$out/paypal"
+if [[ $force -eq 1 || ! -s "$paypal/signing.pem" || ! -s "$paypal/root.der" ]]; then
+  mkdir -p "$paypal"
+  work="$(mktemp -d)"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+    -subj "/CN=Tollgate Development PayPal Root" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$work/root-key.pem" -out "$work/root.pem" 2>/dev/null
+  printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" > "$work/leaf.ext"
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=messageverificationcerts.sandbox.paypal.com" \
+    -keyout "$work/leaf-key.pem" -out "$work/leaf.csr" 2>/dev/null
+  openssl x509 -req -in "$work/leaf.csr" -CA "$work/root.pem" -CAkey "$work/root-key.pem" -set_serial 2 \
+    -days 3650 -extfile "$work/leaf.ext" -out "$work/leaf.pem" 2>/dev/null
+  openssl x509 -in "$work/root.pem" -outform DER -out "$paypal/root.der"
+  cat "$work/leaf-key.pem" "$work/leaf.pem" "$work/root.pem" > "$paypal/signing.pem"
+  rm -rf "$work"
+  chmod 644 "$paypal/root.der"
+  echo "dev PayPal chain: $paypal/root.der $paypal/signing.pem"
+fi
+
 if [[ $force -eq 0 && -s "$out/server.pem" && -s "$out/server-key.pem" && -s "$out/ca.pem" ]]; then
   echo "dev certificates already in $out"
   exit 0

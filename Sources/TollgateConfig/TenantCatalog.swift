@@ -22,9 +22,12 @@ public struct WebhookSource: Sendable {
     public var apple: AppleSourceSettings?
     /// Google Play: the push subscription's token and the app (Google Play sources hold no secrets).
     public var google: GooglePlaySourceSettings?
+    /// PayPal: the webhook id and the roots PayPal's certificate must chain to (no secrets).
+    public var paypal: PayPalSourceSettings?
 
     public init(tenant: String, name: String, provider: Provider, account: String? = nil, secrets: [Secret], tolerance: Duration? = nil,
-                authorization: Secret? = nil, apple: AppleSourceSettings? = nil, google: GooglePlaySourceSettings? = nil) {
+                authorization: Secret? = nil, apple: AppleSourceSettings? = nil, google: GooglePlaySourceSettings? = nil,
+                paypal: PayPalSourceSettings? = nil) {
         self.tenant = tenant
         self.name = name
         self.provider = provider
@@ -34,12 +37,13 @@ public struct WebhookSource: Sendable {
         self.authorization = authorization
         self.apple = apple
         self.google = google
+        self.paypal = paypal
     }
 
     /// The scheme that verifies this source's callbacks.
     public var signatureScheme: any SignatureScheme {
         provider.signatureScheme(secrets: secrets, tolerance: tolerance, authorization: authorization, apple: apple?.verifier,
-                                 google: google.map { ($0.verifier, $0.packageName) })
+                                 google: google.map { ($0.verifier, Set($0.packageNames)) }, paypal: paypal?.verifier)
     }
 
     /// What signs this source's callbacks as its provider would (trigger, load): the first secret,
@@ -49,7 +53,10 @@ public struct WebhookSource: Sendable {
             return apple.signingIdentity.map { WebhookSigner(apple: $0, bundleID: apple.bundleID, environment: apple.environment) }
         }
         if let google {
-            return google.signingKey.map { WebhookSigner(google: $0, audience: google.verifier.audience, email: google.verifier.serviceAccountEmail, packageName: google.packageName) }
+            return google.signingKey.map { WebhookSigner(google: $0, audience: google.verifier.audience, email: google.verifier.serviceAccountEmail, packageName: google.packageNames[0]) }
+        }
+        if let paypal {
+            return paypal.signingIdentity.map { WebhookSigner(paypal: $0, webhookID: paypal.verifier.webhookID, sandbox: paypal.sandbox) }
         }
         return secrets.first.map { WebhookSigner(provider: provider, secret: $0, authorization: authorization) }
     }
@@ -57,7 +64,8 @@ public struct WebhookSource: Sendable {
     /// What a forger signs this source's callbacks with: a secret, or for Apple a chain, that the source does not trust.
     public var forger: WebhookSigner {
         if let apple { return WebhookSigner(apple: nil, bundleID: apple.bundleID, environment: apple.environment) }
-        if let google { return WebhookSigner(google: nil, audience: google.verifier.audience, email: google.verifier.serviceAccountEmail, packageName: google.packageName) }
+        if let google { return WebhookSigner(google: nil, audience: google.verifier.audience, email: google.verifier.serviceAccountEmail, packageName: google.packageNames[0]) }
+        if let paypal { return WebhookSigner(paypal: nil, webhookID: paypal.verifier.webhookID, sandbox: paypal.sandbox) }
         return WebhookSigner(provider: provider, secret: provider.forgerSecret, authorization: authorization)
     }
 }
@@ -81,14 +89,31 @@ public struct AppleSourceSettings: Sendable {
 /// keys Google signs with) and the app whose notifications it takes.
 public struct GooglePlaySourceSettings: Sendable {
     public var verifier: GooglePushTokenVerifier
-    public var packageName: String
+    /// The apps whose notifications the source takes (never empty; the signer uses the first).
+    public var packageNames: [String]
     /// Development tenants only: the key `tollgate trigger` and the load generator sign tokens with.
     public var signingKey: GooglePushSigningKey?
 
-    public init(verifier: GooglePushTokenVerifier, packageName: String, signingKey: GooglePushSigningKey? = nil) {
+    public init(verifier: GooglePushTokenVerifier, packageNames: [String], signingKey: GooglePushSigningKey? = nil) {
         self.verifier = verifier
-        self.packageName = packageName
+        self.packageNames = packageNames.isEmpty ? [""] : packageNames
         self.signingKey = signingKey
+    }
+}
+
+/// A PayPal source's trust: its webhook id (what PayPal signs for), live or sandbox, and the roots
+/// PayPal's message-verification certificate must chain to.
+public struct PayPalSourceSettings: Sendable {
+    public var verifier: PayPalSignatureVerifier
+    public var sandbox: Bool
+    /// Development tenants only: the identity trigger and load sign with, which the source also
+    /// serves for PayPal's certificate URL instead of fetching it.
+    public var signingIdentity: PayPalSigningIdentity?
+
+    public init(verifier: PayPalSignatureVerifier, sandbox: Bool, signingIdentity: PayPalSigningIdentity? = nil) {
+        self.verifier = verifier
+        self.sandbox = sandbox
+        self.signingIdentity = signingIdentity
     }
 }
 
@@ -116,6 +141,12 @@ public struct GooglePlaySourceSettings: Sendable {
 ///     service_account_email: play-push@example-project.iam.gserviceaccount.com
 ///     jwks_url: https://www.googleapis.com/oauth2/v3/certs     # or jwks: a JWKS file
 ///     signing_key: file:certs/dev/google/signing.pem           # development tenants only: trigger and load sign with it
+///   paypal:                       # PayPal: certificate-signed, no secrets
+///     provider: paypal
+///     webhook_id: 8PT597110X687430LKGECATA                    # the webhook's id in the PayPal dashboard
+///     environment: live                                        # live or sandbox (development tenants only)
+///     root_certificates: [/etc/tollgate/DigiCertGlobalRootG2.pem]   # what PayPal's certificate chains to
+///     signing_identity: file:certs/dev/paypal/signing.pem     # development tenants only: trigger and load sign with it
 /// ```
 public struct TenantCatalog: Sendable {
     public private(set) var sources: [String: [String: WebhookSource]] = [:]
@@ -253,12 +284,14 @@ struct TenantFileParser {
         let known = switch provider {
         case .apple: ["provider", "account", "bundle_id", "environment", "root_certificates", "signing_identity"]
         case .googlePlay: ["provider", "account", "package_name", "audience", "service_account_email", "jwks", "jwks_url", "signing_key"]
+        case .paypal: ["provider", "account", "webhook_id", "environment", "root_certificates", "signing_identity"]
         default: ["provider", "secrets", "tolerance", "authorization", "account"]
         }
         for key in settings.keys where !known.contains(key.string ?? "") {
             let hint = switch (provider, key.string) {
             case (.apple, "secrets"): " (Apple signs with certificates: configure root_certificates, bundle_id and environment)"
             case (.googlePlay, "secrets"): " (Pub/Sub signs a token: configure audience, service_account_email, package_name and jwks or jwks_url)"
+            case (.paypal, "secrets"): " (PayPal signs with certificates: configure webhook_id, environment and root_certificates)"
             default: ""
             }
             issue(key, path, "unknown key '\(key.string ?? "?")' in source '\(name)'\(hint)")
@@ -273,6 +306,12 @@ struct TenantFileParser {
         if provider == .googlePlay {
             if let google = parseGooglePlay(settings, node: node, name: name, path: path, development: development) {
                 sources.append(WebhookSource(tenant: tenant, name: name, provider: provider, account: account, secrets: [], google: google))
+            }
+            return
+        }
+        if provider == .paypal {
+            if let paypal = parsePayPal(settings, node: node, name: name, path: path, development: development) {
+                sources.append(WebhookSource(tenant: tenant, name: name, provider: provider, account: account, secrets: [], paypal: paypal))
             }
             return
         }
@@ -334,19 +373,16 @@ struct TenantFileParser {
                   "source '\(name)': root_certificates must list the roots App Store chains end in (Apple Root CA - G3, from apple.com/certificateauthority)")
         }
         var identity: AppleSigningIdentity?
-        if let identityNode = settings["signing_identity"] {
-            if !development {
-                issue(identityNode, path, "source '\(name)': signing_identity is for development tenants only (development: true); Apple signs production callbacks")
-            } else if let pem = resolve(identityNode, path: path, what: "source '\(name)' signing_identity") {
-                do {
-                    let parsed = try AppleSigningIdentity(pem: pem.exposedValue)
-                    if !roots.isEmpty, !roots.contains(parsed.rootDER) {
-                        issue(identityNode, path, "source '\(name)': signing_identity's chain does not end in any of root_certificates, so the edge would refuse what it signs")
-                    }
-                    identity = parsed
-                } catch {
-                    issue(identityNode, path, "source '\(name)' signing_identity: \(error)")
+        if let (identityNode, pem) = developmentSigningMaterial(settings, "signing_identity", name: name, path: path, development: development,
+                                                                  signer: "Apple signs production callbacks") {
+            do {
+                let parsed = try AppleSigningIdentity(pem: pem.exposedValue)
+                if !roots.isEmpty, !roots.contains(parsed.rootDER) {
+                    issue(identityNode, path, "source '\(name)': signing_identity's chain does not end in any of root_certificates, so the edge would refuse what it signs")
                 }
+                identity = parsed
+            } catch {
+                issue(identityNode, path, "source '\(name)' signing_identity: \(error)")
             }
         }
         guard issues.count == issuesBefore, let environment else { return nil }
@@ -362,9 +398,17 @@ struct TenantFileParser {
     /// trigger and load sign with.
     mutating func parseGooglePlay(_ settings: Node.Mapping, node: Node, name: String, path: String, development: Bool) -> GooglePlaySourceSettings? {
         let issuesBefore = issues.count
-        let packageName = settings["package_name"]?.string ?? ""
-        if packageName.isEmpty || packageName.count > 255 || !packageName.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "_") }) {
-            issue(settings["package_name"] ?? node, path, "source '\(name)': package_name must be the app's package name, like com.example.game")
+        // One package, or a list: the apps of one developer account may publish to one topic.
+        let packageNodes: [Node] = switch settings["package_name"] {
+        case .sequence(let list)?: Array(list)
+        case let single?: [single]
+        case nil: []
+        }
+        let packageNames = packageNodes.compactMap(\.string)
+        if packageNodes.isEmpty || packageNames.count != packageNodes.count || !packageNames.allSatisfy({ package in
+            !package.isEmpty && package.count <= 255 && package.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "_") }
+        }) {
+            issue(settings["package_name"] ?? node, path, "source '\(name)': package_name must be the app's package name, like com.example.game (or a list of them)")
         }
         let audience = settings["audience"]?.string ?? ""
         if audience.isEmpty || audience.count > 2048 {
@@ -388,7 +432,7 @@ struct TenantFileParser {
                 issue(fileNode, path, "source '\(name)': jwks must be a readable JWKS file (Google's keys, from https://www.googleapis.com/oauth2/v3/certs)")
             }
         case (nil, let urlNode?):
-            if let text = urlNode.string, let url = URL(string: text), url.scheme == "https", url.host?.isEmpty == false, url.user == nil {
+            if let text = urlNode.string, let url = URL(string: text), url.scheme == "https", url.host?.isEmpty == false, url.user == nil, url.password == nil {
                 fetch = { try await RemoteDocument.fetch(text, limit: 256 * 1024) }
             } else {
                 issue(urlNode, path, "source '\(name)': jwks_url must be an https URL, like https://www.googleapis.com/oauth2/v3/certs")
@@ -399,24 +443,92 @@ struct TenantFileParser {
             issue(node, path, "source '\(name)': jwks_url (https://www.googleapis.com/oauth2/v3/certs) or a jwks file is required")
         }
         var signingKey: GooglePushSigningKey?
-        if let keyNode = settings["signing_key"] {
-            if !development {
-                issue(keyNode, path, "source '\(name)': signing_key is for development tenants only (development: true); Google signs production pushes")
-            } else if let pem = resolve(keyNode, path: path, what: "source '\(name)' signing_key") {
-                do {
-                    let key = try GooglePushSigningKey(pem: pem.exposedValue)
-                    if let fileKids, !fileKids.contains(key.kid) {
-                        issue(keyNode, path, "source '\(name)': signing_key's kid \(key.kid) is not in the jwks file, so the edge would refuse what it signs")
-                    }
-                    signingKey = key
-                } catch {
-                    issue(keyNode, path, "source '\(name)' signing_key: \(error)")
+        if let (keyNode, pem) = developmentSigningMaterial(settings, "signing_key", name: name, path: path, development: development,
+                                                             signer: "Google signs production pushes") {
+            do {
+                let key = try GooglePushSigningKey(pem: pem.exposedValue)
+                if let fileKids, !fileKids.contains(key.kid) {
+                    issue(keyNode, path, "source '\(name)': signing_key's kid \(key.kid) is not in the jwks file, so the edge would refuse what it signs")
                 }
+                signingKey = key
+            } catch {
+                issue(keyNode, path, "source '\(name)' signing_key: \(error)")
             }
         }
         guard issues.count == issuesBefore, let fetch else { return nil }
         let verifier = GooglePushTokenVerifier(audience: audience, serviceAccountEmail: email, keys: GoogleSigningKeys(fetch: fetch))
-        return GooglePlaySourceSettings(verifier: verifier, packageName: packageName, signingKey: signingKey)
+        return GooglePlaySourceSettings(verifier: verifier, packageNames: packageNames, signingKey: signingKey)
+    }
+
+    /// A PayPal source: its webhook id, live or sandbox, the roots PayPal's certificate chains to,
+    /// and for development tenants the identity trigger and load sign with (served for PayPal's
+    /// certificate URL in place of PayPal's, so no request leaves the machine).
+    mutating func parsePayPal(_ settings: Node.Mapping, node: Node, name: String, path: String, development: Bool) -> PayPalSourceSettings? {
+        let issuesBefore = issues.count
+        let webhookID = settings["webhook_id"]?.string ?? ""
+        if webhookID.isEmpty || webhookID.count > 64 || !webhookID.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
+            issue(settings["webhook_id"] ?? node, path, "source '\(name)': webhook_id must be the webhook's id from the PayPal dashboard, like 8PT597110X687430LKGECATA")
+        }
+        var sandbox = false
+        switch settings["environment"]?.string {
+        case "live": sandbox = false
+        case "sandbox":
+            sandbox = true
+            // Sandbox payments are play money signed under the same roots: never on a real tenant.
+            if !development { issue(settings["environment"], path, "source '\(name)': environment sandbox is for development tenants only (development: true); a production tenant takes live") }
+        default: issue(settings["environment"] ?? node, path, "source '\(name)': environment must be live or sandbox")
+        }
+        var roots: [[UInt8]] = []
+        if let rootsNode = settings["root_certificates"], case .sequence(let list) = rootsNode, !list.isEmpty {
+            for item in list {
+                guard let file = item.string, !file.isEmpty else { issue(item, path, "source '\(name)': a root certificate is a file path"); continue }
+                switch AppleSignedDataVerifier.readRootCertificates(atPath: file) {
+                case .success(let certificates): roots += certificates
+                case .failure(let problem): issue(item, path, "source '\(name)': root certificate \(file): \(problem.message)")
+                }
+            }
+        } else {
+            issue(settings["root_certificates"] ?? node, path,
+                  "source '\(name)': root_certificates must list the roots PayPal's certificate chains to (DigiCert's, as PayPal's SDKs name it)")
+        }
+        var identity: PayPalSigningIdentity?
+        if let (identityNode, pem) = developmentSigningMaterial(settings, "signing_identity", name: name, path: path, development: development,
+                                                                  signer: "PayPal signs production webhooks") {
+            do {
+                let parsed = try PayPalSigningIdentity(pem: pem.exposedValue)
+                if !roots.isEmpty, !roots.contains(parsed.rootDER) {
+                    issue(identityNode, path, "source '\(name)': signing_identity's chain does not end in any of root_certificates, so the edge would refuse what it signs")
+                }
+                identity = parsed
+            } catch {
+                issue(identityNode, path, "source '\(name)' signing_identity: \(error)")
+            }
+        }
+        guard issues.count == issuesBefore else { return nil }
+        // A development identity is what "PayPal" serves here; otherwise PayPal's host, over https.
+        let fetch: PayPalCertificates.Fetch = if let served = identity.map({ Array($0.certificatesPEM.utf8) }) {
+            { _ in served }
+        } else {
+            { url in try await RemoteDocument.fetch(url.absoluteString, limit: 64 * 1024) }
+        }
+        guard let certificates = try? PayPalCertificates(roots: roots, sandbox: sandbox, fetch: fetch) else {
+            issue(settings["root_certificates"] ?? node, path, "source '\(name)': the root certificates cannot be used to verify chains")
+            return nil
+        }
+        return PayPalSourceSettings(verifier: PayPalSignatureVerifier(webhookID: webhookID, certificates: certificates), sandbox: sandbox,
+                                    signingIdentity: identity)
+    }
+
+    /// A development-only setting of signing material (`key`, a secret reference): refused with
+    /// file:line:col on a production tenant, where `signer` signs the callbacks; else resolved.
+    mutating func developmentSigningMaterial(_ settings: Node.Mapping, _ key: String, name: String, path: String, development: Bool,
+                                             signer: String) -> (node: Node, pem: Secret)? {
+        guard let node = settings[key] else { return nil }
+        guard development else {
+            issue(node, path, "source '\(name)': \(key) is for development tenants only (development: true); \(signer)")
+            return nil
+        }
+        return resolve(node, path: path, what: "source '\(name)' \(key)").map { (node, $0) }
     }
 
     mutating func parseCheckout(tenant: String, node: Node, path: String, development: Bool) {

@@ -18,6 +18,8 @@ public enum Provider: String, Sendable, CaseIterable, Hashable {
     /// Google Play real-time developer notifications, pushed by Cloud Pub/Sub with a Google-signed
     /// OIDC token: no shared secret.
     case googlePlay = "google-play"
+    /// PayPal: RSA-signed transmissions under a certificate fetched from PayPal's hosts.
+    case paypal
 }
 
 extension Provider: CustomStringConvertible {
@@ -48,8 +50,8 @@ extension Provider {
         // Xsolla: 204 No Content (Xsolla webhooks docs).
         case .xsolla: ProviderReply(status: 204)
         // Apple: any 200 (App Store Server Notifications: "send HTTP 200").
-        // Pub/Sub push: 102, 200, 201, 202 or 204 acknowledges the message.
-        case .stripe, .standardWebhooks, .paddle, .checkout, .apple, .googlePlay: nil
+        // Pub/Sub push: 102, 200, 201, 202 or 204 acknowledges the message. PayPal: any 2xx.
+        case .stripe, .standardWebhooks, .paddle, .checkout, .apple, .googlePlay, .paypal: nil
         }
     }
 
@@ -58,7 +60,7 @@ extension Provider {
         switch self {
         // Xsolla documents this exact 400 body for a bad signature.
         case .xsolla: ProviderReply(status: 400, contentType: "application/json", body: #"{"error":{"code":"INVALID_SIGNATURE","message":"Invalid signature"}}"#)
-        case .stripe, .standardWebhooks, .adyen, .paddle, .checkout, .apple, .googlePlay: nil
+        case .stripe, .standardWebhooks, .adyen, .paddle, .checkout, .apple, .googlePlay, .paypal: nil
         }
     }
 }

@@ -42,9 +42,10 @@ enum ConfigurationFileTargets {
         for tenant in loaded.catalog.tenants {
             for source in loaded.catalog.sources[tenant]?.values.map({ $0 }) ?? [] {
                 let usable = switch source.provider {
-                case .apple: source.apple != nil && source.google == nil && source.secrets.isEmpty
-                case .googlePlay: source.google != nil && source.apple == nil && source.secrets.isEmpty
-                default: !source.secrets.isEmpty && source.apple == nil && source.google == nil
+                case .apple: source.apple != nil && source.google == nil && source.paypal == nil && source.secrets.isEmpty
+                case .googlePlay: source.google != nil && source.apple == nil && source.paypal == nil && source.secrets.isEmpty
+                case .paypal: source.paypal != nil && source.apple == nil && source.google == nil && source.secrets.isEmpty
+                default: !source.secrets.isEmpty && source.apple == nil && source.google == nil && source.paypal == nil
                 }
                 if !usable { throw FuzzInvariantViolation(target: "tenant-file", message: "source '\(source.name)' loaded without what verifies its callbacks") }
             }

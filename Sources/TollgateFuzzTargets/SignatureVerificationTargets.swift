@@ -28,8 +28,9 @@ enum SignatureVerificationTargets {
         case .paddle: ["pdl_ntfset_01hxtollgate_new", "pdl_ntfset_01hxtollgate_old"]
         case .xsolla: ["xsolla-project-secret-key"]
         case .checkout: ["cko-signature-key-5f2e"]
-        // Certificate-signed: see appleScheme. Google Play's token is fuzzed by verify-google-push.
-        case .apple, .googlePlay: []
+        // Certificate-signed: see appleScheme. Google Play's token and PayPal's transmission are
+        // fuzzed by verify-google-push and verify-paypal.
+        case .apple, .googlePlay, .paypal: []
         }
         return values.map(Secret.init)
     }
@@ -52,8 +53,9 @@ enum SignatureVerificationTargets {
         verifier: try? AppleSignedDataVerifier(rootCertificates: [appleTestRoot, appleIdentity.rootDER], bundleID: "com.example", environment: .sandbox))
 
     /// Google Play's push token does not cover the body (the "changed body fails" invariant is not
-    /// its), so its token is fuzzed by `verify-google-push` instead.
-    static let all: [FuzzTarget] = Provider.allCases.filter { $0 != .googlePlay }.map { provider in
+    /// its), so its token is fuzzed by `verify-google-push` instead; PayPal's verifier by
+    /// `verify-paypal` (CertificateCallbackTargets).
+    static let all: [FuzzTarget] = Provider.allCases.filter { $0 != .googlePlay && $0 != .paypal }.map { provider in
         FuzzTarget("verify-\(provider.rawValue)", "\(provider.rawValue) signature header parsing and verification; sign/verify agree; a changed body fails") { bytes throws(FuzzInvariantViolation) in
             try verify(provider, bytes)
         }

@@ -34,13 +34,24 @@ public struct ReadinessProbe: Sendable {
     /// abandoned check of a dependency is still running no other is started: the dependency is
     /// down, and probes every few seconds must not pile up waiting on it.
     private func run(_ name: String, _ check: @escaping Check) async -> DependencyStatus {
-        guard running.start(name) else { return .down(reason: "the previous check has not answered yet") }
-        let answer = await resultWithin(timeout, finished: { [running] in running.end(name) }, check)
+        guard running.start(name) else { return .down(reason: "an earlier check has not answered yet") }
+        // Whether the check was abandoned when it ends is decided under one lock, so a check
+        // ending just as its deadline passes is counted exactly once either way.
+        let ticket = CheckTicket()
+        let answer = await resultWithin(timeout, finished: { [running] in
+            let wasAbandoned = ticket.abandoned.withLock { state in defer { state = false }; return state ?? false }
+            running.end(name, abandoned: wasAbandoned)
+        }, check)
         switch answer {
         case .success?: return .up
         case .failure(let error)?: return .down(reason: Self.reason(error))
         case nil:
-            running.abandon(name)
+            ticket.abandoned.withLock { state in
+                if state == nil {
+                    state = true
+                    running.abandon(name)
+                }
+            }
             return .down(reason: "no answer within \(timeout)")
         }
     }
@@ -52,21 +63,55 @@ public struct ReadinessProbe: Sendable {
     }
 }
 
-/// Which readiness checks are running, and which of them were abandoned at their deadline.
+/// Which readiness checks are running, and which were abandoned at their deadline and have not
+/// ended yet.
+///
+/// While a dependency has an abandoned check outstanding, a new one starts only once the last
+/// start is `retryAfter` old, and never with `maximumAbandoned` outstanding: probes every few
+/// seconds cannot pile up checks on a dependency that hangs, and a dependency that comes back
+/// (a failover) is seen within `retryAfter` even while an old check still hangs (a query on a
+/// dead connection can wait out TCP's retransmissions, minutes).
 private final class RunningChecks: Sendable {
-    private let checks = Mutex<[String: Bool]>([:])
+    private struct State {
+        var running = 0
+        var abandoned = 0
+        var lastStart = ContinuousClock.Instant.now
+    }
 
-    /// False while an abandoned check of `name` is still running.
+    static let retryAfter: Duration = .seconds(10)
+    static let maximumAbandoned = 8
+    private let states = Mutex<[String: State]>([:])
+
+    /// Whether a check of `name` may start now (and then it is counted as running).
     func start(_ name: String) -> Bool {
-        checks.withLock { checks in
-            if checks[name] == true { return false }
-            checks[name] = false
+        states.withLock { states in
+            var state = states[name] ?? State()
+            let now = ContinuousClock.now
+            if state.abandoned > 0, state.abandoned >= Self.maximumAbandoned || now - state.lastStart < Self.retryAfter { return false }
+            state.running += 1
+            state.lastStart = now
+            states[name] = state
             return true
         }
     }
 
-    func end(_ name: String) { checks.withLock { _ = $0.removeValue(forKey: name) } }
+    /// A check of `name` ended (`abandoned`: it had been answered for at its deadline).
+    func end(_ name: String, abandoned: Bool) {
+        states.withLock { states in
+            guard var state = states[name] else { return }
+            state.running -= 1
+            if abandoned { state.abandoned -= 1 }
+            states[name] = state.running == 0 ? nil : state
+        }
+    }
 
-    /// Marks `name` abandoned, unless it ended in the meantime.
-    func abandon(_ name: String) { checks.withLock { if $0[name] != nil { $0[name] = true } } }
+    /// A check of `name` passed its deadline and is still running.
+    func abandon(_ name: String) {
+        states.withLock { states in states[name]?.abandoned += 1 }
+    }
+}
+
+/// One check's fate: nil while running in time, true once abandoned, false once ended.
+private final class CheckTicket: Sendable {
+    let abandoned = Mutex<Bool?>(nil)
 }

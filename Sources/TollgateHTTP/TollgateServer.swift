@@ -100,6 +100,7 @@ public final class TollgateServer: Sendable {
             chainPath: configuration.server.certificateChainPath,
             keyPath: configuration.server.privateKeyPath
         )
+        self.readinessProbe = Self.makeReadinessProbe(postgres: postgres, redis: redis, committer: committer, boundPorts: boundPorts)
     }
 
     /// Serves until SIGTERM/SIGINT (graceful, bounded by the grace period) or cancellation.
@@ -133,8 +134,11 @@ public final class TollgateServer: Sendable {
         for client in paymentClients.values { await client.shutdown() }
     }
 
-    /// What `/readyz` checks.
-    public var readinessProbe: ReadinessProbe {
+    /// What `/readyz` checks: one probe for the edge and the admin listener, so both see the same
+    /// checks still running.
+    public let readinessProbe: ReadinessProbe
+
+    static func makeReadinessProbe(postgres: PostgresClient, redis: RedisClient, committer: GroupCommitter, boundPorts: BoundPorts) -> ReadinessProbe {
         ReadinessProbe(checks: [
             ("postgres", { [postgres] in
                 try await PostgresMetrics.measure("ping") {

@@ -19,6 +19,9 @@ public enum ReviewReason: String, Sendable, CaseIterable, Codable, Comparable {
     case amountOverflow = "amount_overflow"
     /// Waiting for a human before the ledger existed (migration 0004); its reason was not recorded.
     case legacyReview = "legacy_review"
+    /// A refund the provider reported without an amount (a voided Google Play purchase): money
+    /// went back, how much only a human can say.
+    case unpricedRefund = "unpriced_refund"
 
     public static func < (lhs: ReviewReason, rhs: ReviewReason) -> Bool { lhs.rawValue < rhs.rawValue }
 }
@@ -101,6 +104,9 @@ public struct OrderLedger: Sendable, Equatable {
     /// Refund ids the provider reported as failed or reversed, with their amount (0 when not
     /// stated): they never count, and they come off a cumulative total that included them.
     public var failedRefunds: [String: Int64] = [:]
+    /// Refund ids reported without an amount: counted by no sum, each a reason for review until
+    /// the same refund is reported with its amount, or as failed.
+    public var unpricedRefunds: Set<String> = []
     /// The highest cumulative refunded total a provider reported (Stripe `amount_refunded`, an
     /// Xsolla full refund). Never goes backwards on an older redelivery.
     public var reportedRefundedTotal: Int64 = 0
@@ -146,6 +152,7 @@ public struct OrderLedger: Sendable, Equatable {
         if legacyReview { reasons.insert(.legacyReview) }
         if !extraPayments.isEmpty { reasons.insert(.doublePayment) }
         if foreignCurrencyRefunds.keys.contains(where: { failedRefunds[$0] == nil }) { reasons.insert(.currencyMismatch) }
+        if unpricedRefunds.contains(where: { refunds[$0] == nil && failedRefunds[$0] == nil }) { reasons.insert(.unpricedRefund) }
         if disputes.values.contains(where: \.contradicted) { reasons.insert(.disputeContradicted) }
         guard refundedMinor != nil, let refunded = grossRefundedMinor,
               let chargedBack = Self.sum(disputes.values.filter(\.fundsTaken).map(\.amountMinor)) else {
@@ -183,7 +190,7 @@ public struct OrderLedger: Sendable, Equatable {
 extension OrderLedger: Codable {
     private enum CodingKeys: String, CodingKey {
         case paidBy, paidAmountMinor, paidCurrency, paidAfterClose, extraPayments, refunds, foreignCurrencyRefunds, failedRefunds,
-             reportedRefundedTotal, disputes, legacyReview
+             unpricedRefunds, reportedRefundedTotal, disputes, legacyReview
     }
 
     /// Tolerant: an order created before the ledger existed stores `{}`.
@@ -197,6 +204,7 @@ extension OrderLedger: Codable {
         refunds = try container.decodeIfPresent([String: Int64].self, forKey: .refunds) ?? [:]
         foreignCurrencyRefunds = try container.decodeIfPresent([String: Int64].self, forKey: .foreignCurrencyRefunds) ?? [:]
         failedRefunds = try container.decodeIfPresent([String: Int64].self, forKey: .failedRefunds) ?? [:]
+        unpricedRefunds = try container.decodeIfPresent(Set<String>.self, forKey: .unpricedRefunds) ?? []
         reportedRefundedTotal = try container.decodeIfPresent(Int64.self, forKey: .reportedRefundedTotal) ?? 0
         disputes = try container.decodeIfPresent([String: DisputeRecord].self, forKey: .disputes) ?? [:]
         legacyReview = try container.decodeIfPresent(Bool.self, forKey: .legacyReview) ?? false
@@ -212,6 +220,8 @@ extension OrderLedger: Codable {
         if !refunds.isEmpty { try container.encode(refunds, forKey: .refunds) }
         if !foreignCurrencyRefunds.isEmpty { try container.encode(foreignCurrencyRefunds, forKey: .foreignCurrencyRefunds) }
         if !failedRefunds.isEmpty { try container.encode(failedRefunds, forKey: .failedRefunds) }
+        // Sorted: the same facts always encode to the same bytes.
+        if !unpricedRefunds.isEmpty { try container.encode(unpricedRefunds.sorted(), forKey: .unpricedRefunds) }
         if reportedRefundedTotal != 0 { try container.encode(reportedRefundedTotal, forKey: .reportedRefundedTotal) }
         if !disputes.isEmpty { try container.encode(disputes, forKey: .disputes) }
         if legacyReview { try container.encode(true, forKey: .legacyReview) }

@@ -190,8 +190,14 @@ public enum OrderStateMachine {
         let facts = event.facts
         switch event.kind {
         case .refundSucceeded:
-            guard let amount = event.amountMinor, amount > 0 else { return .ignored(reason: "refund without a positive amount") }
             let id = facts.refundID ?? ""
+            guard let amount = event.amountMinor else {
+                // Money went back and the provider does not say how much (a voided Play
+                // purchase): never "ignored", a human settles it.
+                ledger.unpricedRefunds.insert(id)
+                break
+            }
+            guard amount > 0 else { return .ignored(reason: "refund without a positive amount") }
             if let currency = event.currency, currency.uppercased() != order.currency.uppercased() {
                 ledger.foreignCurrencyRefunds[id] = max(ledger.foreignCurrencyRefunds[id] ?? 0, amount)
             } else if facts.refundIsCumulative {

@@ -38,6 +38,7 @@ public struct PaymentEventNormalizer: Sendable {
         case .checkout: return [try checkout(json, body)]
         case .apple: return [try apple(json, body)]
         case .googlePlay: return [try googlePlay(body)]
+        case .paypal: return [try paypal(json, body)]
         }
     }
 

@@ -78,6 +78,8 @@ public struct ProviderCallback: Sendable, Equatable {
         case .apple: [.paymentSucceeded, .refundSucceeded, .refundFailed]
         // ONE_TIME_PRODUCT_PURCHASED, ONE_TIME_PRODUCT_CANCELED, a voided purchase.
         case .googlePlay: [.paymentSucceeded, .paymentCanceled, .refundSucceeded]
+        // CAPTURE.COMPLETED / DENIED / REFUNDED, DISPUTE.CREATED / RESOLVED (either way), CAPTURE.REVERSED (lost).
+        case .paypal: [.paymentSucceeded, .paymentFailed, .refundSucceeded, .disputeOpened, .disputeWon, .disputeLost]
         }
     }
 
@@ -98,6 +100,7 @@ public struct ProviderCallback: Sendable, Equatable {
         case .checkout: object = checkout()
         case .apple: object = apple()
         case .googlePlay: object = googlePlay()
+        case .paypal: object = paypal()
         }
         return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data())
     }
@@ -124,6 +127,7 @@ public struct ProviderCallback: Sendable, Equatable {
         case .apple: "refund:\(paymentID)"
         // One voided purchase per Google order.
         case .googlePlay: "void:GPA.\(paymentID)"
+        case .paypal: "REF\(eventID)"
         case .adyen, .standardWebhooks, .xsolla: eventID
         }
     }
@@ -327,12 +331,7 @@ public struct ProviderCallback: Sendable, Equatable {
     /// binary floating point touches the amount. A refund carries the transaction id of the
     /// payment it cancels, and our order in external_id like the payment.
     private func xsolla() -> [UInt8] {
-        let exponent = CurrencyExponent.of(currency)
-        let digits = String(amountMinor)
-        let major = exponent == 0 ? digits : {
-            let padded = String(repeating: "0", count: max(0, exponent + 1 - digits.count)) + digits
-            return "\(padded.dropLast(exponent)).\(padded.suffix(exponent))"
-        }()
+        let major = Self.major(amountMinor, currency)
         let type = xsollaType
         let id = xsollaTransactionID
         return Array(("{\"notification_type\":\"\(type)\",\"transaction\":{\"id\":\(id),\"external_id\":\(Self.quoted(orderID)),"
@@ -424,6 +423,48 @@ public struct ProviderCallback: Sendable, Equatable {
             "notificationType": type, "notificationUUID": eventID, "version": "2.0", "signedDate": milliseconds,
             "data": ["appAppleId": 41234, "bundleVersion": "1.0", "status": 1, "signedTransactionInfo": transaction],
         ]
+    }
+}
+
+extension ProviderCallback {
+    // MARK: - PayPal
+
+    /// A webhook event as PayPal's REST API sends it: captures carry our order in `custom_id`;
+    /// refunds point at their capture through the `rel: up` link; disputes name it as
+    /// `seller_transaction_id`. Amounts are decimal strings in major units.
+    private func paypal() -> [String: Any] {
+        let capture = paymentID
+        let money: [String: Any] = ["currency_code": currency.uppercased(), "value": Self.major(amountMinor, currency)]
+        let captureLink: [String: Any] = ["href": "https://api.paypal.com/v2/payments/captures/\(capture)", "rel": "up", "method": "GET"]
+        let dispute = disputeReference(for: .paypal)
+        let (type, resourceType, resource): (String, String, [String: Any]) = switch kind {
+        case .paymentFailed:
+            ("PAYMENT.CAPTURE.DENIED", "capture", ["id": capture, "status": "DECLINED", "amount": money, "custom_id": orderID])
+        case .refundSucceeded:
+            ("PAYMENT.CAPTURE.REFUNDED", "refund", ["id": refundReference(for: .paypal), "status": "COMPLETED", "amount": money, "links": [captureLink]])
+        case .disputeOpened:
+            ("CUSTOMER.DISPUTE.CREATED", "dispute", ["dispute_id": dispute, "status": "OPEN", "reason": "MERCHANDISE_OR_SERVICE_NOT_RECEIVED",
+                                                     "dispute_amount": money, "disputed_transactions": [["seller_transaction_id": capture]]])
+        case .disputeWon, .disputeLost:
+            ("CUSTOMER.DISPUTE.RESOLVED", "dispute", ["dispute_id": dispute, "status": "RESOLVED", "dispute_amount": money,
+                                                      "disputed_transactions": [["seller_transaction_id": capture]],
+                                                      "dispute_outcome": ["outcome_code": kind == .disputeWon ? "RESOLVED_SELLER_FAVOUR" : "RESOLVED_BUYER_FAVOUR"]])
+        default:
+            ("PAYMENT.CAPTURE.COMPLETED", "capture", ["id": capture, "status": "COMPLETED", "amount": money, "custom_id": orderID, "final_capture": true])
+        }
+        return ["id": eventID, "event_version": "1.0", "create_time": iso8601, "resource_type": resourceType, "event_type": type,
+                "summary": type, "resource": resource]
+    }
+
+    /// Minor units as a decimal in major units (1999 USD is "19.99", 1200 JPY "1200"), as PayPal
+    /// (a string) and Xsolla (a JSON number) send amounts: text, so no binary floating point
+    /// touches the amount.
+    static func major(_ minor: Int64, _ currency: String) -> String {
+        let exponent = CurrencyExponent.of(currency)
+        guard exponent > 0 else { return String(minor) }
+        var digits = String(minor.magnitude)
+        while digits.count <= exponent { digits = "0" + digits }
+        return (minor < 0 ? "-" : "") + digits.dropLast(exponent) + "." + digits.suffix(exponent)
     }
 }
 

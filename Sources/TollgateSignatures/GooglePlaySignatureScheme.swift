@@ -8,17 +8,19 @@ import TollgateCore
 /// The push's `Authorization: Bearer` token is what is signed (``GooglePushTokenVerifier``): it
 /// proves that Pub/Sub sent the request for the source's subscription (audience) as its service
 /// account. The token does not cover the body, so the body is held to the source too: its
-/// notification must be for the source's app (`packageName`), or the push is refused as meant for
-/// another recipient. A push whose notification cannot be read is refused rather than guessed at.
+/// notification must be for one of the source's apps (`packageName`; several apps of one
+/// developer account may publish to one topic), or the push is refused as meant for another
+/// recipient. A push whose notification cannot be read is refused rather than guessed at (Pub/Sub
+/// "payload unwrapping", which sends the notification bare, is not supported).
 public struct GooglePlaySignatureScheme: SignatureScheme {
     public var provider: Provider { .googlePlay }
     /// Nil when the source has no usable trust settings: every callback fails closed.
     let verifier: GooglePushTokenVerifier?
-    let packageName: String
+    let packageNames: Set<String>
 
-    public init(verifier: GooglePushTokenVerifier?, packageName: String) {
+    public init(verifier: GooglePushTokenVerifier?, packageNames: Set<String>) {
         self.verifier = verifier
-        self.packageName = packageName
+        self.packageNames = packageNames
     }
 
     public func verify(_ request: SignedRequest, now: Date) async throws(VerificationFailure) {
@@ -29,7 +31,7 @@ public struct GooglePlaySignatureScheme: SignatureScheme {
             throw Self.failure(error)
         }
         guard let push = GooglePlayPush(body: request.body), let notification = push.notification else { throw .malformedBody }
-        guard notification["packageName"] as? String == packageName else { throw .wrongRecipient }
+        guard let package = notification["packageName"] as? String, packageNames.contains(package) else { throw .wrongRecipient }
     }
 
     static func failure(_ error: GooglePushTokenFailure) -> VerificationFailure {

@@ -6,11 +6,13 @@ extension Provider {
     /// The default timestamp tolerance of a provider that signs a timestamp; nil for one that does not.
     public var defaultTolerance: Duration? {
         switch self {
-        case .stripe, .standardWebhooks: .seconds(300)
+        // PayPal's transmission time: its verifier holds it to 5 minutes either way.
+        case .stripe, .standardWebhooks, .paypal: .seconds(300)
         case .paddle: .seconds(5)
         // Apple signs signedDate, but retries for days: the chain is checked at signedDate and
         // replays are duplicates of the notification UUID. Google's push token carries its own
-        // expiry (checked with a minute's skew).
+        // expiry (checked with a minute's skew). PayPal's transmission time is checked by its
+        // verifier (5 minutes either way).
         case .adyen, .xsolla, .checkout, .apple, .googlePlay: nil
         }
     }
@@ -23,7 +25,8 @@ extension Provider {
     /// callback fails closed).
     public func signatureScheme(secrets: [Secret], tolerance: Duration? = nil, authorization: Secret? = nil,
                                 apple: AppleSignedDataVerifier? = nil,
-                                google: (verifier: GooglePushTokenVerifier, packageName: String)? = nil) -> any SignatureScheme {
+                                google: (verifier: GooglePushTokenVerifier, packageNames: Set<String>)? = nil,
+                                paypal: PayPalSignatureVerifier? = nil) -> any SignatureScheme {
         let tolerance = tolerance ?? defaultTolerance ?? .zero
         return switch self {
         case .stripe: StripeSignatureScheme(secrets: secrets, tolerance: tolerance)
@@ -33,7 +36,8 @@ extension Provider {
         case .xsolla: XsollaSignatureScheme(secrets: secrets)
         case .checkout: CheckoutSignatureScheme(secrets: secrets, authorization: authorization)
         case .apple: AppleSignatureScheme(verifier: apple)
-        case .googlePlay: GooglePlaySignatureScheme(verifier: google?.verifier, packageName: google?.packageName ?? "")
+        case .googlePlay: GooglePlaySignatureScheme(verifier: google?.verifier, packageNames: google?.packageNames ?? [])
+        case .paypal: PayPalSignatureScheme(verifier: paypal)
         }
     }
 
@@ -56,8 +60,8 @@ extension Provider {
             // A common paste error: the API key instead of the endpoint's signing secret.
             return ["sk_", "rk_", "pk_"].contains(where: text.hasPrefix)
                 ? "this is a Stripe API key; the endpoint's signing secret starts with 'whsec_'" : nil
-        // Apple and Google Play sources hold no secret (configuration refuses `secrets` for them).
-        case .paddle, .xsolla, .checkout, .apple, .googlePlay:
+        // Apple, Google Play and PayPal sources hold no secret (configuration refuses `secrets` for them).
+        case .paddle, .xsolla, .checkout, .apple, .googlePlay, .paypal:
             return nil
         }
     }
@@ -67,7 +71,7 @@ extension Provider {
         switch self {
         case .adyen: Secret(String(repeating: "0F", count: 32))  // Adyen keys are hex
         case .standardWebhooks: Secret("whsec_Zm9yZ2VkLWJ5LXRoZS1sb2FkLWdlbmVyYXRvcg==")  // base64 after the prefix
-        case .stripe, .paddle, .xsolla, .checkout, .apple, .googlePlay: Secret("forged-by-the-load-generator")
+        case .stripe, .paddle, .xsolla, .checkout, .apple, .googlePlay, .paypal: Secret("forged-by-the-load-generator")
         }
     }
 }

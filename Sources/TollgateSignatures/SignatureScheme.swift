@@ -45,6 +45,9 @@ public enum VerificationFailure: String, Error, Sendable, CaseIterable {
     case untrustedCertificate = "untrusted_certificate"
     /// Authentic, but signed for someone else: another app or environment.
     case wrongRecipient = "wrong_recipient"
+    /// The provider's certificate could not be fetched now (PayPal): the callback is refused and
+    /// the provider retries; nothing was judged forged.
+    case certificateUnavailable = "certificate_unavailable"
 }
 
 /// One provider's signature scheme, configured with a source's secrets.

@@ -20,6 +20,9 @@ public struct WebhookSigner: Sendable {
     /// Google Play: the key that signs push tokens (a development key; nil: a forger's), the
     /// subscription's audience, service account and name the token and push carry, and the app.
     let google: (key: GooglePushSigningKey?, audience: String, email: String, subscription: String, packageName: String)?
+    /// PayPal: the identity that signs (a development one; nil: a forger's), the webhook id the
+    /// source is configured with, and the certificate URL the transmission names.
+    let paypal: (identity: PayPalSigningIdentity?, webhookID: String, certificateURL: String)?
 
     public init(provider: Provider, secret: Secret, authorization: Secret? = nil) {
         self.provider = provider
@@ -29,6 +32,7 @@ public struct WebhookSigner: Sendable {
         self.appleBundleID = ""
         self.appleEnvironment = ""
         self.google = nil
+        self.paypal = nil
     }
 
     /// Pushes as Pub/Sub does for a Google Play subscription: a token `key` signs (nil: a key no
@@ -43,6 +47,21 @@ public struct WebhookSigner: Sendable {
         self.appleBundleID = ""
         self.appleEnvironment = ""
         self.google = (key, audience, email, subscription, packageName)
+        self.paypal = nil
+    }
+
+    /// Sends as PayPal does for the webhook `webhookID`: signed by `identity` (nil: a chain no
+    /// source trusts), naming a certificate URL on PayPal's live or sandbox host.
+    public init(paypal identity: PayPalSigningIdentity?, webhookID: String, sandbox: Bool) {
+        self.provider = .paypal
+        self.secret = Secret("")
+        self.authorization = nil
+        self.appleIdentity = nil
+        self.appleBundleID = ""
+        self.appleEnvironment = ""
+        self.google = nil
+        let host = sandbox ? "api.sandbox.paypal.com" : "api.paypal.com"
+        self.paypal = (identity, webhookID, "https://\(host)/v1/notifications/certs/CERT-tollgate-development")
     }
 
     /// Signs as the App Store does for `bundleID` in `environment`, with `identity` (nil: a chain
@@ -55,6 +74,7 @@ public struct WebhookSigner: Sendable {
         self.appleBundleID = bundleID
         self.appleEnvironment = environment.rawValue
         self.google = nil
+        self.paypal = nil
     }
 
     /// A signed callback: the headers to send and the body (Adyen signs inside the body).
@@ -87,6 +107,10 @@ public struct WebhookSigner: Sendable {
         case .googlePlay:
             GooglePlaySignatureScheme.sign(body, messageID: id, key: google?.key, audience: google?.audience ?? "", email: google?.email ?? "",
                                            packageName: google?.packageName ?? "", subscription: google?.subscription ?? "", timestamp: timestamp)
+        // The transmission id is the delivery's own (PayPal's differs from the event id).
+        case .paypal:
+            PayPalSignatureScheme.sign(body, identity: paypal?.identity, webhookID: paypal?.webhookID ?? "", certificateURL: paypal?.certificateURL ?? "",
+                                       id: "tx-" + id, timestamp: timestamp)
         }
     }
 }

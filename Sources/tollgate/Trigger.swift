@@ -42,6 +42,7 @@ struct Trigger: AsyncParsableCommand {
         guard let signer = webhookSource.signer else {
             let missing = switch webhookSource.provider {
             case .apple: "source '\(source)' has no signing_identity (development tenants: `make certs` makes certs/dev/apple/signing.pem, `tollgate apple-dev-identity` another)"
+            case .paypal: "source '\(source)' has no signing_identity (development tenants: `make certs` makes certs/dev/paypal/signing.pem)"
             case .googlePlay: "source '\(source)' has no signing_key (development tenants: `make certs` makes certs/dev/google/signing.pem and the jwks.json that trusts it)"
             default: "source '\(source)' has no secret to sign with"
             }

@@ -39,7 +39,7 @@ import TollgateSignatures
                 signing_key: file:$DIR/signing.pem
               play-live:
                 provider: google-play
-                package_name: com.example.game
+                package_name: [com.example.game, com.example.other]
                 audience: https://edge.example/v1/webhooks/game/play-live
                 service_account_email: push@game.iam.gserviceaccount.com
                 jwks_url: https://www.googleapis.com/oauth2/v3/certs
@@ -47,10 +47,11 @@ import TollgateSignatures
         let (catalog, warnings) = try TenantCatalog.load(directory: dir, environment: [:])
         let source = try #require(catalog.source(tenant: "game", name: "play"))
         #expect(source.provider == .googlePlay && source.secrets.isEmpty)
-        #expect(source.google?.packageName == "com.example.game")
+        #expect(source.google?.packageNames == ["com.example.game"])
         #expect(source.google?.verifier.audience == "https://edge.example/v1/webhooks/game/play")
         #expect(source.google?.signingKey?.kid == key.kid)
         #expect(catalog.source(tenant: "game", name: "play-live")?.google?.signingKey == nil)
+        #expect(catalog.source(tenant: "game", name: "play-live")?.google?.packageNames == ["com.example.game", "com.example.other"])
         #expect(warnings.count == 1, "development: true warns; a file: key does not: \(warnings)")
         // What the source's signer sends, its scheme accepts; what its forger sends, it refuses.
         let notification = Array(#"{"version":"1.0","testNotification":{"version":"1.0"}}"#.utf8)
@@ -89,6 +90,12 @@ import TollgateSignatures
                 audience: a
                 service_account_email: not-an-email
                 jwks_url: http://www.googleapis.com/oauth2/v3/certs
+              password:
+                provider: google-play
+                package_name: [com.example.game, "not a package"]
+                audience: a
+                service_account_email: push@example.com
+                jwks_url: https://user:pass@www.googleapis.com/oauth2/v3/certs
               nokeys:
                 provider: google-play
                 package_name: com example
@@ -105,7 +112,7 @@ import TollgateSignatures
             """])
         let error = #expect(throws: ConfigurationError.self) { try TenantCatalog.load(directory: dir, environment: [:]) }
         let lines = error?.issues.map(\.description) ?? []
-        #expect(lines.count == 11, "\(lines.joined(separator: "\n"))")
+        #expect(lines.count == 13, "\(lines.joined(separator: "\n"))")
         #expect(lines.contains { $0.contains("bad.yaml:4:") && $0.contains("package_name must be") })
         #expect(lines.contains { $0.contains("bad.yaml:4:") && $0.contains("audience must be") })
         #expect(lines.contains { $0.contains("bad.yaml:4:") && $0.contains("service_account_email must be") })
@@ -114,9 +121,11 @@ import TollgateSignatures
         #expect(lines.contains { $0.contains("bad.yaml:17:") && $0.contains("not both") })
         #expect(lines.contains { $0.contains("bad.yaml:23:") && $0.contains("service_account_email must be") })
         #expect(lines.contains { $0.contains("bad.yaml:24:") && $0.contains("jwks_url must be an https URL") })
-        #expect(lines.contains { $0.contains("bad.yaml:27:") && $0.contains("package_name must be") })
-        #expect(lines.contains { $0.contains("bad.yaml:30:") && $0.contains("holds no RSA signing key") })
-        #expect(lines.contains { $0.contains("bad.yaml:37:") && $0.contains("development tenants only") })
+        #expect(lines.contains { $0.contains("bad.yaml:27:") && $0.contains("package_name must be") }, "one bad name in the list")
+        #expect(lines.contains { $0.contains("bad.yaml:30:") && $0.contains("jwks_url must be an https URL") }, "no credentials in the URL")
+        #expect(lines.contains { $0.contains("bad.yaml:33:") && $0.contains("package_name must be") })
+        #expect(lines.contains { $0.contains("bad.yaml:36:") && $0.contains("holds no RSA signing key") })
+        #expect(lines.contains { $0.contains("bad.yaml:43:") && $0.contains("development tenants only") })
         #expect(!lines.contains { $0.contains("whsec_nothing") }, "no secret in a diagnostic")
     }
 

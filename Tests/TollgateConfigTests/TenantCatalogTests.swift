@@ -19,8 +19,8 @@ import TollgateCore
         #expect(catalog.tenants == ["demo", "loadtest"])
         let providers = Set(Provider.allCases)
         #expect(Set(catalog.sources["demo"]!.values.map(\.provider)) == providers)
-        #expect(warnings.count == 2 * (providers.count - 2 + 3),
-                "each dev literal secret warns (sources but Apple's and Google Play's, which have none, player token key, payments key), and development: true once, in both tenants")
+        #expect(warnings.count == 2 * (providers.count - 3 + 3),
+                "each dev literal secret warns (sources but Apple's, Google Play's and PayPal's, which have none, player token key, payments key), and development: true once, in both tenants")
         #expect(warnings.filter { $0.message.contains("development: true") }.count == 2)
         #expect(catalog.checkout["demo"]?.payments.baseURL.hasPrefix("http://") == true, "the shipped tenants pay at the local simulator")
         #expect(Set(catalog.sources["loadtest"]!.values.map(\.provider)) == providers)
@@ -46,7 +46,7 @@ import TollgateCore
                 tenant: acme
                 sources:
                   pay:
-                    provider: paypal
+                    provider: worldpay
                     secrets: [env:X]
                   other:
                     provider: stripe

@@ -19,7 +19,7 @@ import TollgateTestSupport
         .paddle: "pdl_ntfset_life", .xsolla: "xsolla-life-secret", .checkout: "cko-life-key",
     ]
 
-    static let tenants = TenantCatalog(sources: ProviderLifecycle.providers.filter { $0 != .apple }.map {
+    static let tenants = TenantCatalog(sources: ProviderLifecycle.providers.filter { $0 != .apple && $0 != .paypal }.map {
         WebhookSource(tenant: tenant, name: $0.rawValue, provider: $0, secrets: [Secret(secrets[$0]!)])
     } + [
         // Apple: certificate-signed; trusts the development chain the lifecycle is signed with.
@@ -29,7 +29,11 @@ import TollgateTestSupport
 
         // Google Play: trusts the test key (Google's role) for the test subscription and app.
         WebhookSource(tenant: tenant, name: Provider.googlePlay.rawValue, provider: .googlePlay, secrets: [], google: GooglePlaySourceSettings(
-            verifier: ProviderLifecycle.googleVerifier(), packageName: ProviderLifecycle.googlePackage)),
+            verifier: ProviderLifecycle.googleVerifier(), packageNames: [ProviderLifecycle.googlePackage])),
+
+        // PayPal: trusts the test identity's root (PayPal's role), which is also what its certificate URL serves.
+        WebhookSource(tenant: tenant, name: Provider.paypal.rawValue, provider: .paypal, secrets: [],
+                      paypal: PayPalSourceSettings(verifier: ProviderLifecycle.paypalVerifier(), sandbox: false)),
 
         // A second endpoint for the same Stripe account (an endpoint migration): shares dedup.
         WebhookSource(tenant: tenant, name: "stripe-new", provider: .stripe, account: "stripe", secrets: [Secret(secrets[.stripe]!)]),
@@ -41,9 +45,12 @@ import TollgateTestSupport
 
     func deliver(_ client: HTTPClient, _ edge: EdgeHarness.Running, source: String, provider: Provider, _ callback: LifecycleCallback) async throws -> HTTPClientResponse {
         // Apple's lifecycle bodies are signed already, as the App Store sends them.
-        let signed = provider == .apple ? WebhookSigner.SignedCallback(headers: [], body: callback.body)
-            : WebhookSigner(provider: provider, secret: Secret(Self.secrets[provider]!))
-                .sign(body: callback.body, timestamp: Int64(Date().timeIntervalSince1970), id: callback.id)
+        let now = Int64(Date().timeIntervalSince1970)
+        let signed = switch provider {
+        case .apple: WebhookSigner.SignedCallback(headers: [], body: callback.body)
+        case .paypal: ProviderLifecycle.paypalSigner.sign(body: callback.body, timestamp: now, id: callback.id)
+        default: WebhookSigner(provider: provider, secret: Secret(Self.secrets[provider]!)).sign(body: callback.body, timestamp: now, id: callback.id)
+        }
         let (response, text) = try await client.fetch(edge.edge + "/v1/webhooks/\(Self.tenant)/\(source)", method: .POST,
                                                       headers: signed.headers.map { ($0.name, $0.value) } + [("Content-Type", "application/json")],
                                                       body: .bytes(ByteBuffer(bytes: signed.body)))
@@ -180,6 +187,48 @@ import TollgateTestSupport
                     #expect(response.headers["content-type"].first == "application/problem+json", "\(label)")
                 }
                 #expect(try await sql("SELECT count(*) FROM payment_events WHERE tenant = '\(Self.tenant)' AND provider_event_id IN ('\(run)-forged', '\(run)-foreign')") == "0")
+            }
+        }
+    }
+
+    /// PayPal through the edge beyond the common lifecycle: PayPal reversing a capture charges the
+    /// order back; a transmission naming a certificate anywhere but PayPal's host, one signed for
+    /// another webhook, and one whose body changed after signing are refused and store nothing.
+    @Test func aPayPalReversalChargesTheOrderBackAndForeignTransmissionsAreRefused() async throws {
+        let certificates = try await TestCertificates.make()
+        try await EdgeHarness.withServer(certificates: certificates, tenants: Self.tenants) { edge in
+            try await EdgeHarness.withClient(trusting: certificates.caPath) { client in
+                let run = UUID().uuidString.prefix(8).lowercased()
+                let order = "ord_pp_\(run)"
+                _ = try await sql("INSERT INTO orders (tenant, order_id, status, amount_minor, currency) VALUES ('\(Self.tenant)', '\(order)', 'pending_payment', \(ProviderLifecycle.amountMinor), 'USD')")
+                let life = try ProviderLifecycle.callbacks(.paypal, order: order, payment: "rv\(run)")
+                _ = try await deliver(client, edge, source: "paypal", provider: .paypal, life[0])
+                let payment = try #require(try JSONSerialization.jsonObject(with: Data(life[0].body)) as? [String: Any])
+                let capture = try #require((payment["resource"] as? [String: Any])?["id"] as? String)
+                let reversal: [String: Any] = [
+                    "id": "WH-rv-\(run)", "event_version": "1.0", "create_time": "2026-11-25T10:00:00Z", "resource_type": "refund",
+                    "event_type": "PAYMENT.CAPTURE.REVERSED", "summary": "A payment capture was reversed",
+                    "resource": ["id": "RV\(capture)", "status": "COMPLETED", "amount": ["currency_code": "USD", "value": "-20.00"],
+                                 "links": [["href": "https://api.paypal.com/v2/payments/captures/\(capture)", "rel": "up", "method": "GET"]]],
+                ]
+                let body = Array(try JSONSerialization.data(withJSONObject: reversal))
+                _ = try await deliver(client, edge, source: "paypal", provider: .paypal, LifecycleCallback(label: "reversed", body: body, headers: [:], id: "WH-rv-\(run)", expected: .chargedBack))
+                #expect(try await sql("SELECT status FROM orders WHERE tenant = '\(Self.tenant)' AND order_id = '\(order)'") == "charged_back")
+
+                let now = Int64(Date().timeIntervalSince1970)
+                let genuine = ProviderLifecycle.paypalSigner.sign(body: life[1].body, timestamp: now, id: "x-\(run)")
+                var foreignURL = genuine, otherWebhook = WebhookSigner(paypal: ProviderLifecycle.paypalIdentity, webhookID: "OTHERWEBHOOK", sandbox: false)
+                    .sign(body: life[1].body, timestamp: now, id: "y-\(run)"), tampered = genuine
+                foreignURL.headers = genuine.headers.map { $0.name == "PAYPAL-CERT-URL" ? ($0.name, "https://paypal.example.com/v1/notifications/certs/CERT-1") : $0 }
+                tampered.body = Array(String(decoding: genuine.body, as: UTF8.self).replacingOccurrences(of: "\"5.00\"", with: "\"50.00\"").utf8)
+                #expect(tampered.body != genuine.body)
+                for (label, signed) in [("a certificate URL off PayPal's host", foreignURL), ("another webhook's id", otherWebhook), ("a changed body", tampered)] {
+                    let (response, text) = try await client.fetch(edge.edge + "/v1/webhooks/\(Self.tenant)/paypal", method: .POST,
+                                                                  headers: signed.headers.map { ($0.name, $0.value) }, body: .bytes(ByteBuffer(bytes: signed.body)))
+                    #expect(response.status == .unauthorized, "\(label): \(text)")
+                    #expect(response.headers["content-type"].first == "application/problem+json", "\(label)")
+                }
+                #expect(try await sql("SELECT count(*) FROM payment_events WHERE tenant = '\(Self.tenant)' AND order_id = '\(order)'") == "2")
             }
         }
     }

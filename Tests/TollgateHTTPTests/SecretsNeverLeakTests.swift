@@ -317,6 +317,7 @@ extension SecretsNeverLeakTests {
         static func signer(_ provider: Provider, secret: String? = nil, authorization: String = Known.checkoutAuthorization) -> WebhookSigner {
             if provider == .apple { return SecretsNeverLeakTests.appleSource.signer! }
             if provider == .googlePlay { return SecretsNeverLeakTests.googleSource.signer! }
+            if provider == .paypal { return SecretsNeverLeakTests.paypalSource.signer! }
             return WebhookSigner(provider: provider, secret: Secret(secret ?? Known.webhook[provider]!), authorization: provider == .checkout ? Secret(authorization) : nil)
         }
 
@@ -325,7 +326,7 @@ extension SecretsNeverLeakTests {
         static func nearMisses(_ provider: Provider) -> [(label: String, secret: String)] {
             // Apple, Google Play: no secret to come near; a chain of another root, a key Google
             // did not publish, is the forgery.
-            guard provider != .apple, provider != .googlePlay else { return [] }
+            guard ![.apple, .googlePlay, .paypal].contains(provider) else { return [] }
             let secret = Known.webhook[provider]!
             switch provider {
             case .adyen:
@@ -333,7 +334,7 @@ extension SecretsNeverLeakTests {
             case .standardWebhooks:
                 let key = Array(Known.standardWebhooksRawKey.utf8)
                 return [("prefix", "whsec_" + Data(key.dropLast()).base64EncodedString()), ("suffix", "whsec_" + Data(key.dropFirst()).base64EncodedString())]
-            case .stripe, .paddle, .xsolla, .checkout, .apple, .googlePlay:
+            case .stripe, .paddle, .xsolla, .checkout, .apple, .googlePlay, .paypal:
                 return [("prefix", String(secret.dropLast())), ("suffix", String(secret.dropFirst()))]
             }
         }
@@ -355,6 +356,7 @@ extension SecretsNeverLeakTests {
 
             let forger = provider == .apple ? SecretsNeverLeakTests.appleSource.forger
                 : provider == .googlePlay ? SecretsNeverLeakTests.googleSource.forger
+                : provider == .paypal ? SecretsNeverLeakTests.paypalSource.forger
                 : WebhookSigner(provider: provider, secret: provider.forgerSecret, authorization: provider == .checkout ? Secret(Known.checkoutAuthorization) : nil)
             let forged = try #require(Self.payment().signed(by: forger))
             try await post("\(source) forged", source: source, forged, expect: refused)
@@ -409,7 +411,7 @@ extension SecretsNeverLeakTests {
             let malformedStatus = switch provider {
             case .adyen: refused
             case .standardWebhooks: accepted
-            case .stripe, .paddle, .xsolla, .checkout: 422
+            case .stripe, .paddle, .xsolla, .checkout, .paypal: 422
             // The JWS verifies, but its payload is no notification: refused before anything is stored.
             // Google Play: the token verifies, but there is no package to check.
             case .apple, .googlePlay: refused
@@ -422,7 +424,7 @@ extension SecretsNeverLeakTests {
             let signed = try #require(Self.payment().signed(by: Self.signer(.stripe)))
             let headers = signed.headers.map { ($0.name, $0.value) }
             try await send("unknown tenant", webhookURL("stripe", tenant: "nobody"), method: .POST, headers: headers, body: signed.body, expect: 404)
-            try await send("unknown source", webhookURL("paypal"), method: .POST, headers: headers, body: signed.body, expect: 404)
+            try await send("unknown source", webhookURL("worldpay"), method: .POST, headers: headers, body: signed.body, expect: 404)
             try await send("unknown route", edge.edge + "/v2/anything", method: .POST, headers: headers, body: signed.body, expect: 404)
 
             for attempt in 1...2 {
@@ -573,16 +575,21 @@ extension SecretsNeverLeakTests {
     /// Google Play's source: it trusts the test key and signs with it (a development tenant's shape).
     static let googleSource = WebhookSource(
         tenant: tenant, name: Provider.googlePlay.rawValue, provider: .googlePlay, secrets: [],
-        google: GooglePlaySourceSettings(verifier: ProviderLifecycle.googleVerifier(), packageName: ProviderLifecycle.googlePackage,
+        google: GooglePlaySourceSettings(verifier: ProviderLifecycle.googleVerifier(), packageNames: [ProviderLifecycle.googlePackage],
                                          signingKey: ProviderLifecycle.googleKey))
+
+    /// PayPal's source: it trusts the test identity's root and signs with it (a development tenant's shape).
+    static let paypalSource = WebhookSource(
+        tenant: tenant, name: Provider.paypal.rawValue, provider: .paypal, secrets: [],
+        paypal: PayPalSourceSettings(verifier: ProviderLifecycle.paypalVerifier(), sandbox: false, signingIdentity: ProviderLifecycle.paypalIdentity))
 
     /// One source per provider, a rate-limited Stripe source, and checkout at the simulator.
     static func tenants(paymentsURL: String) -> TenantCatalog {
         TenantCatalog(
-            sources: Provider.allCases.filter { $0 != .apple && $0 != .googlePlay }.map { provider in
+            sources: Provider.allCases.filter { ![.apple, .googlePlay, .paypal].contains($0) }.map { provider in
                 WebhookSource(tenant: tenant, name: provider.rawValue, provider: provider, secrets: [Secret(Known.webhook[provider]!)],
                               authorization: provider == .checkout ? Secret(Known.checkoutAuthorization) : nil)
-            } + [appleSource, googleSource, WebhookSource(tenant: tenant, name: "limited", provider: .stripe, secrets: [Secret(Known.webhook[.stripe]!)])],
+            } + [appleSource, googleSource, paypalSource, WebhookSource(tenant: tenant, name: "limited", provider: .stripe, secrets: [Secret(Known.webhook[.stripe]!)])],
             checkout: [CheckoutSettings(
                 tenant: tenant, origins: [CheckoutTests.origin], maximumTotalMinor: 50_000,
                 playerTokenKeys: [.init(kid: "k1", algorithm: .hs256, material: Secret(Known.playerTokenKey))],

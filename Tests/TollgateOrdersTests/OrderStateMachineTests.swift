@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TollgateOrders
 
@@ -110,6 +111,24 @@ import TollgateOrders
         var refund = Self.refund("re_1", 100)
         refund.currency = "EUR"
         #expect(after([refund], from: paid).reviewReasons == [.currencyMismatch])
+    }
+
+    /// Google Play voids a purchase without saying how much went back: never "ignored", the order
+    /// goes to a human with the refund's id, until that refund is stated with its amount or fails.
+    @Test func aRefundWithoutAnAmountGoesToReviewAndLeavesWhenStatedOrFailed() {
+        let unpriced = OrderEvent(kind: .refundSucceeded, facts: EventFacts(paymentReference: "pi_1", refundID: "void:GPA.1"))
+        let state = after([unpriced], from: paid)
+        #expect(state.status == .needsReview && state.reviewReasons == [.unpricedRefund])
+        #expect(state.ledger.unpricedRefunds == ["void:GPA.1"] && state.refundedMinor == 0)
+        guard case .ignored = OrderStateMachine.apply(unpriced, to: state) else { Issue.record("a redelivery counted again"); return }
+        #expect(after([unpriced, Self.refund("void:GPA.1", 1999)], from: paid).status == .refunded)
+        let failed = OrderEvent(kind: .refundFailed, facts: EventFacts(paymentReference: "pi_1", refundID: "void:GPA.1"))
+        #expect(after([unpriced, failed], from: paid).status == .paid)
+        // Before the payment it waits, like any refund, and applies once the order is paid.
+        guard case .deferred = OrderStateMachine.apply(unpriced, to: order(.pendingPayment)) else { Issue.record("not deferred"); return }
+        // The ledger keeps it across a store and load.
+        let decoded = try? JSONDecoder().decode(OrderLedger.self, from: JSONEncoder().encode(state.ledger))
+        #expect(decoded == state.ledger)
     }
 
     @Test func refundBeforePaymentIsDeferredNotLost() {

@@ -9,7 +9,7 @@ import TollgateTestSupport
 /// GooglePushTokenVerifierTests) and then the app the notification is for, since the token does
 /// not cover the body.
 @Suite struct GooglePlaySignatureSchemeTests {
-    static let scheme = GooglePlaySignatureScheme(verifier: ProviderLifecycle.googleVerifier(), packageName: ProviderLifecycle.googlePackage)
+    static let scheme = GooglePlaySignatureScheme(verifier: ProviderLifecycle.googleVerifier(), packageNames: [ProviderLifecycle.googlePackage, "com.tollgate.other"])
     static let notification = Array(#"{"version":"1.0","eventTimeMillis":"1780000000000","oneTimeProductNotification":{"version":"1.0","notificationType":1,"purchaseToken":"tok","sku":"gems"}}"#.utf8)
 
     static func signer(key: GooglePushSigningKey? = ProviderLifecycle.googleKey, audience: String = ProviderLifecycle.googleAudience,
@@ -35,6 +35,8 @@ import TollgateTestSupport
         #expect(push.messageID == "1001")
         #expect(push.notification?["packageName"] as? String == ProviderLifecycle.googlePackage)
         #expect(signed.headers.contains { $0.name == "Authorization" && $0.value.hasPrefix("Bearer ") })
+        // Another of the source's apps (one topic takes the notifications of several).
+        #expect(await Self.verify(Self.signer(package: "com.tollgate.other").sign(body: Self.notification, timestamp: Self.now, id: "1002")) == nil)
     }
 
     @Test func forgedMisdirectedExpiredAndUnsignedPushesAreRefusedWithTheirReason() async throws {
@@ -59,7 +61,7 @@ import TollgateTestSupport
             #expect(await Self.verify(.init(headers: genuine.headers, body: Array(body.utf8))) == .malformedBody, "\(body)")
         }
         // Without trust settings every push fails closed.
-        let unconfigured = GooglePlaySignatureScheme(verifier: nil, packageName: "")
+        let unconfigured = GooglePlaySignatureScheme(verifier: nil, packageNames: [])
         await #expect(throws: VerificationFailure.noUsableSecret) { try await unconfigured.verify(SignedRequest(headers: genuine.headers, body: genuine.body), now: Date()) }
     }
 

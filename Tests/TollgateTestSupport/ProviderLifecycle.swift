@@ -18,6 +18,10 @@ public struct LifecycleCallback: Sendable {
     public var id: String
     /// The order's status once this step (and every earlier one) applied.
     public var expected: OrderStatus
+
+    public init(label: String, body: [UInt8], headers: [String: String], id: String, expected: OrderStatus) {
+        (self.label, self.body, self.headers, self.id, self.expected) = (label, body, headers, id, expected)
+    }
 }
 
 public enum ProviderLifecycle {
@@ -47,6 +51,7 @@ public enum ProviderLifecycle {
         case .paddle: try paddle(order: order, payment: payment)
         case .xsolla: try xsolla(order: order, payment: payment)
         case .checkout: checkout(order: order, payment: payment)
+        case .paypal: paypal(order: order, payment: payment)
         case .standardWebhooks: standardWebhooks(order: order, payment: payment)
         case .apple: try apple(order: order, payment: payment)
         case .googlePlay: throw TestSupportError("Google Play notifications name no order: there is no order lifecycle to play")
@@ -271,6 +276,45 @@ public enum ProviderLifecycle {
             event("dispute_lost", "lost", ["id": dispute, "payment_id": paymentID, "payment_reference": order], .needsReview),
         ]
     }
+
+    /// PayPal: no public sample (the shared README lists none); the documented REST webhook shapes:
+    /// a capture with our order in `custom_id`, refunds pointing at it by their `rel: up` link,
+    /// a dispute naming it as `seller_transaction_id`.
+    static func paypal(order: String, payment: String) -> [LifecycleCallback] {
+        let capture = "CAP\(payment)".uppercased().filter { $0.isLetter || $0.isNumber }, dispute = "PP-D-\(payment)"
+        func money(_ minor: Int64) -> [String: Any] { ["currency_code": "USD", "value": String(format: "%lld.%02lld", minor / 100, minor % 100)] }
+        let up: [[String: Any]] = [["href": "https://api.paypal.com/v2/payments/captures/\(capture)", "rel": "up", "method": "GET"]]
+        func event(_ type: String, _ n: String, _ resourceType: String, _ resource: [String: Any], _ expected: OrderStatus) -> LifecycleCallback {
+            let id = "WH-\(payment)-\(n)"
+            let body: [String: Any] = ["id": id, "event_version": "1.0", "create_time": "2026-11-25T10:00:00Z", "resource_type": resourceType,
+                                       "event_type": type, "summary": type, "resource": resource]
+            return LifecycleCallback(label: type, body: encode(body), headers: [:], id: id, expected: expected)
+        }
+        return [
+            event("PAYMENT.CAPTURE.COMPLETED", "pay", "capture", ["id": capture, "status": "COMPLETED", "amount": money(amountMinor), "custom_id": order, "final_capture": true], .paid),
+            event("PAYMENT.CAPTURE.REFUNDED", "re1", "refund", ["id": "REF1\(capture)", "status": "COMPLETED", "amount": money(partialMinor), "links": up], .partiallyRefunded),
+            event("PAYMENT.CAPTURE.REFUNDED", "re2", "refund", ["id": "REF2\(capture)", "status": "COMPLETED", "amount": money(amountMinor - partialMinor), "links": up], .refunded),
+            event("CUSTOMER.DISPUTE.CREATED", "dp", "dispute", ["dispute_id": dispute, "status": "OPEN", "dispute_amount": money(amountMinor),
+                                                                "disputed_transactions": [["seller_transaction_id": capture]]], .disputed),
+            event("CUSTOMER.DISPUTE.RESOLVED", "lost", "dispute", ["dispute_id": dispute, "status": "RESOLVED", "dispute_amount": money(amountMinor),
+                                                                   "disputed_transactions": [["seller_transaction_id": capture]],
+                                                                   "dispute_outcome": ["outcome_code": "RESOLVED_BUYER_FAVOUR"]], .needsReview),
+        ]
+    }
+
+    /// PayPal: the development identity tests sign with (PayPal's role) and the webhook id.
+    public static let paypalIdentity: PayPalSigningIdentity = {
+        guard let identity = try? PayPalSigningIdentity.development(sandbox: false) else { fatalError("cannot make a PayPal chain") }
+        return identity
+    }()
+    public static let paypalWebhookID = "8PT597110X687430LKGECATA"
+    /// A verifier trusting `identity`'s root, served `identity`'s chain for PayPal's certificate URL.
+    public static func paypalVerifier(trusting identity: PayPalSigningIdentity = paypalIdentity, serving served: PayPalSigningIdentity? = nil) -> PayPalSignatureVerifier {
+        let pem = Array((served ?? identity).certificatesPEM.utf8)
+        guard let certificates = try? PayPalCertificates(roots: [identity.rootDER], fetch: { _ in pem }) else { fatalError("unusable root") }
+        return PayPalSignatureVerifier(webhookID: paypalWebhookID, certificates: certificates)
+    }
+    public static var paypalSigner: WebhookSigner { WebhookSigner(paypal: paypalIdentity, webhookID: paypalWebhookID, sandbox: false) }
 
     static func standardWebhooks(order: String, payment: String) -> [LifecycleCallback] {
         func event(_ kind: PaymentEventKind, _ n: String, _ data: [String: Any], _ expected: OrderStatus) -> LifecycleCallback {
