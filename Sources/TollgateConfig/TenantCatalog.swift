@@ -359,19 +359,8 @@ struct TenantFileParser {
             // a sandbox source on a real tenant would let a tester pay real orders for free.
             issue(settings["environment"], path, "source '\(name)': environment \(environment!.rawValue) is for development tenants only (development: true); a production tenant takes Production")
         }
-        var roots: [[UInt8]] = []
-        if let rootsNode = settings["root_certificates"], case .sequence(let list) = rootsNode, !list.isEmpty {
-            for item in list {
-                guard let file = item.string, !file.isEmpty else { issue(item, path, "source '\(name)': a root certificate is a file path"); continue }
-                switch AppleSignedDataVerifier.readRootCertificates(atPath: file) {
-                case .success(let certificates): roots += certificates
-                case .failure(let problem): issue(item, path, "source '\(name)': root certificate \(file): \(problem.message)")
-                }
-            }
-        } else {
-            issue(settings["root_certificates"] ?? node, path,
-                  "source '\(name)': root_certificates must list the roots App Store chains end in (Apple Root CA - G3, from apple.com/certificateauthority)")
-        }
+        let roots = parseRootCertificates(settings, node: node, name: name, path: path,
+                                          what: "the roots App Store chains end in (Apple Root CA - G3, from apple.com/certificateauthority)")
         var identity: AppleSigningIdentity?
         if let (identityNode, pem) = developmentSigningMaterial(settings, "signing_identity", name: name, path: path, development: development,
                                                                   signer: "Apple signs production callbacks") {
@@ -478,19 +467,8 @@ struct TenantFileParser {
             if !development { issue(settings["environment"], path, "source '\(name)': environment sandbox is for development tenants only (development: true); a production tenant takes live") }
         default: issue(settings["environment"] ?? node, path, "source '\(name)': environment must be live or sandbox")
         }
-        var roots: [[UInt8]] = []
-        if let rootsNode = settings["root_certificates"], case .sequence(let list) = rootsNode, !list.isEmpty {
-            for item in list {
-                guard let file = item.string, !file.isEmpty else { issue(item, path, "source '\(name)': a root certificate is a file path"); continue }
-                switch AppleSignedDataVerifier.readRootCertificates(atPath: file) {
-                case .success(let certificates): roots += certificates
-                case .failure(let problem): issue(item, path, "source '\(name)': root certificate \(file): \(problem.message)")
-                }
-            }
-        } else {
-            issue(settings["root_certificates"] ?? node, path,
-                  "source '\(name)': root_certificates must list the roots PayPal's certificate chains to (DigiCert's, as PayPal's SDKs name it)")
-        }
+        let roots = parseRootCertificates(settings, node: node, name: name, path: path,
+                                          what: "the roots PayPal's certificate chains to (DigiCert's, as PayPal's SDKs name it)")
         var identity: PayPalSigningIdentity?
         if let (identityNode, pem) = developmentSigningMaterial(settings, "signing_identity", name: name, path: path, development: development,
                                                                   signer: "PayPal signs production webhooks") {
@@ -517,6 +495,24 @@ struct TenantFileParser {
         }
         return PayPalSourceSettings(verifier: PayPalSignatureVerifier(webhookID: webhookID, certificates: certificates), sandbox: sandbox,
                                     signingIdentity: identity)
+    }
+
+    /// A certificate-signed source's `root_certificates`: files of DER or PEM certificates, each
+    /// problem named with its line; `what` says which roots belong there.
+    mutating func parseRootCertificates(_ settings: Node.Mapping, node: Node, name: String, path: String, what: String) -> [[UInt8]] {
+        guard let rootsNode = settings["root_certificates"], case .sequence(let list) = rootsNode, !list.isEmpty else {
+            issue(settings["root_certificates"] ?? node, path, "source '\(name)': root_certificates must list \(what)")
+            return []
+        }
+        var roots: [[UInt8]] = []
+        for item in list {
+            guard let file = item.string, !file.isEmpty else { issue(item, path, "source '\(name)': a root certificate is a file path"); continue }
+            switch AppleSignedDataVerifier.readRootCertificates(atPath: file) {
+            case .success(let certificates): roots += certificates
+            case .failure(let problem): issue(item, path, "source '\(name)': root certificate \(file): \(problem.message)")
+            }
+        }
+        return roots
     }
 
     /// A development-only setting of signing material (`key`, a secret reference): refused with

@@ -24,29 +24,10 @@ import X509
         let pem: String
 
         init(commonName: String = "messageverificationcerts.paypal.com", validity: ClosedRange<Date> = Date(timeIntervalSince1970: 1_700_000_000)...Date(timeIntervalSince1970: 1_900_000_000)) throws {
-            let rootKey = P256.Signing.PrivateKey()
-            leafKey = try _RSA.Signing.PrivateKey(keySize: .bits2048)
-            let rootName = try DistinguishedName { CommonName("Tollgate Test Root CA") }
-            let leafName = try DistinguishedName { CommonName(commonName) }
-            let root = try Certificate(
-                version: .v3, serialNumber: .init(), publicKey: .init(rootKey.publicKey),
-                notValidBefore: Date(timeIntervalSince1970: 1_600_000_000), notValidAfter: Date(timeIntervalSince1970: 2_100_000_000),
-                issuer: rootName, subject: rootName, signatureAlgorithm: .ecdsaWithSHA256,
-                extensions: try Certificate.Extensions { Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil)); KeyUsage(keyCertSign: true) },
-                issuerPrivateKey: .init(rootKey))
-            let leaf = try Certificate(
-                version: .v3, serialNumber: .init(), publicKey: .init(leafKey.publicKey),
-                notValidBefore: validity.lowerBound, notValidAfter: validity.upperBound,
-                issuer: rootName, subject: leafName, signatureAlgorithm: .ecdsaWithSHA256,
-                extensions: try Certificate.Extensions { Critical(BasicConstraints.notCertificateAuthority); KeyUsage(digitalSignature: true) },
-                issuerPrivateKey: .init(rootKey))
-            func der(_ certificate: Certificate) throws -> [UInt8] {
-                var serializer = DER.Serializer()
-                try serializer.serialize(certificate)
-                return serializer.serializedBytes
-            }
-            rootDER = try der(root)
-            pem = PEMDocument(type: "CERTIFICATE", derBytes: try der(leaf)).pemString + "\n"
+            let identity = try PayPalSigningIdentity.development(sandbox: false, commonName: commonName, leafValidity: validity)
+            rootDER = identity.rootDER
+            leafKey = identity.privateKey
+            pem = identity.certificatesPEM
         }
 
         /// The headers PayPal sends for `body`.
