@@ -135,7 +135,8 @@ enum CertificateCallbackTargets {
             return
         }
         let body = Array(bytes.dropFirst())
-        let id = "fuzz-transmission", time = ISO8601Timestamp.format(now)
+        // One transmission id per body: the verifier binds an id to the body it verified with.
+        let id = "fuzz-" + Array(SHA256.hash(data: body).prefix(8)).hexEncoded, time = ISO8601Timestamp.format(now)
         let signed = PayPalSignatureVerifier.signedString(transmissionID: id, time: time, webhookID: webhookID, body: body)
         guard let signature = try? harness.key.signature(for: Data(signed.utf8), padding: .insecurePKCS1v1_5) else { return }
         let headers: [(name: String, value: String)] = [

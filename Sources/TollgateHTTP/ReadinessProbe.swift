@@ -9,12 +9,17 @@ public struct ReadinessProbe: Sendable {
     public var checks: [(name: String, check: Check)]
     /// How long one check may take before it counts as down. Default 1 s.
     public var timeout: Duration
-    /// Checks running, by name: true once abandoned at their deadline.
-    private let running = RunningChecks()
+    /// Checks running and abandoned, by name.
+    private let running: RunningChecks
 
     public init(checks: [(name: String, check: Check)], timeout: Duration = .seconds(1)) {
+        self.init(checks: checks, timeout: timeout, running: RunningChecks())
+    }
+
+    init(checks: [(name: String, check: Check)], timeout: Duration, running: RunningChecks) {
         self.checks = checks
         self.timeout = timeout
+        self.running = running
     }
 
     public func run() async -> ReadinessReport {
@@ -34,13 +39,13 @@ public struct ReadinessProbe: Sendable {
     /// abandoned check of a dependency is still running no other is started: the dependency is
     /// down, and probes every few seconds must not pile up waiting on it.
     private func run(_ name: String, _ check: @escaping Check) async -> DependencyStatus {
-        guard running.start(name) else { return .down(reason: "an earlier check has not answered yet") }
+        guard let number = running.start(name) else { return .down(reason: "an earlier check has not answered yet") }
         // Whether the check was abandoned when it ends is decided under one lock, so a check
         // ending just as its deadline passes is counted exactly once either way.
         let ticket = CheckTicket()
         let answer = await resultWithin(timeout, finished: { [running] in
             let wasAbandoned = ticket.abandoned.withLock { state in defer { state = false }; return state ?? false }
-            running.end(name, abandoned: wasAbandoned)
+            running.end(name, number, abandoned: wasAbandoned)
         }, check)
         switch answer {
         case .success?: return .up
@@ -49,7 +54,7 @@ public struct ReadinessProbe: Sendable {
             ticket.abandoned.withLock { state in
                 if state == nil {
                     state = true
-                    running.abandon(name)
+                    running.abandon(name, number)
                 }
             }
             return .down(reason: "no answer within \(timeout)")
@@ -66,48 +71,66 @@ public struct ReadinessProbe: Sendable {
 /// Which readiness checks are running, and which were abandoned at their deadline and have not
 /// ended yet.
 ///
-/// While a dependency has an abandoned check outstanding, a new one starts only once the last
-/// start is `retryAfter` old, and never with `maximumAbandoned` outstanding: probes every few
-/// seconds cannot pile up checks on a dependency that hangs, and a dependency that comes back
-/// (a failover) is seen within `retryAfter` even while an old check still hangs (a query on a
-/// dead connection can wait out TCP's retransmissions, minutes).
-private final class RunningChecks: Sendable {
+/// While the latest check of a dependency was abandoned and still runs, a new one starts only
+/// once it is `retryAfter` old, and never with `maximumAbandoned` outstanding: probes every few
+/// seconds cannot pile up checks on a dependency that hangs, and one that comes back (a failover)
+/// is seen within `retryAfter` even while older checks still hang (a query on a dead connection
+/// can wait out TCP's retransmissions, minutes). Once a newer check answers in time, checks run
+/// on every probe again.
+final class RunningChecks: Sendable {
     private struct State {
         var running = 0
         var abandoned = 0
+        var latest = 0
+        var latestAbandoned = false
         var lastStart = ContinuousClock.Instant.now
     }
 
-    static let retryAfter: Duration = .seconds(10)
-    static let maximumAbandoned = 8
+    let retryAfter: Duration
+    let maximumAbandoned: Int
     private let states = Mutex<[String: State]>([:])
+    private let serial = Mutex(0)
 
-    /// Whether a check of `name` may start now (and then it is counted as running).
-    func start(_ name: String) -> Bool {
-        states.withLock { states in
+    init(retryAfter: Duration = .seconds(10), maximumAbandoned: Int = 8) {
+        self.retryAfter = retryAfter
+        self.maximumAbandoned = maximumAbandoned
+    }
+
+    /// A number for a check of `name` that may start now (counted as running), or nil.
+    func start(_ name: String) -> Int? {
+        let number = serial.withLock { $0 += 1; return $0 }
+        return states.withLock { states in
             var state = states[name] ?? State()
             let now = ContinuousClock.now
-            if state.abandoned > 0, state.abandoned >= Self.maximumAbandoned || now - state.lastStart < Self.retryAfter { return false }
+            if state.abandoned >= maximumAbandoned || (state.latestAbandoned && now - state.lastStart < retryAfter) { return nil }
             state.running += 1
+            state.latest = number
+            state.latestAbandoned = false
             state.lastStart = now
             states[name] = state
-            return true
+            return number
         }
     }
 
-    /// A check of `name` ended (`abandoned`: it had been answered for at its deadline).
-    func end(_ name: String, abandoned: Bool) {
+    /// Check `number` of `name` ended (`abandoned`: it had been answered for at its deadline).
+    func end(_ name: String, _ number: Int, abandoned: Bool) {
         states.withLock { states in
             guard var state = states[name] else { return }
             state.running -= 1
             if abandoned { state.abandoned -= 1 }
+            if number == state.latest { state.latestAbandoned = false }
             states[name] = state.running == 0 ? nil : state
         }
     }
 
-    /// A check of `name` passed its deadline and is still running.
-    func abandon(_ name: String) {
-        states.withLock { states in states[name]?.abandoned += 1 }
+    /// Check `number` of `name` passed its deadline and is still running.
+    func abandon(_ name: String, _ number: Int) {
+        states.withLock { states in
+            guard var state = states[name] else { return }
+            state.abandoned += 1
+            if number == state.latest { state.latestAbandoned = true }
+            states[name] = state
+        }
     }
 }
 

@@ -294,8 +294,8 @@ public struct LoadPlan: Sendable {
         return switch provider {
         case .stripe, .adyen, .standardWebhooks: [.disputeOpened, .disputeFundsWithdrawn, outcome]
         case .checkout: [.disputeOpened, .disputeFundsWithdrawn, outcome]
-        // CUSTOMER.DISPUTE.CREATED, then RESOLVED either way.
-        case .paypal: [.disputeOpened, outcome]
+        // CUSTOMER.DISPUTE.CREATED, PAYMENT.CAPTURE.REVERSED, then RESOLVED either way.
+        case .paypal: [.disputeOpened, .disputeFundsWithdrawn, outcome]
         case .paddle: won ? [.disputeOpened, .disputeFundsWithdrawn, .disputeWon] : [.disputeOpened, .disputeFundsWithdrawn]
         case .xsolla, .apple, .googlePlay: []
         }

@@ -36,14 +36,26 @@ public struct PaymentEventStore: Sendable {
         // statements. If anything in it fails (a bad event, or a race with another instance on
         // the same event id), the batch is redone event by event, each in its own savepoint, so
         // one bad event never fails its batch-mates.
+        var lockedElsewhere = false
         do {
             return try await commitWholeBatch(events).map { .success($0) }
         } catch {
             // Shutting down: redoing the batch event by event would only fail each event.
             try Task.checkCancellation()
+            lockedElsewhere = Self.isLockTimeout(error)
             logger.debug("batch fast path failed; committing event by event", metadata: ["error": "\(String(reflecting: error))"])
         }
-        return try await commitEventByEvent(events)
+        // A row held elsewhere (an operator's open transaction) made the batch wait out its lock
+        // timeout. Locking every row of the batch up front again would wait on it again and fail
+        // the whole batch; so each event then locks its own rows inside its savepoint, and only
+        // the events of the held row fail (503, retried), within a second lock timeout.
+        return try await commitEventByEvent(events, lockingFirst: !lockedElsewhere)
+    }
+
+    /// Whether `error` is Postgres cancelling a statement at `lock_timeout` (SQLSTATE 55P03).
+    static func isLockTimeout(_ error: any Error) -> Bool {
+        let cause = (error as? PostgresTransactionError).flatMap { $0.closureError ?? $0.beginError } ?? error
+        return (cause as? PSQLError)?.serverInfo?[.sqlState] == "55P03"
     }
 
     /// The fast path alone: the whole batch in one plan and one transaction, or nothing.
@@ -59,15 +71,19 @@ public struct PaymentEventStore: Sendable {
         return plan.results
     }
 
-    /// The isolated path: one savepoint per event.
-    func commitEventByEvent(_ events: [PaymentEvent]) async throws -> [Result<CommitOutcome, any Error>] {
+    /// The isolated path: one savepoint per event. With `lockingFirst`, every row of the batch is
+    /// locked before the first event, in key order as the batch path locks (no deadlock between
+    /// instances); without it each event locks its own rows in its savepoint (a row held
+    /// elsewhere fails only its events; a deadlock, which Postgres breaks, only one event).
+    func commitEventByEvent(_ events: [PaymentEvent], lockingFirst: Bool = true) async throws -> [Result<CommitOutcome, any Error>] {
         let (results, plans) = try await PostgresMetrics.measure("commit_events") {
             try await client.withTransaction(logger: logger) { connection in
-                // Every reference and order of the batch locked first, in key order, as the batch
-                // path does (references before orders, always).
-                let links = Set(events.flatMap(\.links))
-                _ = try await lockReferences(links, on: connection)
-                _ = try await lockOrders(Set(events.compactMap(\.orderKey)), linkedBy: links, on: connection)
+                if lockingFirst {
+                    // References before orders, always.
+                    let links = Set(events.flatMap(\.links))
+                    _ = try await lockReferences(links, on: connection)
+                    _ = try await lockOrders(Set(events.compactMap(\.orderKey)), linkedBy: links, on: connection)
+                }
                 var results: [Result<CommitOutcome, any Error>] = []
                 var plans: [WritePlan] = []
                 for event in events {

@@ -78,8 +78,8 @@ public struct ProviderCallback: Sendable, Equatable {
         case .apple: [.paymentSucceeded, .refundSucceeded, .refundFailed]
         // ONE_TIME_PRODUCT_PURCHASED, ONE_TIME_PRODUCT_CANCELED, a voided purchase.
         case .googlePlay: [.paymentSucceeded, .paymentCanceled, .refundSucceeded]
-        // CAPTURE.COMPLETED / DENIED / REFUNDED, DISPUTE.CREATED / RESOLVED (either way), CAPTURE.REVERSED (lost).
-        case .paypal: [.paymentSucceeded, .paymentFailed, .refundSucceeded, .disputeOpened, .disputeWon, .disputeLost]
+        // CAPTURE.COMPLETED / DENIED / REFUNDED / REVERSED (funds withdrawn), DISPUTE.CREATED / RESOLVED (either way).
+        case .paypal: [.paymentSucceeded, .paymentFailed, .refundSucceeded, .disputeOpened, .disputeFundsWithdrawn, .disputeWon, .disputeLost]
         }
     }
 
@@ -136,7 +136,8 @@ public struct ProviderCallback: Sendable, Equatable {
     /// the dispute is named by the transaction it disputes.
     public func disputeReference(for provider: Provider) -> String {
         switch provider {
-        case .paddle: paymentID
+        // PayPal: a dispute and a reversal of one capture are one dispute, named by the capture.
+        case .paddle, .paypal: paymentID
         case .checkout: disputeID ?? "dsp_\(paymentID)"
         default: disputeID ?? "dp_\(paymentID)"
         }
@@ -436,12 +437,14 @@ extension ProviderCallback {
         let capture = paymentID
         let money: [String: Any] = ["currency_code": currency.uppercased(), "value": Self.major(amountMinor, currency)]
         let captureLink: [String: Any] = ["href": "https://api.paypal.com/v2/payments/captures/\(capture)", "rel": "up", "method": "GET"]
-        let dispute = disputeReference(for: .paypal)
+        let dispute = disputeID ?? "PP-D-\(paymentID)"
         let (type, resourceType, resource): (String, String, [String: Any]) = switch kind {
         case .paymentFailed:
             ("PAYMENT.CAPTURE.DENIED", "capture", ["id": capture, "status": "DECLINED", "amount": money, "custom_id": orderID])
         case .refundSucceeded:
             ("PAYMENT.CAPTURE.REFUNDED", "refund", ["id": refundReference(for: .paypal), "status": "COMPLETED", "amount": money, "links": [captureLink]])
+        case .disputeFundsWithdrawn:
+            ("PAYMENT.CAPTURE.REVERSED", "refund", ["id": "RV\(eventID)", "status": "COMPLETED", "amount": money, "links": [captureLink]])
         case .disputeOpened:
             ("CUSTOMER.DISPUTE.CREATED", "dispute", ["dispute_id": dispute, "status": "OPEN", "reason": "MERCHANDISE_OR_SERVICE_NOT_RECEIVED",
                                                      "dispute_amount": money, "disputed_transactions": [["seller_transaction_id": capture]]])

@@ -37,6 +37,7 @@ public struct PayPalSignatureScheme: SignatureScheme {
         case .certificateURLRefused, .untrustedCertificate: .untrustedCertificate
         case .certificateUnavailable: .certificateUnavailable
         case .signatureMismatch: .signatureMismatch
+        case .replayedTransmission: .replayedTransmission
         }
     }
 

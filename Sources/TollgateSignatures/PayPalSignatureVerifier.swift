@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import SwiftASN1
 import TollgateCore
@@ -15,16 +16,25 @@ import X509
 /// by URL (``PayPalCertificates``), so a stream of webhooks makes one fetch. The webhook id is the
 /// source's configuration, never read from the request: a webhook signed for another PayPal
 /// webhook (another merchant's) does not verify here.
+///
+/// PayPal's signature covers the body only through its CRC-32, which can be matched on purpose:
+/// with one genuine transmission in hand (a log, a proxy), another body with the same CRC-32
+/// passes the signature while the transmission time is fresh. So each transmission id, once
+/// verified, is bound to its body's SHA-256 until its time can no longer pass (``Transmissions``):
+/// the same transmission again is harmless (a duplicate, deduplicated downstream), another body
+/// under it is refused. The binding is per process; instances behind one address each keep their own.
 public struct PayPalSignatureVerifier: Sendable {
     public let webhookID: String
     let certificates: PayPalCertificates
     /// How far the transmission time may be from now, either way.
     let tolerance: TimeInterval
+    let transmissions: Transmissions
 
     public init(webhookID: String, certificates: PayPalCertificates, tolerance: Duration = .seconds(300)) {
         self.webhookID = webhookID
         self.certificates = certificates
         self.tolerance = tolerance.seconds
+        self.transmissions = Transmissions(remember: 2 * tolerance.seconds)
     }
 
     public func verify(_ request: SignedRequest, now: Date) async throws(PayPalVerificationFailure) {
@@ -42,6 +52,7 @@ public struct PayPalSignatureVerifier: Sendable {
         guard certificate.publicKey.isValidSignature(signature, for: Array(signed.utf8), signatureAlgorithm: .sha256WithRSAEncryption) else {
             throw .signatureMismatch
         }
+        guard await transmissions.bind(id, to: Array(SHA256.hash(data: request.body)), now: now) else { throw .replayedTransmission }
     }
 
     /// What PayPal signs for a transmission (a signer's half: tests, and later trigger and load).
@@ -64,6 +75,43 @@ public enum PayPalVerificationFailure: String, Error, Sendable, CaseIterable {
     /// The certificate does not chain to a configured root, or names no PayPal host.
     case untrustedCertificate = "untrusted_certificate"
     case signatureMismatch = "signature_mismatch"
+    /// A transmission id already verified with another body: a signature lifted onto a body
+    /// made to match its CRC-32.
+    case replayedTransmission = "replayed_transmission"
+}
+
+/// Transmission ids verified recently, each bound to its body's SHA-256 until it expires
+/// (`remember` seconds: twice the time tolerance, so a transmission expires only once its time
+/// can no longer pass). At most `capacity` are kept; past it the oldest go first, which only
+/// shortens a binding.
+actor Transmissions {
+    private let remember: TimeInterval
+    private let capacity: Int
+    private var digests: [String: [UInt8]] = [:]
+    /// Insertion order with expiry: inserted at `now`, so expiries are in order too.
+    private var order: [(id: String, expires: Date)] = []
+    private var start = 0
+
+    init(remember: TimeInterval, capacity: Int = 100_000) {
+        self.remember = remember
+        self.capacity = max(1, capacity)
+    }
+
+    /// True when `id` is new or already bound to `digest`; false when bound to another body.
+    func bind(_ id: String, to digest: [UInt8], now: Date) -> Bool {
+        while start < order.count, order[start].expires <= now || order.count - start >= capacity {
+            digests[order[start].id] = nil
+            start += 1
+        }
+        if start > 1024, start * 2 > order.count {
+            order.removeFirst(start)
+            start = 0
+        }
+        if let bound = digests[id] { return bound == digest }
+        digests[id] = digest
+        order.append((id, now.addingTimeInterval(remember)))
+        return true
+    }
 }
 
 /// PayPal's signing certificates, fetched from allow-listed URLs and cached by URL.

@@ -48,6 +48,9 @@ public enum VerificationFailure: String, Error, Sendable, CaseIterable {
     /// The provider's certificate could not be fetched now (PayPal): the callback is refused and
     /// the provider retries; nothing was judged forged.
     case certificateUnavailable = "certificate_unavailable"
+    /// A signed transmission seen before with another body (PayPal: a signature lifted onto a
+    /// body forged to match the CRC-32 it covers).
+    case replayedTransmission = "replayed_transmission"
 }
 
 /// One provider's signature scheme, configured with a source's secrets.

@@ -192,7 +192,7 @@ import TollgateTestSupport
     }
 
     /// PayPal through the edge beyond the common lifecycle: PayPal reversing a capture charges the
-    /// order back; a transmission naming a certificate anywhere but PayPal's host, one signed for
+    /// order back, and the dispute about it resolved for the merchant returns it to paid; a transmission naming a certificate anywhere but PayPal's host, one signed for
     /// another webhook, and one whose body changed after signing are refused and store nothing.
     @Test func aPayPalReversalChargesTheOrderBackAndForeignTransmissionsAreRefused() async throws {
         let certificates = try await TestCertificates.make()
@@ -214,6 +214,16 @@ import TollgateTestSupport
                 let body = Array(try JSONSerialization.data(withJSONObject: reversal))
                 _ = try await deliver(client, edge, source: "paypal", provider: .paypal, LifecycleCallback(label: "reversed", body: body, headers: [:], id: "WH-rv-\(run)", expected: .chargedBack))
                 #expect(try await sql("SELECT status FROM orders WHERE tenant = '\(Self.tenant)' AND order_id = '\(order)'") == "charged_back")
+                // The dispute about that capture resolved for the merchant: the reversal is undone.
+                let resolved: [String: Any] = [
+                    "id": "WH-won-\(run)", "event_version": "1.0", "create_time": "2026-11-25T11:00:00Z", "resource_type": "dispute",
+                    "event_type": "CUSTOMER.DISPUTE.RESOLVED", "summary": "A dispute was resolved",
+                    "resource": ["dispute_id": "PP-D-\(run)", "status": "RESOLVED", "dispute_amount": ["currency_code": "USD", "value": "20.00"],
+                                 "disputed_transactions": [["seller_transaction_id": capture]], "dispute_outcome": ["outcome_code": "RESOLVED_SELLER_FAVOUR"]],
+                ]
+                _ = try await deliver(client, edge, source: "paypal", provider: .paypal, LifecycleCallback(
+                    label: "resolved", body: Array(try JSONSerialization.data(withJSONObject: resolved)), headers: [:], id: "WH-won-\(run)", expected: .paid))
+                #expect(try await sql("SELECT status FROM orders WHERE tenant = '\(Self.tenant)' AND order_id = '\(order)'") == "paid")
 
                 let now = Int64(Date().timeIntervalSince1970)
                 let genuine = ProviderLifecycle.paypalSigner.sign(body: life[1].body, timestamp: now, id: "x-\(run)")
@@ -228,7 +238,7 @@ import TollgateTestSupport
                     #expect(response.status == .unauthorized, "\(label): \(text)")
                     #expect(response.headers["content-type"].first == "application/problem+json", "\(label)")
                 }
-                #expect(try await sql("SELECT count(*) FROM payment_events WHERE tenant = '\(Self.tenant)' AND order_id = '\(order)'") == "2")
+                #expect(try await sql("SELECT count(*) FROM payment_events WHERE tenant = '\(Self.tenant)' AND order_id = '\(order)'") == "3")
             }
         }
     }

@@ -46,4 +46,27 @@ import TollgateTestSupport
         #expect(hang.started.withLock { $0 } == 2)
         hang.release()
     }
+
+    /// A dependency that comes back while an old check still hangs is seen within `retryAfter`,
+    /// and from then on every probe checks it; at most `maximumAbandoned` checks hang at once.
+    @Test func aDependencyThatComesBackIsSeenWhileAnOldCheckStillHangs() async throws {
+        let hang = Hang()
+        let down = Mutex(true)
+        let probe = ReadinessProbe(checks: [("postgres", { if down.withLock({ $0 }) { try await hang.check() } })], timeout: .milliseconds(50),
+                                   running: RunningChecks(retryAfter: .milliseconds(300), maximumAbandoned: 2))
+        #expect(await probe.run().checks["postgres"] == .down(reason: "no answer within 0.05 seconds"))
+        #expect(await probe.run().checks["postgres"] == .down(reason: "an earlier check has not answered yet"))
+        // Back, while the first check still hangs: seen once retryAfter has passed, then on every probe.
+        down.withLock { $0 = false }
+        try await Task.sleep(for: .milliseconds(350))
+        for _ in 0..<3 { #expect(await probe.run().checks["postgres"] == .up) }
+        #expect(hang.started.withLock { $0 } == 1 && hang.waiting.withLock(\.count) == 1, "the first check still hangs")
+        // Down again: a second check hangs; with two hanging no third starts, however long.
+        down.withLock { $0 = true }
+        #expect(await probe.run().checks["postgres"] == .down(reason: "no answer within 0.05 seconds"))
+        try await Task.sleep(for: .milliseconds(350))
+        #expect(await probe.run().checks["postgres"] == .down(reason: "an earlier check has not answered yet"), "two hang: no third")
+        #expect(hang.started.withLock { $0 } == 2)
+        hang.release()
+    }
 }

@@ -90,6 +90,32 @@ import X509
         #expect(await paypal.certificates.fetches == 1)
     }
 
+    /// `prefix` and four bytes that give it the CRC-32 of `target` (CRC-32 is linear: the four
+    /// bytes are solved backwards through the table, as a forger would).
+    static func matchingCRC(_ prefix: [UInt8], _ target: [UInt8]) -> [UInt8] {
+        let table = CRC32.table
+        var state = CRC32.checksum(target) ^ 0xFFFF_FFFF
+        for _ in 0..<4 {
+            let index = table.firstIndex { $0 >> 24 == state >> 24 }!
+            state = ((state ^ table[index]) << 8) | UInt32(index)
+        }
+        let bytes = state ^ (CRC32.checksum(prefix) ^ 0xFFFF_FFFF)
+        return prefix + (0..<4).map { UInt8(truncatingIfNeeded: bytes >> (8 * $0)) }
+    }
+
+    /// The signature covers the body only through its CRC-32: a body made to match the CRC of a
+    /// genuine transmission, sent under its headers, must not pass.
+    @Test func aBodyForgedToMatchTheCRCOfAGenuineTransmissionIsRefused() async throws {
+        let chain = try Chain()
+        let paypal = try PayPal(serving: chain)
+        let headers = try chain.headers(Self.body)
+        #expect(await paypal.failure(headers, Self.body) == nil)
+        let forged = Self.matchingCRC(Array(#"{"id":"WH-FORGED","event_type":"PAYMENT.CAPTURE.COMPLETED","resource":{"custom_id":"ord_attacker","pad":""#.utf8), Self.body)
+        #expect(CRC32.checksum(forged) == CRC32.checksum(Self.body) && forged != Self.body, "the forger's body matches the CRC")
+        #expect(await paypal.failure(headers, forged) == .replayedTransmission)
+        #expect(await paypal.failure(headers, Self.body) == nil, "the genuine transmission again is a duplicate, not a forgery")
+    }
+
     @Test func aCertificateURLOffPayPalsHostsIsRefusedWithoutARequest() async throws {
         let chain = try Chain()
         let paypal = try PayPal(serving: chain)

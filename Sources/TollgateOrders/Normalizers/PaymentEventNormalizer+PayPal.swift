@@ -3,11 +3,13 @@ import TollgateCore
 
 extension PaymentEventNormalizer {
     // PayPal (REST webhooks): {"id": "WH-...", "event_type", "resource_type", "resource": {...}}.
-    // Identity: `id`. Our order: a capture's `custom_id` (the checkout passes the order id there;
-    // `invoice_id` when there is none). The payment: the capture id. Refunds and reversals are
-    // resources of their own that point at their capture through the link with `rel` "up";
-    // disputes name it as `disputed_transactions[].seller_transaction_id`. Amounts are decimal
-    // strings in major units of `currency_code`.
+    // Identity: `id`. Our order: a capture's `custom_id` (the checkout passes the order id there).
+    // The payment: the capture id. Refunds and reversals are resources of their own that point at
+    // their capture through the link with `rel` "up"; disputes name it as
+    // `disputed_transactions[].seller_transaction_id`. A reversal and the dispute about the same
+    // capture are one dispute here, named by the capture: PayPal takes the money back (a
+    // reversal, funds withdrawn) and a later resolution settles it either way. Amounts are
+    // decimal strings in major units of `currency_code`.
 
     /// `dispute_outcome.outcome_code` of CUSTOMER.DISPUTE.RESOLVED: who kept the money.
     static let paypalDisputeOutcomes: [String: PaymentEventKind] = [
@@ -32,8 +34,8 @@ extension PaymentEventNormalizer {
         case "PAYMENT.CAPTURE.DENIED": kind = .paymentFailed
         case "PAYMENT.CAPTURE.REFUNDED": kind = .refundSucceeded
         // PayPal took the captured money back without a refund (a reversal, a chargeback through
-        // the card issuer): funds withdrawn for good, as a lost dispute.
-        case "PAYMENT.CAPTURE.REVERSED": kind = .disputeLost
+        // the card issuer): funds withdrawn, until a resolution says who keeps them.
+        case "PAYMENT.CAPTURE.REVERSED": kind = .disputeFundsWithdrawn
         case "CUSTOMER.DISPUTE.CREATED": kind = .disputeOpened
         case "CUSTOMER.DISPUTE.RESOLVED":
             kind = Self.text((resource?["dispute_outcome"] as? [String: Any])?["outcome_code"]).flatMap { Self.paypalDisputeOutcomes[$0] }
@@ -49,25 +51,29 @@ extension PaymentEventNormalizer {
         switch kind {
         case .paymentSucceeded, .paymentFailed:
             let capture = Self.text(resource["id"])
-            result.orderID = Self.text(resource["custom_id"]) ?? Self.text(resource["invoice_id"])
+            // Only `custom_id`: an `invoice_id` is the merchant's invoice number, which may collide with another order's id.
+            result.orderID = Self.text(resource["custom_id"])
             result.providerPaymentID = capture
             result.linkReferences = [capture].compactMap { $0 }
             amount = resource["amount"] as? [String: Any]
-        case .refundSucceeded, .disputeLost where type == "PAYMENT.CAPTURE.REVERSED":
+        case .refundSucceeded, .disputeFundsWithdrawn:
             // A refund (or reversal) resource: its own id, and its capture through `rel: up`.
             let own = Self.text(resource["id"]), capture = Self.paypalUpLink(resource)
             result.providerPaymentID = capture
             result.linkReferences = [capture, own].compactMap { $0 }
-            if kind == .refundSucceeded { result.facts.refundID = own } else { result.facts.disputeID = own }
+            if kind == .refundSucceeded { result.facts.refundID = own } else { result.facts.disputeID = capture }
             amount = resource["amount"] as? [String: Any]
         default:
             // A dispute: its id, and the captures it disputes (the first is the payment).
             let transactions = (resource["disputed_transactions"] as? [[String: Any]]) ?? []
             let captures = transactions.compactMap { Self.text($0["seller_transaction_id"]) }
             result.providerPaymentID = captures.first
-            result.facts.disputeID = Self.text(resource["dispute_id"])
-            result.linkReferences = captures + [result.facts.disputeID].compactMap { $0 }
-            amount = resource["dispute_amount"] as? [String: Any]
+            // Named by the capture, as its reversal is; PayPal's dispute id links it too.
+            result.facts.disputeID = captures.first
+            result.linkReferences = captures + [Self.text(resource["dispute_id"])].compactMap { $0 }
+            // What the buyer got back once resolved, else what the buyer claims.
+            let outcome = resource["dispute_outcome"] as? [String: Any]
+            amount = (outcome?["amount_refunded"] as? [String: Any]) ?? (resource["dispute_amount"] as? [String: Any])
         }
         // Money events without the payment they move, or a dispute without its id, are not PayPal's shape.
         guard result.providerPaymentID != nil, kind == .paymentSucceeded || kind == .paymentFailed || result.facts.refundID != nil || result.facts.disputeID != nil else {
