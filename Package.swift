@@ -389,7 +389,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TollgateLoadTests",
-            dependencies: ["TollgateLoad", "TollgateCore", "TollgateOrders", "TollgateSignatures"],
+            dependencies: ["TollgateLoad", "TollgateCore", "TollgateOrders", "TollgateSignatures", "TollgateTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

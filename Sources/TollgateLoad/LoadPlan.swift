@@ -83,6 +83,11 @@ public struct LoadPlan: Sendable {
     /// Xsolla ids are numbers: a run-specific numeric prefix keeps runs apart.
     let runNumber: String
     let sources: [LoadSource]
+    /// Indices of the sources that pay, refund and dispute the seeded orders, and of the Google
+    /// Play ones: Play names only its purchase (a token), never our order or a price, so its
+    /// pushes are a stream of their own, kept by the edge until an order claims the purchase.
+    let orderSources: [Int]
+    let pushSources: [Int]
     let orders: [SeededOrder]
     let players: [Player]
     let mixTotal: Int
@@ -90,6 +95,8 @@ public struct LoadPlan: Sendable {
     var counter = 0
     /// Provider event ids made so far (one request may make several: a refund and its follow-up).
     var eventSerial = 0
+    /// Google Play purchases reported so far (their tokens are `gp_<run>_<n>`).
+    var googlePlayPurchases = 0
     /// Next seeded order whose payment has not been sent.
     var nextUnpaid = 0
     var paid: [Int] = []
@@ -117,6 +124,8 @@ public struct LoadPlan: Sendable {
         self.products = products
         self.runNumber = String(runID.unicodeScalars.reduce(UInt32(7)) { ($0 &* 31 &+ $1.value) % 90_000 } + 10_000)
         self.sources = sources
+        self.orderSources = sources.indices.filter { sources[$0].provider != .googlePlay }
+        self.pushSources = sources.indices.filter { sources[$0].provider == .googlePlay }
         self.orders = orders
         self.players = players
         self.mixTotal = scenario.mix.reduce(0) { $0 + $1.weight }
@@ -171,7 +180,11 @@ public struct LoadPlan: Sendable {
         provider.eventIDsAreDigits ? "\(runNumber)0\(String(format: "%09d", order))" : "pay_\(orders[order].id)"
     }
 
-    func sourceIndex(of order: Int) -> Int { order % max(1, sources.count) }
+    /// The source that pays `order` (only called when there is one: see `paysOrders`).
+    func sourceIndex(of order: Int) -> Int { orderSources[order % orderSources.count] }
+
+    /// Whether orders can be paid: there are some, and a source that names them.
+    var paysOrders: Bool { !orders.isEmpty && !orderSources.isEmpty }
 
     mutating func callback(_ kind: PaymentEventKind, order: Int, amount: Int64? = nil, now: Date) -> (ProviderCallback, Int) {
         let source = sourceIndex(of: order)
@@ -191,12 +204,16 @@ public struct LoadPlan: Sendable {
     /// webhook in three once orders are paid (and always once all are), money going back on a
     /// paid order: refunds in each provider's real shapes, or a dispute through its stages.
     mutating func genuine(now: Date, elapsed: Duration) -> PlannedRequest {
-        guard !orders.isEmpty else { return status() }
         if !followUps.isEmpty {
             var (callback, source) = followUps.removeFirst()
             callback.occurredAt = now
             return send(callback, source: source, kind: .webhook, elapsed: elapsed)
         }
+        // Each source gets its share of new events: a Play source's are purchases of its own.
+        if !pushSources.isEmpty, !paysOrders || random.next() % UInt64(sources.count) < UInt64(pushSources.count) {
+            return googlePlayPurchase(now: now, elapsed: elapsed)
+        }
+        guard paysOrders else { return status() }
         let allPaid = nextUnpaid >= orders.count
         if !paid.isEmpty, allPaid || random.next() % 3 == 0, let request = moneyBack(now: now, elapsed: elapsed) { return request }
         guard !allPaid else { return status() }
@@ -344,8 +361,34 @@ public struct LoadPlan: Sendable {
                        note: .genuineEvent(account: entry.account, storedID: callback.storedEventID(for: entry.provider)))
     }
 
+    /// A Google Play purchase (a one-time product bought), and for one in four its voiding (Play's
+    /// refund) as a follow-up: both name only the purchase token, which no seeded order carries.
+    mutating func googlePlayPurchase(now: Date, elapsed: Duration) -> PlannedRequest {
+        let source = pushSources[Int(random.next() % UInt64(pushSources.count))]
+        googlePlayPurchases += 1
+        var purchase = ProviderCallback(kind: .paymentSucceeded, orderID: "", eventID: eventID(for: .googlePlay),
+                                        paymentID: "gp_\(runID)_\(googlePlayPurchases)", amountMinor: 0, currency: "USD", occurredAt: now)
+        if random.next() % 4 == 0 {
+            var voided = purchase
+            voided.kind = .refundSucceeded
+            voided.eventID = eventID(for: .googlePlay)
+            followUps.append((voided, source))
+        }
+        purchase.occurredAt = now
+        return send(purchase, source: source, kind: .webhook, elapsed: elapsed)
+    }
+
     mutating func forged(now: Date) -> PlannedRequest {
-        guard !orders.isEmpty else { return status() }
+        // Forgeries go to every source in turn, a Play source's with a token Google did not sign.
+        let target = sources.isEmpty ? nil : Int(random.next() % UInt64(sources.count))
+        if let target, sources[target].provider == .googlePlay {
+            let callback = ProviderCallback(kind: .paymentSucceeded, orderID: "", eventID: "forged_\(runID)_\(counter)",
+                                            paymentID: "gp_forged_\(counter)", amountMinor: 0, currency: "USD", occurredAt: now)
+            let entry = sources[target]
+            ledger.forged.insert(LoadLedger.key(entry.account, callback.eventID))
+            return request(.forged, callback, source: entry, signer: entry.forger, note: .forgedEvent(account: entry.account, storedID: callback.eventID))
+        }
+        guard paysOrders else { return status() }
         var (callback, source) = self.callback(.paymentSucceeded, order: Int(random.next() % UInt64(orders.count)), now: now)
         // A payment id of its own: Adyen and Xsolla identify a payment event by it, and a forgery
         // must not share an id with the genuine payment (the verifier would check the wrong event).
@@ -357,7 +400,7 @@ public struct LoadPlan: Sendable {
     }
 
     mutating func stale(now: Date) -> PlannedRequest {
-        guard !orders.isEmpty, let source = sources.firstIndex(where: \.signsTimestamp) else { return forged(now: now) }
+        guard paysOrders, let source = sources.firstIndex(where: \.signsTimestamp) else { return forged(now: now) }
         let order = Int(random.next() % UInt64(orders.count))
         var (callback, _) = self.callback(.paymentSucceeded, order: order, now: now.addingTimeInterval(-3600))
         callback.paymentID = "pay_stale_\(counter)"
@@ -374,7 +417,7 @@ public struct LoadPlan: Sendable {
         guard state.issued < orders[order].amountMinor else { return false }
         return switch sources[sourceIndex(of: order)].provider {
         case .apple: !state.partialRefundSent
-        // Play's notifications never reach an order (they name only the purchase).
+        // Play's pushes never pay a seeded order (`orderSources` leaves them out).
         case .googlePlay: false
         case .xsolla: !(partialOnly && state.partialRefundSent)
         default: true
@@ -386,7 +429,7 @@ public struct LoadPlan: Sendable {
     /// apply it once a later `webhook` request has sent the payment.
     mutating func outOfOrder(now: Date, elapsed: Duration) -> PlannedRequest {
         let unpaid = orders.count - nextUnpaid
-        guard unpaid > 1 else { return genuine(now: now, elapsed: elapsed) }
+        guard paysOrders, unpaid > 1 else { return genuine(now: now, elapsed: elapsed) }
         let order = nextUnpaid + 1 + Int(random.next() % UInt64(min(unpaid - 1, 50)))
         guard canRefund(order, partialOnly: true) else { return genuine(now: now, elapsed: elapsed) }
         return refund(order: order, kind: .outOfOrder, now: now, elapsed: elapsed, partialOnly: true)

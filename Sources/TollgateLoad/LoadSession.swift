@@ -85,9 +85,9 @@ public struct LoadSession: Sendable {
         let chosen = scenario.sources.isEmpty ? all : all.filter { scenario.sources.contains($0.name) }
         let needsWebhooks = scenario.mix.contains { [.webhook, .duplicate, .forged, .stale, .outOfOrder].contains($0.kind) }
         if needsWebhooks, chosen.isEmpty { throw ScenarioError("tenant \(scenario.tenant) has none of the sources \(scenario.sources)") }
-        // A source with nothing to sign with (an Apple source without a development signing identity)
-        // is left out, and so is Google Play: its notifications name no order, so they could pay none.
-        return chosen.filter { $0.provider != .googlePlay }.compactMap { source in
+        // A source with nothing to sign with (an Apple, Google Play or PayPal source without a
+        // development signing identity or key) is left out.
+        return chosen.compactMap { source in
             source.signer.map { LoadSource(name: source.name, signer: $0, forger: source.forger, account: source.account) }
         }
     }

@@ -17,6 +17,9 @@ import TollgateTestSupport
         WebhookSource(tenant: CheckoutTests.tenant, name: "paddle", provider: .paddle, secrets: [Secret("pdl_ntfset_smoke")]),
         WebhookSource(tenant: CheckoutTests.tenant, name: "xsolla", provider: .xsolla, secrets: [Secret("smoke-xsolla")]),
         WebhookSource(tenant: CheckoutTests.tenant, name: "checkout", provider: .checkout, secrets: [Secret("smoke-checkout")]),
+        // Google Play's pushes name no order: a stream of their own, stored and waiting.
+        WebhookSource(tenant: CheckoutTests.tenant, name: "play", provider: .googlePlay, secrets: [], google: GooglePlaySourceSettings(
+            verifier: ProviderLifecycle.googleVerifier(), packageNames: [ProviderLifecycle.googlePackage], signingKey: ProviderLifecycle.googleKey)),
     ]
 
     @Test func smokeScenarioRunsAndVerifiesClean() async throws {
@@ -60,6 +63,14 @@ import TollgateTestSupport
             for kind in results.kinds { #expect(kind.latency.errors == 0, "\(kind.kind): \(kind.statuses)") }
             #expect(results.kinds.first { $0.kind == "forged" }?.statuses.keys.allSatisfy { ["400", "401"].contains($0) } == true)
             #expect(results.overall.latency.count >= 150, "40/s for 5 s")
+            // The Play stream was sent and kept: purchases (and voidings) of the run's own tokens,
+            // stored and waiting for an order that names them, none applied to a seeded one.
+            let play = try await CheckoutTests().sql("""
+                SELECT count(*) FILTER (WHERE outcome = 'pending' AND order_id IS NULL) || '/' || count(*) FROM payment_events
+                WHERE tenant = '\(CheckoutTests.tenant)' AND source = 'play' AND received_at >= '\(ISO8601DateFormatter().string(from: results.startedAt))'
+                """)
+            let parts = play.split(separator: "/").compactMap { Int($0) }
+            #expect(parts.count == 2 && parts[1] > 0 && parts[0] == parts[1], "Play pushes stored waiting / stored: \(play)")
             let html = try String(contentsOf: output.appendingPathComponent("smoke.html"), encoding: .utf8)
             #expect(html.contains("id=\"throughput-by-status\""))
             #expect(FileManager.default.fileExists(atPath: output.appendingPathComponent("smoke.json").path))

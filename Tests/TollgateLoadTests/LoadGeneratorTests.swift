@@ -7,6 +7,7 @@ import TollgateCore
 import TollgateLoad
 import TollgateOrders
 import TollgateSignatures
+import TollgateTestSupport
 
 @Suite struct ScenarioTests {
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -202,6 +203,52 @@ final class ParsedHTML: NSObject, XMLParserDelegate {
         }
         #expect(!plan.ledger.forged.isEmpty)
         #expect(plan.ledger.genuine.isEmpty)
+    }
+
+    /// Google Play pushes are a stream of their own beside the sources that pay the seeded
+    /// orders: genuine ones verify under the source's trust, name a purchase and no order (so
+    /// `--verify` finds them stored, waiting, and no order moved by them), some are voided and
+    /// some redelivered; forged ones carry a token Google did not sign and are refused.
+    @Test func googlePlayPushesAreAStreamOfTheirOwn() async throws {
+        var scenario = Scenario(name: "play")
+        scenario.mix = [.init(kind: .webhook, weight: 4), .init(kind: .duplicate, weight: 1), .init(kind: .forged, weight: 1)]
+        scenario.duplicateDelay = .zero
+        let audience = ProviderLifecycle.googleAudience, email = ProviderLifecycle.googleEmail, app = ProviderLifecycle.googlePackage
+        let play = LoadSource(name: "play", signer: WebhookSigner(google: ProviderLifecycle.googleKey, audience: audience, email: email, packageName: app),
+                              forger: WebhookSigner(google: nil, audience: audience, email: email, packageName: app))
+        let stripe = LoadSource(name: "stripe", provider: .stripe, secret: Secret("whsec_plan_test"))
+        let orders = (0..<40).map { LoadPlan.SeededOrder(id: "o\($0)", amountMinor: 1999, currency: "USD") }
+        var plan = LoadPlan(scenario: scenario, runID: "gp1", sources: [stripe, play], orders: orders, players: [], seed: 9)
+        let scheme = GooglePlaySignatureScheme(verifier: ProviderLifecycle.googleVerifier(), packageNames: [app])
+        var seen: [PaymentEventKind: Int] = [:]
+        var messages: [String: Int] = [:]
+        var forged = 0
+        for index in 0..<400 {
+            let request = plan.next(at: .milliseconds(index), now: Date())
+            guard request.path.hasSuffix("/play") else { continue }
+            let signed = SignedRequest(headers: request.headers, body: request.body)
+            switch request.note {
+            case .genuineEvent(let account, let id):
+                #expect(account == "play")
+                try await scheme.verify(signed, now: Date())
+                let headers = Dictionary(request.headers.map { ($0.name.lowercased(), $0.value) }, uniquingKeysWith: { first, _ in first })
+                let events = try PaymentEventNormalizer(tenant: "t", source: "play", provider: .googlePlay).normalize(headers: headers, body: request.body)
+                let event = try #require(events.first)
+                #expect(events.count == 1 && event.understood && event.orderID == nil && event.providerEventID == id)
+                #expect(event.providerPaymentID?.hasPrefix("gp.gp_gp1_") == true, "a purchase token of the run")
+                seen[event.kind, default: 0] += 1
+                messages[id, default: 0] += 1
+            case .forgedEvent:
+                forged += 1
+                await #expect(throws: VerificationFailure.self) { try await scheme.verify(signed, now: Date()) }
+            default: Issue.record("unexpected note for \(request.kind)")
+            }
+        }
+        #expect(seen[.paymentSucceeded, default: 0] > 20 && seen[.refundSucceeded, default: 0] > 0, "\(seen)")
+        #expect(messages.values.contains { $0 > 1 }, "some pushes redelivered")
+        #expect(forged > 0)
+        // The seeded orders are paid by Stripe alone.
+        #expect(!plan.ledger.payments.isEmpty && plan.ledger.payments.values.allSatisfy { $0.hasPrefix("stripe|") })
     }
 }
 
