@@ -109,9 +109,38 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "TollgateFulfilment",
+            dependencies: [
+                "TollgateCore",
+                "TollgateOrders",
+                "TollgateSignatures",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TollgateGameBackendSim",
+            dependencies: [
+                "TollgateCore", "TollgateSignatures",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "TollgateConfig",
             dependencies: [
                 "TollgateCore",
+                "TollgateFulfilment",
+                "TollgateOrders",
                 "TollgateCatalog",
                 "TollgateSignatures",
                 .product(name: "Yams", package: "Yams"),
@@ -177,6 +206,7 @@ let package = Package(
         .target(
             name: "TollgatePayments",
             dependencies: [
+                "TollgateCore",
                 "TollgateCheckout",
                 "TollgateConfig",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -192,6 +222,7 @@ let package = Package(
             name: "TollgatePostgres",
             dependencies: [
                 "TollgateCore",
+                "TollgateFulfilment",
                 "TollgateCatalog",
                 "TollgateOrders",
                 "TollgateCheckout",
@@ -208,6 +239,7 @@ let package = Package(
             name: "TollgateHTTP",
             dependencies: [
                 "TollgateCore",
+                "TollgateFulfilment",
                 "TollgateCatalog",
                 "TollgateConfig",
                 "TollgateRedis",
@@ -279,6 +311,8 @@ let package = Package(
                 "TollgateCheckout",
                 "TollgateProviderEvents",
                 "TollgateProviderSim",
+                "TollgateGameBackendSim",
+                "TollgateFulfilment",
                 "TollgateLoad",
                 "TollgateCatalog",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -377,6 +411,7 @@ let package = Package(
             name: "TollgateCheckoutTests",
             dependencies: [
                 "TollgateCheckout",
+                "TollgateCore",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -411,8 +446,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "TollgateFulfilmentTests",
+            dependencies: ["TollgateFulfilment", "TollgateOrders", "TollgateGameBackendSim", "TollgateCore", "TollgateSignatures"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "TollgatePostgresTests",
-            dependencies: ["TollgatePostgres", "TollgateOrders", "TollgateCheckout", "TollgateCatalog", "TollgateCore", "TollgateTestSupport"],
+            dependencies: ["TollgatePostgres", "TollgateOrders", "TollgateCheckout", "TollgateCatalog", "TollgateCore", "TollgateTestSupport",
+                           "TollgateFulfilment", "TollgateGameBackendSim",
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "AsyncHTTPClient", package: "async-http-client")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

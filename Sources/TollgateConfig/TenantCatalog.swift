@@ -1,5 +1,6 @@
 import Foundation
 import TollgateCore
+import TollgateFulfilment
 import TollgateSignatures
 import Yams
 
@@ -152,14 +153,17 @@ public struct TenantCatalog: Sendable {
     public private(set) var sources: [String: [String: WebhookSource]] = [:]
     /// Tenants whose Game Hub posts checkouts, by tenant.
     public private(set) var checkout: [String: CheckoutSettings] = [:]
+    /// Tenants whose game backend takes fulfilment messages, by tenant.
+    public private(set) var gameBackends: [String: GameBackendSettings] = [:]
 
-    public init(sources: [WebhookSource] = [], checkout: [CheckoutSettings] = []) {
+    public init(sources: [WebhookSource] = [], checkout: [CheckoutSettings] = [], gameBackends: [GameBackendSettings] = []) {
         for source in sources { self.sources[source.tenant, default: [:]][source.name] = source }
         for settings in checkout { self.checkout[settings.tenant] = settings }
+        for settings in gameBackends { self.gameBackends[settings.tenant] = settings }
     }
 
     public func source(tenant: String, name: String) -> WebhookSource? { sources[tenant]?[name] }
-    public var tenants: [String] { Set(sources.keys).union(checkout.keys).sorted() }
+    public var tenants: [String] { Set(sources.keys).union(checkout.keys).union(gameBackends.keys).sorted() }
 
     /// Loads every `*.yaml` in `directory`. Collects every problem (file:line:col) before failing.
     public static func load(directory: String, environment: [String: String]) throws(ConfigurationError) -> (catalog: TenantCatalog, warnings: [ConfigurationIssue]) {
@@ -171,7 +175,7 @@ public struct TenantCatalog: Sendable {
             parser.parse(path: (directory as NSString).appendingPathComponent(file))
         }
         guard parser.issues.isEmpty else { throw ConfigurationError(issues: parser.issues) }
-        return (TenantCatalog(sources: parser.sources, checkout: parser.checkout), parser.warnings)
+        return (TenantCatalog(sources: parser.sources, checkout: parser.checkout, gameBackends: parser.gameBackends), parser.warnings)
     }
 
     /// Loads one tenant file's text, named `file` in diagnostics: the loader without the directory,
@@ -180,7 +184,7 @@ public struct TenantCatalog: Sendable {
         var parser = TenantFileParser(environment: environment)
         parser.parse(text: text, path: file)
         guard parser.issues.isEmpty else { throw ConfigurationError(issues: parser.issues) }
-        return (TenantCatalog(sources: parser.sources, checkout: parser.checkout), parser.warnings)
+        return (TenantCatalog(sources: parser.sources, checkout: parser.checkout, gameBackends: parser.gameBackends), parser.warnings)
     }
 }
 
@@ -189,6 +193,7 @@ struct TenantFileParser {
     let environment: [String: String]
     var sources: [WebhookSource] = []
     var checkout: [CheckoutSettings] = []
+    var gameBackends: [GameBackendSettings] = []
     var issues: [ConfigurationIssue] = []
     var warnings: [ConfigurationIssue] = []
     var seenTenants: [String: String] = [:]
@@ -232,7 +237,7 @@ struct TenantFileParser {
             return
         }
         guard let mapping = root?.mapping else { issue(root, path, "expected a mapping with 'tenant' and 'sources'"); return }
-        for key in mapping.keys where !["tenant", "development", "sources", "checkout"].contains(key.string ?? "") {
+        for key in mapping.keys where !["tenant", "development", "sources", "checkout", "game_backend"].contains(key.string ?? "") {
             issue(key, path, "unknown key '\(key.string ?? "?")'")
         }
         guard let tenantNode = mapping["tenant"], let tenant = tenantNode.string, Self.isName(tenant) else {
@@ -251,7 +256,8 @@ struct TenantFileParser {
             }
         }
         if let checkoutNode = mapping["checkout"] { parseCheckout(tenant: tenant, node: checkoutNode, path: path, development: development) }
-        if mapping["sources"] == nil, mapping["checkout"] != nil { return }
+        if let backendNode = mapping["game_backend"] { parseGameBackend(tenant: tenant, node: backendNode, path: path, development: development) }
+        if mapping["sources"] == nil, mapping["checkout"] != nil || mapping["game_backend"] != nil { return }
         guard let sourcesNode = mapping["sources"], let sourceMap = sourcesNode.mapping, !sourceMap.isEmpty else {
             issue(mapping["sources"] ?? root, path, "'sources' must map source names to their settings")
             return

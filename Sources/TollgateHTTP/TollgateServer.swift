@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
@@ -11,6 +12,7 @@ import ServiceLifecycle
 import UnixSignals
 import TollgateConfig
 import TollgateCore
+import TollgateFulfilment
 import TollgatePayments
 import TollgatePostgres
 import TollgateRedis
@@ -39,6 +41,9 @@ public final class TollgateServer: Sendable {
     public let catalog: CatalogStore?
     /// One payment provider client (with its circuit breaker) per checkout tenant.
     let paymentClients: [String: PaymentProviderClient]
+    /// Delivers the fulfilment outbox to the tenants' game backends (nil: no tenant has one).
+    public let deliveryWorker: DeliveryWorker?
+    let gameBackendHTTP: HTTPClient?
     /// Ports the listeners bound (useful when the configuration asks for port 0).
     public let boundPorts = BoundPorts()
     private let registry: PrometheusCollectorRegistry
@@ -87,7 +92,16 @@ public final class TollgateServer: Sendable {
 
         var commitOptions = GroupCommitter.Options()
         commitOptions.commitTimeout = configuration.webhooks.commitTimeout
-        self.committer = GroupCommitter(store: PaymentEventStore(client: postgres, logger: logger), options: commitOptions)
+        // The events each tenant's game backend takes: transitions write their outbox rows for these.
+        let fulfilment = tenants.gameBackends.mapValues(\.events)
+        self.committer = GroupCommitter(store: PaymentEventStore(client: postgres, logger: logger, fulfilment: fulfilment), options: commitOptions)
+        let gameBackendHTTP = tenants.gameBackends.isEmpty ? nil : GameBackendClient.makeHTTPClient()
+        let postgresClient = self.postgres
+        self.gameBackendHTTP = gameBackendHTTP
+        self.deliveryWorker = gameBackendHTTP.map {
+            DeliveryWorker(queue: DeliveryStore(client: postgresClient, logger: logger, fulfilment: fulfilment), backends: tenants.gameBackends,
+                           client: GameBackendClient(http: $0), logger: logger)
+        }
         self.rules = rules
         self.catalog = catalog
         var limiterOptions = RateLimiter.Options()
@@ -116,6 +130,7 @@ public final class TollgateServer: Sendable {
         }
         // Listed in the order they stop in reverse: the edge first, Postgres last.
         var services: [any Service] = [postgres, redis, committer, OperationalGauges(client: postgres, logger: logger)]
+        if let deliveryWorker { services.append(deliveryWorker) }
         if let rules { services.append(DirectoryReloader(rules, interval: self.configuration.rateLimits.pollInterval)) }
         if let catalog { services.append(DirectoryReloader(catalog, interval: self.configuration.catalog.pollInterval)) }
         services += [
@@ -129,9 +144,11 @@ public final class TollgateServer: Sendable {
             try await ServiceGroup(configuration: configuration).run()
         } catch {
             for client in paymentClients.values { await client.shutdown() }
+            try? await gameBackendHTTP?.shutdown()
             throw error
         }
         for client in paymentClients.values { await client.shutdown() }
+        try? await gameBackendHTTP?.shutdown()
     }
 
     /// What `/readyz` checks: one probe for the edge and the admin listener, so both see the same
@@ -165,7 +182,7 @@ public final class TollgateServer: Sendable {
         )
         let redis = self.redis
         let checkout = try await CheckoutRoutes.make(
-            tenants: tenants, products: { [catalog] in catalog?.snapshot.catalogs.tenants[$0] }, payments: paymentClients, orders: DeadlineBoundOrders(CheckoutOrderStore(client: postgres, logger: logger), timeout: configuration.postgres.statementTimeout),
+            tenants: tenants, products: { [catalog] in catalog?.snapshot.catalogs.tenants[$0] }, payments: paymentClients, orders: DeadlineBoundOrders(CheckoutOrderStore(client: postgres, logger: logger, fulfilment: tenants.gameBackends.mapValues(\.events)), timeout: configuration.postgres.statementTimeout),
             idempotency: { IdempotencyRecordStore(redis: redis, ttl: $0.idempotencyTTL, lease: $0.idempotencyLease) },
             rateLimiter: rateLimiter, rateLimitHeadersOnAdmitted: configuration.rateLimits.headersOnAdmitted, logger: logger
         )

@@ -22,6 +22,9 @@ public enum ReviewReason: String, Sendable, CaseIterable, Codable, Comparable {
     /// A refund the provider reported without an amount (a voided Google Play purchase): money
     /// went back, how much only a human can say.
     case unpricedRefund = "unpriced_refund"
+    /// The game backend declined to grant what was paid for (a banned player, an item it no
+    /// longer sells): the player paid and got nothing, so a human refunds or grants by hand.
+    case fulfilmentDeclined = "fulfilment_declined"
 
     public static func < (lhs: ReviewReason, rhs: ReviewReason) -> Bool { lhs.rawValue < rhs.rawValue }
 }
@@ -114,6 +117,8 @@ public struct OrderLedger: Sendable, Equatable {
     public var disputes: [String: DisputeRecord] = [:]
     /// The order was in `needs_review` before the ledger existed (migration 0004).
     public var legacyReview = false
+    /// Why the game backend declined the grant, as it said (nil: never declined).
+    public var fulfilmentDeclined: String?
 
     /// The id migration 0004 gave a dispute in progress (its real id was never stored); the
     /// first dispute reported afterwards is taken to be it.
@@ -150,6 +155,7 @@ public struct OrderLedger: Sendable, Equatable {
         }
         if paidAfterClose { reasons.insert(.paymentAfterClose) }
         if legacyReview { reasons.insert(.legacyReview) }
+        if fulfilmentDeclined != nil { reasons.insert(.fulfilmentDeclined) }
         if !extraPayments.isEmpty { reasons.insert(.doublePayment) }
         if foreignCurrencyRefunds.keys.contains(where: { failedRefunds[$0] == nil }) { reasons.insert(.currencyMismatch) }
         if unpricedRefunds.contains(where: { refunds[$0] == nil && failedRefunds[$0] == nil }) { reasons.insert(.unpricedRefund) }
@@ -190,7 +196,7 @@ public struct OrderLedger: Sendable, Equatable {
 extension OrderLedger: Codable {
     private enum CodingKeys: String, CodingKey {
         case paidBy, paidAmountMinor, paidCurrency, paidAfterClose, extraPayments, refunds, foreignCurrencyRefunds, failedRefunds,
-             unpricedRefunds, reportedRefundedTotal, disputes, legacyReview
+             unpricedRefunds, reportedRefundedTotal, disputes, legacyReview, fulfilmentDeclined
     }
 
     /// Tolerant: an order created before the ledger existed stores `{}`.
@@ -208,6 +214,7 @@ extension OrderLedger: Codable {
         reportedRefundedTotal = try container.decodeIfPresent(Int64.self, forKey: .reportedRefundedTotal) ?? 0
         disputes = try container.decodeIfPresent([String: DisputeRecord].self, forKey: .disputes) ?? [:]
         legacyReview = try container.decodeIfPresent(Bool.self, forKey: .legacyReview) ?? false
+        fulfilmentDeclined = try container.decodeIfPresent(String.self, forKey: .fulfilmentDeclined)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -225,6 +232,7 @@ extension OrderLedger: Codable {
         if reportedRefundedTotal != 0 { try container.encode(reportedRefundedTotal, forKey: .reportedRefundedTotal) }
         if !disputes.isEmpty { try container.encode(disputes, forKey: .disputes) }
         if legacyReview { try container.encode(true, forKey: .legacyReview) }
+        try container.encodeIfPresent(fulfilmentDeclined, forKey: .fulfilmentDeclined)
     }
 }
 

@@ -228,6 +228,19 @@ public enum OrderStateMachine {
         return .applied(settled(order, ledger))
     }
 
+    /// The game backend declined to grant what `order` paid for: a fact in its ledger, so the
+    /// order waits in `needs_review` (reason `fulfilment_declined`) whatever arrives later, until
+    /// a human settles it. Only a paid order can be declined; a second decline changes nothing.
+    public static func fulfilmentDeclined(_ order: OrderState, reason: String) -> OrderDecision {
+        guard !OrderStatus.beforePayment.contains(order.status) else {
+            return .ignored(reason: "fulfilment declined for a \(order.status.rawValue) order")
+        }
+        guard order.ledger.fulfilmentDeclined == nil else { return .ignored(reason: "fulfilment already declined") }
+        var ledger = order.ledger
+        ledger.fulfilmentDeclined = reason.isEmpty ? "declined" : String(reason.prefix(200))
+        return .applied(settled(order, ledger))
+    }
+
     /// The order with `ledger`, its refunded total and status derived from it.
     static func settled(_ order: OrderState, _ ledger: OrderLedger) -> OrderState {
         var next = order

@@ -106,6 +106,25 @@ public struct WritePlan: Sendable, Equatable {
         public var reason: String?
     }
 
+    /// A message for the game backend that an applied transition caused (the outbox row is
+    /// written in the same transaction, if the tenant's backend takes this event).
+    public struct Delivery: Sendable, Equatable {
+        public var order: OrderKey
+        public var event: PlannedEventReference
+        public var type: FulfilmentEvent
+        /// The order as the transition left it: what the message says.
+        public var status: OrderStatus
+        public var refundedMinor: Int64
+
+        public init(order: OrderKey, event: PlannedEventReference, type: FulfilmentEvent, status: OrderStatus, refundedMinor: Int64) {
+            self.order = order
+            self.event = event
+            self.type = type
+            self.status = status
+            self.refundedMinor = refundedMinor
+        }
+    }
+
     /// One per input event, in input order.
     public var results: [CommitOutcome] = []
     /// In arrival order (their row ids must be assigned in this order).
@@ -119,6 +138,8 @@ public struct WritePlan: Sendable, Equatable {
     public var links: [PaymentLink: OrderKey] = [:]
     /// Review reasons the plan gives orders that did not have them (what operators are alerted on).
     public var reviewReasonsAdded: [OrderKey: Set<ReviewReason>] = [:]
+    /// In decision order: an order's messages reach its game in the order its transitions happened.
+    public var deliveries: [Delivery] = []
 }
 
 /// Decides what a commit writes: the one place where an event's outcome is decided.
@@ -259,6 +280,9 @@ public enum WritePlanner {
             switch OrderStateMachine.apply(event, to: order) {
             case .applied(let next):
                 plan.transitions.append(.init(order: key, event: reference, from: order.status, to: next.status, outcome: .applied, reason: nil))
+                for type in FulfilmentEvent.caused(from: order, to: next) {
+                    plan.deliveries.append(.init(order: key, event: reference, type: type, status: next.status, refundedMinor: next.refundedMinor))
+                }
                 if next != order {
                     orders[key] = next
                     plan.orders[key] = next

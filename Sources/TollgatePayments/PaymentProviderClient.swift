@@ -6,6 +6,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import TollgateCheckout
+import TollgateCore
 import TollgateConfig
 
 /// Opens payments at one tenant's provider (Stripe's PaymentIntents shape) through AsyncHTTPClient,

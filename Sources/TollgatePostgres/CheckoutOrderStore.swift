@@ -11,10 +11,14 @@ import TollgateOrders
 public struct CheckoutOrderStore: Sendable {
     let client: PostgresClient
     let logger: Logger
+    /// What each tenant's game backend takes: a callback that raced ahead of its order applies
+    /// here, and its transitions write their outbox rows like any other.
+    let fulfilment: PaymentEventStore.FulfilmentSubscriptions
 
-    public init(client: PostgresClient, logger: Logger) {
+    public init(client: PostgresClient, logger: Logger, fulfilment: PaymentEventStore.FulfilmentSubscriptions = [:]) {
         self.client = client
         self.logger = logger
+        self.fulfilment = fulfilment
     }
 
     public struct StoredOrder: Sendable, Equatable {
@@ -144,7 +148,7 @@ public struct CheckoutOrderStore: Sendable {
                                 \(priced.lines.map(\.unitAmountMinor))::bigint[], \(priced.lines.map(\.amountMinor))::bigint[])
                          WITH ORDINALITY AS l(sku, title, quantity, unit, amount, ordinality)
                     """, logger: logger)
-                try await PaymentEventStore(client: client, logger: logger).applyWaiting(tenant: tenant, orderID: orderID, on: connection)
+                try await PaymentEventStore(client: client, logger: logger, fulfilment: fulfilment).applyWaiting(tenant: tenant, orderID: orderID, on: connection)
                 let rows = try await connection.query("""
                     SELECT \(unescaped: Self.columns) FROM orders WHERE tenant = \(tenant) AND order_id = \(orderID)
                     """, logger: logger)
@@ -173,7 +177,7 @@ public struct CheckoutOrderStore: Sendable {
         try await PostgresMetrics.measure("record_payment") {
             try await client.withTransaction(logger: logger) { connection in
                 if let known = Provider(rawValue: provider) {
-                    try await PaymentEventStore(client: client, logger: logger).link(
+                    try await PaymentEventStore(client: client, logger: logger, fulfilment: fulfilment).link(
                         PaymentLink(tenant: tenant, provider: known, reference: paymentID), to: OrderKey(tenant: tenant, orderID: orderID), on: connection
                     )
                 }

@@ -138,12 +138,41 @@ extension PaymentEventStore {
         guard ids.count == plan.newEvents.count else { throw PlanOutdated(reason: "concurrent insert of the same event") }
         try await updateOutcomes(plan.outcomeChanges, on: connection)
         try await updateOrdersAndLinks(plan.orders, links: plan.links, on: connection)
-        try await insertTransitions(plan.transitions.map { transition in
-            switch transition.event {
-            case .stored(let rowID): (transition, rowID)
-            case .new(let index): (transition, ids[plan.newEvents[index].event.key]!)
+        func rowID(_ reference: PlannedEventReference) -> Int64 {
+            switch reference {
+            case .stored(let rowID): rowID
+            case .new(let index): ids[plan.newEvents[index].event.key]!
             }
-        }, on: connection)
+        }
+        try await insertTransitions(plan.transitions.map { ($0, rowID($0.event)) }, on: connection)
+        let subscribed = plan.deliveries.filter { fulfilment[$0.order.tenant]?.contains($0.type) == true }
+        try await Self.insertDeliveries(subscribed.map { ($0, rowID($0.event)) }, logger: logger, on: connection)
+    }
+
+    /// The outbox rows of `deliveries` (each of a type its tenant's game backend takes), in
+    /// decision order. Each body is built here,
+    /// in the transaction that moves the order, so every attempt sends the same bytes: the order
+    /// as the transition left it, its lines and the payment that paid it.
+    static func insertDeliveries(_ rows: [(WritePlan.Delivery, Int64?)], logger: Logger, on connection: PostgresConnection) async throws {
+        guard !rows.isEmpty else { return }
+        try await connection.query("""
+            INSERT INTO deliveries (tenant, order_id, type, event_id, body)
+            SELECT v.tenant, v.order_id, v.type, NULLIF(v.event_id, 0), jsonb_build_object(
+                'type', v.type,
+                'timestamp', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                'data', jsonb_build_object(
+                    'tenant', o.tenant, 'order_id', o.order_id, 'player_id', o.player_id, 'status', v.status,
+                    'amount_minor', o.amount_minor, 'currency', o.currency, 'refunded_minor', v.refunded,
+                    'lines', COALESCE((SELECT jsonb_agg(jsonb_build_object('sku', l.sku, 'quantity', l.quantity) ORDER BY l.line)
+                                       FROM order_lines l WHERE l.tenant = o.tenant AND l.order_id = o.order_id), '[]'::jsonb),
+                    'payment', jsonb_build_object('provider', COALESCE(e.provider, o.provider, ''), 'id', COALESCE(o.ledger->>'paidBy', ''))))::text
+            FROM unnest(\(rows.map(\.0.order.tenant)), \(rows.map(\.0.order.orderID)), \(rows.map(\.0.type.rawValue)), \(rows.map { $0.1 ?? 0 }),
+                \(rows.map(\.0.status.rawValue)), \(rows.map(\.0.refundedMinor)))
+              WITH ORDINALITY AS v(tenant, order_id, type, event_id, status, refunded, n)
+            JOIN orders o ON o.tenant = v.tenant AND o.order_id = v.order_id
+            LEFT JOIN payment_events e ON e.id = NULLIF(v.event_id, 0)
+            ORDER BY v.n
+            """, logger: logger)
     }
 
     /// One INSERT for all new events, row ids assigned in arrival order; returns them by key.
@@ -198,7 +227,7 @@ extension PaymentEventStore {
 
     /// The orders' new state and the new links, in one statement (a data-modifying CTE runs
     /// whether or not the UPDATE refers to it). A link already there stays where it is.
-    private func updateOrdersAndLinks(_ orders: [OrderKey: OrderState], links: [PaymentLink: OrderKey], on connection: PostgresConnection) async throws {
+    func updateOrdersAndLinks(_ orders: [OrderKey: OrderState], links: [PaymentLink: OrderKey], on connection: PostgresConnection) async throws {
         guard !orders.isEmpty || !links.isEmpty else { return }
         let changed = orders.sorted { $0.key < $1.key }
         let linked = links.sorted { ($0.key.tenant, $0.key.provider.rawValue, $0.key.reference) < ($1.key.tenant, $1.key.provider.rawValue, $1.key.reference) }

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import PostgresNIO
+import TollgateFulfilment
 import TollgateOrders
 
 /// Writes payment events and their order transitions durably and exactly once.
@@ -15,6 +16,9 @@ import TollgateOrders
 /// later round (a chain of links) locks more references after rows, and a deadlock there aborts
 /// the transaction before anything is acknowledged (503, the provider retries).
 public struct PaymentEventStore: Sendable {
+    /// Per tenant, the events its game backend takes.
+    public typealias FulfilmentSubscriptions = [String: Set<FulfilmentEvent>]
+
     /// A plan kept linking references it had not read for, round after round.
     struct LinkChainTooLong: Error {
         var references: Int
@@ -22,10 +26,14 @@ public struct PaymentEventStore: Sendable {
 
     let client: PostgresClient
     let logger: Logger
+    /// Per tenant, the events its game backend takes: the outbox rows a plan's transitions
+    /// cause are written for these alone (a tenant without a backend gets none).
+    let fulfilment: FulfilmentSubscriptions
 
-    public init(client: PostgresClient, logger: Logger) {
+    public init(client: PostgresClient, logger: Logger, fulfilment: FulfilmentSubscriptions = [:]) {
         self.client = client
         self.logger = logger
+        self.fulfilment = fulfilment
     }
 
     /// Commits `events` in one transaction. Returns one result per event, in order: an outcome,

@@ -71,9 +71,18 @@ public struct StandardWebhooksSignatureScheme: SignatureScheme {
 extension StandardWebhooksSignatureScheme {
     /// The mirror of ``verify(_:now:)``: the three headers for message `id` at `timestamp`.
     static func sign(_ body: [UInt8], secret: Secret, timestamp: Int64, id: String) -> [(name: String, value: String)] {
-        let text = secret.exposedValue
-        let key = Base64.decode(text.hasPrefix("whsec_") ? Substring(text.dropFirst(6)) : Substring(text)) ?? []
-        let mac = Encoding.hmacSHA256(key: key, Array("\(id).\(timestamp).".utf8) + body)
-        return [("webhook-id", id), ("webhook-timestamp", "\(timestamp)"), ("webhook-signature", "v1,\(Data(mac).base64EncodedString())")]
+        sign(body, secrets: [secret], timestamp: timestamp, id: id)
+    }
+
+    /// Signed with every `whsec_` secret, one `v1` entry each: during a rotation the receiver
+    /// accepts whichever of the old and new secrets it holds.
+    public static func sign(_ body: [UInt8], secrets: [Secret], timestamp: Int64, id: String) -> [(name: String, value: String)] {
+        let signed = Array("\(id).\(timestamp).".utf8) + body
+        let entries = secrets.map { secret in
+            let text = secret.exposedValue
+            let key = Base64.decode(text.hasPrefix("whsec_") ? Substring(text.dropFirst(6)) : Substring(text)) ?? []
+            return "v1," + Data(Encoding.hmacSHA256(key: key, signed)).base64EncodedString()
+        }
+        return [("webhook-id", id), ("webhook-timestamp", "\(timestamp)"), ("webhook-signature", entries.joined(separator: " "))]
     }
 }

@@ -1,5 +1,6 @@
 import Testing
 import TollgateCheckout
+import TollgateCore
 
 @Suite struct CheckoutOrderValidatorTests {
     let validator = CheckoutOrderValidator()

@@ -53,6 +53,12 @@ public struct CircuitBreaker: Sendable, Equatable {
         return until - now
     }
 
+    /// Gives back a half-open probe that was permitted but never made (nothing was there to
+    /// send), so that the next call may probe.
+    public mutating func cancelProbe() {
+        if case .halfOpen(true) = state { state = .halfOpen(probeInFlight: false) }
+    }
+
     /// Reports how a permitted call ended.
     public mutating func record(success: Bool, now: Int64) {
         switch state {
