@@ -466,6 +466,8 @@ let package = Package(
         .testTarget(
             name: "TollgateHTTPTests",
             dependencies: [
+                "TollgateFulfilment",
+                "TollgateGameBackendSim",
                 "TollgateHTTP", "TollgateCatalog", "TollgateTestSupport", "TollgateConfig", "TollgateCore", "TollgateCheckout", "TollgateRedis", "TollgateTelemetry",
                 "TollgateRedisStores", "TollgatePayments",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

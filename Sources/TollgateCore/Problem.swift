@@ -87,6 +87,8 @@ public enum ProblemKind: String, Sendable, CaseIterable {
     case itemUnavailable = "item-unavailable"
     /// Checkout: the player already holds as many of a limited item as one player may.
     case purchaseLimitReached = "purchase-limit-reached"
+    /// Checkout: the game says this player may not buy (banned, or unknown to it).
+    case playerNotAllowed = "player-not-allowed"
 
     public var status: Int {
         switch self {
@@ -108,6 +110,7 @@ public enum ProblemKind: String, Sendable, CaseIterable {
         case .upstreamTimeout: 504
         case .priceChanged, .purchaseLimitReached: 409
         case .itemUnavailable: 422
+        case .playerNotAllowed: 403
         }
     }
 
@@ -134,6 +137,7 @@ public enum ProblemKind: String, Sendable, CaseIterable {
         case .priceChanged: "A price has changed since the page showed it."
         case .itemUnavailable: "An item cannot be sold as requested."
         case .purchaseLimitReached: "The player has reached the purchase limit of an item."
+        case .playerNotAllowed: "The game does not allow this player to buy."
         }
     }
 

@@ -43,6 +43,8 @@ public final class TollgateServer: Sendable {
     let paymentClients: [String: PaymentProviderClient]
     /// Delivers the fulfilment outbox to the tenants' game backends (nil: no tenant has one).
     public let deliveryWorker: DeliveryWorker?
+    /// Asks the game about a player before checkout sells (tenants with player_verification).
+    let playerVerifier: PlayerVerifier?
     let gameBackendHTTP: HTTPClient?
     /// Ports the listeners bound (useful when the configuration asks for port 0).
     public let boundPorts = BoundPorts()
@@ -96,6 +98,7 @@ public final class TollgateServer: Sendable {
         let fulfilment = tenants.gameBackends.mapValues(\.events)
         self.committer = GroupCommitter(store: PaymentEventStore(client: postgres, logger: logger, fulfilment: fulfilment), options: commitOptions)
         let gameBackendHTTP = tenants.gameBackends.isEmpty ? nil : GameBackendClient.makeHTTPClient()
+        self.playerVerifier = gameBackendHTTP.map { PlayerVerifier(backends: tenants.gameBackends, client: GameBackendClient(http: $0)) }
         let postgresClient = self.postgres
         self.gameBackendHTTP = gameBackendHTTP
         self.deliveryWorker = gameBackendHTTP.map {
@@ -178,13 +181,14 @@ public final class TollgateServer: Sendable {
             ),
             committer: committer,
             rateLimiter: rateLimiter,
-            rateLimitHeadersOnAdmitted: configuration.rateLimits.headersOnAdmitted
+            rateLimitHeadersOnAdmitted: configuration.rateLimits.headersOnAdmitted,
+            players: playerVerifier
         )
         let redis = self.redis
         let checkout = try await CheckoutRoutes.make(
             tenants: tenants, products: { [catalog] in catalog?.snapshot.catalogs.tenants[$0] }, payments: paymentClients, orders: DeadlineBoundOrders(CheckoutOrderStore(client: postgres, logger: logger, fulfilment: tenants.gameBackends.mapValues(\.events)), timeout: configuration.postgres.statementTimeout),
             idempotency: { IdempotencyRecordStore(redis: redis, ttl: $0.idempotencyTTL, lease: $0.idempotencyLease) },
-            rateLimiter: rateLimiter, rateLimitHeadersOnAdmitted: configuration.rateLimits.headersOnAdmitted, logger: logger
+            rateLimiter: rateLimiter, rateLimitHeadersOnAdmitted: configuration.rateLimits.headersOnAdmitted, players: playerVerifier, logger: logger
         )
         let router = Self.makeEdgeRouter(bodyLimit: configuration.server.bodyLimitBytes, readiness: readinessProbe, webhooks: webhooks, checkout: checkout)
 
@@ -255,6 +259,7 @@ public final class TollgateServer: Sendable {
         HealthRoutes(readiness: readinessProbe).register(on: router)
         if let rules { RulesAdminRoutes.make(store: rules).register(on: router) }
         if let catalog { CatalogAdminRoutes.make(store: catalog).register(on: router) }
+        DeliveryAdminRoutes(store: DeliveryStore(client: postgres, logger: logger, fulfilment: tenants.gameBackends.mapValues(\.events))).register(on: router)
         let ports = boundPorts
         return Application(
             router: router,

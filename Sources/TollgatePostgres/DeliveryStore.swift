@@ -256,3 +256,28 @@ extension DeliveryStore {
         return counts
     }
 }
+
+extension DeliveryStore.Listed {
+    /// As the admin listener and `tollgate deliveries list` show it.
+    public var json: JSONValue {
+        func date(_ value: Date?) -> JSONValue { value.map { .string(ISO8601Timestamp.format($0)) } ?? .null }
+        return .object([
+            ("id", .int(Int(id))), ("tenant", .string(tenant)), ("order_id", .string(orderID)), ("type", .string(type)),
+            ("webhook_id", .string(webhookID)), ("status", .string(status)), ("attempts", .int(attempts)),
+            ("next_attempt_at", date(nextAttemptAt)), ("leased_until", date(leasedUntil)), ("last_status", lastStatus.map(JSONValue.int) ?? .null),
+            ("last_error", lastError.map(JSONValue.string) ?? .null), ("created_at", date(createdAt)), ("finished_at", date(finishedAt)),
+            ("attempt_log", .array(attemptLog.map { attempt in
+                .object([("attempt", .int(attempt.attempt)), ("worker", .string(attempt.worker)), ("started_at", date(attempt.startedAt)),
+                         ("latency_ms", .int(attempt.latencyMilliseconds)), ("status", attempt.httpStatus.map(JSONValue.int) ?? .null),
+                         ("error", attempt.error.map(JSONValue.string) ?? .null), ("response", attempt.response.map(JSONValue.string) ?? .null)])
+            })),
+        ])
+    }
+}
+
+extension DeliveryStore.Endpoint {
+    public var json: JSONValue {
+        .object([("tenant", .string(tenant)), ("state", .string(state)), ("reason", reason.map(JSONValue.string) ?? .null),
+                 ("changed_at", changedAt.map { .string(ISO8601Timestamp.format($0)) } ?? .null)])
+    }
+}

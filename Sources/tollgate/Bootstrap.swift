@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
 import Logging
+import PostgresNIO
+import TollgateCore
+import TollgatePostgres
 import TollgateConfig
 import TollgateHTTP
 import TollgateRedisStores
@@ -47,6 +50,16 @@ enum Bootstrap {
             FileHandle.standardError.write(Data("tollgate: invalid product catalog\n\(error)\n".utf8))
             throw ExitCode.failure
         }
+    }
+
+    /// A Postgres pool for a command (run it with `client.run()`), the password resolved.
+    static func postgresClient(_ configuration: TollgateConfiguration, poolSize: Int, logger: Logger) throws -> PostgresClient {
+        let config = configuration.postgres
+        guard var endpoint = PostgresEndpoint(url: config.url) else { throw ValidationError("postgres.url is not a valid postgres:// URL") }
+        if let password = config.password {
+            endpoint.password = try password.resolve(environment: ProcessInfo.processInfo.environment).exposedValue
+        }
+        return PostgresClient(configuration: endpoint.clientConfiguration(poolSize: poolSize), backgroundLogger: logger)
     }
 
     static func logger(for configuration: TollgateConfiguration) -> Logger {

@@ -43,17 +43,15 @@ struct Orders: AsyncParsableCommand {
         func run() async throws {
             let loaded = try Bootstrap.loadConfiguration(path: options.config)
             let logger = Bootstrap.logger(for: loaded.configuration)
-            let config = loaded.configuration.postgres
-            guard var endpoint = PostgresEndpoint(url: config.url) else { throw ValidationError("postgres.url is not a valid postgres:// URL") }
-            if let password = config.password {
-                endpoint.password = try password.resolve(environment: ProcessInfo.processInfo.environment).exposedValue
-            }
-            let client = PostgresClient(configuration: endpoint.clientConfiguration(poolSize: 1), backgroundLogger: logger)
+            let client = try Bootstrap.postgresClient(loaded.configuration, poolSize: 1, logger: logger)
+            // Callbacks that arrived before their order apply when it is seeded: their
+            // transitions tell the game backend like any other.
+            let fulfilment = try Bootstrap.loadTenants(loaded.configuration).catalog.gameBackends.mapValues(\.events)
             let ids = (0..<count).map { _ in prefix + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16) }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await client.run() }
                 defer { group.cancelAll() }
-                let store = PaymentEventStore(client: client, logger: logger)
+                let store = PaymentEventStore(client: client, logger: logger, fulfilment: fulfilment)
                 for chunk in stride(from: 0, to: ids.count, by: 1000) {
                     let slice = ids[chunk..<min(chunk + 1000, ids.count)]
                     try await store.seedOrders(tenant: tenant, orders: slice.map { ($0, amountMinor, currency.uppercased()) })

@@ -6,7 +6,7 @@ struct Tollgate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tollgate",
         abstract: "Payment gateway proxy and webhook ingress edge.",
-        subcommands: [Serve.self, GameBackendSim.self, Migrate.self, Config.self, Orders.self, Rules.self, Catalog.self, ProviderSim.self, Trigger.self, Token.self, Load.self, AppleDevIdentity.self]
+        subcommands: [Serve.self, Deliver.self, Deliveries.self, GameBackendSim.self, Migrate.self, Config.self, Orders.self, Rules.self, Catalog.self, ProviderSim.self, Trigger.self, Token.self, Load.self, AppleDevIdentity.self]
     )
 }
 

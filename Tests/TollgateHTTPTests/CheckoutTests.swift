@@ -7,6 +7,7 @@ import NIOHTTP1
 import Testing
 import TollgateConfig
 import TollgateCore
+import TollgateFulfilment
 import TollgateHTTP
 import TollgateRedisStores
 import TollgateProviderSim
@@ -43,6 +44,7 @@ import TollgateTestSupport
         edgeLogger: Logger? = nil,
         postgresURL: String = TestEnvironment.postgresURL,
         configure: (inout TollgateConfiguration) -> Void = { _ in },
+        gameBackend: GameBackendSettings? = nil,
         _ body: (Fixture) async throws -> Void
     ) async throws {
         let certificates = try await TestCertificates.make()
@@ -69,7 +71,8 @@ import TollgateTestSupport
                     playerTokenKeys: [.init(kid: "k1", algorithm: .hs256, material: Secret(tokenKey))],
                     payments: .init(baseURL: "http://127.0.0.1:\(simPort)", secretKey: Secret("sk_test_shop"), webhookSource: "stripe",
                                     connectTimeout: .seconds(1), timeout: paymentsTimeout, attempts: attempts)
-                )]
+                )],
+                gameBackends: gameBackend.map { [$0] } ?? []
             )
             let productsDirectory = try TestEnvironment.makeTemporaryDirectory("tollgate-checkout-catalog")
             try Self.shopCatalog.write(to: productsDirectory.appendingPathComponent("\(tenant).yaml"), atomically: true, encoding: .utf8)

@@ -1,4 +1,5 @@
 import TollgateCheckout
+import TollgateFulfilment
 import TollgatePayments
 import TollgatePostgres
 import TollgateRedis
@@ -37,6 +38,13 @@ protocol PaymentOpener: Sendable {
     func retrievePayment(id: String) async throws(PaymentProviderClient.Failure) -> OpenedPayment
 }
 
+/// The game's word on a player before anything is sold (`PlayerVerifier`; fakes in route tests).
+protocol PlayerVerifying: Sendable {
+    func verifies(tenant: String) -> Bool
+    func decide(tenant: String, player: String) async -> PlayerVerifier.Decision
+}
+
+extension PlayerVerifier: PlayerVerifying {}
 extension CheckoutOrderStore: CheckoutOrders {}
 extension IdempotencyRecordStore: IdempotencyRecords {}
 extension PaymentProviderClient: PaymentOpener {}

@@ -7,6 +7,7 @@ import TollgateCatalog
 import TollgateCheckout
 import TollgateConfig
 import TollgateCore
+import TollgateFulfilment
 import TollgatePayments
 import TollgatePostgres
 import TollgateRateLimits
@@ -38,6 +39,8 @@ struct CheckoutRoutes: Sendable {
     let orders: any CheckoutOrders
     let rateLimiter: (any RateLimiting)?
     let rateLimitHeadersOnAdmitted: Bool
+    /// Asks the game about the player before an order is written (tenants with player_verification).
+    var players: (any PlayerVerifying)? = nil
     let logger: Logger
 
     static let idempotencyKeyHeader = HTTPField.Name("Idempotency-Key")!
@@ -108,6 +111,7 @@ struct CheckoutRoutes: Sendable {
             }
             country = try pricingCountry(order, session: session)
             priced = try price(order, country: country, tenant: tenant)
+            try await verifyPlayer(player, tenant: name)
         } catch let refusal as Problem where refusal.status < 500 {
             // A final refusal is stored under this key, so first ask Postgres whether the key already
             // made an order (Redis forgot it): then that order is the answer (the catalog may have
@@ -171,6 +175,21 @@ struct CheckoutRoutes: Sendable {
             // The provider has the payment; a retry with the same key finds it again and records it.
             throw Problem(.serviceUnavailable, detail: "The payment was opened but could not be recorded; retry with the same Idempotency-Key.",
                           headers: [("Retry-After", "2")])
+        }
+    }
+
+    /// The game's word on the player, where the tenant asks for it: a banned or unknown player
+    /// gets 403 (final, like a refused item); a game that could not say gets 503 when the tenant
+    /// refuses on timeout (the page retries with the same key).
+    private func verifyPlayer(_ player: String, tenant: String) async throws {
+        guard let players, players.verifies(tenant: tenant) else { return }
+        switch await players.decide(tenant: tenant, player: player) {
+        case .allow: return
+        case .refuse(.unverified):
+            throw Problem(.serviceUnavailable, detail: "The game could not verify the player; retry with the same Idempotency-Key.", headers: [("Retry-After", "5")])
+        case .refuse(let verdict):
+            throw Problem(.playerNotAllowed, detail: "The game does not allow this player to buy (\(verdict.rawValue)).",
+                          extensions: ["reason": .string(verdict.rawValue)])
         }
     }
 
@@ -461,7 +480,7 @@ struct CheckoutRoutes: Sendable {
     static func make(tenants catalog: TenantCatalog, products: @escaping @Sendable (String) -> ProductCatalog?,
                      payments: [String: any PaymentOpener], orders: any CheckoutOrders,
                      idempotency: (CheckoutSettings) -> (any IdempotencyRecords)?, rateLimiter: (any RateLimiting)?,
-                     rateLimitHeadersOnAdmitted: Bool, logger: Logger) async throws -> CheckoutRoutes {
+                     rateLimitHeadersOnAdmitted: Bool, players: (any PlayerVerifying)? = nil, logger: Logger) async throws -> CheckoutRoutes {
         var tenants: [String: Tenant] = [:]
         for (name, settings) in catalog.checkout {
             guard let client = payments[name] else { continue }
@@ -477,6 +496,7 @@ struct CheckoutRoutes: Sendable {
                 idempotency: idempotency(settings)
             )
         }
-        return CheckoutRoutes(tenants: tenants, catalog: products, orders: orders, rateLimiter: rateLimiter, rateLimitHeadersOnAdmitted: rateLimitHeadersOnAdmitted, logger: logger)
+        return CheckoutRoutes(tenants: tenants, catalog: products, orders: orders, rateLimiter: rateLimiter, rateLimitHeadersOnAdmitted: rateLimitHeadersOnAdmitted,
+                              players: players, logger: logger)
     }
 }

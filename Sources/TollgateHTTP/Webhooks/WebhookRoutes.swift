@@ -6,6 +6,7 @@ import Logging
 import Metrics
 import TollgateConfig
 import TollgateCore
+import TollgateFulfilment
 import TollgateOrders
 import TollgatePostgres
 import TollgateRateLimits
@@ -23,8 +24,11 @@ struct WebhookRoutes: Sendable {
     let committer: any EventCommitter
     let rateLimiter: (any RateLimiting)?
     let rateLimitHeadersOnAdmitted: Bool
+    /// Answers Xsolla's `user_validation` for tenants whose game verifies players.
+    let players: (any PlayerVerifying)?
 
-    init(tenants: TenantCatalog, deduplicator: any WebhookClaims, committer: any EventCommitter, rateLimiter: (any RateLimiting)?, rateLimitHeadersOnAdmitted: Bool) {
+    init(tenants: TenantCatalog, deduplicator: any WebhookClaims, committer: any EventCommitter, rateLimiter: (any RateLimiting)?, rateLimitHeadersOnAdmitted: Bool,
+         players: (any PlayerVerifying)? = nil) {
         self.tenants = tenants
         var schemes: [String: any SignatureScheme] = [:]
         for tenant in tenants.tenants {
@@ -37,6 +41,7 @@ struct WebhookRoutes: Sendable {
         self.committer = committer
         self.rateLimiter = rateLimiter
         self.rateLimitHeadersOnAdmitted = rateLimitHeadersOnAdmitted
+        self.players = players
     }
 
     func register(on router: Router<EdgeRequestContext>) {
@@ -51,6 +56,10 @@ struct WebhookRoutes: Sendable {
         let body = try await request.collectedBodyBytes()
         try await verify(request, body: body, source: source, logger: context.logger)
         let limit = try await rateLimit(request, source: source)
+        // Not an event: Xsolla asks whether the player exists before it takes money.
+        if source.provider == .xsolla, let player = XsollaUserValidation.player(in: body), let players, players.verifies(tenant: source.tenant) {
+            return XsollaUserValidation.answer(await players.decide(tenant: source.tenant, player: player))
+        }
         let events = Self.distinct(try normalize(request, body: body, source: source))
         var response: Response
         switch await deduplicator.claim(events) {
@@ -187,5 +196,24 @@ extension Response {
         if let contentType = reply.contentType { headers[.contentType] = contentType }
         self.init(status: HTTPResponse.Status(code: reply.status), headers: headers,
                   body: reply.body.isEmpty ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(string: reply.body)))
+    }
+}
+
+/// Xsolla's `user_validation` callback: the user it names, and the answer Xsolla documents (204
+/// when the user may pay; 400 with code `INVALID_USER` when not).
+enum XsollaUserValidation {
+    /// The user id of a `user_validation` notification; nil for any other body.
+    static func player(in body: [UInt8]) -> String? {
+        guard body.count <= 64 * 1024, let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any],
+              object["notification_type"] as? String == "user_validation", let user = object["user"] as? [String: Any] else { return nil }
+        if let id = user["id"] as? String, !id.isEmpty { return id }
+        return (user["id"] as? Int).map(String.init)
+    }
+
+    static func answer(_ decision: PlayerVerifier.Decision) -> Response {
+        guard case .refuse(let verdict) = decision else { return Response(status: .noContent) }
+        let message = verdict == .unverified ? "The game could not verify the user." : "The game does not allow this user to pay (\(verdict.rawValue))."
+        let body = JSONValue.object([("error", .object([("code", .string("INVALID_USER")), ("message", .string(message))]))]).serialized
+        return Response(status: .badRequest, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
     }
 }
