@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: release binaries, private Postgres and Redis (ports 54332, 63792), the edge, the
-# provider simulator; then webhook-storm, checkout-burst and mixed with --verify (checkout orders
+# provider simulator, the game-backend simulator; then webhook-storm, checkout-burst, mixed and fulfilment with --verify (checkout orders
 # are priced by the edge from catalog/, the directory config/tollgate.yaml's catalog.dir names and
 # the generator buys from), and forgery-flood against the edge and against nginx returning a
 # constant over TLS (the baseline, same machine, same run).
@@ -37,6 +37,11 @@ edge_pid=$!
 pids+=($edge_pid)
 "$bin/tollgate" provider-sim --settle-delay 200ms >"$state/sim.log" 2>&1 &
 pids+=($!)
+# The game backend of tenants demo and fulfil, failing 30% of its answers (the fulfilment scenario's premise).
+"$bin/tollgate" game-backend-sim --fail-percent 30 \
+  --secret whsec_dG9sbGdhdGUtZGV2LWZ1bGZpbC1nYW1lLWJhY2tlbmQta2V5 --secret whsec_dG9sbGdhdGUtZGV2LWRlbW8tZ2FtZS1iYWNrZW5kLWtleQ== \
+  >"$state/game.log" 2>&1 &
+pids+=($!)
 # Up to 10 minutes: --migrate runs first, and a bench database kept from earlier runs can hold
 # hundreds of thousands of events for a migration to rewrite.
 for _ in $(seq 1 3000); do
@@ -47,7 +52,7 @@ done
 curl -sf --cacert certs/dev/ca.pem https://127.0.0.1:8443/readyz >/dev/null || { log "edge did not become ready"; cat "$state/edge.log"; exit 1; }
 
 status=0
-for scenario in ${BENCH_SCENARIOS:-webhook-storm checkout-burst mixed forgery-flood}; do
+for scenario in ${BENCH_SCENARIOS:-webhook-storm checkout-burst mixed fulfilment forgery-flood}; do
   log "scenario $scenario"
   # forgery-flood runs over HTTP/1.1 on both sides: nginx stalls HTTP/2 streams whose bodies it
   # discards (seen as 10 s timeouts), which would flatter the edge.

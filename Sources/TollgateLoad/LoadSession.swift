@@ -61,15 +61,19 @@ public struct LoadSession: Sendable {
 
         if verify {
             guard let postgres else { throw ScenarioError("--verify needs a Postgres URL (--postgres or TOLLGATE_POSTGRES_URL)") }
-            try await settle(progress: progress)
+            try await settle(progress: progress, orders: finished.ledger.orderIDs)
             var stats: (@Sendable () async throws -> LoadVerifier.SimulatorCounts)?
             if let simulatorURL {
                 stats = { LoadVerifier.SimulatorCounts(json: try await Self.fetchJSON(simulatorURL + "/_sim/stats")) }
             }
             // The catalog in force now: an edit during the run shows as lines under another hash.
             let current = products.map { products in (try? LoadProducts.catalog(directory: catalogDirectory, tenant: scenario.tenant)) ?? products.catalog }
+            var game: (@Sendable () async throws -> [LoadVerifier.GameDelivery])?
+            if let url = scenario.gameSimulator {
+                game = { @Sendable in LoadVerifier.GameDelivery.list(json: try await Self.fetchJSON(url + "/_sim/deliveries", limit: 256 << 20)) }
+            }
             let verifier = LoadVerifier(client: postgres, tenant: scenario.tenant, logger: logger, simulatorStats: stats,
-                                        catalog: current, runCatalogHash: products?.contentHash)
+                                        catalog: current, runCatalogHash: products?.contentHash, gameDeliveries: game)
             results.verification = try await verifier.verify(finished.ledger)
         }
         if let outputDirectory {
@@ -131,7 +135,7 @@ public struct LoadSession: Sendable {
 
     /// Waits until callbacks still on their way have landed: the simulator has nothing pending
     /// and the edge's group commits have drained (a short quiet period).
-    func settle(progress: @Sendable (String) -> Void) async throws {
+    func settle(progress: @Sendable (String) -> Void, orders: [String]) async throws {
         if let simulatorURL {
             let deadline = ContinuousClock.now + .seconds(60)
             while ContinuousClock.now < deadline {
@@ -141,12 +145,22 @@ public struct LoadSession: Sendable {
             }
         }
         try await Task.sleep(for: .seconds(1))
+        if scenario.gameSimulator != nil, let postgres {
+            // Deliveries retried on the tenant's schedule: wait for the last of the run's.
+            let deadline = ContinuousClock.now + .seconds(300)
+            var pending = try await LoadVerifier.pendingDeliveries(client: postgres, tenant: scenario.tenant, orders: orders, logger: logger)
+            while pending > 0, ContinuousClock.now < deadline {
+                progress("\(pending) deliveries to the game still pending")
+                try await Task.sleep(for: .seconds(2))
+                pending = try await LoadVerifier.pendingDeliveries(client: postgres, tenant: scenario.tenant, orders: orders, logger: logger)
+            }
+        }
         progress("verifying against Postgres")
     }
 
-    static func fetchJSON(_ url: String) async throws -> [String: Any] {
-        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(10))
-        let body = try await response.body.collect(upTo: 1 << 20)
+    static func fetchJSON(_ url: String, limit: Int = 1 << 20) async throws -> [String: Any] {
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
+        let body = try await response.body.collect(upTo: limit)
         return (try JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any] ?? [:]
     }
 }

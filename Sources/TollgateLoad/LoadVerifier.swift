@@ -18,6 +18,9 @@ public struct LoadVerifier: Sendable {
     /// The hash of the catalog the run's requests were priced from (what the pages "showed"):
     /// when it is not the one in force, the catalog changed during the run.
     let runCatalogHash: String?
+    /// What the game-backend simulator acknowledged (`GET /_sim/deliveries`), for a tenant whose
+    /// game backend it is: fulfilment is checked too.
+    let gameDeliveries: (@Sendable () async throws -> [GameDelivery])?
 
     /// What the provider simulator counted (`GET /_sim/stats`).
     public struct SimulatorCounts: Sendable {
@@ -33,7 +36,8 @@ public struct LoadVerifier: Sendable {
     }
 
     public init(client: PostgresClient, tenant: String, logger: Logger, simulatorStats: (@Sendable () async throws -> SimulatorCounts)? = nil,
-                catalog: ProductCatalog? = nil, runCatalogHash: String? = nil) {
+                catalog: ProductCatalog? = nil, runCatalogHash: String? = nil, gameDeliveries: (@Sendable () async throws -> [GameDelivery])? = nil) {
+        self.gameDeliveries = gameDeliveries
         self.client = client
         self.tenant = tenant
         self.logger = logger
@@ -135,6 +139,9 @@ public struct LoadVerifier: Sendable {
                       "\(stats.paymentsOpened) payments opened at the provider; \(stats.ordersWithMoreThanOnePayment) orders with more than one")
             }
             checks += Self.checkoutPricing(ledger, orders: try await checkoutOrders(ledger), catalog: catalog, runCatalogHash: runCatalogHash)
+        }
+        if let gameDeliveries {
+            checks += try await fulfilmentChecks(orders: ledger.orderIDs, game: try await gameDeliveries())
         }
         return Verification(checks: checks)
     }

@@ -62,6 +62,10 @@ public struct Scenario: Sendable, Equatable {
     public var country: String?
     /// Where the product catalogs are (`<tenant>.yaml`); nil: the edge configuration's `catalog.dir`.
     public var catalogDirectory: String?
+    /// The game-backend simulator the tenant's deliveries go to (base URL): with it, `--verify`
+    /// checks fulfilment (every paid order's grant acknowledged once, revokes after grants) and
+    /// reports commit-to-delivery latency.
+    public var gameSimulator: String?
     public var thresholds: [Threshold]
     /// Requests in flight at most (open loop): beyond it, sends wait, and the wait shows in latency.
     public var maxInFlight: Int
@@ -88,6 +92,7 @@ public struct Scenario: Sendable, Equatable {
         currency = "USD"
         country = nil
         catalogDirectory = nil
+        gameSimulator = nil
         thresholds = []
         maxInFlight = 4096
         requestTimeout = .seconds(10)
@@ -182,7 +187,7 @@ public enum ScenarioParser {
         }
         let known: Set<String> = ["name", "description", "target", "tenant", "tenants_dir", "http", "mode", "duration", "rate", "stages",
                                   "clients", "connections", "orders", "sources", "mix", "duplicates", "players", "thresholds",
-                                  "max_in_flight", "timeout", "currency", "country", "catalog_dir"]
+                                  "max_in_flight", "timeout", "currency", "country", "catalog_dir", "game_simulator"]
         for key in map.keys where !known.contains(key.string ?? "") { throw fail(key, "unknown key '\(key.string ?? "?")'") }
         guard let name = map["name"]?.string, !name.isEmpty else { throw fail(map["name"] ?? root, "'name' is required") }
         var scenario = Scenario(name: name)
@@ -200,6 +205,10 @@ public enum ScenarioParser {
         if let target = map["target"]?.string { scenario.target = target }
         if let tenant = map["tenant"]?.string { scenario.tenant = tenant }
         if let directory = map["tenants_dir"]?.string { scenario.tenantsDirectory = directory }
+        if let node = map["game_simulator"] {
+            guard let url = node.string, url.hasPrefix("http://") || url.hasPrefix("https://") else { throw fail(node, "game_simulator must be a base URL, like http://127.0.0.1:9102") }
+            scenario.gameSimulator = url
+        }
         if let node = map["catalog_dir"] {
             guard let directory = node.string, !directory.isEmpty else { throw fail(node, "catalog_dir must be a directory path") }
             scenario.catalogDirectory = directory

@@ -44,6 +44,10 @@ public final class OperationalGauges: Service, Sendable {
         public var waitingEvents: [WaitingKey: Waiting] = [:]
         /// Orders in `needs_review`, by tenant.
         public var ordersAwaitingReview: [String: Int] = [:]
+        /// Deliveries to game backends not delivered: pending (by tenant, with the oldest's age)
+        /// and failed (dead letters until an operator replays them).
+        public var pendingDeliveries: [String: Waiting] = [:]
+        public var failedDeliveries: [String: Int] = [:]
     }
 
     /// The label sets published last time: one that disappears (its last event applied, its last
@@ -51,6 +55,7 @@ public final class OperationalGauges: Service, Sendable {
     private struct Published {
         var waiting: Set<Snapshot.WaitingKey> = []
         var review: Set<String> = []
+        var deliveries: Set<String> = []
     }
 
     private let client: PostgresClient
@@ -108,6 +113,18 @@ public final class OperationalGauges: Service, Sendable {
                 for try await (tenant, count) in review.decode((String, Int64).self) {
                     snapshot.ordersAwaitingReview[tenant] = Int(count)
                 }
+                // The partial index deliveries_due holds the pending ones; failed ones are few.
+                let deliveries = try await connection.query("""
+                    SELECT tenant, status, count(*), EXTRACT(EPOCH FROM now() - min(created_at))::float8
+                    FROM deliveries WHERE status IN ('pending', 'failed') GROUP BY tenant, status
+                    """, logger: logger)
+                for try await (tenant, status, count, age) in deliveries.decode((String, String, Int64, Double).self) {
+                    if status == "pending" {
+                        snapshot.pendingDeliveries[tenant] = Snapshot.Waiting(count: Int(count), oldestAgeSeconds: max(0, age))
+                    } else {
+                        snapshot.failedDeliveries[tenant] = Int(count)
+                    }
+                }
                 return snapshot
             }
         }
@@ -127,7 +144,15 @@ public final class OperationalGauges: Service, Sendable {
                 Gauge(label: "tollgate_orders_awaiting_review", dimensions: [("tenant", tenant)])
                     .record(snapshot.ordersAwaitingReview[tenant] ?? 0)
             }
-            published = Published(waiting: Set(snapshot.waitingEvents.keys), review: Set(snapshot.ordersAwaitingReview.keys))
+            for tenant in published.deliveries.union(snapshot.pendingDeliveries.keys).union(snapshot.failedDeliveries.keys) {
+                let pending = snapshot.pendingDeliveries[tenant] ?? Snapshot.Waiting(count: 0, oldestAgeSeconds: 0)
+                Gauge(label: "tollgate_fulfilment_deliveries", dimensions: [("tenant", tenant), ("status", "pending")]).record(pending.count)
+                Gauge(label: "tollgate_fulfilment_deliveries", dimensions: [("tenant", tenant), ("status", "failed")])
+                    .record(snapshot.failedDeliveries[tenant] ?? 0)
+                Gauge(label: "tollgate_fulfilment_oldest_pending_age_seconds", dimensions: [("tenant", tenant)]).record(pending.oldestAgeSeconds)
+            }
+            published = Published(waiting: Set(snapshot.waitingEvents.keys), review: Set(snapshot.ordersAwaitingReview.keys),
+                                  deliveries: Set(snapshot.pendingDeliveries.keys).union(snapshot.failedDeliveries.keys))
             Gauge(label: "tollgate_operational_gauges_last_success_timestamp_seconds").record(now.timeIntervalSince1970)
         }
     }

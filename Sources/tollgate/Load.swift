@@ -29,6 +29,8 @@ struct Load: AsyncParsableCommand {
     var config: String?
     @Option(help: "Postgres URL for seeding and --verify (default: TOLLGATE_POSTGRES_URL).") var postgres: String?
     @Option(help: "Provider simulator base URL (checkout scenarios; its counters are verified).") var simulator: String?
+    @Option(help: "Game-backend simulator base URL (the tenant's game backend): --verify checks fulfilment against it. Default: the scenario's game_simulator.")
+    var gameSimulator: String?
     @Option(help: "CA certificate (PEM) of the edge.") var caFile = "certs/dev/ca.pem"
     @Option(help: "Where to write NAME.json and NAME.html.") var out = "loadtests/results"
     @Flag(help: "After the run, check Postgres against what was sent.") var verify = false
@@ -51,6 +53,7 @@ struct Load: AsyncParsableCommand {
         }
         if let orders { scenario.seedOrders = orders }
         if let tenantsDir { scenario.tenantsDirectory = tenantsDir }
+        if let gameSimulator { scenario.gameSimulator = gameSimulator }
 
         var logger = Logger(label: "tollgate.load")
         logger.logLevel = .warning

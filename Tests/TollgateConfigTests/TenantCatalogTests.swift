@@ -16,12 +16,20 @@ import TollgateCore
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("config/tenants").path
         let (catalog, warnings) = try TenantCatalog.load(directory: path, environment: [:])
-        #expect(catalog.tenants == ["demo", "loadtest"])
+        #expect(catalog.tenants == ["demo", "fulfil", "loadtest"])
         let providers = Set(Provider.allCases)
         #expect(Set(catalog.sources["demo"]!.values.map(\.provider)) == providers)
-        #expect(warnings.count == 2 * (providers.count - 3 + 3),
-                "each dev literal secret warns (sources but Apple's, Google Play's and PayPal's, which have none, player token key, payments key), and development: true once, in both tenants")
-        #expect(warnings.filter { $0.message.contains("development: true") }.count == 2)
+        // Each dev literal secret warns (every source's but Apple's, Google Play's and PayPal's,
+        // which have none; the player token key; the payments key; the game backend's), and
+        // development: true once per tenant.
+        func warningCount(in file: String) -> Int { warnings.filter { $0.description.contains("/\(file):") }.count }
+        #expect(warningCount(in: "demo.yaml") == providers.count - 3 + 2 + 1 + 1)
+        #expect(warningCount(in: "loadtest.yaml") == providers.count - 3 + 2 + 1)
+        #expect(warningCount(in: "fulfil.yaml") == 5 + 1 + 1)
+        #expect(warnings.count == warningCount(in: "demo.yaml") + warningCount(in: "loadtest.yaml") + warningCount(in: "fulfil.yaml"))
+        #expect(warnings.filter { $0.message.contains("development: true") }.count == 3)
+        #expect(catalog.gameBackends["demo"]?.playerVerification?.onTimeout == .allow, "the demo sells without the game simulator running")
+        #expect(catalog.gameBackends["fulfil"]?.url == "http://127.0.0.1:9102/tollgate")
         #expect(catalog.checkout["demo"]?.payments.baseURL.hasPrefix("http://") == true, "the shipped tenants pay at the local simulator")
         #expect(Set(catalog.sources["loadtest"]!.values.map(\.provider)) == providers)
         let checkout = try #require(catalog.checkout["demo"])
