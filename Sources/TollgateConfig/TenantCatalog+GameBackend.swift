@@ -48,8 +48,8 @@ extension TenantFileParser {
                     if let event = item.string.flatMap(FulfilmentEvent.init(rawValue:)) { events.insert(event) }
                     else { issue(item, path, "game_backend event must be one of \(FulfilmentEvent.allCases.map(\.rawValue).joined(separator: ", "))") }
                 }
-                if events.contains(where: \.revokes), !events.contains(.orderPaid) {
-                    issue(eventsNode, path, "game_backend events that revoke (order.refunded, order.charged_back) need order.paid too")
+                if events.contains(where: \.revokes), !events.isSuperset(of: [.orderPaid, .orderReinstated]) {
+                    issue(eventsNode, path, "game_backend events that revoke (order.refunded, order.charged_back) need order.paid and order.reinstated too (a reversed chargeback grants again)")
                 }
             } else {
                 issue(eventsNode, path, "game_backend 'events' must be a non-empty list")

@@ -76,9 +76,10 @@ public struct AttemptRecord: Sendable, Equatable {
 /// Where deliveries wait (Postgres's `deliveries` table in production).
 public protocol DeliveryQueue: Sendable {
     /// Leases up to `limit` due deliveries for `worker`, at most `capacity[tenant]` of each
-    /// tenant (only tenants in `capacity`, and only active endpoints), each the oldest still
-    /// pending of its order, for `lease`.
-    func lease(capacity: [String: Int], limit: Int, worker: String, for lease: Duration) async throws -> [LeasedDelivery]
+    /// tenant (only tenants in `capacity`, and only active endpoints) and never more than
+    /// `limits[tenant]` leased at once across all workers, each the oldest still pending of its
+    /// order, for `lease`.
+    func lease(capacity: [String: Int], limits: [String: Int], limit: Int, worker: String, for lease: Duration) async throws -> [LeasedDelivery]
 
     /// Records `record` for `delivery` and applies its consequence (delivered, retried, failed,
     /// declined: the order to `needs_review`; gone: the endpoint disabled). Returns false when

@@ -5,8 +5,8 @@ import TollgateOrders
 ///
 /// Standard Webhooks' conventions: any 2xx is delivered; 410 Gone disables the endpoint (the
 /// game says it will never take deliveries there again); everything else is retried on the
-/// schedule, 429 and 503 after their `Retry-After`. A game declines a grant by answering 422
-/// with `{"decline": {"reason": "..."}}`: the order then needs a human (refund or grant by
+/// schedule, 429 and 503 after their `Retry-After`. A game declines a grant by answering a 4xx
+/// (422 documented) with `{"decline": {"reason": "..."}}`: the order then needs a human (refund or grant by
 /// hand), so the delivery ends there rather than being retried for a day.
 public enum DeliveryVerdict: Sendable, Equatable {
     case delivered
@@ -19,9 +19,9 @@ public enum DeliveryVerdict: Sendable, Equatable {
         switch status {
         case 200..<300: return .delivered
         case 410: return .gone
-        case 422 where event.grants:
-            guard let reason = declineReason(body) else { return .retry(retryAfter: nil) }
-            return .declined(reason: reason)
+        case 400..<500 where event.grants && ![408, 429].contains(status):
+            if let reason = declineReason(body) { return .declined(reason: reason) }
+            fallthrough
         default:
             let header = headers.first { $0.name.lowercased() == "retry-after" }?.value
             return .retry(retryAfter: header.flatMap { retryAfter($0, now: now) })
@@ -33,7 +33,7 @@ public enum DeliveryVerdict: Sendable, Equatable {
         guard body.count <= 64 * 1024, let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any],
               let decline = object["decline"] as? [String: Any] else { return nil }
         let reason = (decline["reason"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? "declined"
-        return String(reason.prefix(200))
+        return reason.storable(limit: 200)
     }
 
     /// `Retry-After` as seconds or an HTTP date (RFC 9110 section 10.2.3); nil if neither, or in the past.

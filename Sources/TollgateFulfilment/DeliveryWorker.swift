@@ -81,7 +81,9 @@ public final class DeliveryWorker: Service, Sendable {
             var capacity: [String: Int] = [:]
             var probes: Set<String> = []
             for (tenant, settings) in backends {
-                var slots = settings.maximumInFlight - state.inFlight[tenant, default: 0]
+                // No game takes more than half of this worker's slots while others have a backend.
+                let share = backends.count > 1 ? max(1, options.maximumInFlight / 2) : options.maximumInFlight
+                var slots = min(settings.maximumInFlight, share) - state.inFlight[tenant, default: 0]
                 guard slots > 0 else { continue }
                 if case .closed = state.breakers[tenant]?.state {} else {
                     guard state.breakers[tenant]?.permit(now: now) == .allowed else { continue }
@@ -94,7 +96,8 @@ public final class DeliveryWorker: Service, Sendable {
         }
         guard !capacity.isEmpty else { return [] }
         do {
-            let leased = try await queue.lease(capacity: capacity, limit: free, worker: options.workerID, for: options.lease)
+            let leased = try await queue.lease(capacity: capacity, limits: backends.mapValues(\.maximumInFlight), limit: free,
+                                               worker: options.workerID, for: options.lease)
             state.withLockedValue { state in
                 for delivery in leased { state.inFlight[delivery.tenant, default: 0] += 1 }
                 for tenant in probes where !leased.contains(where: { $0.tenant == tenant }) { state.breakers[tenant]?.cancelProbe() }
@@ -121,11 +124,11 @@ public final class DeliveryWorker: Service, Sendable {
         do {
             let answer = try await client.post(delivery.body, webhookID: delivery.webhookID, to: settings, now: startedAt)
             status = answer.status
-            excerpt = String(decoding: answer.body.prefix(4096), as: UTF8.self)
+            excerpt = String(decoding: answer.body.prefix(4096), as: UTF8.self).storable(limit: 4096)
             verdict = DeliveryVerdict.classify(status: answer.status, headers: answer.headers, body: answer.body, event: delivery.type, now: Date())
         } catch {
             // Never the request itself: it carries the signature.
-            failure = Self.describe(error)
+            failure = Self.describe(error).storable(limit: 300)
             verdict = .retry(retryAfter: nil)
         }
         let latency = ContinuousClock.now - started
@@ -136,21 +139,37 @@ public final class DeliveryWorker: Service, Sendable {
         state.withLockedValue { $0.breakers[delivery.tenant]?.record(success: failure == nil, now: ContinuousClock.now.nanosecondsSinceStart) }
 
         let record = AttemptRecord(startedAt: startedAt, latency: latency, httpStatus: status, error: failure, response: excerpt, next: next)
+        guard await store(record, of: delivery) else { return }
         FulfilmentMetrics.record(delivery, record)
-        do {
-            if try await queue.finish(delivery, record, worker: options.workerID) == false {
-                logger.warning("delivery lease lost before its attempt was recorded", metadata: Self.metadata(delivery))
-            }
-        } catch {
-            // The lease runs out and the delivery is attempted again: the game applies its webhook-id once.
-            logger.error("cannot record a delivery attempt", metadata: Self.metadata(delivery).merging(["error": "\(String(reflecting: error))"]) { $1 })
-        }
         switch next {
         case .failed: logger.error("delivery failed after its last attempt", metadata: Self.metadata(delivery))
         case .endpointGone: logger.error("game backend answered 410 Gone: endpoint disabled", metadata: Self.metadata(delivery))
         case .declined(let reason): logger.warning("game declined a grant; order needs review", metadata: Self.metadata(delivery).merging(["reason": "\(reason)"]) { $1 })
         default: break
         }
+    }
+
+    /// Records the attempt, trying again for a while (a row lock held elsewhere, a database blip)
+    /// while the lease lasts: a decline or a delivery the game applied is worth keeping, since
+    /// the next attempt may only hear "already applied". False when it could not be recorded (the
+    /// lease runs out and the delivery is attempted again: the game applies its webhook-id once).
+    func store(_ record: AttemptRecord, of delivery: LeasedDelivery) async -> Bool {
+        var wait: Duration = .milliseconds(500)
+        for attempt in 1...5 {
+            do {
+                if try await queue.finish(delivery, record, worker: options.workerID) { return true }
+                logger.warning("delivery lease lost before its attempt was recorded", metadata: Self.metadata(delivery))
+                return false
+            } catch {
+                logger.error("cannot record a delivery attempt", metadata: Self.metadata(delivery).merging([
+                    "error": "\(String(reflecting: error))", "try": "\(attempt)",
+                ]) { $1 })
+                if attempt == 5 || Task.isCancelled { return false }
+                try? await Task.sleep(for: wait)
+                wait *= 2
+            }
+        }
+        return false
     }
 
     static func metadata(_ delivery: LeasedDelivery) -> Logger.Metadata {

@@ -29,10 +29,26 @@ public struct GameBackendClient: Sendable {
     public static func makeHTTPClient() -> HTTPClient {
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(30)))
         configuration.httpVersion = .automatic
+        // Games behind one host get as many connections as attempts may run (not the default 8).
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
+    /// The answer within `timeout` (default the tenant's), head and body together: a backend that
+    /// sends its answer a byte at a time still ends its attempt on time (AsyncHTTPClient's own
+    /// deadline stops at the head).
     public func post(_ body: [UInt8], webhookID: String, to settings: GameBackendSettings, timeout: Duration? = nil, now: Date = Date()) async throws -> Answer {
+        let limit = timeout ?? settings.timeout
+        return try await withThrowingTaskGroup(of: Answer?.self) { group in
+            group.addTask { try await send(body, webhookID: webhookID, to: settings, timeout: limit, now: now) }
+            group.addTask { try await Task.sleep(for: limit); return nil }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let answer = first else { throw HTTPClientError.deadlineExceeded }
+            return answer
+        }
+    }
+
+    private func send(_ body: [UInt8], webhookID: String, to settings: GameBackendSettings, timeout limit: Duration, now: Date) async throws -> Answer {
         var request = HTTPClientRequest(url: settings.url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
@@ -41,7 +57,6 @@ public struct GameBackendClient: Sendable {
             request.headers.add(name: name, value: value)
         }
         request.body = .bytes(ByteBuffer(bytes: body))
-        let limit = timeout ?? settings.timeout
         let response = try await http.execute(request, timeout: .nanoseconds(limit.nanoseconds))
         var answer: [UInt8] = []
         for try await chunk in response.body {
@@ -49,5 +64,13 @@ public struct GameBackendClient: Sendable {
             if answer.count >= Self.answerLimit { break }
         }
         return Answer(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: answer)
+    }
+}
+
+extension String {
+    /// The text cut to `limit` characters without NULs or other control characters but tab and
+    /// newline: what a game sent may be stored (Postgres refuses NUL in text and jsonb).
+    public func storable(limit: Int) -> String {
+        String(String.UnicodeScalarView(unicodeScalars.lazy.filter { $0 == "\n" || $0 == "\t" || !($0.properties.generalCategory == .control) }.prefix(limit)))
     }
 }

@@ -80,8 +80,9 @@ public final class PlayerVerifier: Sendable {
         } catch {
             verdict = .unverified
         }
-        // Only what the game said is reused; a missed answer is asked again next time.
-        if verdict != .unverified, policy.cacheFor > .zero {
+        // Only what the game said is reused, and "unknown" not at all (a player who just signed
+        // up would be refused for the cache's time); a missed answer is asked again next time.
+        if verdict == .allowed || verdict == .banned, policy.cacheFor > .zero {
             cache.withLockedValue { cache in
                 if cache.count >= Self.cacheLimit { cache = cache.filter { $0.value.expires > instant } }
                 if cache.count >= Self.cacheLimit { cache.removeAll() }

@@ -40,7 +40,7 @@ extension LoadVerifier {
         return Int(count)
     }
 
-    func fulfilmentChecks(orders: [String], game: [GameDelivery]) async throws -> [Verification.Check] {
+    public func fulfilmentChecks(orders: [String], game: [GameDelivery]) async throws -> [Verification.Check] {
         var checks: [Verification.Check] = []
         // Postgres: the run's deliveries, and the orders that were ever paid (a payment applied).
         var stored: [(order: String, type: String, webhookID: String, status: String)] = []

@@ -26,33 +26,46 @@ public enum FulfilmentEvent: String, Sendable, CaseIterable, Codable {
     /// Whether the event takes items back (it must never reach the game before the order's grant).
     public var revokes: Bool { self == .orderRefunded || self == .orderChargedBack }
 
-    /// Statuses in which the player holds what the order bought: paid, part of the money back,
-    /// or a dispute opened but no money taken yet.
-    static let holdsItems: Set<OrderStatus> = [.paid, .fulfilled, .partiallyRefunded, .disputed]
-    /// Statuses after which everything was taken back.
-    static let itemsTakenBack: Set<OrderStatus> = [.refunded, .chargedBack]
+    /// Whether the player should hold what `order` bought, judged from its money facts rather
+    /// than its status: paid, by a payment that was what the order asked (amount, currency, not
+    /// after it closed), not declined by the game, and neither refunded in full nor charged back.
+    ///
+    /// `needs_review` hides those facts in its status, and a status pair alone cannot tell an
+    /// order refunded before its review from one refunded after (a second revoke), nor one that
+    /// left review with every refund failed (a grant owed): the facts can.
+    public static func holdsItems(_ order: OrderState) -> Bool {
+        guard !OrderStatus.beforePayment.contains(order.status), itemsTakenBack(order) == nil else { return false }
+        let ledger = order.ledger
+        guard ledger.paidBy != nil, !ledger.paidAfterClose, ledger.fulfilmentDeclined == nil else { return false }
+        return ledger.paidCurrency?.uppercased() == order.currency.uppercased() && ledger.paidAmountMinor == order.amountMinor
+    }
+
+    /// What took the items back, if anything: a chargeback whose funds are taken, or refunds of
+    /// the whole amount (sums that overflow count as taken: a human looks).
+    static func itemsTakenBack(_ order: OrderState) -> FulfilmentEvent? {
+        if order.ledger.disputes.values.contains(where: \.fundsTaken) { return .orderChargedBack }
+        guard let refunded = order.ledger.refundedMinor else { return .orderRefunded }
+        return refunded >= order.amountMinor && order.amountMinor > 0 ? .orderRefunded : nil
+    }
 
     /// What the game is told when an order moves from `before` to `after`: the one place that
-    /// decides grants and revokes, called by ``WritePlanner`` for every applied transition.
+    /// decides grants and revokes, called by ``WritePlanner`` for every applied transition and
+    /// by the decline of a grant.
     ///
-    /// A grant when the order first holds its items (from before payment) or holds them again
-    /// (from refunded or charged back); a revoke when it stops holding them; a partial refund
-    /// when the refunded total of an order that still holds its items changes; a review notice
-    /// when the order gains a review reason. `needs_review` neither grants nor revokes: the items
-    /// stay as they were until a human decides (and a later move out of it is judged from there).
+    /// A grant when the player comes to hold the items (`order.paid` from before payment,
+    /// `order.reinstated` after a refund or chargeback was reversed); a revoke when a refund of the
+    /// whole amount or a chargeback takes them (never for a decline: the game granted nothing);
+    /// a partial refund when the refunded total of an order whose items stay changes; a review
+    /// notice when the order gains a review reason.
     public static func caused(from before: OrderState, to after: OrderState) -> [FulfilmentEvent] {
         var events: [FulfilmentEvent] = []
-        let (from, to) = (before.status, after.status)
-        if holdsItems.contains(to) {
-            if OrderStatus.beforePayment.contains(from) {
-                events.append(.orderPaid)
-            } else if itemsTakenBack.contains(from) {
-                events.append(.orderReinstated)
-            }
-        } else if itemsTakenBack.contains(to), !itemsTakenBack.contains(from), !OrderStatus.beforePayment.contains(from) {
-            events.append(to == .refunded ? .orderRefunded : .orderChargedBack)
+        let (held, holds) = (holdsItems(before), holdsItems(after))
+        if !held, holds {
+            events.append(OrderStatus.beforePayment.contains(before.status) ? .orderPaid : .orderReinstated)
+        } else if held, !holds, let revoke = itemsTakenBack(after) {
+            events.append(revoke)
         }
-        if to == .partiallyRefunded, after.refundedMinor != before.refundedMinor || from != .partiallyRefunded {
+        if holds, after.refundedMinor != before.refundedMinor, after.refundedMinor > 0 || held {
             events.append(.orderPartiallyRefunded)
         }
         if !after.reviewReasons.subtracting(before.reviewReasons).isEmpty {

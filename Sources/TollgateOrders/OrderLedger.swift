@@ -78,7 +78,7 @@ public struct DisputeRecord: Sendable, Equatable, Codable {
     }
 
     /// True while the funds are taken back (withdrawn, or lost).
-    var fundsTaken: Bool { [.fundsWithdrawn, .lost].contains(outcome) }
+    public var fundsTaken: Bool { [.fundsWithdrawn, .lost].contains(outcome) }
 }
 
 /// The money facts of one order, from which its status after payment and its review reasons are

@@ -237,7 +237,9 @@ public enum OrderStateMachine {
         }
         guard order.ledger.fulfilmentDeclined == nil else { return .ignored(reason: "fulfilment already declined") }
         var ledger = order.ledger
-        ledger.fulfilmentDeclined = reason.isEmpty ? "declined" : String(reason.prefix(200))
+        // Only printable text: the reason is the game's words, kept in a jsonb ledger.
+        let printable = String(String.UnicodeScalarView(reason.unicodeScalars.filter { $0.properties.generalCategory != .control }.prefix(200)))
+        ledger.fulfilmentDeclined = printable.isEmpty ? "declined" : printable
         return .applied(settled(order, ledger))
     }
 

@@ -140,6 +140,8 @@ public struct WritePlan: Sendable, Equatable {
     public var reviewReasonsAdded: [OrderKey: Set<ReviewReason>] = [:]
     /// In decision order: an order's messages reach its game in the order its transitions happened.
     public var deliveries: [Delivery] = []
+
+    public init() {}
 }
 
 /// Decides what a commit writes: the one place where an event's outcome is decided.

@@ -24,28 +24,33 @@ public struct DeliveryStore: DeliveryQueue {
         self.fulfilment = fulfilment
     }
 
-    public func lease(capacity: [String: Int], limit: Int, worker: String, for lease: Duration) async throws -> [LeasedDelivery] {
+    public func lease(capacity: [String: Int], limits: [String: Int], limit: Int, worker: String, for lease: Duration) async throws -> [LeasedDelivery] {
         guard limit > 0, !capacity.isEmpty else { return [] }
         let tenants = capacity.keys.sorted()
-        // The status and lease are checked again on the locked row (Postgres re-evaluates the
-        // locking level's conditions on the newest version), so two workers never lease one row.
+        // Per tenant (paused and disabled endpoints left out first), an index range scan of its
+        // due rows (deliveries_due), oldest first, stopping at its free slots: a backlog of one
+        // tenant costs the others nothing. The locking level holds every condition, so Postgres
+        // re-checks them all on the newest version of a row another worker just finished.
         let rows = try await client.query("""
-            WITH caps AS (SELECT * FROM unnest(\(tenants)::text[], \(tenants.map { capacity[$0]! })::int[]) AS c(tenant, cap)),
-            candidates AS (
-                SELECT d.id, d.tenant, row_number() OVER (PARTITION BY d.tenant ORDER BY d.next_attempt_at, d.id) AS rank
-                FROM deliveries d
-                JOIN caps c ON c.tenant = d.tenant
-                LEFT JOIN game_endpoints g ON g.tenant = d.tenant
-                WHERE COALESCE(g.state, 'active') = 'active' AND d.status = 'pending' AND d.next_attempt_at <= now() AND (d.lease_until IS NULL OR d.lease_until < now())
-                  AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.tenant = d.tenant AND p.order_id = d.order_id AND p.id < d.id
-                                  AND p.status IN ('pending', 'failed'))
+            WITH caps AS (
+                SELECT c.tenant, c.slots, c.maximum FROM unnest(\(tenants)::text[], \(tenants.map { capacity[$0]! })::int[],
+                    \(tenants.map { limits[$0] ?? capacity[$0]! })::int[]) AS c(tenant, slots, maximum)
+                WHERE NOT EXISTS (SELECT 1 FROM game_endpoints g WHERE g.tenant = c.tenant AND g.state <> 'active')
             ),
             picked AS (
-                SELECT d.id FROM deliveries d JOIN candidates k ON k.id = d.id JOIN caps c ON c.tenant = k.tenant
-                WHERE k.rank <= c.cap AND d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until < now())
-                ORDER BY d.next_attempt_at, d.id
+                SELECT due.id FROM caps c CROSS JOIN LATERAL (
+                    SELECT d.id, d.next_attempt_at FROM deliveries d
+                    WHERE d.tenant = c.tenant AND d.status = 'pending' AND d.next_attempt_at <= now()
+                      AND (d.lease_until IS NULL OR d.lease_until < now())
+                      AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.tenant = d.tenant AND p.order_id = d.order_id AND p.id < d.id
+                                      AND p.status IN ('pending', 'failed'))
+                    ORDER BY d.next_attempt_at, d.id
+                    LIMIT LEAST(c.slots, GREATEST(0, c.maximum - (SELECT count(*) FROM deliveries l
+                        WHERE l.tenant = c.tenant AND l.lease_until > now())))
+                    FOR UPDATE OF d SKIP LOCKED
+                ) due
+                ORDER BY due.next_attempt_at, due.id
                 LIMIT \(limit)
-                FOR UPDATE OF d SKIP LOCKED
             )
             UPDATE deliveries d SET lease_until = now() + make_interval(secs => \(Double(lease.milliseconds) / 1000)),
                 leased_by = \(worker), attempts = d.attempts + 1
@@ -53,9 +58,18 @@ public struct DeliveryStore: DeliveryQueue {
             RETURNING d.id, d.tenant, d.order_id, d.type, d.webhook_id, d.body, d.attempts
             """, logger: logger)
         var leased: [LeasedDelivery] = []
+        var unknown: [Int64] = []
         for try await (id, tenant, order, type, webhookID, body, attempts) in rows.decode((Int64, String, String, String, String, String, Int32).self) {
-            guard let event = FulfilmentEvent(rawValue: type) else { continue }
+            guard let event = FulfilmentEvent(rawValue: type) else { unknown.append(id); continue }
             leased.append(LeasedDelivery(id: id, tenant: tenant, orderID: order, type: event, webhookID: webhookID, body: Array(body.utf8), attempt: Int(attempts)))
+        }
+        if !unknown.isEmpty {
+            // Written by a newer version: this one cannot send it, and must not lease it forever.
+            try await client.query("""
+                UPDATE deliveries SET status = 'failed', finished_at = now(), lease_until = NULL, leased_by = NULL,
+                    last_error = 'type unknown to this version of tollgate'
+                WHERE id = ANY(\(unknown))
+                """, logger: logger)
         }
         return leased.sorted { $0.id < $1.id }
     }
@@ -119,6 +133,9 @@ public struct DeliveryStore: DeliveryQueue {
             """, logger: logger)
         guard next != order else { return }
         try await events.updateOrdersAndLinks([key: next], links: [:], on: connection)
+        var counted = WritePlan()
+        counted.reviewReasonsAdded[key] = next.reviewReasons.subtracting(order.reviewReasons)
+        OrderMetrics.record([counted])
         let notices = FulfilmentEvent.caused(from: order, to: next).filter { fulfilment[key.tenant]?.contains($0) == true }.map {
             WritePlan.Delivery(order: key, event: .stored(rowID: 0), type: $0, status: next.status, refundedMinor: next.refundedMinor)
         }
@@ -217,7 +234,7 @@ extension DeliveryStore {
     public func replay(tenant: String, since: Date) async throws -> Int {
         let rows = try await client.query("""
             UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(), finished_at = NULL
-            WHERE tenant = \(tenant) AND status = 'failed' AND created_at >= \(since)
+            WHERE tenant = \(tenant) AND status = 'failed' AND finished_at >= \(since)
             RETURNING id
             """, logger: logger)
         var count = 0

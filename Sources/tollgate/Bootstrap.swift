@@ -59,7 +59,12 @@ enum Bootstrap {
         if let password = config.password {
             endpoint.password = try password.resolve(environment: ProcessInfo.processInfo.environment).exposedValue
         }
-        return PostgresClient(configuration: endpoint.clientConfiguration(poolSize: poolSize), backgroundLogger: logger)
+        var client = endpoint.clientConfiguration(poolSize: poolSize, connectTimeout: config.connectTimeout)
+        // The deadlines serve sets: a row held elsewhere fails one statement, it never hangs a command.
+        client.options.additionalStartupParameters = [
+            ("lock_timeout", "\(config.lockTimeout.milliseconds)"), ("statement_timeout", "\(config.statementTimeout.milliseconds)"),
+        ]
+        return PostgresClient(configuration: client, backgroundLogger: logger)
     }
 
     static func logger(for configuration: TollgateConfiguration) -> Logger {

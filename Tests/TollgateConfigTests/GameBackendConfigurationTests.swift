@@ -35,7 +35,7 @@ import TollgateCore
               url: https://game.example.com/tollgate
               secrets: [env:GAME_SECRET, env:GAME_SECRET_OLD]
               timeout: 10s
-              events: [order.paid, order.refunded, order.needs_review]
+              events: [order.paid, order.reinstated, order.refunded, order.needs_review]
               max_in_flight: 8
               retry_schedule: [1s, 1m, 1h]
               player_verification:
@@ -50,7 +50,7 @@ import TollgateCore
         #expect(backend.url == "https://game.example.com/tollgate")
         #expect(backend.secrets.map(\.exposedValue) == [Self.secret(bytes: 32), Self.secret(bytes: 24, fill: 9)], "both kept, in order, for a rotation")
         #expect(backend.timeout == .seconds(10))
-        #expect(Set(backend.events.map(\.rawValue)) == ["order.paid", "order.refunded", "order.needs_review"])
+        #expect(Set(backend.events.map(\.rawValue)) == ["order.paid", "order.reinstated", "order.refunded", "order.needs_review"])
         #expect(backend.maximumInFlight == 8)
         #expect(backend.retrySchedule.delays == [.seconds(1), .seconds(60), .seconds(3600)])
         #expect(backend.retrySchedule.attempts == 4)
@@ -110,7 +110,7 @@ import TollgateCore
         #expect(has("4:29", "game_backend secret must be whsec_"), "base64 of 32 bytes without the whsec_ prefix")
         #expect(has("5:12", "game_backend timeout must be a duration from"))
         #expect(has("6:28", "game_backend event must be one of"), "order.shipped is no event")
-        #expect(has("6:11", "need order.paid too"), "a revoke the game could never match to a grant")
+        #expect(has("6:11", "need order.paid and order.reinstated too"), "a revoke the game could never match to a grant")
         #expect(has("7:18", "game_backend max_in_flight must be 1 to 256"))
         #expect(has("8:19", "'retry_schedule' must list 1 to 20 delays"))
         #expect(has("9:3", "unknown key 'colour' in game_backend"))

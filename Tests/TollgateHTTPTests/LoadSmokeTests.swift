@@ -4,6 +4,7 @@ import PostgresNIO
 import Testing
 import TollgateConfig
 import TollgateCore
+import TollgateFulfilment
 import TollgateLoad
 import TollgatePostgres
 import TollgateTestSupport
@@ -74,6 +75,68 @@ import TollgateTestSupport
             let html = try String(contentsOf: output.appendingPathComponent("smoke.html"), encoding: .utf8)
             #expect(html.contains("id=\"throughput-by-status\""))
             #expect(FileManager.default.fileExists(atPath: output.appendingPathComponent("smoke.json").path))
+        }
+    }
+
+    /// The shipped `fulfilment` scenario through a live edge whose tenant's game fails 30% of its
+    /// answers: --verify passes (every paid order's grant acknowledged once, revokes after grants,
+    /// every delivery completed) and reports the latency; and the same checks, given a game that
+    /// saw a revoke first or missed a grant, fail.
+    @Test func fulfilmentScenarioVerifiesAgainstAFlakyGame() async throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("loadtests/scenarios/fulfilment.yaml").path
+        var scenario = try ScenarioParser.parse(String(contentsOfFile: path, encoding: .utf8), file: path)
+        scenario.tenant = CheckoutTests.tenant
+        scenario.duration = .seconds(4)
+        scenario.stages = []
+        scenario.rate = 40
+        scenario.seedOrders = 100
+        scenario.sources = ["standard", "adyen", "paddle", "checkout"]
+        scenario.thresholds = []
+        var logger = Logger(label: "test.load")
+        logger.logLevel = .warning
+        try await FulfilmentEdgeTests.withGame(.init(failPercent: 30)) { game, url in
+            scenario.gameSimulator = String(url.dropLast("/tollgate".count))
+            let backend = GameBackendSettings(tenant: CheckoutTests.tenant, url: url, secrets: [FulfilmentEdgeTests.secret], timeout: .seconds(5),
+                                              maximumInFlight: 16, retrySchedule: RetrySchedule(delays: Array(repeating: .milliseconds(100), count: 15)))
+            try await CheckoutTests.withCheckout(sources: Self.sources, gameBackend: backend) { fixture in
+                scenario.target = fixture.edge.edge
+                let postgres = PostgresClient(configuration: PostgresEndpoint(url: TestEnvironment.postgresURL)!.clientConfiguration(poolSize: 2),
+                                              backgroundLogger: logger)
+                let session = LoadSession(scenario: scenario, catalog: fixture.catalog, catalogDirectory: fixture.products.directory, postgres: postgres,
+                                          trustRootsPath: fixture.caPath, verify: true, simulatorURL: nil, outputDirectory: nil, logger: logger)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { await postgres.run() }
+                    defer { group.cancelAll() }
+                    let results = try await session.run { _ in }
+                    let verification = try #require(results.verification)
+                    let names = ["every paid order's grant acknowledged once", "every revoke after its grant", "every delivery completed",
+                                 "commit-to-delivery latency"]
+                    for name in names {
+                        let check = try #require(verification.checks.first { $0.name == name }, "\(name)")
+                        #expect(check.passed, "\(name): \(check.detail)")
+                    }
+                    #expect(verification.checks.allSatisfy { $0.passed }, "\(results.table)")
+                    #expect(game.statistics.failedInjected > 0 && game.statistics.revokes > 0, "\(game.statistics)")
+
+                    // The same checks against a game that saw things otherwise.
+                    let orders = Array(Set(game.deliveries.map(\.orderID)))
+                    let acknowledged = game.deliveries.map {
+                        LoadVerifier.GameDelivery(webhookID: $0.webhookID, type: $0.type.rawValue, orderID: $0.orderID, outcome: $0.outcome.rawValue)
+                    }
+                    let verifier = LoadVerifier(client: postgres, tenant: CheckoutTests.tenant, logger: logger)
+                    let revoked = try #require(acknowledged.first { ["order.refunded", "order.charged_back"].contains($0.type) })
+                    let reordered = [revoked] + acknowledged.filter { $0 != revoked }
+                    let missing = acknowledged.filter { !($0.type == "order.paid" && $0.orderID == revoked.orderID) }
+                    func check(_ name: String, _ game: [LoadVerifier.GameDelivery]) async throws -> Bool {
+                        try await verifier.fulfilmentChecks(orders: orders, game: game).first { $0.name == name }?.passed ?? true
+                    }
+                    #expect(try await check("every revoke after its grant", acknowledged))
+                    #expect(try await check("every revoke after its grant", reordered) == false)
+                    #expect(try await check("every paid order's grant acknowledged once", missing) == false)
+                    #expect(try await check("every paid order's grant acknowledged once", acknowledged + [acknowledged.first { $0.type == "order.paid" }!]) == false)
+                }
+            }
         }
     }
 }

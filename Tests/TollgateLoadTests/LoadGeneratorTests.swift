@@ -13,7 +13,7 @@ import TollgateTestSupport
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("loadtests/scenarios")
 
-    @Test(arguments: ["smoke", "webhook-storm", "checkout-burst", "mixed", "soak"])
+    @Test(arguments: ["smoke", "webhook-storm", "checkout-burst", "mixed", "soak", "fulfilment"])
     func shippedScenarioParses(name: String) throws {
         let path = Self.directory.appendingPathComponent("\(name).yaml").path
         let text = try String(contentsOfFile: path, encoding: .utf8)
@@ -22,6 +22,7 @@ import TollgateTestSupport
         #expect(scenario.name == name)
         #expect(!scenario.thresholds.isEmpty)
         #expect(!scenario.mix.isEmpty)
+        #expect((scenario.gameSimulator != nil) == (name == "fulfilment"), "only the fulfilment scenario checks a game backend")
     }
 
     @Test func smokeCoversEveryRequestKind() throws {

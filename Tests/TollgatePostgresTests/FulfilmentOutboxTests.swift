@@ -166,10 +166,12 @@ import TollgateTestSupport
             try await withOutbox([Self.backend("shop", url: url)]) { fixture in
                 try await seed(fixture, tenant: "shop", orders: ["o1"])
                 _ = try await fixture.events.commit([Self.payment("shop", "o1")])
-                let crashed = try await fixture.deliveries.lease(capacity: ["shop": 4], limit: 4, worker: "crashed", for: .milliseconds(300))
+                let crashed = try await fixture.deliveries.lease(capacity: ["shop": 4], limits: ["shop": 4], limit: 4, worker: "crashed", for: .seconds(60))
                 #expect(crashed.count == 1)
-                #expect(try await fixture.deliveries.lease(capacity: ["shop": 4], limit: 4, worker: "other", for: .seconds(60)).isEmpty,
+                #expect(try await fixture.deliveries.lease(capacity: ["shop": 4], limits: ["shop": 4], limit: 4, worker: "other", for: .seconds(60)).isEmpty,
                         "a leased delivery is nobody else's while its lease lasts")
+                // The worker died: its lease runs out (moved to the past rather than waited for).
+                try await fixture.client.query("UPDATE deliveries SET lease_until = now() - interval '1 second'", logger: fixture.logger)
                 try await Self.withWorkers(1, fixture) {
                     try await waitFor(fixture, "SELECT status FROM deliveries WHERE order_id = 'o1'", "delivered")
                 }

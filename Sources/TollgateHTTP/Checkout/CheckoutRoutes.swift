@@ -111,7 +111,7 @@ struct CheckoutRoutes: Sendable {
             }
             country = try pricingCountry(order, session: session)
             priced = try price(order, country: country, tenant: tenant)
-            try await verifyPlayer(player, tenant: name)
+            try await verifyPlayer(player, tenant: name, key: key)
         } catch let refusal as Problem where refusal.status < 500 {
             // A final refusal is stored under this key, so first ask Postgres whether the key already
             // made an order (Redis forgot it): then that order is the answer (the catalog may have
@@ -181,8 +181,16 @@ struct CheckoutRoutes: Sendable {
     /// The game's word on the player, where the tenant asks for it: a banned or unknown player
     /// gets 403 (final, like a refused item); a game that could not say gets 503 when the tenant
     /// refuses on timeout (the page retries with the same key).
-    private func verifyPlayer(_ player: String, tenant: String) async throws {
+    private func verifyPlayer(_ player: String, tenant: String, key: String) async throws {
         guard let players, players.verifies(tenant: tenant) else { return }
+        // A retry of an order already made is answered with it (below), whatever the game says now.
+        let made: Bool
+        do {
+            made = try await orders.find(tenant: tenant, playerID: player, idempotencyKey: key) != nil
+        } catch {
+            throw Problem(.serviceUnavailable, detail: "The order could not be checked; retry with the same Idempotency-Key.", headers: [("Retry-After", "2")])
+        }
+        guard !made else { return }
         switch await players.decide(tenant: tenant, player: player) {
         case .allow: return
         case .refuse(.unverified):

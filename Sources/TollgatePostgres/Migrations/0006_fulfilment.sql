@@ -27,7 +27,9 @@ CREATE TABLE deliveries (
     finished_at     timestamptz,
     FOREIGN KEY (tenant, order_id) REFERENCES orders (tenant, order_id)
 );
-CREATE INDEX deliveries_due ON deliveries (next_attempt_at, id) WHERE status = 'pending';
+-- A worker's lease scans each tenant's due rows oldest first; live leases are counted per tenant.
+CREATE INDEX deliveries_due ON deliveries (tenant, next_attempt_at, id) WHERE status = 'pending';
+CREATE INDEX deliveries_leased ON deliveries (tenant) WHERE lease_until IS NOT NULL;
 CREATE INDEX deliveries_order ON deliveries (tenant, order_id, id);
 CREATE INDEX deliveries_tenant_status ON deliveries (tenant, status, id);
 
