@@ -346,7 +346,7 @@ let package = Package(
             name: "TollgateFuzzTargets",
             dependencies: [
                 "TollgateCore", "TollgateSignatures", "TollgateOrders", "TollgateRateLimits", "TollgateCatalog",
-                "TollgateConfig", "TollgateRedis", "TollgateCheckout",
+                "TollgateConfig", "TollgateRedis", "TollgateCheckout", "TollgateFulfilment",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),

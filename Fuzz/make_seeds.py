@@ -288,7 +288,28 @@ DICTIONARY_SOURCES = {
     "tenant-file": ["Sources/TollgateConfig/TenantCatalog.swift", "Sources/TollgateConfig/SecretReference.swift",
                     "Sources/TollgateCore/SettingParser.swift"],
     "player-token": ["Sources/TollgateCheckout/PlayerTokenVerifier.swift"],
+    "delivery-answer": ["Sources/TollgateFulfilment/DeliveryVerdict.swift"],
 }
+
+
+def delivery_answers():
+    """A game's answers to a delivery: type byte (0 order.paid, 3 order.refunded), status (2 bytes), headers, body."""
+    def answer(event, status, head, body):
+        return bytes([event, status >> 8, status & 0xFF]) + head.encode() + b"\n\n" + body.encode()
+    cases = {
+        "delivered": (0, 200, "Content-Type: application/json", '{"webhook_id":"msg_1","outcome":"applied"}'),
+        "no-content": (3, 204, "Content-Length: 0", ""),
+        "gone": (0, 410, "Content-Type: text/plain", "gone"),
+        "declined": (0, 422, "Content-Type: application/json", '{"decline":{"reason":"player_banned"}}'),
+        "declined-403": (1, 403, "Content-Type: application/json", '{"decline":{"reason":"item retired"}}'),
+        "refund-422": (3, 422, "Content-Type: application/json", '{"decline":{"reason":"no"}}'),
+        "throttled-seconds": (0, 429, "Retry-After: 7", ""),
+        "throttled-date": (0, 503, "Retry-After: Sun, 06 Nov 2026 08:49:37 GMT", ""),
+        "server-error": (4, 500, "Content-Type: application/problem+json", '{"type":"about:blank","status":500}'),
+        "redirect": (0, 301, "Location: https://elsewhere.example/", ""),
+    }
+    for name, (event, status, head, body) in cases.items():
+        write("delivery-answer", name, answer(event, status, head, body))
 
 
 def dictionaries():
@@ -328,5 +349,6 @@ if __name__ == "__main__":
     certificate_callbacks()
     files()
     resp()
+    delivery_answers()
     player_tokens()
     dictionaries()

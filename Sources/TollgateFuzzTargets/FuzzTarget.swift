@@ -42,7 +42,7 @@ public enum FuzzTargets {
         + CertificateCallbackTargets.all
         + NormalizerTargets.all
         + [ConfigurationFileTargets.rulesFile, ConfigurationFileTargets.catalogFile, ConfigurationFileTargets.tenantFile]
-        + [RESPReaderTarget.target, PlayerTokenTarget.target]
+        + [RESPReaderTarget.target, PlayerTokenTarget.target, DeliveryAnswerTarget.target]
 
     public static func named(_ name: String) -> FuzzTarget? {
         all.first { $0.name == name }
