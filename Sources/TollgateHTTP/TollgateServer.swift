@@ -245,17 +245,7 @@ public final class TollgateServer: Sendable {
         let router = Router(context: EdgeRequestContext.self)
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: ProblemMiddleware())
-        let registry = self.registry
-        router.get("/metrics") { _, _ -> Response in
-            var buffer: [UInt8] = []
-            buffer.reserveCapacity(16 * 1024)
-            registry.emit(into: &buffer)
-            return Response(
-                status: .ok,
-                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: buffer))
-            )
-        }
+        MetricsRoute(registry: registry).register(on: router)
         HealthRoutes(readiness: readinessProbe).register(on: router)
         if let rules { RulesAdminRoutes.make(store: rules).register(on: router) }
         if let catalog { CatalogAdminRoutes.make(store: catalog).register(on: router) }
@@ -318,4 +308,33 @@ struct EdgeNotListening: Error {}
 public struct ServerStartError: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// `GET /metrics`: the Prometheus text of the process's registry.
+struct MetricsRoute {
+    let registry: PrometheusCollectorRegistry
+
+    func register<Context: RequestContext>(on router: Router<Context>) {
+        router.get("/metrics") { [registry] _, _ -> Response in
+            var buffer: [UInt8] = []
+            buffer.reserveCapacity(16 * 1024)
+            registry.emit(into: &buffer)
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: buffer))
+            )
+        }
+    }
+}
+
+/// A plain-HTTP listener with `/metrics` and `/healthz` alone, for processes without the admin
+/// listener (`tollgate deliver`): keep it on loopback or a private network.
+public enum MetricsListener {
+    public static func make(registry: PrometheusCollectorRegistry, host: String, port: Int, logger: Logger) -> some Service {
+        let router = Router()
+        MetricsRoute(registry: registry).register(on: router)
+        router.get("/healthz") { _, _ in Response.json(.object([("status", .string("ok"))])) }
+        return Application(router: router, configuration: ApplicationConfiguration(address: .hostname(host, port: port)), logger: logger)
+    }
 }

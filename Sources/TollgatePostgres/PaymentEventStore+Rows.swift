@@ -164,7 +164,12 @@ extension PaymentEventStore {
                     'tenant', o.tenant, 'order_id', o.order_id, 'player_id', o.player_id, 'status', v.status,
                     'amount_minor', o.amount_minor, 'currency', o.currency, 'refunded_minor', v.refunded,
                     'lines', COALESCE((SELECT jsonb_agg(jsonb_build_object('sku', l.sku, 'quantity', l.quantity) ORDER BY l.line)
-                                       FROM order_lines l WHERE l.tenant = o.tenant AND l.order_id = o.order_id), '[]'::jsonb),
+                                       FROM order_lines l WHERE l.tenant = o.tenant AND l.order_id = o.order_id),
+                                      -- Orders from before order_lines (migration 0005) kept what they bought in items.
+                                      (SELECT jsonb_agg(jsonb_build_object('sku', i->'sku', 'quantity', i->'quantity'))
+                                       FROM jsonb_array_elements(CASE WHEN jsonb_typeof(o.items) = 'array' THEN o.items ELSE '[]'::jsonb END) i
+                                       WHERE jsonb_typeof(i) = 'object'),
+                                      '[]'::jsonb),
                     'payment', jsonb_build_object('provider', COALESCE(e.provider, o.provider, ''), 'id', COALESCE(o.ledger->>'paidBy', ''))))::text
             FROM unnest(\(rows.map(\.0.order.tenant)), \(rows.map(\.0.order.orderID)), \(rows.map(\.0.type.rawValue)), \(rows.map { $0.1 ?? 0 }),
                 \(rows.map(\.0.status.rawValue)), \(rows.map(\.0.refundedMinor)))

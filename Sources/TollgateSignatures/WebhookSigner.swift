@@ -107,10 +107,11 @@ public struct WebhookSigner: Sendable {
         case .googlePlay:
             GooglePlaySignatureScheme.sign(body, messageID: id, key: google?.key, audience: google?.audience ?? "", email: google?.email ?? "",
                                            packageName: google?.packageName ?? "", subscription: google?.subscription ?? "", timestamp: timestamp)
-        // The transmission id is the delivery's own (PayPal's differs from the event id).
+        // The transmission id is the delivery's own, new on every send (PayPal's differs from the
+        // event id, and a redelivery is a new transmission of the same event).
         case .paypal:
             PayPalSignatureScheme.sign(body, identity: paypal?.identity, webhookID: paypal?.webhookID ?? "", certificateURL: paypal?.certificateURL ?? "",
-                                       id: "tx-" + id, timestamp: timestamp)
+                                       id: "tx-\(id)-\(UInt64.random(in: 0...UInt64.max))", timestamp: timestamp)
         }
     }
 }

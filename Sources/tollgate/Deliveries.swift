@@ -6,7 +6,9 @@ import ServiceLifecycle
 import TollgateConfig
 import TollgateCore
 import TollgateFulfilment
+import TollgateHTTP
 import TollgatePostgres
+import TollgateTelemetry
 
 /// `tollgate deliver`: the delivery workers alone, for instances that deliver without serving
 /// (as many as wanted: leases keep them apart).
@@ -19,6 +21,9 @@ struct Deliver: AsyncParsableCommand {
 
     @Option(help: "Attempts running at once across all tenants.")
     var maxInFlight: Int = 64
+
+    @Option(help: "Where to serve /metrics (plain HTTP, host:port; keep it private).")
+    var metrics = "127.0.0.1:9091"
 
     func run() async throws {
         let loaded = try Bootstrap.loadConfiguration(path: options.config)
@@ -35,7 +40,10 @@ struct Deliver: AsyncParsableCommand {
         workerOptions.maximumInFlight = maxInFlight
         let worker = DeliveryWorker(queue: DeliveryStore(client: postgres, logger: logger, fulfilment: backends.mapValues(\.events)),
                                     backends: backends, client: GameBackendClient(http: http), options: workerOptions, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [postgres, worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        guard let listen = SettingParser.hostAndPort(metrics) else { throw ValidationError("--metrics is host:port, like 127.0.0.1:9091") }
+        let registry = Telemetry.bootstrapMetrics()
+        let metricsListener = MetricsListener.make(registry: registry, host: listen.host, port: listen.port, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [postgres, worker, metricsListener], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {
