@@ -40,12 +40,39 @@ public enum FulfilmentEvent: String, Sendable, CaseIterable, Codable {
         return ledger.paidCurrency?.uppercased() == order.currency.uppercased() && ledger.paidAmountMinor == order.amountMinor
     }
 
-    /// What took the items back, if anything: a chargeback whose funds are taken, or refunds of
-    /// the whole amount (sums that overflow count as taken: a human looks).
+    /// What took the items back, if anything: chargebacks and refunds that return all the money
+    /// received (sums that overflow count as taken: a human looks). Money received is the order's
+    /// amount and any second payment: refunding a player charged twice returns the extra payment,
+    /// and the items stay theirs.
     static func itemsTakenBack(_ order: OrderState) -> FulfilmentEvent? {
-        if order.ledger.disputes.values.contains(where: \.fundsTaken) { return .orderChargedBack }
-        guard let refunded = order.ledger.refundedMinor else { return .orderRefunded }
-        return refunded >= order.amountMinor && order.amountMinor > 0 ? .orderRefunded : nil
+        let ledger = order.ledger
+        let chargebacks = ledger.disputes.values.filter(\.fundsTaken)
+        guard let refunded = ledger.refundedMinor else { return .orderRefunded }
+        if ledger.extraPayments.isEmpty {
+            if !chargebacks.isEmpty { return .orderChargedBack }
+            return refunded >= order.amountMinor && order.amountMinor > 0 ? .orderRefunded : nil
+        }
+        // A dispute that states no amount is taken to be for the order's amount.
+        var returned = refunded, received = order.amountMinor
+        for amount in chargebacks.map({ $0.amountMinor > 0 ? $0.amountMinor : order.amountMinor }) {
+            let (sum, overflow) = returned.addingReportingOverflow(amount)
+            if overflow { return chargebacks.isEmpty ? .orderRefunded : .orderChargedBack }
+            returned = sum
+        }
+        for amount in ledger.extraPayments.values {
+            let (sum, overflow) = received.addingReportingOverflow(amount)
+            if overflow { return nil }
+            received = sum
+        }
+        guard returned >= received else { return nil }
+        return chargebacks.isEmpty ? .orderRefunded : .orderChargedBack
+    }
+
+    /// The refunded total that concerns what the order bought: refunds beyond a second payment's
+    /// amount (returning the extra charge of a player charged twice takes nothing back).
+    static func refundedOfTheItems(_ order: OrderState) -> Int64 {
+        let extra = order.ledger.extraPayments.values.reduce(Int64(0)) { $0.addingReportingOverflow($1).overflow ? .max : $0 + $1 }
+        return max(0, order.refundedMinor - extra)
     }
 
     /// What the game is told when an order moves from `before` to `after`: the one place that
@@ -65,7 +92,8 @@ public enum FulfilmentEvent: String, Sendable, CaseIterable, Codable {
         } else if held, !holds, let revoke = itemsTakenBack(after) {
             events.append(revoke)
         }
-        if holds, after.refundedMinor != before.refundedMinor, after.refundedMinor > 0 || held {
+        let (refundedBefore, refundedAfter) = (refundedOfTheItems(before), refundedOfTheItems(after))
+        if holds, refundedAfter != refundedBefore, refundedAfter > 0 || held {
             events.append(.orderPartiallyRefunded)
         }
         if !after.reviewReasons.subtracting(before.reviewReasons).isEmpty {

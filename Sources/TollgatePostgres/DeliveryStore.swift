@@ -40,7 +40,7 @@ public struct DeliveryStore: DeliveryQueue {
             picked AS (
                 SELECT due.id FROM caps c CROSS JOIN LATERAL (
                     SELECT d.id, d.next_attempt_at FROM deliveries d
-                    WHERE d.tenant = c.tenant AND d.status = 'pending' AND d.next_attempt_at <= now()
+                    WHERE d.tenant = c.tenant AND d.status = 'pending' AND d.next_attempt_at <= now() AND d.type = ANY(\(FulfilmentEvent.allCases.map(\.rawValue)))
                       AND (d.lease_until IS NULL OR d.lease_until < now())
                       AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.tenant = d.tenant AND p.order_id = d.order_id AND p.id < d.id
                                       AND p.status IN ('pending', 'failed'))
@@ -57,25 +57,17 @@ public struct DeliveryStore: DeliveryQueue {
             FROM picked WHERE d.id = picked.id
             RETURNING d.id, d.tenant, d.order_id, d.type, d.webhook_id, d.body, d.attempts
             """, logger: logger)
+        // Only the types this version knows are leased: a row a newer version wrote waits for it.
         var leased: [LeasedDelivery] = []
-        var unknown: [Int64] = []
         for try await (id, tenant, order, type, webhookID, body, attempts) in rows.decode((Int64, String, String, String, String, String, Int32).self) {
-            guard let event = FulfilmentEvent(rawValue: type) else { unknown.append(id); continue }
+            guard let event = FulfilmentEvent(rawValue: type) else { continue }
             leased.append(LeasedDelivery(id: id, tenant: tenant, orderID: order, type: event, webhookID: webhookID, body: Array(body.utf8), attempt: Int(attempts)))
-        }
-        if !unknown.isEmpty {
-            // Written by a newer version: this one cannot send it, and must not lease it forever.
-            try await client.query("""
-                UPDATE deliveries SET status = 'failed', finished_at = now(), lease_until = NULL, leased_by = NULL,
-                    last_error = 'type unknown to this version of tollgate'
-                WHERE id = ANY(\(unknown))
-                """, logger: logger)
         }
         return leased.sorted { $0.id < $1.id }
     }
 
     public func finish(_ delivery: LeasedDelivery, _ record: AttemptRecord, worker: String) async throws -> Bool {
-        try await client.withTransaction(logger: logger) { connection in
+        let (recorded, reviewReasons) = try await client.withTransaction(logger: logger) { connection -> (Bool, Set<ReviewReason>) in
             let (status, delay, refund): (String, Double, Int32) = switch record.next {
             case .delivered: ("delivered", 0, 0)
             case .declined: ("declined", 0, 0)
@@ -94,12 +86,13 @@ public struct DeliveryStore: DeliveryQueue {
                 """, logger: logger)
             var found = false
             for try await _ in updated.decode(Int64.self) { found = true }
-            guard found else { return false }
+            guard found else { return (false, []) }
             try await connection.query("""
                 INSERT INTO delivery_attempts (delivery_id, attempt, worker, started_at, latency_ms, http_status, error, response)
                 VALUES (\(delivery.id), \(Int32(delivery.attempt)), \(worker), \(record.startedAt), \(Int32(clamping: record.latency.milliseconds)),
                         \(record.httpStatus.map(Int32.init)), \(record.error), \(String(record.response.prefix(4096))))
                 """, logger: logger)
+            var reasons: Set<ReviewReason> = []
             switch record.next {
             case .endpointGone:
                 try await connection.query("""
@@ -108,20 +101,36 @@ public struct DeliveryStore: DeliveryQueue {
                     WHERE game_endpoints.state = 'active'
                     """, logger: logger)
             case .declined(let reason):
-                try await declineOrder(of: delivery, reason: reason, on: connection)
+                reasons = try await declineOrder(of: delivery, reason: reason, on: connection)
             default: break
             }
-            return true
+            return (true, reasons)
         }
+        // Counted once committed (a failed finish is retried and would count it again).
+        if !reviewReasons.isEmpty {
+            var counted = WritePlan()
+            counted.reviewReasonsAdded[OrderKey(tenant: delivery.tenant, orderID: delivery.orderID)] = reviewReasons
+            OrderMetrics.record([counted])
+        }
+        return recorded
     }
 
     /// The game declined the grant: the order's ledger records it (the state machine decides
     /// what that means: `needs_review`, `fulfilment_declined`), with a transition naming the
     /// delivery and the review notice for the game if it takes those.
-    func declineOrder(of delivery: LeasedDelivery, reason: String, on connection: PostgresConnection) async throws {
+    /// Returns the review reasons the order gained.
+    func declineOrder(of delivery: LeasedDelivery, reason: String, on connection: PostgresConnection) async throws -> Set<ReviewReason> {
         let key = OrderKey(tenant: delivery.tenant, orderID: delivery.orderID)
         let events = PaymentEventStore(client: client, logger: logger, fulfilment: fulfilment)
-        guard let order = try await events.lockOrders([key], on: connection).orders[key] else { return }
+        // What queued behind the refused grant (a revoke, a grant again) is about items the game
+        // never gave: it ends with the grant; a human settles the order.
+        try await connection.query("""
+            UPDATE deliveries SET status = 'declined', finished_at = now(), lease_until = NULL, leased_by = NULL,
+                last_error = 'the order''s grant was declined (delivery ' || \(delivery.id)::text || ')'
+            WHERE tenant = \(key.tenant) AND order_id = \(key.orderID) AND id > \(delivery.id) AND status = 'pending'
+              AND type <> 'order.needs_review'
+            """, logger: logger)
+        guard let order = try await events.lockOrders([key], on: connection).orders[key] else { return [] }
         let decision = OrderStateMachine.fulfilmentDeclined(order, reason: reason)
         let (next, outcome, why): (OrderState, String, String?) = switch decision {
         case .applied(let next): (next, "applied", "fulfilment declined: \(reason)")
@@ -131,15 +140,13 @@ public struct DeliveryStore: DeliveryQueue {
             INSERT INTO order_transitions (tenant, order_id, event_id, delivery_id, from_status, to_status, outcome, reason)
             VALUES (\(key.tenant), \(key.orderID), NULL, \(delivery.id), \(order.status.rawValue), \(next.status.rawValue), \(outcome), \(why))
             """, logger: logger)
-        guard next != order else { return }
+        guard next != order else { return [] }
         try await events.updateOrdersAndLinks([key: next], links: [:], on: connection)
-        var counted = WritePlan()
-        counted.reviewReasonsAdded[key] = next.reviewReasons.subtracting(order.reviewReasons)
-        OrderMetrics.record([counted])
         let notices = FulfilmentEvent.caused(from: order, to: next).filter { fulfilment[key.tenant]?.contains($0) == true }.map {
             WritePlan.Delivery(order: key, event: .stored(rowID: 0), type: $0, status: next.status, refundedMinor: next.refundedMinor)
         }
         try await PaymentEventStore.insertDeliveries(notices.map { ($0, nil) }, logger: logger, on: connection)
+        return next.reviewReasons.subtracting(order.reviewReasons)
     }
 }
 

@@ -22,7 +22,7 @@ struct Deliver: AsyncParsableCommand {
     @Option(help: "Attempts running at once across all tenants.")
     var maxInFlight: Int = 64
 
-    @Option(help: "Where to serve /metrics (plain HTTP, host:port; keep it private).")
+    @Option(help: "Where to serve /metrics (plain HTTP, host:port; keep it private), or off. Give each instance on a host its own port.")
     var metrics = "127.0.0.1:9091"
 
     func run() async throws {
@@ -40,10 +40,12 @@ struct Deliver: AsyncParsableCommand {
         workerOptions.maximumInFlight = maxInFlight
         let worker = DeliveryWorker(queue: DeliveryStore(client: postgres, logger: logger, fulfilment: backends.mapValues(\.events)),
                                     backends: backends, client: GameBackendClient(http: http), options: workerOptions, logger: logger)
-        guard let listen = SettingParser.hostAndPort(metrics) else { throw ValidationError("--metrics is host:port, like 127.0.0.1:9091") }
-        let registry = Telemetry.bootstrapMetrics()
-        let metricsListener = MetricsListener.make(registry: registry, host: listen.host, port: listen.port, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [postgres, worker, metricsListener], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var services: [any Service] = [postgres, worker]
+        if metrics != "off" {
+            guard let listen = SettingParser.hostAndPort(metrics) else { throw ValidationError("--metrics is host:port, like 127.0.0.1:9091, or off") }
+            services.append(MetricsListener.make(registry: Telemetry.bootstrapMetrics(), host: listen.host, port: listen.port, logger: logger))
+        }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {

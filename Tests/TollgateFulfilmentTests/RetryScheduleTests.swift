@@ -197,6 +197,15 @@ import TollgateOrders
         #expect(classify(429, headers: [("Retry-After", httpDate(-90))]) == .retry(retryAfter: nil))
         #expect(classify(429, headers: [("Retry-After", "soon")]) == .retry(retryAfter: nil))
         #expect(classify(429, headers: [("Retry-After", "-5")]) == .retry(retryAfter: nil))
+        // Read byte by byte, not by DateFormatter, which traps on some non-ASCII text (the
+        // delivery-answer fuzzer's find, Fuzz/regressions/delivery-answer): such a date is no date.
+        #expect(classify(429, headers: [("Retry-After", "Sun, 21 Nov 2025 0\u{314}\u{FFFD}th GMT")]) == .retry(retryAfter: nil))
+        #expect(classify(429, headers: [("Retry-After", "Sun, 31 Feb 2099 25:00:00 GMT")]) == .retry(retryAfter: nil), "hour 25")
+        #expect(classify(429, headers: [("Retry-After", "Sunday, 06-Nov-94 08:49:37 GMT")]) == .retry(retryAfter: nil), "the obsolete forms are not read")
+        // A known instant: 2026-11-26T00:00:00Z is 1795651200.
+        let known = DeliveryVerdict.classify(status: 429, headers: [("Retry-After", "Thu, 26 Nov 2026 00:00:00 GMT")], body: [], event: .orderPaid,
+                                             now: Date(timeIntervalSince1970: 1_795_651_200 - 60))
+        #expect(known == .retry(retryAfter: .seconds(60)))
         #expect(classify(429) == .retry(retryAfter: nil))
         #expect(classify(503, headers: [("Retry-After", "120")]) == .retry(retryAfter: .seconds(120)))
     }

@@ -248,23 +248,26 @@ import TollgateTestSupport
 
     /// The game declines a grant: the delivery ends declined, the order goes to needs_review
     /// (fulfilment_declined) through a transition naming the delivery, and a backend that takes
-    /// review notices is told.
+    /// review notices is told; the refund that queued behind the grant is never sent (the game
+    /// granted nothing to take back).
     @Test func aDeclinedGrantPutsTheOrderInReview() async throws {
         let simulator = GameBackendSimulator(secrets: [Self.secret], script: .init(declinePlayers: ["banned-1"]), logger: support.logger)
         try await Self.withSimulator(simulator) { url in
             try await withOutbox([Self.backend("shop", url: url, events: FulfilmentEvent.defaultSubscription.union([.orderNeedsReview]))]) { fixture in
                 try await seed(fixture, tenant: "shop", orders: ["o1"], player: "banned-1")
                 _ = try await fixture.events.commit([Self.payment("shop", "o1")])
+                _ = try await fixture.events.commit([Self.refund("shop", "o1")])
                 try await Self.withWorkers(1, fixture) {
                     try await waitFor(fixture, "SELECT string_agg(type || ':' || status, ',' ORDER BY id) FROM deliveries",
-                                      "order.paid:declined,order.needs_review:delivered")
+                                      "order.paid:declined,order.refunded:declined,order.needs_review:delivered")
                 }
+                #expect(simulator.statistics.revokes == 0 && simulator.statistics.revokesBeforeGrant == 0, "\(simulator.statistics)")
                 #expect(try await value(fixture, "SELECT status || ' ' || array_to_string(review_reasons, ',') FROM orders WHERE order_id = 'o1'")
                         == "needs_review fulfilment_declined")
                 #expect(try await value(fixture, """
                     SELECT t.from_status || '>' || t.to_status || ' ' || (t.delivery_id = d.id)::text FROM order_transitions t
                     JOIN deliveries d ON d.type = 'order.paid' WHERE t.event_id IS NULL
-                    """) == "paid>needs_review true")
+                    """) == "refunded>needs_review true")
                 #expect(simulator.statistics.declined == 1 && simulator.statistics.grants == 0)
             }
         }

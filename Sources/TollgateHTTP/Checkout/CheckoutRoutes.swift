@@ -179,21 +179,22 @@ struct CheckoutRoutes: Sendable {
     }
 
     /// The game's word on the player, where the tenant asks for it: a banned or unknown player
-    /// gets 403 (final, like a refused item); a game that could not say gets 503 when the tenant
-    /// refuses on timeout (the page retries with the same key).
+    /// gets 403 (a refusal like a refused item: a retry of an order this key already made is
+    /// answered with that order, see the caller); a game that could not say gets 503 when the
+    /// tenant refuses on timeout (the page retries with the same key), unless the key already
+    /// made its order: that retry is answered with it, whatever the game says now.
     private func verifyPlayer(_ player: String, tenant: String, key: String) async throws {
         guard let players, players.verifies(tenant: tenant) else { return }
-        // A retry of an order already made is answered with it (below), whatever the game says now.
-        let made: Bool
-        do {
-            made = try await orders.find(tenant: tenant, playerID: player, idempotencyKey: key) != nil
-        } catch {
-            throw Problem(.serviceUnavailable, detail: "The order could not be checked; retry with the same Idempotency-Key.", headers: [("Retry-After", "2")])
-        }
-        guard !made else { return }
         switch await players.decide(tenant: tenant, player: player) {
         case .allow: return
         case .refuse(.unverified):
+            let made: Bool
+            do {
+                made = try await orders.find(tenant: tenant, playerID: player, idempotencyKey: key) != nil
+            } catch {
+                made = false
+            }
+            guard !made else { return }
             throw Problem(.serviceUnavailable, detail: "The game could not verify the player; retry with the same Idempotency-Key.", headers: [("Retry-After", "5")])
         case .refuse(let verdict):
             throw Problem(.playerNotAllowed, detail: "The game does not allow this player to buy (\(verdict.rawValue)).",
