@@ -126,7 +126,7 @@ let package = Package(
         .target(
             name: "TollgateGameBackendSim",
             dependencies: [
-                "TollgateCore", "TollgateSignatures",
+                "TollgateCore", "TollgateSignatures", "TollgateOrders",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -369,6 +369,8 @@ let package = Package(
                 "TollgateCore",
                 "TollgateOrders",
                 "TollgateSignatures",
+                "TollgateGameBackendSim",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

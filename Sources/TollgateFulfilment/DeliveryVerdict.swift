@@ -32,8 +32,9 @@ public enum DeliveryVerdict: Sendable, Equatable {
     static func declineReason(_ body: [UInt8]) -> String? {
         guard body.count <= 64 * 1024, let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any],
               let decline = object["decline"] as? [String: Any] else { return nil }
-        let reason = (decline["reason"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? "declined"
-        return reason.storable(limit: 200)
+        // Stored as the game wrote it, less what cannot be stored; nothing left is "declined".
+        let reason = (decline["reason"] as? String)?.storable(limit: 200) ?? ""
+        return reason.isEmpty ? "declined" : reason
     }
 
     /// `Retry-After` as seconds or an HTTP date (RFC 9110 section 10.2.3); nil if neither, or in the past.

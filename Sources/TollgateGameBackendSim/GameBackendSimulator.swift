@@ -4,6 +4,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import TollgateCore
+import TollgateOrders
 import TollgateSignatures
 
 /// A game backend on loopback that receives the edge's fulfilment deliveries, for development,
@@ -279,24 +280,13 @@ public enum FulfilmentEffect: Sendable, Equatable {
     case record
 }
 
-/// The deliveries of the fulfilment contract (`player.verify` is a question, not a delivery).
-public enum DeliveryType: String, Sendable, Equatable, CaseIterable {
-    case paid = "order.paid"
-    /// A chargeback or refund was reversed: the items are granted again.
-    case reinstated = "order.reinstated"
-    case refunded = "order.refunded"
-    case chargedBack = "order.charged_back"
-    /// `refunded_minor` is the total so far; the items stay with the player.
-    case partiallyRefunded = "order.partially_refunded"
-    case needsReview = "order.needs_review"
+/// The deliveries of the fulfilment contract, as the edge names them (`player.verify` is a
+/// question, not a delivery).
+public typealias DeliveryType = FulfilmentEvent
 
-    public var effect: FulfilmentEffect {
-        switch self {
-        case .paid, .reinstated: .grant
-        case .refunded, .chargedBack: .revoke
-        case .partiallyRefunded, .needsReview: .record
-        }
-    }
+extension FulfilmentEvent {
+    /// What the simulator does with it: a grant, a revoke, or a line in the order's history.
+    public var effect: FulfilmentEffect { grants ? .grant : revokes ? .revoke : .record }
 }
 
 /// The `data` of a delivery: the order as the edge describes it.

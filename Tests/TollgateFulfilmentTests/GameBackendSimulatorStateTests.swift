@@ -32,7 +32,7 @@ import TollgateSignatures
     /// and changes nothing: one grant, one duplicate.
     @Test func aWebhookIDIsAppliedOnceAndItsRepeatIsCountedAsADuplicate() throws {
         var state = GameBackendState()
-        let answers = Self.send([Self.delivery("msg_1", .paid), Self.delivery("msg_1", .paid)], to: &state)
+        let answers = Self.send([Self.delivery("msg_1", .orderPaid), Self.delivery("msg_1", .orderPaid)], to: &state)
         #expect(answers.map(\.status) == [200, 200])
         #expect(answers[0] == answers[1], "the repeat is answered as the first time")
         #expect(answers[0].body == .object([("webhook_id", .string("msg_1")), ("outcome", .string("applied"))]))
@@ -50,7 +50,7 @@ import TollgateSignatures
     /// A second grant under another webhook-id is a new delivery, and counted as items given twice.
     @Test func aSecondGrantUnderAnotherIDIsCountedAsGrantedWhileGranted() {
         var state = GameBackendState()
-        _ = Self.send([Self.delivery("msg_1", .paid), Self.delivery("msg_2", .reinstated)], to: &state)
+        _ = Self.send([Self.delivery("msg_1", .orderPaid), Self.delivery("msg_2", .orderReinstated)], to: &state)
         #expect(state.statistics.applied == 2)
         #expect(state.statistics.duplicates == 0)
         #expect(state.statistics.grantsWhileGranted == 1)
@@ -60,7 +60,7 @@ import TollgateSignatures
     /// answers 200) but counted, so an ordering bug in the edge shows in the statistics.
     @Test func aRevokeBeforeAnyGrantIsCountedInRevokesBeforeGrant() throws {
         var state = GameBackendState()
-        let answers = Self.send([Self.delivery("msg_r1", .refunded), Self.delivery("msg_p", .paid), Self.delivery("msg_r2", .chargedBack)],
+        let answers = Self.send([Self.delivery("msg_r1", .orderRefunded), Self.delivery("msg_p", .orderPaid), Self.delivery("msg_r2", .orderChargedBack)],
                                 to: &state)
         #expect(answers.map(\.status) == [200, 200, 200])
         #expect(state.statistics.revokes == 2)
@@ -68,7 +68,7 @@ import TollgateSignatures
         #expect(state.statistics.grants == 1)
         let record = try #require(state.orders["ord_1"])
         #expect(!record.granted && record.hasBeenGranted)
-        #expect(record.events.map(\.type) == [.refunded, .paid, .chargedBack])
+        #expect(record.events.map(\.type) == [.orderRefunded, .orderPaid, .orderChargedBack])
     }
 
     /// A grant for a listed player is declined with the contract's 422 body, which the edge reads
@@ -76,8 +76,8 @@ import TollgateSignatures
     @Test func aGrantForADeclinedPlayerIsAnswered422WithTheDeclineBodyEveryTime() throws {
         var state = GameBackendState(script: .init(declinePlayers: ["banned_1"]))
         let banned = Self.order(player: "banned_1")
-        let answers = Self.send([Self.delivery("msg_1", .paid, banned), Self.delivery("msg_1", .paid, banned),
-                                 Self.delivery("msg_2", .refunded, banned)], to: &state)
+        let answers = Self.send([Self.delivery("msg_1", .orderPaid, banned), Self.delivery("msg_1", .orderPaid, banned),
+                                 Self.delivery("msg_2", .orderRefunded, banned)], to: &state)
         let declined = answers[0]
         #expect(declined.status == 422)
         #expect(declined.body == .object([("decline", .object([("reason", .string("player_banned"))]))]))
@@ -93,7 +93,7 @@ import TollgateSignatures
         let verdict = DeliveryVerdict.classify(status: declined.status, headers: [], body: Array(declined.body.serialized.utf8), event: .orderPaid)
         #expect(verdict == .declined(reason: "player_banned"))
         // Another player's grant goes through.
-        let other = Self.send([Self.delivery("msg_3", .paid, Self.order("ord_2"))], to: &state)
+        let other = Self.send([Self.delivery("msg_3", .orderPaid, Self.order("ord_2"))], to: &state)
         #expect(other.map(\.status) == [200])
     }
 
@@ -102,7 +102,7 @@ import TollgateSignatures
     /// once the fault is lifted.
     @Test func failPercent100AnswersTheScriptedStatusAndAppliesNothing() {
         var state = GameBackendState(script: .init(failPercent: 100, status: 429, retryAfter: 30))
-        let answers = Self.send([Self.delivery("msg_1", .paid), Self.delivery("msg_1", .paid)], to: &state)
+        let answers = Self.send([Self.delivery("msg_1", .orderPaid), Self.delivery("msg_1", .orderPaid)], to: &state)
         #expect(answers.map(\.status) == [429, 429])
         #expect(answers.map(\.retryAfterSeconds) == [30, 30])
         #expect(state.statistics.failedInjected == 2)
@@ -112,7 +112,7 @@ import TollgateSignatures
         #expect(state.orders.isEmpty)
 
         state.script.failPercent = 0
-        let after = Self.send([Self.delivery("msg_1", .paid)], to: &state)
+        let after = Self.send([Self.delivery("msg_1", .orderPaid)], to: &state)
         #expect(after.map(\.status) == [200])
         #expect(state.statistics.applied == 1 && state.statistics.duplicates == 0, "the failed attempts left no trace")
     }
@@ -120,7 +120,7 @@ import TollgateSignatures
     /// Retry-After belongs to 429 and 503: a scripted 500 carries none, even if the script sets one.
     @Test func anInjected500CarriesNoRetryAfter() {
         var state = GameBackendState(script: .init(failPercent: 100, status: 500, retryAfter: 30))
-        let answers = Self.send([Self.delivery("msg_1", .paid)], to: &state)
+        let answers = Self.send([Self.delivery("msg_1", .orderPaid)], to: &state)
         #expect(answers.map(\.status) == [500])
         #expect(answers.first?.retryAfterSeconds == nil)
         #expect(state.statistics.applied == 0)
@@ -129,7 +129,7 @@ import TollgateSignatures
     /// A backend that retired its endpoint answers 410 to everything, and applies nothing.
     @Test func aGoneBackendAnswers410AndAppliesNothing() {
         var state = GameBackendState(script: .init(gone: true))
-        let answers = Self.send([Self.delivery("msg_1", .paid), Self.delivery("msg_2", .refunded)], to: &state)
+        let answers = Self.send([Self.delivery("msg_1", .orderPaid), Self.delivery("msg_2", .orderRefunded)], to: &state)
         #expect(answers.map(\.status) == [410, 410])
         #expect(state.statistics.applied == 0)
         #expect(state.statistics.failedInjectedByStatus == [410: 2])

@@ -28,14 +28,7 @@ import TollgateTestSupport
         var logger = Logger(label: "test.game")
         logger.logLevel = .warning
         let simulator = GameBackendSimulator(secrets: [secret], script: script, logger: logger)
-        let port = NIOLockedValueBox<Int?>(nil)
-        let app = simulator.application(host: "127.0.0.1", port: 0) { channel in port.withLockedValue { $0 = channel.localAddress?.port } }
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await app.runService(); return nil }
-            defer { group.cancelAll() }
-            try await TestEnvironment.waitUntil { port.withLockedValue { $0 } != nil }
-            return try await body(simulator, "http://127.0.0.1:\(port.withLockedValue { $0 }!)/tollgate")
-        }
+        return try await GameBackendFixture.withSimulator(simulator) { url in try await body(simulator, url) }
     }
 
     func order(_ fixture: CheckoutTests.Fixture, player: String) async throws -> (HTTPClientResponse, [String: Any]) {

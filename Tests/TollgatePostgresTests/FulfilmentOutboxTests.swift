@@ -44,14 +44,7 @@ import TollgateTestSupport
 
     /// The simulator on a free loopback port, its `POST /tollgate` URL given to `body`.
     static func withSimulator<T: Sendable>(_ simulator: GameBackendSimulator, _ body: @Sendable (String) async throws -> T) async throws -> T {
-        let port = NIOLockedValueBox<Int?>(nil)
-        let app = simulator.application(host: "127.0.0.1", port: 0) { channel in port.withLockedValue { $0 = channel.localAddress?.port } }
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await app.runService(); return nil }
-            defer { group.cancelAll() }
-            try await TestEnvironment.waitUntil { port.withLockedValue { $0 } != nil }
-            return try await body("http://127.0.0.1:\(port.withLockedValue { $0 }!)/tollgate")
-        }
+        try await GameBackendFixture.withSimulator(simulator, body)
     }
 
     /// Runs `workers` delivery workers while `body` runs.
