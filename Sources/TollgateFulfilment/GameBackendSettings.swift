@@ -10,7 +10,7 @@ import TollgateOrders
 ///   secrets: [env:DEMO_GAME_WEBHOOK_SECRET]   # whsec_<base64>; several during a rotation (each signs)
 ///   timeout: 15s                              # one attempt, connect to last byte (1s to 30s)
 ///   events: [order.paid, order.refunded, order.partially_refunded, order.charged_back, order.reinstated]
-///   max_in_flight: 4                          # attempts at once to this backend, across the instance
+///   max_in_flight: 4                          # attempts at once to this backend, across instances (soft)
 ///   retry_schedule: [5s, 5m, 30m, 2h, 5h, 10h, 10h]   # after each failed attempt (Svix's)
 ///   player_verification:                      # optional: ask the game before a checkout opens a payment
 ///     timeout: 2s
