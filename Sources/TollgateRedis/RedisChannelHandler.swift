@@ -65,14 +65,17 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let redisError: RedisError = switch error {
-        case let error as RedisError: error
-        // NIOSSLClientHandler, ahead of this handler on a rediss:// connection.
-        case is NIOSSLError, is NIOSSLExtraError, is BoringSSLError: .tls(String(describing: error))
-        default: .protocolViolation(String(describing: error))
-        }
-        failAll(redisError)
+        failAll(Self.tlsError(error) ?? (error as? RedisError) ?? .protocolViolation(String(describing: error)))
         context.close(promise: nil)
+    }
+
+    /// A failure of NIOSSLClientHandler (ahead of this handler on a rediss:// connection) as
+    /// ``RedisError/tls(_:)``; nil for any other error.
+    static func tlsError(_ error: any Error) -> RedisError? {
+        switch error {
+        case is NIOSSLError, is NIOSSLExtraError, is BoringSSLError: .tls(String(describing: error))
+        default: nil
+        }
     }
 
     private func timeoutFired(id: UInt64) {

@@ -78,8 +78,10 @@ public final class RedisConnection: Sendable {
     public func send(_ command: RESPCommand, timeout: Duration?) async throws(RedisError) -> RESPValue {
         let promise = channel.eventLoop.makePromise(of: RESPValue.self)
         let request = RedisRequest(command: command, promise: promise, timeout: timeout.map(TimeAmount.init))
-        // If the pipeline is already gone the handler never sees the request: fail it here.
-        channel.writeAndFlush(request).whenFailure { _ in promise.fail(RedisError.connectionClosed) }
+        // If the pipeline is already gone the handler never sees the request: fail it here. A
+        // write the TLS handshake's failure fails (it may come before the error reaches the
+        // handler) says so; the first failure of the promise wins.
+        channel.writeAndFlush(request).whenFailure { error in promise.fail(RedisChannelHandler.tlsError(error) ?? RedisError.connectionClosed) }
         do {
             return try await promise.futureResult.get()
         } catch let error as RedisError {
