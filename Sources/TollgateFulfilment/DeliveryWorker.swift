@@ -33,6 +33,8 @@ public final class DeliveryWorker: Service, Sendable {
 
     let queue: any DeliveryQueue
     let backends: [String: GameBackendSettings]
+    /// Each backend's `max_in_flight`, the cap across all workers the lease enforces.
+    let limits: [String: Int]
     let client: GameBackendClient
     let options: Options
     let logger: Logger
@@ -43,6 +45,7 @@ public final class DeliveryWorker: Service, Sendable {
     public init(queue: any DeliveryQueue, backends: [String: GameBackendSettings], client: GameBackendClient, options: Options = Options(), logger: Logger) {
         self.queue = queue
         self.backends = backends
+        self.limits = backends.mapValues(\.maximumInFlight)
         self.client = client
         self.options = options
         self.logger = logger
@@ -96,7 +99,7 @@ public final class DeliveryWorker: Service, Sendable {
         }
         guard !capacity.isEmpty else { return [] }
         do {
-            let leased = try await queue.lease(capacity: capacity, limits: backends.mapValues(\.maximumInFlight), limit: free,
+            let leased = try await queue.lease(capacity: capacity, limits: limits, limit: free,
                                                worker: options.workerID, for: options.lease)
             state.withLockedValue { state in
                 for delivery in leased { state.inFlight[delivery.tenant, default: 0] += 1 }

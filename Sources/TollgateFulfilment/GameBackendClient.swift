@@ -67,10 +67,3 @@ public struct GameBackendClient: Sendable {
     }
 }
 
-extension String {
-    /// The text cut to `limit` characters without NULs or other control characters but tab and
-    /// newline: what a game sent may be stored (Postgres refuses NUL in text and jsonb).
-    public func storable(limit: Int) -> String {
-        String(String.UnicodeScalarView(unicodeScalars.lazy.filter { $0 == "\n" || $0 == "\t" || !($0.properties.generalCategory == .control) }.prefix(limit)))
-    }
-}

@@ -53,17 +53,9 @@ public enum FulfilmentEvent: String, Sendable, CaseIterable, Codable {
             return refunded >= order.amountMinor && order.amountMinor > 0 ? .orderRefunded : nil
         }
         // A dispute that states no amount is taken to be for the order's amount.
-        var returned = refunded, received = order.amountMinor
-        for amount in chargebacks.map({ $0.amountMinor > 0 ? $0.amountMinor : order.amountMinor }) {
-            let (sum, overflow) = returned.addingReportingOverflow(amount)
-            if overflow { return chargebacks.isEmpty ? .orderRefunded : .orderChargedBack }
-            returned = sum
-        }
-        for amount in ledger.extraPayments.values {
-            let (sum, overflow) = received.addingReportingOverflow(amount)
-            if overflow { return nil }
-            received = sum
-        }
+        let chargedBack = chargebacks.map { $0.amountMinor > 0 ? $0.amountMinor : order.amountMinor }
+        guard let returned = OrderLedger.sum([refunded] + chargedBack) else { return chargebacks.isEmpty ? .orderRefunded : .orderChargedBack }
+        guard let received = OrderLedger.sum([order.amountMinor] + ledger.extraPayments.values) else { return nil }
         guard returned >= received else { return nil }
         return chargebacks.isEmpty ? .orderRefunded : .orderChargedBack
     }
@@ -71,7 +63,7 @@ public enum FulfilmentEvent: String, Sendable, CaseIterable, Codable {
     /// The refunded total that concerns what the order bought: refunds beyond a second payment's
     /// amount (returning the extra charge of a player charged twice takes nothing back).
     static func refundedOfTheItems(_ order: OrderState) -> Int64 {
-        let extra = order.ledger.extraPayments.values.reduce(Int64(0)) { $0.addingReportingOverflow($1).overflow ? .max : $0 + $1 }
+        let extra = OrderLedger.sum(order.ledger.extraPayments.values) ?? .max
         return max(0, order.refundedMinor - extra)
     }
 

@@ -182,7 +182,8 @@ public struct OrderLedger: Sendable, Equatable {
         return refunded >= amountMinor ? .refunded : .partiallyRefunded
     }
 
-    private static func sum(_ amounts: some Sequence<Int64>) -> Int64? {
+    /// The sum of `amounts`, or nil when it overflows.
+    static func sum(_ amounts: some Sequence<Int64>) -> Int64? {
         var total: Int64 = 0
         for amount in amounts {
             let (next, overflow) = total.addingReportingOverflow(amount)

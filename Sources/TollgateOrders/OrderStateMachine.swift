@@ -1,3 +1,5 @@
+import TollgateCore
+
 /// Where an order is in its life. Raw values are what the `orders.status` column stores.
 public enum OrderStatus: String, Sendable, CaseIterable {
     case created
@@ -237,8 +239,8 @@ public enum OrderStateMachine {
         }
         guard order.ledger.fulfilmentDeclined == nil else { return .ignored(reason: "fulfilment already declined") }
         var ledger = order.ledger
-        // Only printable text: the reason is the game's words, kept in a jsonb ledger.
-        let printable = String(String.UnicodeScalarView(reason.unicodeScalars.filter { $0.properties.generalCategory != .control }.prefix(200)))
+        // Only storable text: the reason is the game's words, kept in a jsonb ledger.
+        let printable = reason.storable(limit: 200)
         ledger.fulfilmentDeclined = printable.isEmpty ? "declined" : printable
         return .applied(settled(order, ledger))
     }
