@@ -89,7 +89,7 @@ public final class TollgateServer: Sendable {
         redisConfiguration.poolSize = configuration.redis.poolSize
         redisConfiguration.commandTimeout = configuration.redis.commandTimeout
         redisConfiguration.connectTimeout = configuration.redis.connectTimeout
-        redisConfiguration.preloadedScripts = [RateLimiter.script]
+        redisConfiguration.preloadedScripts = [RateLimiter.script] + WebhookDeduplicator.scripts
         self.redis = RedisClient(configuration: redisConfiguration, logger: logger)
 
         var commitOptions = GroupCommitter.Options()

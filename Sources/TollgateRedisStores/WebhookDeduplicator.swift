@@ -7,6 +7,8 @@ import TollgateRedis
 ///
 /// Redis is an optimisation, never the guard: Postgres's unique key decides. So every Redis
 /// failure (down, slow, error) degrades to "unknown" and the request goes on to Postgres.
+/// A callback costs two round trips here whatever its number of events: the claim and the done
+/// mark (each a script, preloaded on every connection: ``scripts``).
 public struct WebhookDeduplicator: Sendable {
     let redis: RedisClient
     let doneTTL: Duration
@@ -20,44 +22,63 @@ public struct WebhookDeduplicator: Sendable {
         self.logger = logger
     }
 
+    /// Claims every event of a callback in one round trip (``claimScript``), atomically: either
+    /// each event not yet done is now ours, or one is in flight elsewhere and nothing is claimed.
     public func claim(_ events: [PaymentEvent]) async -> WebhookClaim {
-        var claimedKeys: [String] = []
-        var sawDone = 0
-        do {
-            for event in events {
-                let key = event.key.redisKey
-                if try await redis.set(key, to: "processing", condition: .ifNotExists, expiration: .milliseconds(Int(inFlightTTL.components.seconds * 1000))) {
-                    claimedKeys.append(key)
-                    continue
-                }
-                switch try await redis.get(key).map({ String(decoding: $0, as: UTF8.self) }) {
-                case "done": sawDone += 1
-                case "processing":
-                    await release(claimedKeys)
-                    return .inFlight
-                default:
-                    // Expired between SET and GET: Postgres will tell.
-                    continue
-                }
+        guard !events.isEmpty else { return .claimed }
+        do throws(RedisError) {
+            let reply = try await redis.evaluate(Self.claimScript, keys: events.map(\.key.redisKey),
+                                                 arguments: [RESPArgument(Int(inFlightTTL.components.seconds * 1000))])
+            switch reply.string {
+            case "all_done": return .allDone
+            case "in_flight": return .inFlight
+            case "claimed": return .claimed
+            default: throw RedisError.unexpectedReply("dedup claim answered \(reply)")
             }
         } catch {
             fallback(error)
             return .claimed
         }
-        if sawDone == events.count { return .allDone }
-        return .claimed
     }
 
-    /// After the commit: remember the ids as done for `doneTTL`.
+    /// After the commit: remember the ids as done for `doneTTL`, in one round trip.
     public func markDone(_ events: [PaymentEvent]) async {
-        do {
-            for event in events {
-                try await redis.set(event.key.redisKey, to: "done", expiration: .seconds(Int(doneTTL.components.seconds)))
-            }
+        guard !events.isEmpty else { return }
+        do throws(RedisError) {
+            _ = try await redis.evaluate(Self.doneScript, keys: events.map(\.key.redisKey), arguments: [RESPArgument(Int(doneTTL.components.seconds))])
         } catch {
             fallback(error)
         }
     }
+
+    /// KEYS: a callback's dedup keys (one tenant: they share the `{tenant}` hash slot).
+    /// ARGV[1]: the in-flight lease in ms. Answers `claimed` (every key not done is now held by
+    /// this call; a key holding anything else is left to Postgres), `all_done`, or `in_flight`
+    /// (another delivery holds one: the keys this call had claimed are given back).
+    public static let claimScript = RedisScript("""
+        local claimed, done = {}, 0
+        for _, key in ipairs(KEYS) do
+          if redis.call('SET', key, 'processing', 'NX', 'PX', ARGV[1]) then
+            claimed[#claimed + 1] = key
+          else
+            local state = redis.call('GET', key)
+            if state == 'done' then
+              done = done + 1
+            elseif state == 'processing' then
+              if #claimed > 0 then redis.call('DEL', unpack(claimed)) end
+              return 'in_flight'
+            end
+          end
+        end
+        if done == #KEYS then return 'all_done' end
+        return 'claimed'
+        """)
+
+    /// KEYS: the committed events' dedup keys; ARGV[1]: how long they stay done, in seconds.
+    public static let doneScript = RedisScript("""
+        for _, key in ipairs(KEYS) do redis.call('SET', key, 'done', 'EX', ARGV[1]) end
+        return #KEYS
+        """)
 
     /// The commit failed: drop our claims so the provider's retry is not told "in flight".
     public func release(_ events: [PaymentEvent]) async {
@@ -72,6 +93,9 @@ public struct WebhookDeduplicator: Sendable {
             fallback(error)
         }
     }
+
+    /// The scripts connections load before taking commands (`RedisClient.Configuration.preloadedScripts`).
+    public static let scripts = [claimScript, doneScript]
 
     private func fallback(_ error: RedisError) {
         Counter(label: "tollgate_dedup_redis_fallbacks_total", dimensions: [("error", error.metricLabel)]).increment()

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The side-by-side kit (../shared/perf, or PERF_KIT) against a release edge, on private Postgres and
+# Redis (ports 54334, 63794), tenant `loadtest`, 200,000 seeded orders (499 USD each).
+#
+#   loadtests/perf/run.sh compare     nginx, the FastAPI peer and the edge in alternation (compare.sh)
+#   loadtests/perf/run.sh edge        the edge alone: unique events then duplicates, with the edge's,
+#                                     Postgres's and Redis's CPU per request and Redis round trips per request
+#   loadtests/perf/run.sh profile     edge unique events under `perf record -g` (folded stacks and an
+#                                     SVG flame graph under docs/perf/, loadtests/perf/flamegraph.py)
+# env: BIN (the tollgate binary; default the release build), DUR (s, default 15), CONNS (default 64),
+#      ORDERS (orders seeded, default 200000; seeding costs about a millisecond each),
+#      OUT (directory for logs and profiles, default .tollgate/perf), LABEL (names the profile files).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"; cd "$root"
+kit="${PERF_KIT:-$root/../shared/perf}"; out="${OUT:-$root/.tollgate/perf}"; mkdir -p "$out"
+DUR=${DUR:-15}; CONNS=${CONNS:-64}; LABEL=${LABEL:-edge}
+secret=whsec_loadtest_stripe_0123456789; path=/v1/webhooks/loadtest/stripe; url=https://127.0.0.1:8445
+log() { printf '[perf] %s\n' "$*" >&2; }
+
+certs/make-dev-certs.sh >/dev/null
+scripts/services.sh up perf 54334 63794
+bin="${BIN:-}"
+if [[ -z "$bin" ]]; then swift build -c release --product tollgate >/dev/null; bin="$(swift build -c release --show-bin-path)/tollgate"; fi
+export TOLLGATE_POSTGRES_URL="postgres://tollgate@127.0.0.1:54334/tollgate" TOLLGATE_REDIS_URL="redis://127.0.0.1:63794/0"
+export TOLLGATE_LOGGING_LEVEL=warning TOLLGATE_SERVER_LISTEN=127.0.0.1:8445 TOLLGATE_ADMIN_LISTEN=127.0.0.1:9445
+edge_pid=""
+cleanup() { [[ -n "$edge_pid" ]] && kill "$edge_pid" 2>/dev/null; wait 2>/dev/null || true; scripts/services.sh down perf; }
+trap cleanup EXIT
+psql -q "$TOLLGATE_POSTGRES_URL" -c "DROP SCHEMA public CASCADE; CREATE SCHEMA public" 2>/dev/null || true
+redis-cli -p 63794 flushall >/dev/null
+"$bin" serve --config config/tollgate.yaml --migrate >"$out/edge.log" 2>&1 &
+edge_pid=$!
+for _ in $(seq 1 600); do curl -sfk "$url/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+curl -sfk "$url/readyz" >/dev/null || { log "edge did not become ready"; cat "$out/edge.log"; exit 1; }
+"$bin" orders seed --config config/tollgate.yaml --tenant loadtest --count "${ORDERS:-200000}" --amount-minor 499 --currency USD >"$out/orders.txt"
+log "edge pid $edge_pid, $(wc -l <"$out/orders.txt") orders seeded"
+
+pg_pids() { pgrep -f "postgres.*54334|postgres: .*tollgate" | tr '\n' ' '; }
+ticks() { local s=0; for p in "$@"; do s=$((s + $(awk '{print $14+$15}' /proc/$p/stat 2>/dev/null || echo 0))); done; echo $s; }
+# Round trips the edge made to Redis (its client's per-command timer counts every reply).
+redis_calls() { curl -s http://127.0.0.1:9445/metrics | awk '/^tollgate_redis_command_duration_seconds_count/ && !/PING/ {s += $2} END {print s + 0}'; }
+venv=/tmp/tollgate-peers/venv/bin/python
+[[ -x $venv ]] || "$kit/peers-up.sh" >/dev/null
+
+edge_run() { # mode: unique | dup
+  local f="$out/req-$1.txt" count=$((DUR * 15000))
+  [[ $1 == dup ]] && count=20000
+  $venv "$kit/gen_stripe_reqs.py" $count $secret "$f" 0.0 "$out/orders.txt"
+  [[ $1 == dup ]] && REQS=$f WH_PATH=$path wrk -t1 -c$CONNS -d12s -s "$kit/wrk_signed.lua" $url >/dev/null 2>&1
+  local pg; pg="$(pg_pids)"; local rp; rp="$(pgrep -f 'redis-server.*63794' | tr '\n' ' ')"
+  local e0 p0 r0 c0; e0=$(ticks $edge_pid); p0=$(ticks $pg); r0=$(ticks $rp); c0=$(redis_calls)
+  REQS=$f WH_PATH=$path wrk -t1 -c$CONNS -d${DUR}s -s "$kit/wrk_signed.lua" $url >"$out/wrk-$1.log" 2>&1
+  local e1 p1 r1 c1; e1=$(ticks $edge_pid); p1=$(ticks $pg); r1=$(ticks $rp); c1=$(redis_calls)
+  curl -s http://127.0.0.1:9445/metrics >"$out/metrics-$1.txt" || true
+  local n rps non; n=$(awk '/requests in/ {print $1}' "$out/wrk-$1.log"); rps=$(awk '/Requests\/sec/ {print $2}' "$out/wrk-$1.log")
+  non=$(awk '/Non-2xx/ {print $5}' "$out/wrk-$1.log")
+  echo "edge $1 rps=$rps non2xx=${non:-0} edge_us=$(( (e1-e0)*10000/n )) postgres_us=$(( (p1-p0)*10000/n )) redis_us=$(( (r1-r0)*10000/n )) redis_round_trips_per_req=$(awk -v a=$((c1-c0)) -v n=$n 'BEGIN{printf "%.2f", a/n}') $(grep '^p50' "$out/wrk-$1.log")"
+}
+
+case "${1:-edge}" in
+  compare)
+    EDGE=$url EDGE_PATH=$path EDGE_SECRET=$secret EDGE_ORDERS="$out/orders.txt" EDGE_PID=$edge_pid DUR=$DUR CONNS=$CONNS "$kit/compare.sh" ;;
+  edge) edge_run unique; edge_run dup ;;
+  profile)
+    $venv "$kit/gen_stripe_reqs.py" $((DUR * 15000)) $secret "$out/req-unique.txt" 0.0 "$out/orders.txt"
+    REQS="$out/req-unique.txt" WH_PATH=$path wrk -t1 -c$CONNS -d$((DUR + 2))s -s "$kit/wrk_signed.lua" $url >"$out/wrk-profile.log" 2>&1 &
+    sleep 1
+    perf record -F 499 -e cpu-clock -g -p $edge_pid -o "$out/$LABEL.perf.data" -- sleep "$DUR" 2>/dev/null
+    wait
+    perf script --no-inline -i "$out/$LABEL.perf.data" 2>/dev/null >"$out/$LABEL.perf.txt"
+    mkdir -p docs/perf
+    python3 loadtests/perf/flamegraph.py "$out/$LABEL.perf.txt" --svg "docs/perf/$LABEL.svg" --folded "$out/$LABEL.folded" \
+      --title "tollgate $LABEL: unique Stripe events, wrk -c$CONNS" >"$out/$LABEL.summary.txt"
+    log "flame graph: docs/perf/$LABEL.svg, summary: $out/$LABEL.summary.txt"
+    cat "$out/wrk-profile.log" ;;
+esac
