@@ -370,6 +370,7 @@ let package = Package(
                 "TollgateOrders",
                 "TollgateSignatures",
                 "TollgateGameBackendSim",
+                "TollgateRedis",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

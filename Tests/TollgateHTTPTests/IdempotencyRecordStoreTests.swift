@@ -11,16 +11,9 @@ import TollgateCore
 /// Idempotency records against a real redis-server.
 @Suite struct IdempotencyRecordStoreTests {
     func withStore(lease: Duration = .seconds(5), _ body: @Sendable (IdempotencyRecordStore, RedisClient) async throws -> Void) async throws {
-        let server = try RedisServerProcess()
-        try await server.start()
-        let redis = RedisClient(configuration: .init(endpoint: RedisEndpoint(url: server.url)!), logger: Logger(label: "test"))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await redis.run() }
-            defer { group.cancelAll() }
-            try await TestEnvironment.waitUntil { redis.isConnected }
+        try await RedisServerProcess.withConnectedClient { redis in
             try await body(IdempotencyRecordStore(redis: redis, ttl: .seconds(86_400), lease: lease), redis)
         }
-        try await server.stop()
     }
 
     @Test func claimThenReplayThenMismatchAndRelease() async throws {

@@ -10,17 +10,10 @@ import TollgateTestSupport
 /// The webhook dedup claims against a real redis-server: one script per callback, atomic.
 @Suite struct WebhookDeduplicatorTests {
     func withDeduplicator(_ body: @Sendable (WebhookDeduplicator, RedisClient) async throws -> Void) async throws {
-        let server = try RedisServerProcess()
-        try await server.start()
         // No preloaded scripts: the first EVALSHA of each finds NOSCRIPT and loads it.
-        let redis = RedisClient(configuration: .init(endpoint: RedisEndpoint(url: server.url)!), logger: Logger(label: "test"))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await redis.run() }
-            defer { group.cancelAll() }
-            try await TestEnvironment.waitUntil { redis.isConnected }
+        try await RedisServerProcess.withConnectedClient { redis in
             try await body(WebhookDeduplicator(redis: redis, doneTTL: .seconds(3600), inFlightTTL: .seconds(30), logger: Logger(label: "test")), redis)
         }
-        try await server.stop()
     }
 
     func event(_ id: String) -> PaymentEvent {

@@ -1,4 +1,7 @@
 import Foundation
+import Logging
+import TollgateCore
+import TollgateRedis
 
 /// A real `redis-server` of the test's own, on its own port, that the test may stop and restart.
 public final class RedisServerProcess: @unchecked Sendable {
@@ -37,5 +40,22 @@ public final class RedisServerProcess: @unchecked Sendable {
 
     deinit {
         child?.signal(SIGKILL)
+    }
+}
+
+extension RedisServerProcess {
+    /// A server of the test's own and a running client connected to it, for `body`; the server
+    /// is killed after.
+    public static func withConnectedClient(_ body: @Sendable (RedisClient) async throws -> Void) async throws {
+        let server = try RedisServerProcess()
+        try await server.start()
+        let redis = RedisClient(configuration: .init(endpoint: RedisEndpoint(url: server.url)!), logger: Logger(label: "test"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await redis.run() }
+            defer { group.cancelAll() }
+            try await TestEnvironment.waitUntil { redis.isConnected }
+            try await body(redis)
+        }
+        try await server.stop()
     }
 }
