@@ -65,7 +65,7 @@ public struct WebhookDeduplicator: Sendable {
             if state == 'done' then
               done = done + 1
             elseif state == 'processing' then
-              if #claimed > 0 then redis.call('DEL', unpack(claimed)) end
+              for _, mine in ipairs(claimed) do redis.call('DEL', mine) end  -- unpack stops near 8,000
               return 'in_flight'
             end
           end

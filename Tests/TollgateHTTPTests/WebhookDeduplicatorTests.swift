@@ -78,9 +78,24 @@ import TollgateTestSupport
             #expect(try await state(b, redis) == nil)
             // A key holding neither state (written by something else) is neither done nor in
             // flight: the callback goes on and Postgres's unique key decides.
+            // The script's own answer, so a fallback (which also says "go on") cannot pass for it.
             _ = try await redis.set(a.key.redisKey, to: "garbage")
+            let reply = try await redis.evaluate(WebhookDeduplicator.claimScript, keys: [a.key.redisKey], arguments: ["30000"])
+            #expect(reply.string == "claimed")
             #expect(await dedup.claim([a]) == .claimed)
             #expect(try await state(a, redis) == "garbage")
+        }
+    }
+
+    @Test func scriptsFlushedFromRedisAreLoadedAgain() async throws {
+        try await withDeduplicator { dedup, redis async throws in
+            let one = event("f-\(UUID().uuidString)")
+            #expect(await dedup.claim([one]) == .claimed)
+            _ = try await redis.send(RESPCommand("SCRIPT", ["FLUSH"]))
+            await dedup.markDone([one])
+            #expect(try await state(one, redis) == "done")
+            _ = try await redis.send(RESPCommand("SCRIPT", ["FLUSH"]))
+            #expect(await dedup.claim([one]) == .allDone)
         }
     }
 

@@ -35,9 +35,11 @@ curl -sfk "$url/readyz" >/dev/null || { log "edge did not become ready"; cat "$o
 "$bin" orders seed --config config/tollgate.yaml --tenant loadtest --count "${ORDERS:-200000}" --amount-minor 499 --currency USD >"$out/orders.txt"
 log "edge pid $edge_pid, $(wc -l <"$out/orders.txt") orders seeded"
 
-pg_pids() { pgrep -f "postgres.*54334|postgres: .*tollgate" | tr '\n' ' '; }
+# This cluster's postmaster and every process it started (backends, WAL writer, checkpointer).
+pg_pids() { local pm; pm=$(head -1 "$(cat .tollgate/perf/postgres.started)/postmaster.pid"); echo "$pm $(pgrep -P "$pm" | tr '\n' ' ')"; }
 ticks() { local s=0; for p in "$@"; do s=$((s + $(awk '{print $14+$15}' /proc/$p/stat 2>/dev/null || echo 0))); done; echo $s; }
-# Round trips the edge made to Redis (its client's per-command timer counts every reply).
+# Round trips the edge made to Redis: its client's per-command timer counts every reply that came
+# back (a command that timed out or failed is not counted).
 redis_calls() { curl -s http://127.0.0.1:9445/metrics | awk '/^tollgate_redis_command_duration_seconds_count/ && !/PING/ {s += $2} END {print s + 0}'; }
 venv=/tmp/tollgate-peers/venv/bin/python
 [[ -x $venv ]] || "$kit/peers-up.sh" >/dev/null
@@ -64,9 +66,10 @@ case "${1:-edge}" in
   profile)
     $venv "$kit/gen_stripe_reqs.py" $((DUR * 15000)) $secret "$out/req-unique.txt" 0.0 "$out/orders.txt"
     REQS="$out/req-unique.txt" WH_PATH=$path wrk -t1 -c$CONNS -d$((DUR + 2))s -s "$kit/wrk_signed.lua" $url >"$out/wrk-profile.log" 2>&1 &
+    wrk_pid=$!
     sleep 1
     perf record -F 499 -e cpu-clock -g -p $edge_pid -o "$out/$LABEL.perf.data" -- sleep "$DUR" 2>/dev/null
-    wait
+    wait "$wrk_pid"   # not the edge
     perf script --no-inline -i "$out/$LABEL.perf.data" 2>/dev/null >"$out/$LABEL.perf.txt"
     mkdir -p docs/perf
     python3 loadtests/perf/flamegraph.py "$out/$LABEL.perf.txt" --svg "docs/perf/$LABEL.svg" --folded "$out/$LABEL.folded" \
