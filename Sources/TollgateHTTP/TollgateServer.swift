@@ -177,7 +177,8 @@ public final class TollgateServer: Sendable {
         let webhooks = WebhookRoutes(
             tenants: tenants,
             deduplicator: WebhookDeduplicator(
-                redis: redis, doneTTL: configuration.webhooks.doneTTL, inFlightTTL: configuration.webhooks.inFlightTTL, logger: logger
+                redis: redis, doneTTL: configuration.webhooks.doneTTL, inFlightTTL: configuration.webhooks.inFlightTTL,
+                limiter: rateLimiter, logger: logger
             ),
             committer: committer,
             rateLimiter: rateLimiter,

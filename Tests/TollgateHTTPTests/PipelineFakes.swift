@@ -16,10 +16,19 @@ import TollgateRedis
 /// They are for the pipeline decisions only (status codes, headers, bodies); the real stores have
 /// their own tests against Redis and Postgres.
 
+/// Claims as scripted, after asking `limiter` (the real store decides both in one round trip).
 final class FakeClaims: WebhookClaims, @unchecked Sendable {
     let state = NIOLockedValueBox((answer: WebhookClaim.claimed, done: [String](), released: [String]()))
-    init(_ answer: WebhookClaim = .claimed) { state.withLockedValue { $0.answer = answer } }
-    func claim(_ events: [PaymentEvent]) async -> WebhookClaim { state.withLockedValue { $0.answer } }
+    let limiter: FakeLimiter?
+    init(_ answer: WebhookClaim = .claimed, limiter: FakeLimiter? = nil) {
+        self.limiter = limiter
+        state.withLockedValue { $0.answer = answer }
+    }
+    func claim(_ events: [PaymentEvent], limitedAs subject: RateLimitSubject) async -> WebhookAdmission {
+        let verdict = await limiter?.check(subject) ?? .unlimited
+        guard verdict.admitted else { return .denied(verdict) }
+        return .admitted(state.withLockedValue { $0.answer }, verdict)
+    }
     func markDone(_ events: [PaymentEvent]) async { state.withLockedValue { $0.done += events.map(\.providerEventID) } }
     func release(_ events: [PaymentEvent]) async { state.withLockedValue { $0.released += events.map(\.providerEventID) } }
     var done: [String] { state.withLockedValue { $0.done } }

@@ -128,25 +128,15 @@ extension RateLimitTests {
 
         /// A limiter on a fresh Redis of its own, with a budget no test machine misses.
         static func withLimiter<T: Sendable>(_ body: (RateLimiter) async throws -> T) async throws -> T {
-            let server = try RedisServerProcess()
-            try await server.start()
-            var configuration = RedisClient.Configuration(endpoint: RedisEndpoint(url: server.url)!)
-            configuration.poolSize = 1
-            configuration.commandTimeout = .seconds(5)
-            let redis = RedisClient(configuration: configuration, logger: Logger(label: "test.redis"))
-            let rules = try RulesStore(directory: try TestEnvironment.makeTemporaryDirectory("tollgate-rules").path, logger: Logger(label: "test.rules"))
-            var options = RateLimiter.Options()
-            options.redisBudget = .seconds(5)
-            let limiter = RateLimiter(rules: rules, redis: redis, options: options, logger: Logger(label: "test.limiter"))
-            let result = try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask { try await redis.run(); return nil }
-                try await TestEnvironment.waitUntil { redis.isConnected }
-                let result = try await body(limiter)
-                group.cancelAll()
-                return result
+            try await RedisServerProcess.withConnectedClient(configure: { configuration in
+                configuration.poolSize = 1
+                configuration.commandTimeout = .seconds(5)
+            }) { redis in
+                let rules = try RulesStore(directory: try TestEnvironment.makeTemporaryDirectory("tollgate-rules").path, logger: Logger(label: "test.rules"))
+                var options = RateLimiter.Options()
+                options.redisBudget = .seconds(5)
+                return try await body(RateLimiter(rules: rules, redis: redis, options: options, logger: Logger(label: "test.limiter")))
             }
-            try await server.stop()
-            return result
         }
     }
 }

@@ -3,6 +3,7 @@ import Logging
 import Testing
 import TollgateCore
 import TollgateOrders
+import TollgateRateLimits
 import TollgateRedis
 import TollgateRedisStores
 import TollgateTestSupport
@@ -96,6 +97,115 @@ import TollgateTestSupport
             #expect(try await state(one, redis) == "done")
             _ = try await redis.send(RESPCommand("SCRIPT", ["FLUSH"]))
             #expect(await dedup.claim([one]) == .allDone)
+        }
+    }
+
+    // MARK: The rate limit and the claim in one script
+
+    /// A deduplicator whose claims ride in the rate limit's script, with `rules` in force for
+    /// tenant `acme`. One connection, so commands reach Redis in the order they were sent.
+    func withLimitedDeduplicator(rules: String, budget: Duration = .seconds(5), instances: Int = 1,
+                                 _ body: (WebhookDeduplicator, RedisClient) async throws -> Void) async throws {
+        try await RedisServerProcess.withConnectedClient(configure: { configuration in
+            configuration.poolSize = 1
+            configuration.commandTimeout = .seconds(10)
+            configuration.preloadedScripts = [RateLimiter.script] + WebhookDeduplicator.scripts
+        }) { redis in
+            let directory = try TestEnvironment.makeTemporaryDirectory("tollgate-rules")
+            try rules.write(to: directory.appendingPathComponent("acme.yaml"), atomically: true, encoding: .utf8)
+            var options = RateLimiter.Options()
+            options.redisBudget = budget
+            options.instances = instances
+            let limiter = RateLimiter(rules: try RulesStore(directory: directory.path, logger: Logger(label: "test.rules")), redis: redis,
+                                      options: options, logger: Logger(label: "test.limiter"))
+            try await body(WebhookDeduplicator(redis: redis, doneTTL: .seconds(3600), inFlightTTL: .seconds(30), limiter: limiter,
+                                               logger: Logger(label: "test")), redis)
+        }
+    }
+
+    static func webhookRule(route: String = "webhooks", burst: Int) -> String {
+        """
+        rules:
+          - name: acme-webhooks
+            match: { route: \(route) }
+            rate: \(burst)/min
+            burst: \(burst)
+            by: tenant
+        """
+    }
+
+    static let subject = RateLimitSubject(tenant: "acme", route: .webhooks, source: "adyen", method: "POST")
+
+    /// The claim (nil when the limit denied) and the verdict.
+    func admit(_ dedup: WebhookDeduplicator, _ events: [PaymentEvent]) async -> (claim: WebhookClaim?, verdict: RateLimitVerdict) {
+        switch await dedup.claim(events, limitedAs: Self.subject) {
+        case .denied(let verdict): (nil, verdict)
+        case .admitted(let claim, let verdict): (claim, verdict)
+        }
+    }
+
+    @Test func theLimitAdmitsAndClaimsInOneScriptAndADeniedCallbackClaimsNothing() async throws {
+        try await withLimitedDeduplicator(rules: Self.webhookRule(burst: 2)) { dedup, redis async throws in
+            let a = event("a-\(UUID().uuidString)"), b = event("b-\(UUID().uuidString)")
+            let first = await admit(dedup, [a])
+            #expect(first.claim == .claimed)
+            #expect(first.verdict.admitted && !first.verdict.decidedLocally)
+            #expect(first.verdict.limiting?.name == "acme-webhooks" && first.verdict.limiting?.remaining == 1)
+            #expect(try await state(a, redis) == "processing")
+            // The second delivery spends the last of the budget and finds the first one's claim.
+            let second = await admit(dedup, [a])
+            #expect(second.claim == .inFlight)
+            #expect(second.verdict.limiting?.remaining == 0)
+            // Over the limit: denied, and the script never reached the claim.
+            let third = await admit(dedup, [b])
+            #expect(third.claim == nil)
+            #expect(!third.verdict.admitted && third.verdict.retryAfterSeconds >= 1)
+            #expect(try await state(b, redis) == nil)
+        }
+    }
+
+    @Test func aDuplicateIsStillAnsweredFromTheScript() async throws {
+        try await withLimitedDeduplicator(rules: Self.webhookRule(burst: 100)) { dedup, redis async throws in
+            let a = event("a-\(UUID().uuidString)"), b = event("b-\(UUID().uuidString)")
+            #expect(await admit(dedup, [a, b]).claim == .claimed)
+            await dedup.markDone([a, b])
+            #expect(await admit(dedup, [b, a]).claim == .allDone)
+            #expect(try await state(a, redis) == "done")
+        }
+    }
+
+    @Test func withNoRuleForTheRouteTheClaimStillRuns() async throws {
+        try await withLimitedDeduplicator(rules: Self.webhookRule(route: "checkout", burst: 1)) { dedup, redis async throws in
+            let a = event("a-\(UUID().uuidString)")
+            let first = await admit(dedup, [a])
+            #expect(first.claim == .claimed && first.verdict.limiting == nil)
+            #expect(try await state(a, redis) == "processing")
+            #expect(await admit(dedup, [a]).claim == .inFlight)
+        }
+    }
+
+    /// Redis blocked past the limit's budget: the limit is decided in process and the claim is
+    /// unknown, so the callback goes on to Postgres. When the local decision denies while the
+    /// script, run late, admitted and claimed, the claim is given back, or the provider's retry
+    /// would hear "in flight" until it expired.
+    @Test func pastTheBudgetALocalDenialGivesBackTheClaimTheScriptTook() async throws {
+        // Redis admits two; each of two instances admits one locally.
+        try await withLimitedDeduplicator(rules: Self.webhookRule(burst: 2), budget: .milliseconds(100), instances: 2) { dedup, redis async throws in
+            let a = event("a-\(UUID().uuidString)"), b = event("b-\(UUID().uuidString)")
+            let blocked = Task { try await redis.send(RESPCommand("DEBUG", ["SLEEP", "3"])) }
+            try await Task.sleep(for: .milliseconds(300))
+            let first = await admit(dedup, [a])
+            #expect(first.claim == .claimed && first.verdict.decidedLocally)
+            let second = await admit(dedup, [b])
+            #expect(second.claim == nil && second.verdict.decidedLocally)
+            _ = try await blocked.value
+            // Both scripts ran late in Redis and both admitted: the counter is two emission
+            // intervals (2 x 30 s) ahead, so each claimed. a's claim stays for its commit; b's was
+            // given back.
+            let counter = try await redis.send(RESPCommand("PTTL", ["rl:{acme}:acme-webhooks:acme"])).integer ?? 0
+            #expect(counter > 45_000)
+            #expect(try await state(a, redis) == "processing")
+            #expect(try await state(b, redis) == nil)
         }
     }
 

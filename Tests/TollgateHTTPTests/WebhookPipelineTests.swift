@@ -11,6 +11,7 @@ import TollgateCore
 @testable import TollgateHTTP
 import TollgateOrders
 import TollgateProviderEvents
+import TollgateRedisStores
 import TollgateSignatures
 
 /// Every answer the webhook pipeline can give, decided in process: the real edge middleware and
@@ -22,10 +23,16 @@ import TollgateSignatures
     })
 
     struct Edge {
-        var claims = FakeClaims()
-        var committer = FakeCommitter(.outcome(.recorded(.applied)))
-        var limiter: FakeLimiter? = nil
+        var claims: FakeClaims
+        var committer: FakeCommitter
+        var limiter: FakeLimiter?
         var bodyLimit = 4096
+
+        init(claims: WebhookClaim = .claimed, committer: FakeCommitter = FakeCommitter(.outcome(.recorded(.applied))), limiter: FakeLimiter? = nil) {
+            self.claims = FakeClaims(claims, limiter: limiter)
+            self.committer = committer
+            self.limiter = limiter
+        }
     }
 
     /// A signed callback of `provider` for order `ord_1`.
@@ -129,7 +136,7 @@ import TollgateSignatures
     }
 
     @Test func anEventInFlightIs409RetryAfterOne() async throws {
-        let edge = Edge(claims: FakeClaims(.inFlight))
+        let edge = Edge(claims: .inFlight)
         try await send(edge, .stripe, Self.callback(.stripe)) { response in
             #expect(response.status == .conflict)
             #expect(response.headers[.retryAfter] == "1")
@@ -138,7 +145,7 @@ import TollgateSignatures
     }
 
     @Test func anEventRedisKnowsAsDoneIsADuplicateWithoutPostgres() async throws {
-        let edge = Edge(claims: FakeClaims(.allDone))
+        let edge = Edge(claims: .allDone)
         try await send(edge, .stripe, Self.callback(.stripe)) { response in
             #expect(response.status == .ok)
             #expect(response.headers[HTTPField.Name("Tollgate-Duplicate")!] == "true")

@@ -44,18 +44,24 @@ public final class RedisServerProcess: @unchecked Sendable {
 }
 
 extension RedisServerProcess {
-    /// A server of the test's own and a running client connected to it, for `body`; the server
-    /// is killed after.
-    public static func withConnectedClient(_ body: @Sendable (RedisClient) async throws -> Void) async throws {
+    /// A server of the test's own and a running client connected to it (its configuration
+    /// adjusted by `configure`), for `body`; the server is killed after.
+    public static func withConnectedClient<T: Sendable>(
+        configure: (inout RedisClient.Configuration) -> Void = { _ in },
+        _ body: (RedisClient) async throws -> T
+    ) async throws -> T {
         let server = try RedisServerProcess()
         try await server.start()
-        let redis = RedisClient(configuration: .init(endpoint: RedisEndpoint(url: server.url)!), logger: Logger(label: "test"))
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        var configuration = RedisClient.Configuration(endpoint: RedisEndpoint(url: server.url)!)
+        configure(&configuration)
+        let redis = RedisClient(configuration: configuration, logger: Logger(label: "test.redis"))
+        let result = try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await redis.run() }
             defer { group.cancelAll() }
             try await TestEnvironment.waitUntil { redis.isConnected }
-            try await body(redis)
+            return try await body(redis)
         }
         try await server.stop()
+        return result
     }
 }

@@ -7,7 +7,8 @@ import TollgateRedisStores
 
 /// The fast dedup claims (Redis). Never the guard: Postgres's unique key decides.
 protocol WebhookClaims: Sendable {
-    func claim(_ events: [PaymentEvent]) async -> WebhookClaim
+    /// The callback's rate limit and, if it admits, the claim of its events (one round trip).
+    func claim(_ events: [PaymentEvent], limitedAs subject: RateLimitSubject) async -> WebhookAdmission
     /// After the commit: remember the events as done.
     func markDone(_ events: [PaymentEvent]) async
     /// The commit failed: drop the claims so the provider's retry is not told "in flight".

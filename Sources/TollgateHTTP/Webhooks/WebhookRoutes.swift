@@ -55,14 +55,15 @@ struct WebhookRoutes: Sendable {
         let source = try route(context)
         let body = try await request.collectedBodyBytes()
         try await verify(request, body: body, source: source, logger: context.logger)
-        let limit = try await rateLimit(request, source: source)
         // Not an event: Xsolla asks whether the player exists before it takes money.
         if source.provider == .xsolla, let player = XsollaUserValidation.player(in: body), let players, players.verifies(tenant: source.tenant) {
+            if let rateLimiter { _ = try await rateLimiter.admit(limitSubject(request, source: source)) }
             return XsollaUserValidation.answer(await players.decide(tenant: source.tenant, player: player))
         }
         let events = Self.distinct(try normalize(request, body: body, source: source))
+        let (claim, limit) = try await admit(events, request: request, source: source)
         var response: Response
-        switch await deduplicator.claim(events) {
+        switch claim {
         case .allDone:
             response = WebhookResponses.success(provider: source.provider, duplicate: true)
         case .inFlight:
@@ -72,16 +73,21 @@ struct WebhookRoutes: Sendable {
             await deduplicator.markDone(events)
             response = WebhookResponses.success(provider: source.provider, duplicate: duplicate)
         }
-        if let limit, rateLimitHeadersOnAdmitted { RateLimitHeaders.apply(limit, to: &response) }
+        if rateLimitHeadersOnAdmitted { RateLimitHeaders.apply(limit, to: &response) }
         return response
     }
 
-    /// After verification, so a forged flood cannot spend a tenant's budget; before any Postgres work.
-    private func rateLimit(_ request: Request, source: WebhookSource) async throws -> RateLimitVerdict? {
-        guard let rateLimiter else { return nil }
-        return try await rateLimiter.admit(RateLimitSubject(
-            tenant: source.tenant, route: .webhooks, source: source.name, method: request.method.rawValue
-        ))
+    /// The tenant's rate limit and the events' dedup claim, in one Redis round trip. After
+    /// verification, so a forged flood cannot spend a tenant's budget; before any Postgres work.
+    private func admit(_ events: [PaymentEvent], request: Request, source: WebhookSource) async throws -> (WebhookClaim, RateLimitVerdict) {
+        switch await deduplicator.claim(events, limitedAs: limitSubject(request, source: source)) {
+        case .denied(let verdict): throw RateLimitHeaders.tooManyRequests(verdict)
+        case .admitted(let claim, let verdict): return (claim, verdict)
+        }
+    }
+
+    private func limitSubject(_ request: Request, source: WebhookSource) -> RateLimitSubject {
+        RateLimitSubject(tenant: source.tenant, route: .webhooks, source: source.name, method: request.method.rawValue)
     }
 
     private func route(_ context: EdgeRequestContext) throws -> WebhookSource {

@@ -49,7 +49,7 @@ public struct RateLimitVerdict: Sendable {
     public var retryAfterSeconds: Int64
     public var decidedLocally: Bool
 
-    static let unlimited = RateLimitVerdict(admitted: true, limiting: nil, retryAfterSeconds: 0, decidedLocally: false)
+    public static let unlimited = RateLimitVerdict(admitted: true, limiting: nil, retryAfterSeconds: 0, decidedLocally: false)
 }
 
 /// Per-tenant GCRA limits, decided in Redis in one round trip for all matching rules.
@@ -125,24 +125,56 @@ public final class RateLimiter: Sendable {
     }
 
     public func check(_ subject: RateLimitSubject) async -> RateLimitVerdict {
+        await check(subject, then: nil).verdict
+    }
+
+    /// Work that rides in the limit's round trip and runs in Redis only if the limit admits: a
+    /// script made by ``script(then:)``, with the keys and arguments of its follow-on function.
+    public struct FollowOn: Sendable {
+        public var script: RedisScript
+        public var keys: [String]
+        public var arguments: [RESPArgument]
+
+        public init(script: RedisScript, keys: [String], arguments: [RESPArgument]) {
+            self.script = script
+            self.keys = keys
+            self.arguments = arguments
+        }
+    }
+
+    /// What became of a ``FollowOn``.
+    public enum FollowOnAnswer: Sendable {
+        /// Redis was not asked (no rule applies, or a cached denial) or the limit denied: it did not run.
+        case notRun
+        /// Its function's reply.
+        case answered(RESPValue)
+        /// Redis failed or missed the budget: the script may or may not have run.
+        case unknown(RedisError)
+    }
+
+    /// ``check(_:)``, and `followOn` in the same round trip when Redis admits. The one place a
+    /// request's limit is decided, with or without work riding along.
+    public func check(_ subject: RateLimitSubject, then followOn: FollowOn?) async -> (verdict: RateLimitVerdict, followOn: FollowOnAnswer) {
         let applicable = matchingRules(subject).compactMap { AppliedRule($0, for: subject) }
-        guard !applicable.isEmpty else { return .unlimited }
+        guard !applicable.isEmpty else { return (.unlimited, .notRun) }
         let now = Self.nowMicros()
 
         // Known over the limit: deny without asking Redis.
         if let cached = cachedDenial(applicable.filter { $0.rule.mode == .enforce }, now: now) {
             Counter(label: "tollgate_rate_limit_decisions_total", dimensions: [("outcome", "denied_cached")]).increment()
-            return verdict(admitted: false, enforced: [cached], local: false)
+            return (verdict(admitted: false, enforced: [cached], local: false), .notRun)
         }
 
         let decisions: [GCRADecision]
+        var followOnAnswer = FollowOnAnswer.notRun
         var decidedLocally = false
         do {
-            decisions = try await decideInRedis(applicable)
+            (decisions, followOnAnswer) = try await decideInRedis(applicable, then: followOn)
         } catch {
             Counter(label: "tollgate_rate_limit_local_decisions_total", dimensions: [("error", error.metricLabel)]).increment()
             decidedLocally = true
             decisions = decideLocally(applicable, now: now)
+            if followOn != nil { followOnAnswer = .unknown(error) }
         }
 
         let admitted = GCRA.admits(decisions, modes: applicable.map(\.rule.mode))
@@ -159,7 +191,7 @@ public final class RateLimiter: Sendable {
             if !decision.admitted { rememberDenial(of: rule.key, until: now + decision.retryAfter, now: now) }
         }
         Counter(label: "tollgate_rate_limit_decisions_total", dimensions: [("outcome", admitted ? "admitted" : "denied")]).increment()
-        return verdict(admitted: admitted, enforced: enforced, local: decidedLocally)
+        return (verdict(admitted: admitted, enforced: enforced, local: decidedLocally), followOnAnswer)
     }
 
     private func verdict(admitted: Bool, enforced: [RuleOutcome], local: Bool) -> RateLimitVerdict {
@@ -198,17 +230,28 @@ public final class RateLimiter: Sendable {
 
     /// All rules in Redis in one `EVALSHA`, on Redis's clock; `now` (µs) replaces that clock in tests.
     func decideInRedis(_ rules: [AppliedRule], now: Int64? = nil) async throws(RedisError) -> [GCRADecision] {
-        var arguments: [RESPArgument] = [RESPArgument(Int(now ?? 0))]
+        try await decideInRedis(rules, then: nil, now: now).decisions
+    }
+
+    /// The rules and, when they admit, `followOn` in one `EVALSHA` (``script(then:)``'s layout).
+    func decideInRedis(_ rules: [AppliedRule], then followOn: FollowOn?, now: Int64? = nil) async throws(RedisError)
+        -> (decisions: [GCRADecision], followOn: FollowOnAnswer) {
+        var arguments: [RESPArgument] = [RESPArgument(Int(now ?? 0)), RESPArgument(rules.count)]
         for rule in rules {
             arguments += [RESPArgument(Int(rule.limit.emissionInterval)), RESPArgument(Int(rule.limit.burst)), rule.rule.mode == .enforce ? "1" : "0"]
         }
-        let reply = try await redis.evaluate(Self.script, keys: rules.map(\.key), arguments: arguments, timeout: options.redisBudget)
-        guard case .array(let values) = reply, values.count == rules.count * 5 else { throw .unexpectedReply("\(reply)") }
-        let numbers = values.map { $0.integer ?? 0 }
-        return rules.indices.map { rule in
+        let reply = try await redis.evaluate(followOn?.script ?? Self.script, keys: rules.map(\.key) + (followOn?.keys ?? []),
+                                             arguments: arguments + (followOn?.arguments ?? []), timeout: options.redisBudget)
+        let fields = rules.count * 5
+        guard case .array(let values) = reply, values.count == fields || (followOn != nil && values.count == fields + 1) else {
+            throw .unexpectedReply("\(reply)")
+        }
+        let numbers = values.prefix(fields).map { $0.integer ?? 0 }
+        let decisions = rules.indices.map { rule in
             let field = { numbers[5 * rule + $0] }
             return GCRADecision(admitted: field(0) == 1, newTAT: field(1), remaining: field(2), retryAfter: field(3), resetAfter: field(4))
         }
+        return (decisions, values.count > fields ? .answered(values[fields]) : .notRun)
     }
 
     /// The in-process fallback: the same ``GCRA/decideAll(tats:now:limits:modes:)`` as the script,
@@ -247,49 +290,76 @@ public final class RateLimiter: Sendable {
     /// ``GCRA/decideAll(tats:now:limits:modes:)`` in Lua, for every matching rule in one atomic step,
     /// on Redis's own clock (so instances with skewed clocks agree). Microseconds keep epoch times
     /// exact in Lua's doubles. ARGV[1]: now in µs, or 0 for Redis's `TIME` (production; tests pass a
-    /// clock to compare with the Swift GCRA). Then per rule: emission interval (µs), burst, enforce
-    /// (1/0). Returns per rule the fields of `GCRADecision`: admitted, new TAT, remaining, retry after
-    /// (µs), reset after (µs). If an enforced rule denies, no rule consumes.
-    public static let script = RedisScript("""
-        local now = tonumber(ARGV[1])
-        local redisClock = now == 0
-        if redisClock then
-          local t = redis.call('TIME')
-          now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-        end
-        local out, current, new, denied = {}, {}, {}, false
-        for i = 1, #KEYS do
-          local interval = tonumber(ARGV[3 * i - 1])
-          local burst = tonumber(ARGV[3 * i])
-          local enforce = ARGV[3 * i + 1] == '1'
-          local tolerance = interval * burst
-          local tat = tonumber(redis.call('GET', KEYS[i]) or now)
-          if tat < now then tat = now end
-          current[i] = tat
-          local candidate = tat + interval
-          local earliest = candidate - tolerance
-          local o = 5 * (i - 1)
-          if now < earliest then
-            if enforce then denied = true end
-            out[o + 1] = 0; out[o + 2] = tat; out[o + 3] = 0; out[o + 4] = earliest - now; out[o + 5] = tat - now
-          else
-            new[i] = candidate
-            out[o + 1] = 1; out[o + 2] = candidate; out[o + 3] = math.floor((tolerance - (candidate - now)) / interval)
-            out[o + 4] = 0; out[o + 5] = candidate - now
+    /// clock to compare with the Swift GCRA). ARGV[2]: the number of rules n, whose keys are the
+    /// first n KEYS. Then per rule: emission interval (µs), burst, enforce (1/0). Returns per rule the
+    /// fields of `GCRADecision`: admitted, new TAT, remaining, retry after (µs), reset after (µs).
+    /// If an enforced rule denies, no rule consumes.
+    public static let script = script(then: nil)
+
+    /// The limit script, and when it admits, `function(keys, args)` over the KEYS after the rules'
+    /// and the ARGV after theirs; its reply is appended to the rules' fields. A follow-on defined as
+    /// `local function <name>(keys, args) ... end` in `definition`.
+    public static func script(then followOn: (name: String, definition: String)?) -> RedisScript {
+        var lua = gcraFunction + "\n"
+        lua += "local n = tonumber(ARGV[2])\n"
+        lua += "local out, denied = limit(n)\n"
+        if let followOn {
+            lua = followOn.definition + "\n" + lua
+            lua += """
+                if not denied then
+                  local keys, args = {}, {}
+                  for i = n + 1, #KEYS do keys[#keys + 1] = KEYS[i] end
+                  for i = 3 * n + 3, #ARGV do args[#args + 1] = ARGV[i] end
+                  out[#out + 1] = \(followOn.name)(keys, args)
+                end
+
+                """
+        }
+        return RedisScript(lua + "return out\n")
+    }
+
+    private static let gcraFunction = """
+        local function limit(n)
+          local now = tonumber(ARGV[1])
+          local redisClock = now == 0
+          if redisClock then
+            local t = redis.call('TIME')
+            now = tonumber(t[1]) * 1000000 + tonumber(t[2])
           end
-        end
-        for i = 1, #KEYS do
-          local o = 5 * (i - 1)
-          if new[i] and denied then
-            -- Spent nothing: report the key as it stands, one more remaining.
-            out[o + 2] = current[i]; out[o + 3] = out[o + 3] + 1; out[o + 5] = current[i] - now
-          elseif new[i] and redisClock then
-            redis.call('SET', KEYS[i], string.format('%.0f', new[i]), 'PX', math.floor((new[i] - now) / 1000) + 1)
-          elseif new[i] then
-            -- A caller's clock need not keep Redis's pace: an expiry on Redis's clock could drop a TAT still ahead of it.
-            redis.call('SET', KEYS[i], string.format('%.0f', new[i]))
+          local out, current, new, denied = {}, {}, {}, false
+          for i = 1, n do
+            local interval = tonumber(ARGV[3 * i])
+            local burst = tonumber(ARGV[3 * i + 1])
+            local enforce = ARGV[3 * i + 2] == '1'
+            local tolerance = interval * burst
+            local tat = tonumber(redis.call('GET', KEYS[i]) or now)
+            if tat < now then tat = now end
+            current[i] = tat
+            local candidate = tat + interval
+            local earliest = candidate - tolerance
+            local o = 5 * (i - 1)
+            if now < earliest then
+              if enforce then denied = true end
+              out[o + 1] = 0; out[o + 2] = tat; out[o + 3] = 0; out[o + 4] = earliest - now; out[o + 5] = tat - now
+            else
+              new[i] = candidate
+              out[o + 1] = 1; out[o + 2] = candidate; out[o + 3] = math.floor((tolerance - (candidate - now)) / interval)
+              out[o + 4] = 0; out[o + 5] = candidate - now
+            end
           end
+          for i = 1, n do
+            local o = 5 * (i - 1)
+            if new[i] and denied then
+              -- Spent nothing: report the key as it stands, one more remaining.
+              out[o + 2] = current[i]; out[o + 3] = out[o + 3] + 1; out[o + 5] = current[i] - now
+            elseif new[i] and redisClock then
+              redis.call('SET', KEYS[i], string.format('%.0f', new[i]), 'PX', math.floor((new[i] - now) / 1000) + 1)
+            elseif new[i] then
+              -- A caller's clock need not keep Redis's pace: an expiry on Redis's clock could drop a TAT still ahead of it.
+              redis.call('SET', KEYS[i], string.format('%.0f', new[i]))
+            end
+          end
+          return out, denied
         end
-        return out
-        """)
+        """
 }
