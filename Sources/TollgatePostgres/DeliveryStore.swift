@@ -141,7 +141,9 @@ public struct DeliveryStore: DeliveryQueue {
             VALUES (\(key.tenant), \(key.orderID), NULL, \(delivery.id), \(order.status.rawValue), \(next.status.rawValue), \(outcome), \(why))
             """, logger: logger)
         guard next != order else { return [] }
-        try await events.updateOrdersAndLinks([key: next], links: [:], on: connection)
+        var plan = WritePlan()
+        plan.orders[key] = next
+        _ = try await events.writeRows(plan, on: connection)
         let notices = FulfilmentEvent.caused(from: order, to: next).filter { fulfilment[key.tenant]?.contains($0) == true }.map {
             WritePlan.Delivery(order: key, event: .stored(rowID: 0), type: $0, status: next.status, refundedMinor: next.refundedMinor)
         }

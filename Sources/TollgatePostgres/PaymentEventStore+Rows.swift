@@ -131,22 +131,20 @@ extension PaymentEventStore {
         return (waiting, unlinked)
     }
 
-    /// Writes `plan`. Throws ``PlanOutdated`` (before anything else is written) when another
-    /// instance stored one of its new events since it was planned.
+    /// Writes `plan`: its events, outcome changes, orders, links and transitions in one
+    /// statement (``writeRows(_:on:)``), then its outbox rows. Throws ``PlanOutdated`` when
+    /// another instance stored one of its new events since it was planned; the caller's
+    /// transaction or savepoint then rolls back what the statement wrote.
     func write(_ plan: WritePlan, on connection: PostgresConnection) async throws {
-        let ids = try await insertEvents(plan.newEvents, on: connection)
+        let ids = try await writeRows(plan, on: connection)
         guard ids.count == plan.newEvents.count else { throw PlanOutdated(reason: "concurrent insert of the same event") }
-        try await updateOutcomes(plan.outcomeChanges, on: connection)
-        try await updateOrdersAndLinks(plan.orders, links: plan.links, on: connection)
-        func rowID(_ reference: PlannedEventReference) -> Int64 {
-            switch reference {
-            case .stored(let rowID): rowID
-            case .new(let index): ids[plan.newEvents[index].event.key]!
-            }
-        }
-        try await insertTransitions(plan.transitions.map { ($0, rowID($0.event)) }, on: connection)
         let subscribed = plan.deliveries.filter { fulfilment[$0.order.tenant]?.contains($0.type) == true }
-        try await Self.insertDeliveries(subscribed.map { ($0, rowID($0.event)) }, logger: logger, on: connection)
+        try await Self.insertDeliveries(subscribed.map { delivery in
+            switch delivery.event {
+            case .stored(let rowID): (delivery, rowID)
+            case .new(let index): (delivery, ids[plan.newEvents[index].event.key])
+            }
+        }, logger: logger, on: connection)
     }
 
     /// The outbox rows of `deliveries` (each of a type its tenant's game backend takes), in
@@ -180,36 +178,6 @@ extension PaymentEventStore {
             """, logger: logger)
     }
 
-    /// One INSERT for all new events, row ids assigned in arrival order; returns them by key.
-    private func insertEvents(_ plans: [WritePlan.NewEvent], on connection: PostgresConnection) async throws -> [PaymentEventKey: Int64] {
-        guard !plans.isEmpty else { return [:] }
-        // Optional values travel as text ('' for none) so every column is a plain array bind.
-        let e = plans.map(\.event)
-        let rows = try await connection.query("""
-            INSERT INTO payment_events (tenant, source, account, provider, provider_event_id, kind, order_id, provider_payment_id,
-                amount_minor, currency, occurred_at, understood, raw_body, outcome, outcome_reason, link_refs, facts)
-            SELECT tenant, source, account, provider, id, kind, NULLIF(order_id, ''), NULLIF(payment_id, ''),
-                NULLIF(amount, '')::bigint, NULLIF(currency, ''), NULLIF(occurred, '')::timestamptz, understood,
-                decode(body, 'base64'), outcome, NULLIF(reason, ''), string_to_array(refs, E'\\x1f'), NULLIF(facts, '')::jsonb
-            FROM unnest(\(e.map(\.tenant)), \(e.map(\.source)), \(e.map(\.account)), \(e.map(\.provider.rawValue)), \(e.map(\.providerEventID)),
-                \(e.map(\.kind.rawValue)), \(e.map { $0.orderID ?? "" }), \(e.map { $0.providerPaymentID ?? "" }),
-                \(e.map { $0.amountMinor.map(String.init) ?? "" }), \(e.map { $0.currency ?? "" }),
-                \(e.map { $0.occurredAt.map(ISO8601Timestamp.format) ?? "" }), \(e.map(\.understood)),
-                \(e.map { Data($0.rawBody).base64EncodedString() }), \(plans.map(\.outcome.rawValue)), \(plans.map { $0.reason ?? "" }),
-                \(e.map { $0.linkReferences.joined(separator: "\u{1F}") }), \(e.map(Self.encodedFacts)))
-              WITH ORDINALITY AS v(tenant, source, account, provider, id, kind, order_id, payment_id, amount, currency, occurred, understood, body,
-                outcome, reason, refs, facts, n)
-            ORDER BY n
-            ON CONFLICT ON CONSTRAINT payment_events_dedup DO NOTHING
-            RETURNING tenant, account, provider_event_id, id
-            """, logger: logger)
-        var ids: [PaymentEventKey: Int64] = [:]
-        for try await (tenant, account, eventID, id) in rows.decode((String, String, String, Int64).self) {
-            ids[PaymentEventKey(tenant: tenant, account: account, providerEventID: eventID)] = id
-        }
-        return ids
-    }
-
     /// The facts column: what the event says beyond its kind, amount and payment (a payment
     /// reference equal to `provider_payment_id` is not repeated). Empty (NULL) for a plain payment.
     static func encodedFacts(_ event: PaymentEvent) -> String {
@@ -219,52 +187,84 @@ extension PaymentEventStore {
         return String(decoding: data, as: UTF8.self)
     }
 
-    private func updateOutcomes(_ changes: [WritePlan.OutcomeChange], on connection: PostgresConnection) async throws {
-        guard !changes.isEmpty else { return }
-        try await connection.query("""
-            UPDATE payment_events e SET outcome = v.outcome, outcome_reason = NULLIF(v.reason, ''),
-                order_id = COALESCE(NULLIF(v.order_id, ''), e.order_id)
-            FROM unnest(\(changes.map(\.rowID)), \(changes.map(\.outcome.rawValue)), \(changes.map { $0.reason ?? "" }),
-                \(changes.map { $0.orderID ?? "" })) AS v(id, outcome, reason, order_id)
-            WHERE e.id = v.id
-            """, logger: logger)
-    }
-
-    /// The orders' new state and the new links, in one statement (a data-modifying CTE runs
-    /// whether or not the UPDATE refers to it). A link already there stays where it is.
-    func updateOrdersAndLinks(_ orders: [OrderKey: OrderState], links: [PaymentLink: OrderKey], on connection: PostgresConnection) async throws {
-        guard !orders.isEmpty || !links.isEmpty else { return }
-        let changed = orders.sorted { $0.key < $1.key }
-        let linked = links.sorted { ($0.key.tenant, $0.key.provider.rawValue, $0.key.reference) < ($1.key.tenant, $1.key.provider.rawValue, $1.key.reference) }
-        try await connection.query("""
-            WITH new_links AS (
+    /// Every row of `plan` but the outbox's in one statement, one data-modifying CTE per table
+    /// (each runs whether or not the final SELECT reads it): the new events (one multi-row INSERT,
+    /// row ids in arrival order; ON CONFLICT on the dedup key is the durable guard), the stored
+    /// events whose outcome changes, the new links (a link already there stays where it is), the
+    /// orders' new state, and the transitions in decision order (so each order's chain reads in
+    /// row id order), which find their new events' ids in the insert's RETURNING. Returns the new
+    /// events' row ids by key; one missing (stored concurrently by another instance) leaves its
+    /// transitions out, and the caller discards the whole plan.
+    func writeRows(_ plan: WritePlan, on connection: PostgresConnection) async throws -> [PaymentEventKey: Int64] {
+        let e = plan.newEvents.map(\.event)
+        let changes = plan.outcomeChanges
+        let orders = plan.orders.sorted { $0.key < $1.key }
+        let links = plan.links.sorted { ($0.key.tenant, $0.key.provider.rawValue, $0.key.reference) < ($1.key.tenant, $1.key.provider.rawValue, $1.key.reference) }
+        let transitions = plan.transitions
+        guard !e.isEmpty || !changes.isEmpty || !orders.isEmpty || !links.isEmpty || !transitions.isEmpty else { return [:] }
+        // A transition names a stored row by id, or a new event by its key (its id comes back from the insert).
+        let stored = transitions.map { if case .stored(let rowID) = $0.event { rowID } else { Int64(0) } }
+        let newKey = transitions.map { transition -> PaymentEventKey? in
+            if case .new(let index) = transition.event { plan.newEvents[index].event.key } else { nil }
+        }
+        // Optional values travel as text ('' for none) so every column is a plain array bind.
+        let rows = try await connection.query("""
+            WITH new_events AS (
+                INSERT INTO payment_events (tenant, source, account, provider, provider_event_id, kind, order_id, provider_payment_id,
+                    amount_minor, currency, occurred_at, understood, raw_body, outcome, outcome_reason, link_refs, facts)
+                SELECT tenant, source, account, provider, id, kind, NULLIF(order_id, ''), NULLIF(payment_id, ''),
+                    NULLIF(amount, '')::bigint, NULLIF(currency, ''), NULLIF(occurred, '')::timestamptz, understood,
+                    decode(body, 'base64'), outcome, NULLIF(reason, ''), string_to_array(refs, E'\\x1f'), NULLIF(facts, '')::jsonb
+                FROM unnest(\(e.map(\.tenant))::text[], \(e.map(\.source))::text[], \(e.map(\.account))::text[], \(e.map(\.provider.rawValue))::text[],
+                    \(e.map(\.providerEventID))::text[], \(e.map(\.kind.rawValue))::text[], \(e.map { $0.orderID ?? "" })::text[],
+                    \(e.map { $0.providerPaymentID ?? "" })::text[], \(e.map { $0.amountMinor.map(String.init) ?? "" })::text[],
+                    \(e.map { $0.currency ?? "" })::text[], \(e.map { $0.occurredAt.map(ISO8601Timestamp.format) ?? "" })::text[],
+                    \(e.map(\.understood))::bool[], \(e.map { Data($0.rawBody).base64EncodedString() })::text[],
+                    \(plan.newEvents.map(\.outcome.rawValue))::text[], \(plan.newEvents.map { $0.reason ?? "" })::text[],
+                    \(e.map { $0.linkReferences.joined(separator: "\u{1F}") })::text[], \(e.map(Self.encodedFacts))::text[])
+                  WITH ORDINALITY AS v(tenant, source, account, provider, id, kind, order_id, payment_id, amount, currency, occurred, understood,
+                    body, outcome, reason, refs, facts, n)
+                ORDER BY n
+                ON CONFLICT ON CONSTRAINT payment_events_dedup DO NOTHING
+                RETURNING tenant, account, provider_event_id, id
+            ), outcome_changes AS (
+                UPDATE payment_events e SET outcome = v.outcome, outcome_reason = NULLIF(v.reason, ''),
+                    order_id = COALESCE(NULLIF(v.order_id, ''), e.order_id)
+                FROM unnest(\(changes.map(\.rowID))::bigint[], \(changes.map(\.outcome.rawValue))::text[], \(changes.map { $0.reason ?? "" })::text[],
+                    \(changes.map { $0.orderID ?? "" })::text[]) AS v(id, outcome, reason, order_id)
+                WHERE e.id = v.id
+            ), new_links AS (
                 INSERT INTO order_links (tenant, provider, reference, order_id)
-                SELECT * FROM unnest(\(linked.map(\.key.tenant))::text[], \(linked.map(\.key.provider.rawValue))::text[],
-                    \(linked.map(\.key.reference))::text[], \(linked.map(\.value.orderID))::text[])
+                SELECT * FROM unnest(\(links.map(\.key.tenant))::text[], \(links.map(\.key.provider.rawValue))::text[],
+                    \(links.map(\.key.reference))::text[], \(links.map(\.value.orderID))::text[])
                 ON CONFLICT DO NOTHING
+            ), changed_orders AS (
+                UPDATE orders o SET status = v.status, refunded_minor = v.refunded::bigint, ledger = v.ledger::jsonb,
+                    review_reasons = string_to_array(v.reasons, ','), version = o.version + 1, updated_at = now()
+                FROM unnest(\(orders.map(\.key.tenant))::text[], \(orders.map(\.key.orderID))::text[], \(orders.map(\.value.status.rawValue))::text[],
+                    \(orders.map { String($0.value.refundedMinor) })::text[],
+                    \(try orders.map { String(decoding: try JSONEncoder().encode($0.value.ledger), as: UTF8.self) })::text[],
+                    \(orders.map { $0.value.reviewReasons.map(\.rawValue).sorted().joined(separator: ",") })::text[])
+                  AS v(tenant, order_id, status, refunded, ledger, reasons)
+                WHERE o.tenant = v.tenant AND o.order_id = v.order_id
+            ), new_transitions AS (
+                INSERT INTO order_transitions (tenant, order_id, event_id, from_status, to_status, outcome, reason)
+                SELECT v.tenant, v.order_id, COALESCE(NULLIF(v.stored_id, 0), n.id), v.from_status, v.to_status, v.outcome, NULLIF(v.reason, '')
+                FROM unnest(\(transitions.map(\.order.tenant))::text[], \(transitions.map(\.order.orderID))::text[], \(stored)::bigint[],
+                    \(newKey.map { $0?.tenant ?? "" })::text[], \(newKey.map { $0?.account ?? "" })::text[], \(newKey.map { $0?.providerEventID ?? "" })::text[],
+                    \(transitions.map(\.from.rawValue))::text[], \(transitions.map(\.to.rawValue))::text[], \(transitions.map(\.outcome.rawValue))::text[],
+                    \(transitions.map { $0.reason ?? "" })::text[])
+                  WITH ORDINALITY AS v(tenant, order_id, stored_id, event_tenant, event_account, event_id, from_status, to_status, outcome, reason, k)
+                LEFT JOIN new_events n ON v.stored_id = 0 AND n.tenant = v.event_tenant AND n.account = v.event_account AND n.provider_event_id = v.event_id
+                WHERE v.stored_id <> 0 OR n.id IS NOT NULL
+                ORDER BY v.k
             )
-            UPDATE orders o SET status = v.status, refunded_minor = v.refunded::bigint, ledger = v.ledger::jsonb,
-                review_reasons = string_to_array(v.reasons, ','), version = o.version + 1, updated_at = now()
-            FROM unnest(\(changed.map(\.key.tenant))::text[], \(changed.map(\.key.orderID))::text[], \(changed.map(\.value.status.rawValue))::text[],
-                \(changed.map { String($0.value.refundedMinor) })::text[],
-                \(try changed.map { String(decoding: try JSONEncoder().encode($0.value.ledger), as: UTF8.self) })::text[],
-                \(changed.map { $0.value.reviewReasons.map(\.rawValue).sorted().joined(separator: ",") })::text[])
-              AS v(tenant, order_id, status, refunded, ledger, reasons)
-            WHERE o.tenant = v.tenant AND o.order_id = v.order_id
+            SELECT tenant, account, provider_event_id, id FROM new_events
             """, logger: logger)
-    }
-
-    /// Transition rows in decision order, so each order's chain reads in row id order.
-    private func insertTransitions(_ rows: [(WritePlan.Transition, Int64)], on connection: PostgresConnection) async throws {
-        guard !rows.isEmpty else { return }
-        try await connection.query("""
-            INSERT INTO order_transitions (tenant, order_id, event_id, from_status, to_status, outcome, reason)
-            SELECT tenant, order_id, event_id, from_status, to_status, outcome, NULLIF(reason, '')
-            FROM unnest(\(rows.map(\.0.order.tenant)), \(rows.map(\.0.order.orderID)), \(rows.map(\.1)),
-                \(rows.map(\.0.from.rawValue)), \(rows.map(\.0.to.rawValue)), \(rows.map(\.0.outcome.rawValue)),
-                \(rows.map { $0.0.reason ?? "" }))
-              WITH ORDINALITY AS v(tenant, order_id, event_id, from_status, to_status, outcome, reason, n)
-            ORDER BY n
-            """, logger: logger)
+        var ids: [PaymentEventKey: Int64] = [:]
+        for try await (tenant, account, eventID, id) in rows.decode((String, String, String, Int64).self) {
+            ids[PaymentEventKey(tenant: tenant, account: account, providerEventID: eventID)] = id
+        }
+        return ids
     }
 }
