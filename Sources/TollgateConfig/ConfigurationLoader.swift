@@ -72,6 +72,7 @@ public struct ConfigurationLoader: Sendable {
         reader.read("webhooks.dedup_done_ttl", into: &config.webhooks.doneTTL, SettingParser.duration, expected: "a duration like 7d", range: .seconds(60)...Duration.seconds(90 * 86_400))
         reader.read("webhooks.dedup_inflight_ttl", into: &config.webhooks.inFlightTTL, SettingParser.duration, expected: "a duration like 30s", range: .seconds(1)...Duration.seconds(3600))
         reader.read("webhooks.commit_timeout", into: &config.webhooks.commitTimeout, SettingParser.duration, expected: "a duration like 5s", range: .milliseconds(100)...Duration.seconds(60))
+        reader.read("webhooks.commit_workers", into: &config.webhooks.commitWorkers, Int.init, expected: "an integer", range: 1...64)
         reader.read("rate_limits.rules_dir", into: &config.rateLimits.rulesDirectory, { $0.isEmpty ? nil : $0 }, expected: "a directory path")
         reader.read("rate_limits.redis_budget", into: &config.rateLimits.redisBudget, SettingParser.duration, expected: "a duration like 5ms", range: .milliseconds(1)...Duration.seconds(1))
         reader.read("rate_limits.instances", into: &config.rateLimits.instances, Int.init, expected: "an integer", range: 1...1000)

@@ -78,6 +78,8 @@ public struct TollgateConfiguration: Sendable {
         public var inFlightTTL: Duration = .seconds(30)
         /// A commit slower than this answers 503 (the provider retries). Default 5 s.
         public var commitTimeout: Duration = .seconds(5)
+        /// Group-commit transactions in flight at once, each on a pooled Postgres connection. Default 4.
+        public var commitWorkers: Int = 4
     }
 
     public struct RateLimits: Sendable {
@@ -127,7 +129,7 @@ public struct TollgateConfiguration: Sendable {
         "admin.listen",
         "postgres.url", "postgres.password", "postgres.pool_size", "postgres.connect_timeout", "postgres.lock_timeout", "postgres.statement_timeout",
         "redis.url", "redis.password", "redis.tls_ca_file", "redis.pool_size", "redis.command_timeout", "redis.connect_timeout",
-        "webhooks.tenants_dir", "webhooks.dedup_done_ttl", "webhooks.dedup_inflight_ttl", "webhooks.commit_timeout",
+        "webhooks.tenants_dir", "webhooks.dedup_done_ttl", "webhooks.dedup_inflight_ttl", "webhooks.commit_timeout", "webhooks.commit_workers",
         "rate_limits.rules_dir", "rate_limits.redis_budget", "rate_limits.instances", "rate_limits.headers",
         "rate_limits.poll_interval",
         "catalog.dir", "catalog.poll_interval",

@@ -94,6 +94,7 @@ public final class TollgateServer: Sendable {
 
         var commitOptions = GroupCommitter.Options()
         commitOptions.commitTimeout = configuration.webhooks.commitTimeout
+        commitOptions.workers = configuration.webhooks.commitWorkers
         // The events each tenant's game backend takes: transitions write their outbox rows for these.
         let fulfilment = tenants.gameBackends.mapValues(\.events)
         self.committer = GroupCommitter(store: PaymentEventStore(client: postgres, logger: logger, fulfilment: fulfilment), options: commitOptions)

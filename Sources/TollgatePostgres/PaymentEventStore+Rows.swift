@@ -5,7 +5,7 @@ import TollgateCore
 import TollgateOrders
 
 /// The rows behind ``WritePlanner``: what it reads (locked orders, waiting events, stored keys)
-/// and how its plan is written, one multi-row statement per table.
+/// and how its plan is written: one statement, a multi-row data-modifying CTE per table.
 extension PaymentEventStore {
     /// The plan was made on a view another instance has since changed (it stored one of the
     /// plan's new events first): nothing of it may be kept.

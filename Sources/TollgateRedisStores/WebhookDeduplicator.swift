@@ -7,8 +7,9 @@ import TollgateRedis
 ///
 /// Redis is an optimisation, never the guard: Postgres's unique key decides. So every Redis
 /// failure (down, slow, error) degrades to "unknown" and the request goes on to Postgres.
-/// A callback costs two round trips here whatever its number of events: the rate limit with the
-/// claim, and the done mark (each a script, preloaded on every connection: ``scripts``).
+/// A callback costs one round trip here whatever its number of events: the rate limit with the
+/// claim. Its done marks are written behind its answer, with other callbacks' (``queueDone(_:)``).
+/// Both are scripts, preloaded on every connection (``scripts``).
 public struct WebhookDeduplicator: Sendable {
     let redis: RedisClient
     let doneTTL: Duration
@@ -16,6 +17,7 @@ public struct WebhookDeduplicator: Sendable {
     let logger: Logger
     /// Decides the callback's rate limit in the claim's round trip; nil when no rules are loaded.
     let limiter: RateLimiter?
+    private let doneMarks: DoneMarkQueue
 
     public init(redis: RedisClient, doneTTL: Duration, inFlightTTL: Duration, limiter: RateLimiter? = nil, logger: Logger) {
         self.redis = redis
@@ -23,23 +25,29 @@ public struct WebhookDeduplicator: Sendable {
         self.inFlightTTL = inFlightTTL
         self.limiter = limiter
         self.logger = logger
+        self.doneMarks = DoneMarkQueue(capacity: 100_000, batchSize: 1_000) { _, keys in
+            do throws(RedisError) {
+                _ = try await redis.evaluate(Self.doneScript, keys: keys, arguments: [RESPArgument(Int(doneTTL.components.seconds))])
+            } catch {
+                Self.fallback(error, logger: logger)
+            }
+        }
     }
 
     /// The callback's rate limit and, if it admits, the claim of its events, in one round trip
     /// (``limitedClaimScript``): a callback the limit denies claims nothing.
     ///
-    /// The limit keeps its own budget (`RateLimiter.Options.redisBudget`): when Redis misses it the
-    /// limit is decided locally and the claim is unknown, so the callback goes on to Postgres,
-    /// which decides duplicates. If the local decision then denies, the claims the script may
-    /// have taken are given back.
+    /// The call waits for Redis as long as any command (`redis.command_timeout`), not the limit's
+    /// 5 ms budget: the callback needs the claim's answer anyway. When Redis fails or misses it,
+    /// the limit is decided locally and the claim is unknown, so the callback goes on to Postgres,
+    /// which decides duplicates. If the local decision then denies, a claim the late script may
+    /// have taken is left to its lease (`inFlightTTL`): deleting it could delete another
+    /// delivery's claim or a done mark instead, and might even reach Redis before the script.
     public func claim(_ events: [PaymentEvent], limitedAs subject: RateLimitSubject) async -> WebhookAdmission {
         guard let limiter else { return .admitted(await claim(events), .unlimited) }
         let followOn = events.isEmpty ? nil : RateLimiter.FollowOn(script: Self.limitedClaimScript, keys: events.map(\.key.redisKey), arguments: [inFlightLease])
         let (verdict, answer) = await limiter.check(subject, then: followOn)
-        guard verdict.admitted else {
-            if case .unknown = answer { await release(events) }
-            return .denied(verdict)
-        }
+        guard verdict.admitted else { return .denied(verdict) }
         switch answer {
         case .answered(let reply):
             do throws(RedisError) {
@@ -70,14 +78,18 @@ public struct WebhookDeduplicator: Sendable {
         }
     }
 
-    /// After the commit: remember the ids as done for `doneTTL`, in one round trip.
-    public func markDone(_ events: [PaymentEvent]) async {
-        guard !events.isEmpty else { return }
-        do throws(RedisError) {
-            _ = try await redis.evaluate(Self.doneScript, keys: events.map(\.key.redisKey), arguments: [RESPArgument(Int(doneTTL.components.seconds))])
-        } catch {
-            fallback(error)
+    /// After the commit: the events are remembered as done for `doneTTL`, written behind the
+    /// answer in one script call with whatever else is queued (``DoneMarkQueue``).
+    public func queueDone(_ events: [PaymentEvent]) {
+        for (tenant, events) in Dictionary(grouping: events, by: \.key.tenant) {
+            doneMarks.add(events.map(\.key.redisKey), slot: tenant)
         }
+    }
+
+    /// ``queueDone(_:)``, returning once the marks are written (or their write failed).
+    public func markDone(_ events: [PaymentEvent]) async {
+        queueDone(events)
+        await doneMarks.written()
     }
 
     private var inFlightLease: RESPArgument { RESPArgument(Int(inFlightTTL.components.seconds * 1000)) }
@@ -147,6 +159,10 @@ public struct WebhookDeduplicator: Sendable {
     public static let scripts = [claimScript, limitedClaimScript, doneScript]
 
     private func fallback(_ error: RedisError) {
+        Self.fallback(error, logger: logger)
+    }
+
+    private static func fallback(_ error: RedisError, logger: Logger) {
         Counter(label: "tollgate_dedup_redis_fallbacks_total", dimensions: [("error", error.metricLabel)]).increment()
         logger.warning("redis dedup unavailable; relying on postgres", metadata: ["error": "\(error)"])
     }

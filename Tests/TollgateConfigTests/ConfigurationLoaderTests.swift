@@ -81,6 +81,13 @@ import TollgateCore
         #expect(throws: ConfigurationError.self) { try loader.load(yaml: zeroTimeout, path: "z.yaml") }
     }
 
+    @Test func commitWorkersLoadWithinTheirRange() throws {
+        #expect(try loader.load(yaml: "", path: "empty.yaml").configuration.webhooks.commitWorkers == 4)
+        #expect(try loader.load(yaml: "webhooks:\n  commit_workers: 8\n", path: "w.yaml").configuration.webhooks.commitWorkers == 8)
+        let error = #expect(throws: ConfigurationError.self) { try loader.load(yaml: "webhooks:\n  commit_workers: 0\n", path: "z.yaml") }
+        #expect(error?.issues.first?.description.hasPrefix("z.yaml:2:19:") == true)
+    }
+
     @Test func environmentOverridesTheFile() throws {
         let loader = ConfigurationLoader(environment: [
             "TOLLGATE_POSTGRES_URL": "postgres://me@db.internal:6543/edge",

@@ -148,7 +148,7 @@ public final class RateLimiter: Sendable {
         case notRun
         /// Its function's reply.
         case answered(RESPValue)
-        /// Redis failed or missed the budget: the script may or may not have run.
+        /// Redis failed or did not answer within its command timeout: the script may or may not have run.
         case unknown(RedisError)
     }
 
@@ -240,8 +240,11 @@ public final class RateLimiter: Sendable {
         for rule in rules {
             arguments += [RESPArgument(Int(rule.limit.emissionInterval)), RESPArgument(Int(rule.limit.burst)), rule.rule.mode == .enforce ? "1" : "0"]
         }
+        // The budget keeps Redis from delaying a request that needs only the limit. A request with
+        // a follow-on needs Redis's answer anyway (a callback's claim), so it waits as long as any
+        // command would; an answer abandoned at the budget would leave the claim unknown.
         let reply = try await redis.evaluate(followOn?.script ?? Self.script, keys: rules.map(\.key) + (followOn?.keys ?? []),
-                                             arguments: arguments + (followOn?.arguments ?? []), timeout: options.redisBudget)
+                                             arguments: arguments + (followOn?.arguments ?? []), timeout: followOn == nil ? options.redisBudget : nil)
         let fields = rules.count * 5
         guard case .array(let values) = reply, values.count == fields || (followOn != nil && values.count == fields + 1) else {
             throw .unexpectedReply("\(reply)")
