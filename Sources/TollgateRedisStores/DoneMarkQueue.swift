@@ -1,14 +1,13 @@
 import Metrics
 import NIOConcurrencyHelpers
 
-/// Dedup keys waiting to be marked done, written behind the callbacks' answers: one writer at a
-/// time takes what is queued, oldest first (up to `batchSize` keys), and writes it with one script
-/// call per hash slot, so callbacks that commit together share a call instead of one each.
+/// Dedup keys waiting to be marked done: one writer at a time takes what is queued, oldest first
+/// (up to `batchSize` keys), and writes it with one script call per hash slot, so callbacks that
+/// commit together share a call instead of one each. Callers wait for their keys (``written()``).
 ///
-/// A mark only spares a later duplicate the trip to Postgres, whose unique key is the guard, so
-/// no answer waits for it. A mark still queued when the process stops, or dropped because the
-/// queue is full (Redis slow or down), costs that trip, and a retry of the same event hears "in
-/// flight" (409) until the claim's lease runs out.
+/// A mark only spares a later duplicate the trip to Postgres, whose unique key is the guard. A
+/// mark dropped because the queue is full (Redis slow or down) costs that trip, and a retry of
+/// the same event hears "in flight" (409) until the claim's lease runs out.
 final class DoneMarkQueue: Sendable {
     /// A key and its hash slot (the `{tenant}` tag): one script call may only touch one slot.
     private struct Mark {
@@ -68,8 +67,13 @@ final class DoneMarkQueue: Sendable {
     private func drain() async {
         while true {
             let batch = state.withLockedValue { state -> [Mark] in
-                let batch = Array(state.pending.prefix(batchSize))
-                state.pending.removeFirst(batch.count)
+                let batch: [Mark]
+                if state.pending.count <= batchSize {
+                    (batch, state.pending) = (state.pending, [])  // the usual case: no copy
+                } else {
+                    batch = Array(state.pending.prefix(batchSize))
+                    state.pending.removeFirst(batch.count)
+                }
                 if batch.isEmpty { state.writing = false }
                 return batch
             }

@@ -8,8 +8,9 @@ import TollgateRedis
 /// Redis is an optimisation, never the guard: Postgres's unique key decides. So every Redis
 /// failure (down, slow, error) degrades to "unknown" and the request goes on to Postgres.
 /// A callback costs one round trip here whatever its number of events: the rate limit with the
-/// claim. Its done marks are written behind its answer, with other callbacks' (``queueDone(_:)``).
-/// Both are scripts, preloaded on every connection (``scripts``).
+/// claim; and a share of one for its done marks, written in one script call with the marks of
+/// the callbacks that committed with it (``markDone(_:)``). Both are scripts, preloaded on every
+/// connection (``scripts``).
 public struct WebhookDeduplicator: Sendable {
     let redis: RedisClient
     let doneTTL: Duration
@@ -78,15 +79,17 @@ public struct WebhookDeduplicator: Sendable {
         }
     }
 
-    /// After the commit: the events are remembered as done for `doneTTL`, written behind the
-    /// answer in one script call with whatever else is queued (``DoneMarkQueue``).
+    /// Queues the events' done marks (for `doneTTL`) without waiting for them: they are written in
+    /// one script call with whatever else is queued (``DoneMarkQueue``).
     public func queueDone(_ events: [PaymentEvent]) {
         for (tenant, events) in Dictionary(grouping: events, by: \.key.tenant) {
             doneMarks.add(events.map(\.key.redisKey), slot: tenant)
         }
     }
 
-    /// ``queueDone(_:)``, returning once the marks are written (or their write failed).
+    /// After the commit: ``queueDone(_:)``, returning once the marks are written (or their write
+    /// failed). The answer waits for them, so a provider's retry never finds its own claim still
+    /// "in flight"; callbacks that committed together still share one call.
     public func markDone(_ events: [PaymentEvent]) async {
         queueDone(events)
         await doneMarks.written()

@@ -29,7 +29,7 @@ final class FakeClaims: WebhookClaims, @unchecked Sendable {
         guard verdict.admitted else { return .denied(verdict) }
         return .admitted(state.withLockedValue { $0.answer }, verdict)
     }
-    func queueDone(_ events: [PaymentEvent]) { state.withLockedValue { $0.done += events.map(\.providerEventID) } }
+    func markDone(_ events: [PaymentEvent]) async { state.withLockedValue { $0.done += events.map(\.providerEventID) } }
     func release(_ events: [PaymentEvent]) async { state.withLockedValue { $0.released += events.map(\.providerEventID) } }
     var done: [String] { state.withLockedValue { $0.done } }
     var released: [String] { state.withLockedValue { $0.released } }

@@ -13,7 +13,7 @@ import TollgateTestSupport
 @Suite struct WebhookDeduplicatorTests {
     func withDeduplicator(_ body: @Sendable (WebhookDeduplicator, RedisClient) async throws -> Void) async throws {
         // No preloaded scripts: the first EVALSHA of each finds NOSCRIPT and loads it.
-        try await RedisServerProcess.withConnectedClient { redis in
+        try await RedisServerProcess.withConnectedClient(configure: { $0.commandTimeout = .seconds(5) }) { redis in
             try await body(WebhookDeduplicator(redis: redis, doneTTL: .seconds(3600), inFlightTTL: .seconds(30), logger: Logger(label: "test")), redis)
         }
     }
@@ -193,8 +193,9 @@ import TollgateTestSupport
         // Redis admits two; each of two instances admits one locally.
         try await withLimitedDeduplicator(rules: Self.webhookRule(burst: 2), commandTimeout: .milliseconds(300), instances: 2) { dedup, redis async throws in
             let a = event("a-\(UUID().uuidString)"), b = event("b-\(UUID().uuidString)")
-            let blocked = Task { try? await redis.send(RESPCommand("DEBUG", ["SLEEP", "2"])) }
-            try await Task.sleep(for: .milliseconds(200))
+            let blocked = Task { try? await redis.send(RESPCommand("DEBUG", ["SLEEP", "5"])) }
+            // Blocked once a probe behind the sleep times out.
+            try await TestEnvironment.waitUntil { (try? await redis.send(RESPCommand("PING"))) == nil }
             let first = await admit(dedup, [a])
             #expect(first.claim == .claimed && first.verdict.decidedLocally)
             let second = await admit(dedup, [b])

@@ -9,9 +9,8 @@ import TollgateRedisStores
 protocol WebhookClaims: Sendable {
     /// The callback's rate limit and, if it admits, the claim of its events (one round trip).
     func claim(_ events: [PaymentEvent], limitedAs subject: RateLimitSubject) async -> WebhookAdmission
-    /// After the commit: remember the events as done. Written behind the answer: the provider
-    /// does not wait for it.
-    func queueDone(_ events: [PaymentEvent])
+    /// After the commit: remember the events as done (written with other callbacks' marks).
+    func markDone(_ events: [PaymentEvent]) async
     /// The commit failed: drop the claims so the provider's retry is not told "in flight".
     func release(_ events: [PaymentEvent]) async
 }

@@ -70,7 +70,7 @@ struct WebhookRoutes: Sendable {
             throw Problem(.conflict, detail: "This event is being processed; retry shortly.", headers: [("Retry-After", "1")])
         case .claimed:
             let duplicate = try await commit(events, source: source, logger: context.logger)
-            deduplicator.queueDone(events)
+            await deduplicator.markDone(events)
             response = WebhookResponses.success(provider: source.provider, duplicate: duplicate)
         }
         if rateLimitHeadersOnAdmitted { RateLimitHeaders.apply(limit, to: &response) }
@@ -159,7 +159,7 @@ struct WebhookRoutes: Sendable {
         guard failed.isEmpty else {
             // Committed siblings stay committed and are marked done, so the provider's retry of the
             // batch finds them as duplicates at once instead of "in flight" until their claims expire.
-            deduplicator.queueDone(stored)
+            await deduplicator.markDone(stored)
             await deduplicator.release(failed)
             throw Problem(.serviceUnavailable, detail: "Part of the callback could not be stored; retry later.", headers: [("Retry-After", "5")])
         }
