@@ -42,6 +42,21 @@ public struct PlannedRequest: Sendable {
     public var body: [UInt8]
     /// What the ledger notes when the answer comes.
     public var note: LedgerNote
+    /// A callback still to be signed (then `headers` and `body` are empty): signing (RSA for
+    /// PayPal and Google, ES256 for Apple) is the costly part of a request, so the runner signs
+    /// outside the lock that guards the plan (``signed()``).
+    var unsigned: (callback: ProviderCallback, signer: WebhookSigner)?
+
+    /// This request with its callback signed: what goes on the wire.
+    public func signed() -> PlannedRequest {
+        guard let unsigned else { return self }
+        let signed = unsigned.callback.signed(by: unsigned.signer)!
+        var request = self
+        request.headers = signed.headers
+        request.body = signed.body
+        request.unsigned = nil
+        return request
+    }
 }
 
 public enum LedgerNote: Sendable {
@@ -135,6 +150,12 @@ public struct LoadPlan: Sendable {
 
     /// The next request at `elapsed` into the run.
     public mutating func next(at elapsed: Duration, now: Date) -> PlannedRequest {
+        draft(at: elapsed, now: now).signed()
+    }
+
+    /// The next request, its callback not yet signed (``PlannedRequest/signed()``): the decision
+    /// and the ledger entry are made here, the signature by the caller.
+    public mutating func draft(at elapsed: Duration, now: Date) -> PlannedRequest {
         counter += 1
         var pick = Int(random.next() % UInt64(max(1, mixTotal)))
         var kind = scenario.mix.first!.kind
@@ -436,9 +457,8 @@ public struct LoadPlan: Sendable {
     }
 
     func request(_ kind: RequestKind, _ callback: ProviderCallback, source: LoadSource, signer: WebhookSigner, note: LedgerNote) -> PlannedRequest {
-        let signed = callback.signed(by: signer)!
-        return PlannedRequest(kind: kind, method: "POST", path: "/v1/webhooks/\(scenario.tenant)/\(source.name)",
-                              headers: signed.headers, body: signed.body, note: note)
+        PlannedRequest(kind: kind, method: "POST", path: "/v1/webhooks/\(scenario.tenant)/\(source.name)",
+                       headers: [], body: [], note: note, unsigned: (callback, signer))
     }
 
     // MARK: - Checkout

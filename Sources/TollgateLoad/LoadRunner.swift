@@ -49,6 +49,7 @@ public final class LoadRunner: Sendable {
                 for _ in 0..<scenario.clients {
                     group.addTask {
                         while ContinuousClock.now - start < total {
+                            self.shared.withLockedValue { $0.inFlight += 1 }
                             await self.send(intended: .now, start: start)
                         }
                     }
@@ -69,7 +70,10 @@ public final class LoadRunner: Sendable {
     }
 
     /// Sends each request at its planned time. When `max_in_flight` requests are outstanding the
-    /// loop waits, and the wait is part of the next requests' latency (nothing is omitted).
+    /// loop waits, and the wait is part of the next requests' latency (nothing is omitted). A
+    /// request counts as outstanding from the moment it is queued, not when its task first runs:
+    /// a generator that cannot keep up with its own rate then waits here, instead of queueing
+    /// tasks without bound.
     func openLoop(group: inout DiscardingTaskGroup, start: ContinuousClock.Instant, total: Duration) async {
         var next = start
         while next - start < total {
@@ -77,6 +81,7 @@ public final class LoadRunner: Sendable {
             while next <= now, next - start < total {
                 if shared.withLockedValue({ $0.inFlight }) >= scenario.maxInFlight { break }
                 let intended = next
+                shared.withLockedValue { $0.inFlight += 1 }
                 group.addTask { await self.send(intended: intended, start: start) }
                 let rate = max(1, scenario.plannedRate(at: next - start))
                 next += .nanoseconds(Int64(1e9 / rate))
@@ -86,11 +91,10 @@ public final class LoadRunner: Sendable {
         }
     }
 
+    /// Sends one request (already counted in `inFlight`) and records its answer. The plan decides
+    /// under the lock; the signing, the costly part, happens outside it.
     func send(intended: ContinuousClock.Instant, start: ContinuousClock.Instant) async {
-        let planned = shared.withLockedValue { state in
-            state.inFlight += 1
-            return state.plan.next(at: intended - start, now: Date())
-        }
+        let planned = shared.withLockedValue { $0.plan.draft(at: intended - start, now: Date()) }.signed()
         var request = HTTPClientRequest(url: scenario.target + planned.path)
         request.method = planned.method == "GET" ? .GET : .POST
         for (name, value) in planned.headers { request.headers.add(name: name, value: value) }
