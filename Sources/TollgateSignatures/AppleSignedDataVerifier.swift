@@ -98,8 +98,8 @@ public struct AppleSignedDataVerifier: Sendable {
     }
 
     private static func header(of jws: String) throws(AppleSignedDataFailure) -> Header {
-        let parts = jws.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let bytes = Base64.decodeURL(parts[0]),
+        let parts = jws.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard parts.count == 3, let bytes = Base64.decodeURL(utf8: parts[0]),
               let header = try? JSONDecoder().decode(Header.self, from: Data(bytes)) else { throw .malformed }
         return header
     }

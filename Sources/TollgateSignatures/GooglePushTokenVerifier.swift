@@ -66,8 +66,8 @@ public struct GooglePushTokenVerifier: Sendable {
     }
 
     private static func header(of token: String) throws(GooglePushTokenFailure) -> Header {
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let bytes = Base64.decodeURL(parts[0]),
+        let parts = token.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard parts.count == 3, let bytes = Base64.decodeURL(utf8: parts[0]),
               let header = try? JSONDecoder().decode(Header.self, from: Data(bytes)) else { throw .malformed }
         return header
     }

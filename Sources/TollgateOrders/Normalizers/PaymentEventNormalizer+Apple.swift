@@ -96,8 +96,8 @@ extension PaymentEventNormalizer {
     /// The payload of a JWS the scheme verified, as JSON; nil if `value` is not one.
     static func jwsPayload(_ value: Any?) -> [String: Any]? {
         guard let jws = value as? String else { return nil }
-        let parts = jws.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let bytes = Base64.decodeURL(parts[1]) else { return nil }
+        let parts = jws.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard parts.count == 3, let bytes = Base64.decodeURL(utf8: parts[1]) else { return nil }
         return (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any]
     }
 }
