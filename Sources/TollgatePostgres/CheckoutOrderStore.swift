@@ -108,16 +108,16 @@ public struct CheckoutOrderStore: Sendable {
     /// abandoned call must not leave an order behind once Postgres answers again.
     public func create(tenant: String, orderID: String, order: NewOrder, notAfter: ContinuousClock.Instant? = nil) async throws -> CreateOutcome {
         try await PostgresMetrics.measure("create_order") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.transaction(logger: logger) { connection in
                 // Its own statement: a read in the same statement would use a snapshot older than the lock.
                 let lock = "\(tenant)\u{1F}\(order.playerID)"
-                try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(lock), 12))", logger: logger)
+                try await connection.checkedQuery("SELECT pg_advisory_xact_lock(hashtextextended(\(lock), 12))", logger: logger)
                 if let earlier = try await existing(tenant: tenant, playerID: order.playerID, idempotencyKey: order.idempotencyKey, on: connection) {
                     return Idempotency.sameRequest(stored: earlier.fingerprint, fingerprint: order.fingerprint) ? .existing(earlier.order) : .keyReused
                 }
                 let limited = order.priced.lines.filter { $0.purchaseLimit != nil }
                 if !limited.isEmpty {
-                    let held = try await connection.query("""
+                    let held = try await connection.checkedQuery("""
                         SELECT l.sku, sum(l.quantity)::bigint FROM order_lines l
                         JOIN orders o ON o.tenant = l.tenant AND o.order_id = l.order_id
                         WHERE o.tenant = \(tenant) AND o.player_id = \(order.playerID) AND o.idempotency_key IS NOT NULL
@@ -136,12 +136,12 @@ public struct CheckoutOrderStore: Sendable {
                     }
                 }
                 let priced = order.priced
-                try await connection.query("""
+                try await connection.checkedQuery("""
                     INSERT INTO orders (tenant, order_id, status, amount_minor, currency, player_id, idempotency_key, country, return_url, request_fingerprint)
                     VALUES (\(tenant), \(orderID), 'created', \(priced.totalMinor), \(priced.currency), \(order.playerID), \(order.idempotencyKey),
                         \(order.country), \(order.returnURL), \(order.fingerprint))
                     """, logger: logger)
-                try await connection.query("""
+                try await connection.checkedQuery("""
                     INSERT INTO order_lines (tenant, order_id, line, sku, title, quantity, unit_amount_minor, amount_minor, catalog_hash)
                     SELECT \(tenant), \(orderID), l.ordinality - 1, l.sku, l.title, l.quantity, l.unit, l.amount, \(priced.catalogHash)
                     FROM unnest(\(priced.lines.map(\.sku))::text[], \(priced.lines.map(\.title))::text[], \(priced.lines.map(\.quantity))::bigint[],
@@ -149,7 +149,7 @@ public struct CheckoutOrderStore: Sendable {
                          WITH ORDINALITY AS l(sku, title, quantity, unit, amount, ordinality)
                     """, logger: logger)
                 try await PaymentEventStore(client: client, logger: logger, fulfilment: fulfilment).applyWaiting(tenant: tenant, orderID: orderID, on: connection)
-                let rows = try await connection.query("""
+                let rows = try await connection.checkedQuery("""
                     SELECT \(unescaped: Self.columns) FROM orders WHERE tenant = \(tenant) AND order_id = \(orderID)
                     """, logger: logger)
                 // Last, so that only the commit itself can still outrun the deadline.
@@ -175,13 +175,13 @@ public struct CheckoutOrderStore: Sendable {
     /// payment (and any that already arrived) find it. Returns the order as it now stands.
     public func recordPaymentOpened(tenant: String, orderID: String, provider: String, paymentID: String) async throws -> StoredOrder? {
         try await PostgresMetrics.measure("record_payment") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.transaction(logger: logger) { connection in
                 if let known = Provider(rawValue: provider) {
                     try await PaymentEventStore(client: client, logger: logger, fulfilment: fulfilment).link(
                         PaymentLink(tenant: tenant, provider: known, reference: paymentID), to: OrderKey(tenant: tenant, orderID: orderID), on: connection
                     )
                 }
-                let rows = try await connection.query("""
+                let rows = try await connection.checkedQuery("""
                     UPDATE orders SET provider = \(provider), provider_payment_id = \(paymentID), last_error = NULL,
                         status = CASE WHEN status = 'created' THEN 'pending_payment' ELSE status END,
                         version = version + CASE WHEN status = 'created' THEN 1 ELSE 0 END, updated_at = now()
@@ -227,7 +227,7 @@ public struct CheckoutOrderStore: Sendable {
     }
 
     func existing(tenant: String, playerID: String, idempotencyKey: String, on connection: PostgresConnection) async throws -> (order: StoredOrder, fingerprint: String?)? {
-        let rows = try await connection.query("""
+        let rows = try await connection.checkedQuery("""
             SELECT \(unescaped: Self.columns), request_fingerprint FROM orders
             WHERE tenant = \(tenant) AND player_id = \(playerID) AND idempotency_key = \(idempotencyKey)
             """, logger: logger)

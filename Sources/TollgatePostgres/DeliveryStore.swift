@@ -67,7 +67,7 @@ public struct DeliveryStore: DeliveryQueue {
     }
 
     public func finish(_ delivery: LeasedDelivery, _ record: AttemptRecord, worker: String) async throws -> Bool {
-        let (recorded, reviewReasons) = try await client.withTransaction(logger: logger) { connection -> (Bool, Set<ReviewReason>) in
+        let (recorded, reviewReasons) = try await client.transaction(logger: logger) { connection -> (Bool, Set<ReviewReason>) in
             let (status, delay, refund): (String, Double, Int32) = switch record.next {
             case .delivered: ("delivered", 0, 0)
             case .declined: ("declined", 0, 0)
@@ -76,7 +76,7 @@ public struct DeliveryStore: DeliveryQueue {
             // Not the delivery's fault: its attempt is given back, and it waits for the endpoint.
             case .endpointGone: ("pending", 0, 1)
             }
-            let updated = try await connection.query("""
+            let updated = try await connection.checkedQuery("""
                 UPDATE deliveries SET status = \(status), lease_until = NULL, leased_by = NULL,
                     attempts = attempts - \(refund), next_attempt_at = now() + make_interval(secs => \(delay)),
                     last_status = \(record.httpStatus.map(Int32.init)), last_error = \(record.error),
@@ -87,7 +87,7 @@ public struct DeliveryStore: DeliveryQueue {
             var found = false
             for try await _ in updated.decode(Int64.self) { found = true }
             guard found else { return (false, []) }
-            try await connection.query("""
+            try await connection.checkedQuery("""
                 INSERT INTO delivery_attempts (delivery_id, attempt, worker, started_at, latency_ms, http_status, error, response)
                 VALUES (\(delivery.id), \(Int32(delivery.attempt)), \(worker), \(record.startedAt), \(Int32(clamping: record.latency.milliseconds)),
                         \(record.httpStatus.map(Int32.init)), \(record.error), \(String(record.response.prefix(4096))))
@@ -95,7 +95,7 @@ public struct DeliveryStore: DeliveryQueue {
             var reasons: Set<ReviewReason> = []
             switch record.next {
             case .endpointGone:
-                try await connection.query("""
+                try await connection.checkedQuery("""
                     INSERT INTO game_endpoints (tenant, state, reason) VALUES (\(delivery.tenant), 'disabled', 'answered 410 Gone')
                     ON CONFLICT (tenant) DO UPDATE SET state = 'disabled', reason = excluded.reason, changed_at = now()
                     WHERE game_endpoints.state = 'active'
@@ -124,7 +124,7 @@ public struct DeliveryStore: DeliveryQueue {
         let events = PaymentEventStore(client: client, logger: logger, fulfilment: fulfilment)
         // What queued behind the refused grant (a revoke, a grant again) is about items the game
         // never gave: it ends with the grant; a human settles the order.
-        try await connection.query("""
+        try await connection.checkedQuery("""
             UPDATE deliveries SET status = 'declined', finished_at = now(), lease_until = NULL, leased_by = NULL,
                 last_error = 'the order''s grant was declined (delivery ' || \(delivery.id)::text || ')'
             WHERE tenant = \(key.tenant) AND order_id = \(key.orderID) AND id > \(delivery.id) AND status = 'pending'
@@ -136,7 +136,7 @@ public struct DeliveryStore: DeliveryQueue {
         case .applied(let next): (next, "applied", "fulfilment declined: \(reason)")
         case .ignored(let why), .deferred(let why): (order, "ignored", why)
         }
-        try await connection.query("""
+        try await connection.checkedQuery("""
             INSERT INTO order_transitions (tenant, order_id, event_id, delivery_id, from_status, to_status, outcome, reason)
             VALUES (\(key.tenant), \(key.orderID), NULL, \(delivery.id), \(order.status.rawValue), \(next.status.rawValue), \(outcome), \(why))
             """, logger: logger)

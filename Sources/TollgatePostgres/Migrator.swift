@@ -78,12 +78,12 @@ public struct Migrator: Sendable {
     }
 
     private func applyInTransaction(on client: PostgresClient, logger: Logger) async throws -> [Int] {
-        try await client.withTransaction(logger: logger) { connection in
+        try await client.transaction(logger: logger) { connection in
             // The edge's connections carry short lock and statement timeouts; a migration waits for
             // another instance's migration and may rewrite big tables, so it lifts them for itself.
-            try await connection.query("SELECT set_config('lock_timeout', '0', true), set_config('statement_timeout', '0', true)", logger: logger)
-            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.advisoryLockKey))", logger: logger)
-            try await connection.query("""
+            try await connection.checkedQuery("SELECT set_config('lock_timeout', '0', true), set_config('statement_timeout', '0', true)", logger: logger)
+            try await connection.checkedQuery("SELECT pg_advisory_xact_lock(\(Self.advisoryLockKey))", logger: logger)
+            try await connection.checkedQuery("""
                 CREATE TABLE IF NOT EXISTS schema_migrations (
                     version integer PRIMARY KEY,
                     name text NOT NULL,
@@ -91,15 +91,15 @@ public struct Migrator: Sendable {
                 )
                 """, logger: logger)
             var applied = Set<Int>()
-            for try await version in try await connection.query("SELECT version FROM schema_migrations", logger: logger).decode(Int.self) {
+            for try await version in try await connection.checkedQuery("SELECT version FROM schema_migrations", logger: logger).decode(Int.self) {
                 applied.insert(version)
             }
             var appliedNow: [Int] = []
             for migration in migrations where !applied.contains(migration.version) {
                 for statement in SQLScript.statements(in: migration.sql) {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    try await connection.checkedQuery(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
-                try await connection.query(
+                try await connection.checkedQuery(
                     "INSERT INTO schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))",
                     logger: logger
                 )

@@ -100,7 +100,7 @@ public final class OperationalGauges: Service, Sendable {
             try await client.withConnection { connection in
                 var snapshot = Snapshot()
                 // Both filters match partial indexes (payment_events_waiting, orders_needs_review).
-                let waiting = try await connection.query("""
+                let waiting = try await connection.checkedQuery("""
                     SELECT tenant, outcome, count(*), EXTRACT(EPOCH FROM now() - min(received_at))::float8
                     FROM payment_events WHERE outcome IN ('deferred', 'pending') GROUP BY tenant, outcome
                     """, logger: logger)
@@ -108,13 +108,13 @@ public final class OperationalGauges: Service, Sendable {
                     snapshot.waitingEvents[Snapshot.WaitingKey(tenant: tenant, outcome: outcome)] =
                         Snapshot.Waiting(count: Int(count), oldestAgeSeconds: max(0, age))
                 }
-                let review = try await connection.query(
+                let review = try await connection.checkedQuery(
                     "SELECT tenant, count(*) FROM orders WHERE status = 'needs_review' GROUP BY tenant", logger: logger)
                 for try await (tenant, count) in review.decode((String, Int64).self) {
                     snapshot.ordersAwaitingReview[tenant] = Int(count)
                 }
                 // The partial index deliveries_due holds the pending ones; failed ones are few.
-                let deliveries = try await connection.query("""
+                let deliveries = try await connection.checkedQuery("""
                     SELECT tenant, status, count(*), EXTRACT(EPOCH FROM now() - min(created_at))::float8
                     FROM deliveries WHERE status IN ('pending', 'failed') GROUP BY tenant, status
                     """, logger: logger)

@@ -23,7 +23,7 @@ extension PaymentEventStore {
         guard !links.isEmpty || !keys.isEmpty else { return [] }
         let references = links.map { "\($0.tenant)\u{1F}\($0.provider.rawValue)\u{1F}\($0.reference)" }
         // UNION ALL runs its branches in order: the locks are held before the statement returns.
-        let rows = try await connection.query("""
+        let rows = try await connection.checkedQuery("""
             SELECT '', '', '', count(pg_advisory_xact_lock(k))
             FROM (SELECT DISTINCT hashtextextended(r, 11) AS k FROM unnest(\(references)::text[]) AS r ORDER BY 1) s
             UNION ALL
@@ -57,7 +57,7 @@ extension PaymentEventStore {
         guard !keys.isEmpty || !links.isEmpty else { return ([:], [:]) }
         let sorted = keys.sorted()
         let wanted = Array(links)
-        let rows = try await connection.query("""
+        let rows = try await connection.checkedQuery("""
             WITH linked AS (
                 SELECT l.tenant, l.order_id, l.provider, l.reference FROM order_links l
                 JOIN unnest(\(wanted.map(\.tenant))::text[], \(wanted.map(\.provider.rawValue))::text[], \(wanted.map(\.reference))::text[])
@@ -98,7 +98,7 @@ extension PaymentEventStore {
         -> (waiting: [OrderKey: [WaitingEvent]], unlinked: [WaitingEvent]) {
         guard !orders.isEmpty || !links.isEmpty else { return ([:], []) }
         let scopes = Set(links.map { "\($0.tenant)\u{1F}\($0.provider.rawValue)" }).sorted()
-        let rows = try await connection.query("""
+        let rows = try await connection.checkedQuery("""
             SELECT e.id, e.tenant, COALESCE(e.order_id, ''), e.kind, e.amount_minor, e.currency, e.outcome, e.outcome_reason,
                 e.provider, array_to_string(e.link_refs, E'\\x1f'), COALESCE(e.facts::text, ''), e.provider_payment_id
             FROM payment_events e JOIN unnest(\(orders.map(\.tenant))::text[], \(orders.map(\.orderID))::text[]) AS k(tenant, order_id)
@@ -153,7 +153,7 @@ extension PaymentEventStore {
     /// as the transition left it, its lines and the payment that paid it.
     static func insertDeliveries(_ rows: [(WritePlan.Delivery, Int64?)], logger: Logger, on connection: PostgresConnection) async throws {
         guard !rows.isEmpty else { return }
-        try await connection.query("""
+        try await connection.checkedQuery("""
             INSERT INTO deliveries (tenant, order_id, type, event_id, body)
             SELECT v.tenant, v.order_id, v.type, NULLIF(v.event_id, 0), jsonb_build_object(
                 'type', v.type,
@@ -208,7 +208,7 @@ extension PaymentEventStore {
             if case .new(let index) = transition.event { plan.newEvents[index].event.key } else { nil }
         }
         // Optional values travel as text ('' for none) so every column is a plain array bind.
-        let rows = try await connection.query("""
+        let rows = try await connection.checkedQuery("""
             WITH new_events AS (
                 INSERT INTO payment_events (tenant, source, account, provider, provider_event_id, kind, order_id, provider_payment_id,
                     amount_minor, currency, occurred_at, understood, raw_body, outcome, outcome_reason, link_refs, facts)

@@ -62,14 +62,13 @@ public struct PaymentEventStore: Sendable {
 
     /// Whether `error` is Postgres cancelling a statement at `lock_timeout` (SQLSTATE 55P03).
     static func isLockTimeout(_ error: any Error) -> Bool {
-        let cause = (error as? PostgresTransactionError).flatMap { $0.closureError ?? $0.beginError } ?? error
-        return (cause as? PSQLError)?.serverInfo?[.sqlState] == "55P03"
+        (error as? PSQLError)?.serverInfo?[.sqlState] == "55P03"
     }
 
     /// The fast path alone: the whole batch in one plan and one transaction, or nothing.
     func commitWholeBatch(_ events: [PaymentEvent]) async throws -> [CommitOutcome] {
         let plan = try await PostgresMetrics.measure("commit_events_batch") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.transaction(logger: logger) { connection in
                 let plan = try await planCommit(events, on: connection)
                 try await write(plan, on: connection)
                 return plan
@@ -85,7 +84,7 @@ public struct PaymentEventStore: Sendable {
     /// elsewhere fails only its events; a deadlock, which Postgres breaks, only one event).
     func commitEventByEvent(_ events: [PaymentEvent], lockingFirst: Bool = true) async throws -> [Result<CommitOutcome, any Error>] {
         let (results, plans) = try await PostgresMetrics.measure("commit_events") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.transaction(logger: logger) { connection in
                 if lockingFirst {
                     // References before orders, always.
                     let links = Set(events.flatMap(\.links))
@@ -109,22 +108,22 @@ public struct PaymentEventStore: Sendable {
     /// The event's outcome, and the plan written for it if it was kept.
     private func commitOne(_ event: PaymentEvent, on connection: PostgresConnection) async -> (Result<CommitOutcome, any Error>, WritePlan?) {
         do {
-            try await connection.query("SAVEPOINT event", logger: logger)
+            try await connection.checkedQuery("SAVEPOINT event", logger: logger)
             do {
                 let plan = try await planCommit([event], on: connection)
                 try await write(plan, on: connection)
-                try await connection.query("RELEASE SAVEPOINT event", logger: logger)
+                try await connection.checkedQuery("RELEASE SAVEPOINT event", logger: logger)
                 return (.success(plan.results[0]), plan)
             } catch let error as PlanOutdated {
                 // Another instance stored this very event after we looked: it is a duplicate.
                 logger.debug("event stored concurrently", metadata: ["reason": "\(error.reason)"])
-                try await connection.query("ROLLBACK TO SAVEPOINT event", logger: logger)
+                try await connection.checkedQuery("ROLLBACK TO SAVEPOINT event", logger: logger)
                 return (.success(.duplicate), nil)
             }
         } catch {
             logger.error("event rolled back", metadata: ["provider_event_id": "\(event.providerEventID)", "error": "\(String(reflecting: error))"])
             do {
-                try await connection.query("ROLLBACK TO SAVEPOINT event", logger: logger)
+                try await connection.checkedQuery("ROLLBACK TO SAVEPOINT event", logger: logger)
             } catch {
                 return (.failure(error), nil)
             }
@@ -182,9 +181,9 @@ public struct PaymentEventStore: Sendable {
     /// Inserts orders in `pending_payment` (dev and test seeding, until checkout creates orders),
     /// then applies any events that arrived for them first.
     public func seedOrders(tenant: String, orders: [(id: String, amountMinor: Int64, currency: String)]) async throws {
-        try await client.withTransaction(logger: logger) { connection in
+        try await client.transaction(logger: logger) { connection in
             for order in orders {
-                try await connection.query("""
+                try await connection.checkedQuery("""
                     INSERT INTO orders (tenant, order_id, status, amount_minor, currency)
                     VALUES (\(tenant), \(order.id), 'pending_payment', \(order.amountMinor), \(order.currency))
                     """, logger: logger)

@@ -139,13 +139,13 @@ import TollgateTestSupport
             #expect((data["amount_minor"] as? Int) == 1999 && (data["payment"] as? [String: Any])?["id"] as? String == "pi_o1")
             #expect(try await value(fixture, "SELECT count(*)::text FROM deliveries WHERE tenant = 'plain'") == "0")
 
-            await #expect { try await fixture.client.withTransaction(logger: fixture.logger) { connection in
+            await #expect { try await fixture.client.transaction(logger: fixture.logger) { connection in
                     let plan = try await fixture.events.planCommit([Self.payment("shop", "o2")], on: connection)
                     try await fixture.events.write(plan, on: connection)
                     #expect(plan.deliveries.map(\.type) == [.orderPaid], "the plan did cause a delivery")
                     throw RolledBack()
                 }
-            } throws: { ($0 as? PostgresTransactionError)?.closureError is RolledBack }
+            } throws: { $0 is RolledBack }
             #expect(try await value(fixture, "SELECT count(*)::text FROM deliveries WHERE order_id = 'o2'") == "0")
             #expect(try await value(fixture, "SELECT status FROM orders WHERE order_id = 'o2'") == "pending_payment")
         }

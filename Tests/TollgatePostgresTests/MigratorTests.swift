@@ -44,8 +44,8 @@ import TollgateCore
         }
     }
 
-    func withClient<T: Sendable>(_ endpoint: PostgresEndpoint, _ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
-        let client = PostgresClient(configuration: endpoint.clientConfiguration(poolSize: 2), backgroundLogger: logger)
+    func withClient<T: Sendable>(_ endpoint: PostgresEndpoint, poolSize: Int = 2, _ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
+        let client = PostgresClient(configuration: endpoint.clientConfiguration(poolSize: poolSize), backgroundLogger: logger)
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { await client.run(); return nil }
             defer { group.cancelAll() }
