@@ -94,7 +94,7 @@ public struct PaymentEventStore: Sendable {
                 var results: [Result<CommitOutcome, any Error>] = []
                 var plans: [WritePlan] = []
                 for event in events {
-                    let (result, plan) = await commitOne(event, on: connection)
+                    let (result, plan) = try await commitOne(event, on: connection)
                     results.append(result)
                     if let plan { plans.append(plan) }
                 }
@@ -105,28 +105,27 @@ public struct PaymentEventStore: Sendable {
         return results
     }
 
-    /// The event's outcome, and the plan written for it if it was kept.
-    private func commitOne(_ event: PaymentEvent, on connection: PostgresConnection) async -> (Result<CommitOutcome, any Error>, WritePlan?) {
+    /// The event's outcome, and the plan written for it if it was kept. Throws when its savepoint
+    /// cannot be rolled back to (the whole transaction is then lost).
+    private func commitOne(_ event: PaymentEvent, on connection: PostgresConnection) async throws -> (Result<CommitOutcome, any Error>, WritePlan?) {
         do {
-            try await connection.checkedQuery("SAVEPOINT event", logger: logger)
+            try await connection.command("SAVEPOINT event", logger: logger)
             do {
                 let plan = try await planCommit([event], on: connection)
                 try await write(plan, on: connection)
-                try await connection.checkedQuery("RELEASE SAVEPOINT event", logger: logger)
+                try await connection.command("RELEASE SAVEPOINT event", logger: logger)
                 return (.success(plan.results[0]), plan)
             } catch let error as PlanOutdated {
                 // Another instance stored this very event after we looked: it is a duplicate.
                 logger.debug("event stored concurrently", metadata: ["reason": "\(error.reason)"])
-                try await connection.checkedQuery("ROLLBACK TO SAVEPOINT event", logger: logger)
+                try await connection.command("ROLLBACK TO SAVEPOINT event", logger: logger)
                 return (.success(.duplicate), nil)
             }
         } catch {
             logger.error("event rolled back", metadata: ["provider_event_id": "\(event.providerEventID)", "error": "\(String(reflecting: error))"])
-            do {
-                try await connection.checkedQuery("ROLLBACK TO SAVEPOINT event", logger: logger)
-            } catch {
-                return (.failure(error), nil)
-            }
+            // Without its savepoint the transaction stays aborted and COMMIT would end it as a
+            // rollback: the events before this one must then fail with it, not be acknowledged.
+            try await connection.command("ROLLBACK TO SAVEPOINT event", logger: logger)
             return (.failure(error), nil)
         }
     }

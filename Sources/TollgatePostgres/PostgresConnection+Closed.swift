@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import PostgresNIO
 
 /// A statement refused because its connection has closed (Postgres restarted, the network cut,
@@ -16,8 +17,10 @@ extension PostgresConnection {
     /// connection died mid-transaction, or the ROLLBACK after a failed one, hung its caller
     /// forever, with the connection leased: each Postgres restart could take a commit worker and a
     /// pool slot for the life of the process. Every statement the edge sends on a leased
-    /// connection goes through here. (A close in the microseconds between this check and the
-    /// write can still be missed; the commit deadline answers that caller.)
+    /// connection goes through here or ``command(_:logger:)``. A close in the microseconds between
+    /// this check and the write (made from another thread) can still be missed: then the caller
+    /// hangs as before, answered by the commit deadline; statements without rows avoid that
+    /// window with ``command(_:logger:)``.
     @discardableResult
     func checkedQuery(_ query: PostgresQuery, logger: Logger, file: String = #fileID, line: Int = #line) async throws -> PostgresRowSequence {
         guard !isClosed else { throw PostgresConnectionClosed() }
@@ -25,24 +28,45 @@ extension PostgresConnection {
     }
 }
 
+/// COMMIT answered ROLLBACK: the transaction had been aborted by a failed statement, so nothing
+/// of it was committed (Postgres reports this as a successful command, not an error).
+public struct PostgresTransactionRolledBack: Error, CustomStringConvertible {
+    public var description: String { "the transaction was aborted; COMMIT rolled it back" }
+}
+
+extension PostgresConnection {
+    /// A statement whose rows are not wanted (BEGIN, COMMIT, a savepoint), checked and written on
+    /// the connection's event loop: there the check and the write cannot be split by the close,
+    /// so it is refused or answered, never left pending. Returns the command tag.
+    @discardableResult
+    func command(_ query: PostgresQuery, logger: Logger) async throws -> String {
+        try await eventLoop.flatSubmit { () -> EventLoopFuture<PostgresQueryResult> in
+            guard !self.isClosed else { return self.eventLoop.makeFailedFuture(PostgresConnectionClosed()) }
+            return self.query(query, logger: logger)
+        }.get().metadata.command
+    }
+}
+
 extension PostgresClient {
-    /// `withTransaction(logger:_:)` whose BEGIN, COMMIT and ROLLBACK are ``PostgresConnection/checkedQuery(_:logger:file:line:)``:
-    /// a transaction whose connection closed fails instead of waiting forever on its ROLLBACK.
-    /// Throws `body`'s error (or BEGIN's, or COMMIT's) as it is.
+    /// `withTransaction(logger:_:)` whose BEGIN, COMMIT and ROLLBACK are ``PostgresConnection/command(_:logger:)``:
+    /// a transaction whose connection closed fails instead of waiting forever on its ROLLBACK, and
+    /// one that COMMIT rolled back throws ``PostgresTransactionRolledBack``. Throws `body`'s error
+    /// (or BEGIN's, or COMMIT's) as it is.
     func transaction<Result: Sendable>(
         logger: Logger, _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         try await withConnection { connection in
-            try await connection.checkedQuery("BEGIN", logger: logger)
+            try await connection.command("BEGIN", logger: logger)
             let result: Result
             do {
                 result = try await body(connection)
             } catch {
-                // A closed connection has no transaction left to roll back.
-                if !connection.isClosed { _ = try? await connection.checkedQuery("ROLLBACK", logger: logger) }
+                _ = try? await connection.command("ROLLBACK", logger: logger)
                 throw error
             }
-            try await connection.checkedQuery("COMMIT", logger: logger)
+            // A body that swallowed a failed statement leaves an aborted transaction, which COMMIT
+            // ends as a rollback: its work must not be reported as committed.
+            guard try await connection.command("COMMIT", logger: logger) == "COMMIT" else { throw PostgresTransactionRolledBack() }
             return result
         }
     }

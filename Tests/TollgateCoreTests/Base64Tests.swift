@@ -29,7 +29,8 @@ import TollgateCore
     }
 
     @Test func malformedTextIsRefused() {
-        for text in ["Z", "Zm9vY", "Zg===", "Z===", "====", "==", "Zg=A", "Zm=9v", "Zm9v\n", " Zm9v", "Zm9v ", "Zm.v", "Zm9v=Zm9v", "é123"] {
+        // Lengths of 4n+1 first; then 4-byte texts, so that each is refused for what it holds.
+        for text in ["Z", "Zm9vY", "Zg===", "Zm9v=Zm9v", "Z===", "====", "==", "Zg=A", "Z=9v", "=Zm9", "Zm9\n", " Zm9", "Zm9 ", "Zm.v", "é12", "Zm9\u{0}"] {
             #expect(Base64.decode(text) == nil, "\(text.debugDescription)")
             #expect(Base64.decodeURL(text) == nil, "\(text.debugDescription)")
         }
@@ -46,6 +47,10 @@ import TollgateCore
             // Mostly valid text (a narrow alphabet) so that most of it decodes; some of everything.
             let narrow = random.next() % 4 != 0
             let text = String((0..<length).map { _ in characters[Int(random.next() % UInt64(narrow ? 64 : characters.count))] })
+            // base64url, as the old decoder read it: `+` and `/` refused, `-` and `_` read as them.
+            let standard = text.contains { $0 == "+" || $0 == "/" } ? nil : String(text.map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
+            #expect(Base64.decodeURL(text) == standard.flatMap(Base64.decode), "\(text.debugDescription)")
+            #expect(Base64.decodeURL(utf8: Array(text.utf8)) == standard.flatMap(Base64.decode), "\(text.debugDescription)")
             let expected = Self.foundationDecode(text)
             let decoded = Base64.decode(text)
             if let decoded {

@@ -5,9 +5,10 @@ import Testing
 @testable import TollgatePostgres
 import TollgateTestSupport
 
-/// A connection Postgres closes in the middle of a transaction (a restart, a cut, a terminated
-/// backend): its next statement, and the transaction, fail at once instead of waiting forever,
-/// and the pool goes on with a new connection.
+/// Transactions end the way they really ended: a connection Postgres closes in the middle of one
+/// (a restart, a cut, a terminated backend) fails its next statement and the transaction at once
+/// instead of waiting forever, and the pool goes on with a new connection; a transaction that a
+/// swallowed error aborted is not reported committed.
 @Suite struct PostgresConnectionClosedTests {
     let support = MigratorTests()
 
@@ -36,6 +37,26 @@ import TollgateTestSupport
                     }
                     #expect(answer == 1)
                 }
+            }
+        }
+    }
+
+    @Test func aTransactionThatPostgresAbortedIsNotReportedCommitted() async throws {
+        try await support.withFreshDatabase { endpoint in
+            try await support.withClient(endpoint) { client in
+                try await client.query("CREATE TABLE kept (v int)", logger: support.logger)
+                await #expect(throws: PostgresTransactionRolledBack.self) {
+                    try await client.transaction(logger: support.logger) { connection in
+                        try await connection.checkedQuery("INSERT INTO kept VALUES (1)", logger: support.logger)
+                        do {
+                            _ = try await connection.checkedQuery("SELECT 1 / 0", logger: support.logger).collect()
+                        } catch {
+                            // Swallowed: the transaction is aborted all the same.
+                        }
+                        return 0
+                    }
+                }
+                #expect(try await support.count("SELECT count(*)::int FROM kept", on: endpoint) == 0)
             }
         }
     }
