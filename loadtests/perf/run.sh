@@ -9,7 +9,8 @@
 #                                     SVG flame graph under docs/perf/, loadtests/perf/flamegraph.py)
 # env: BIN (the tollgate binary; default the release build), DUR (s, default 15), CONNS (default 64),
 #      ORDERS (orders seeded, default 200000; seeding costs about a millisecond each),
-#      OUT (directory for logs and profiles, default .tollgate/perf), LABEL (names the profile files).
+#      OUT (directory for logs and profiles, default .tollgate/perf), LABEL (names the profile files),
+#      WARM (s of unmeasured new events for other orders, then ANALYZE, before an `edge` run).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"; cd "$root"
 kit="${PERF_KIT:-$root/../shared/perf}"; out="${OUT:-$root/.tollgate/perf}"; mkdir -p "$out"
@@ -44,10 +45,26 @@ redis_calls() { curl -s http://127.0.0.1:9445/metrics | awk '/^tollgate_redis_co
 venv=/tmp/tollgate-peers/venv/bin/python
 [[ -x $venv ]] || "$kit/peers-up.sh" >/dev/null
 
+# WARM=N: before the measured runs, N seconds of new events for the last third of the seeded
+# orders (never measured), then ANALYZE: the tables then hold history and statistics, as in
+# production, instead of starting empty (a plan Postgres keeps is made on what it sees).
+warm_up() {
+  local third=$(( $(wc -l <"$out/orders.txt") / 3 ))
+  tail -n "$third" "$out/orders.txt" >"$out/orders-warm.txt"
+  head -n "$(( third * 2 ))" "$out/orders.txt" >"$out/orders-measured.txt"
+  $venv "$kit/gen_stripe_reqs.py" $((WARM * 15000)) $secret "$out/req-warm.txt" 0.0 "$out/orders-warm.txt"
+  REQS="$out/req-warm.txt" WH_PATH=$path wrk -t1 -c$CONNS -d${WARM}s -s "$kit/wrk_signed.lua" $url >"$out/wrk-warm.log" 2>&1
+  psql -q "$TOLLGATE_POSTGRES_URL" -c "ANALYZE"
+  log "warmed up: $(awk '/requests in/ {print $1}' "$out/wrk-warm.log") events for $third other orders, then ANALYZE"
+  sleep 2
+}
+measured_orders="$out/orders.txt"
+if [[ -n "${WARM:-}" ]]; then warm_up; measured_orders="$out/orders-measured.txt"; fi
+
 edge_run() { # mode: unique | dup
   local f="$out/req-$1.txt" count=$((DUR * 15000))
   [[ $1 == dup ]] && count=20000
-  $venv "$kit/gen_stripe_reqs.py" $count $secret "$f" 0.0 "$out/orders.txt"
+  $venv "$kit/gen_stripe_reqs.py" $count $secret "$f" 0.0 "$measured_orders"
   [[ $1 == dup ]] && REQS=$f WH_PATH=$path wrk -t1 -c$CONNS -d12s -s "$kit/wrk_signed.lua" $url >/dev/null 2>&1
   local pg; pg="$(pg_pids)"; local rp; rp="$(pgrep -f 'redis-server.*63794' | tr '\n' ' ')"
   local e0 p0 r0 c0; e0=$(ticks $edge_pid); p0=$(ticks $pg); r0=$(ticks $rp); c0=$(redis_calls)
