@@ -118,7 +118,7 @@ public final class TollgateServer: Sendable {
             chainPath: configuration.server.certificateChainPath,
             keyPath: configuration.server.privateKeyPath
         )
-        self.readinessProbe = Self.makeReadinessProbe(postgres: postgres, redis: redis, committer: committer, boundPorts: boundPorts)
+        self.readinessProbe = Self.makeReadinessProbe(postgres: postgres, redis: redis, committer: committer, boundPorts: boundPorts, logger: logger)
     }
 
     /// Serves until SIGTERM/SIGINT (graceful, bounded by the grace period) or cancellation.
@@ -159,11 +159,11 @@ public final class TollgateServer: Sendable {
     /// checks still running.
     public let readinessProbe: ReadinessProbe
 
-    static func makeReadinessProbe(postgres: PostgresClient, redis: RedisClient, committer: GroupCommitter, boundPorts: BoundPorts) -> ReadinessProbe {
+    static func makeReadinessProbe(postgres: PostgresClient, redis: RedisClient, committer: GroupCommitter, boundPorts: BoundPorts, logger: Logger) -> ReadinessProbe {
         ReadinessProbe(checks: [
             ("postgres", { [postgres] in
                 try await PostgresMetrics.measure("ping") {
-                    for try await _ in try await postgres.query("SELECT 1") {}
+                    _ = try await postgres.checkedQuery("SELECT 1", logger: logger)
                 }
             }),
             ("redis", { [redis] in try await redis.ping() }),

@@ -201,7 +201,7 @@ public struct CheckoutOrderStore: Sendable {
     /// attempt whose retry succeeded, must not mark an order with a payment as failed).
     public func recordPaymentFailure(tenant: String, orderID: String, provider: String, error: String) async throws {
         try await PostgresMetrics.measure("record_payment") {
-            _ = try await client.query("""
+            _ = try await client.checkedQuery("""
                 UPDATE orders SET provider = \(provider), last_error = \(error), updated_at = now()
                 WHERE tenant = \(tenant) AND order_id = \(orderID) AND provider_payment_id IS NULL
                 """, logger: logger)
@@ -210,7 +210,7 @@ public struct CheckoutOrderStore: Sendable {
 
     /// The order if it belongs to `playerID` (another player's order is "not found").
     public func find(tenant: String, orderID: String, playerID: String) async throws -> StoredOrder? {
-        let rows = try await client.query("""
+        let rows = try await client.checkedQuery("""
             SELECT \(unescaped: Self.columns) FROM orders WHERE tenant = \(tenant) AND order_id = \(orderID) AND player_id = \(playerID)
             """, logger: logger)
         for try await row in rows.decode(Row.self) {

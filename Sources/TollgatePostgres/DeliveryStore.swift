@@ -31,7 +31,7 @@ public struct DeliveryStore: DeliveryQueue {
         // due rows (deliveries_due), oldest first, stopping at its free slots: a backlog of one
         // tenant costs the others nothing. The locking level holds every condition, so Postgres
         // re-checks them all on the newest version of a row another worker just finished.
-        let rows = try await client.query("""
+        let rows = try await client.checkedQuery("""
             WITH caps AS (
                 SELECT c.tenant, c.slots, c.maximum FROM unnest(\(tenants)::text[], \(tenants.map { capacity[$0]! })::int[],
                     \(tenants.map { limits[$0] ?? capacity[$0]! })::int[]) AS c(tenant, slots, maximum)
@@ -197,7 +197,7 @@ extension DeliveryStore {
     /// The newest deliveries of `tenant` (optionally of one status or order), newest first, each
     /// with its attempts.
     public func list(tenant: String, status: String? = nil, orderID: String? = nil, limit: Int = 100) async throws -> [Listed] {
-        let rows = try await client.query("""
+        let rows = try await client.checkedQuery("""
             SELECT d.id, d.tenant, d.order_id, d.type, d.webhook_id, d.status, d.attempts, d.next_attempt_at, d.lease_until,
                 d.last_status, d.last_error, d.created_at, d.finished_at
             FROM deliveries d
@@ -212,7 +212,7 @@ extension DeliveryStore {
                                  finishedAt: finished, attemptLog: []))
         }
         guard !listed.isEmpty else { return [] }
-        let attempts = try await client.query("""
+        let attempts = try await client.checkedQuery("""
             SELECT delivery_id, attempt, worker, started_at, latency_ms, http_status, error, response FROM delivery_attempts
             WHERE delivery_id = ANY(\(listed.map(\.id))) ORDER BY id
             """, logger: logger)
@@ -228,7 +228,7 @@ extension DeliveryStore {
     /// Makes a failed delivery (or a pending one no worker holds) due now, with the whole retry
     /// schedule ahead of it again. False when there is no such delivery.
     public func retry(id: Int64, tenant: String) async throws -> Bool {
-        let rows = try await client.query("""
+        let rows = try await client.checkedQuery("""
             UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(), finished_at = NULL
             WHERE id = \(id) AND tenant = \(tenant)
               AND (status = 'failed' OR (status = 'pending' AND (lease_until IS NULL OR lease_until < now())))
@@ -241,7 +241,7 @@ extension DeliveryStore {
     /// Makes every delivery of `tenant` that failed since `since` due again (after an outage of
     /// the game backend), each with the whole schedule ahead. Returns how many.
     public func replay(tenant: String, since: Date) async throws -> Int {
-        let rows = try await client.query("""
+        let rows = try await client.checkedQuery("""
             UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(), finished_at = NULL
             WHERE tenant = \(tenant) AND status = 'failed' AND finished_at >= \(since)
             RETURNING id
@@ -255,7 +255,7 @@ extension DeliveryStore {
     /// untouched) or makes it active again (also after a 410 disabled it).
     public func setEndpoint(tenant: String, active: Bool, reason: String?) async throws -> Endpoint {
         let state = active ? "active" : "paused"
-        let rows = try await client.query("""
+        let rows = try await client.checkedQuery("""
             INSERT INTO game_endpoints (tenant, state, reason) VALUES (\(tenant), \(state), \(reason))
             ON CONFLICT (tenant) DO UPDATE SET state = excluded.state, reason = excluded.reason, changed_at = now()
             RETURNING tenant, state, reason, changed_at
@@ -267,7 +267,7 @@ extension DeliveryStore {
     }
 
     public func endpoint(tenant: String) async throws -> Endpoint {
-        let rows = try await client.query("SELECT tenant, state, reason, changed_at FROM game_endpoints WHERE tenant = \(tenant)", logger: logger)
+        let rows = try await client.checkedQuery("SELECT tenant, state, reason, changed_at FROM game_endpoints WHERE tenant = \(tenant)", logger: logger)
         for try await (tenant, state, reason, changed) in rows.decode((String, String, String?, Date).self) {
             return Endpoint(tenant: tenant, state: state, reason: reason, changedAt: changed)
         }
@@ -276,7 +276,7 @@ extension DeliveryStore {
 
     /// Deliveries by status for a tenant (what `tollgate deliveries` and the gauges show).
     public func counts(tenant: String) async throws -> [String: Int] {
-        let rows = try await client.query("SELECT status, count(*)::bigint FROM deliveries WHERE tenant = \(tenant) GROUP BY status", logger: logger)
+        let rows = try await client.checkedQuery("SELECT status, count(*)::bigint FROM deliveries WHERE tenant = \(tenant) GROUP BY status", logger: logger)
         var counts: [String: Int] = [:]
         for try await (status, count) in rows.decode((String, Int64).self) { counts[status] = Int(count) }
         return counts

@@ -49,7 +49,7 @@ import TollgateTestSupport
                     try await client.transaction(logger: support.logger) { connection in
                         try await connection.checkedQuery("INSERT INTO kept VALUES (1)", logger: support.logger)
                         do {
-                            _ = try await connection.checkedQuery("SELECT 1 / 0", logger: support.logger).collect()
+                            try await connection.checkedQuery("SELECT 1 / 0", logger: support.logger)
                         } catch {
                             // Swallowed: the transaction is aborted all the same.
                         }
