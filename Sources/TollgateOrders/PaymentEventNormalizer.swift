@@ -27,7 +27,7 @@ public struct PaymentEventNormalizer: Sendable {
     public static let maximumAmountMinor: Int64 = 1_000_000_000_000_000
 
     public func normalize(headers: [String: String], body: [UInt8]) throws(NormalizationError) -> [PaymentEvent] {
-        let json = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]
+        let json = FoundationJSONTree.parse(body) as? [String: Any]
         // One file per provider under Normalizers/.
         switch provider {
         case .stripe: return [try stripe(json, body)]

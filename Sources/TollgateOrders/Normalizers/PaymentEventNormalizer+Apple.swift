@@ -98,6 +98,6 @@ extension PaymentEventNormalizer {
         guard let jws = value as? String else { return nil }
         let parts = jws.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
         guard parts.count == 3, let bytes = Base64.decodeURL(utf8: parts[1]) else { return nil }
-        return (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any]
+        return FoundationJSONTree.parse(bytes) as? [String: Any]
     }
 }
