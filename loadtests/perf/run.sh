@@ -7,14 +7,21 @@
 #                                     Postgres's and Redis's CPU per request and Redis round trips per request
 #   loadtests/perf/run.sh profile     edge unique events under `perf record -g` (folded stacks and an
 #                                     SVG flame graph under docs/perf/, loadtests/perf/flamegraph.py)
+#   loadtests/perf/run.sh callgrind   the edge under valgrind's callgrind: instructions per unique
+#                                     event and per duplicate (all threads), repeatable on a noisy
+#                                     machine; CONNS default 8, DUR default 30, ORDERS default 20000
 # env: BIN (the tollgate binary; default the release build), DUR (s, default 15), CONNS (default 64),
+#      CONFIG (default config/tollgate.yaml; an older BIN may need its own), VALGRIND (default
+#      /opt/vg324/usr/bin/valgrind, Debian trixie's 3.24 unpacked there: 3.19's DWARF reader fails),
 #      ORDERS (orders seeded, default 200000; seeding costs about a millisecond each),
 #      OUT (directory for logs and profiles, default .tollgate/perf), LABEL (names the profile files),
 #      WARM (s of unmeasured new events for other orders, then ANALYZE, before an `edge` run).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"; cd "$root"
 kit="${PERF_KIT:-$root/../shared/perf}"; out="${OUT:-$root/.tollgate/perf}"; mkdir -p "$out"
-DUR=${DUR:-15}; CONNS=${CONNS:-64}; LABEL=${LABEL:-edge}
+mode="${1:-edge}"
+if [[ $mode == callgrind ]]; then DUR=${DUR:-30}; CONNS=${CONNS:-8}; ORDERS=${ORDERS:-20000}; fi
+DUR=${DUR:-15}; CONNS=${CONNS:-64}; LABEL=${LABEL:-edge}; config="${CONFIG:-config/tollgate.yaml}"
 secret=whsec_loadtest_stripe_0123456789; path=/v1/webhooks/loadtest/stripe; url=https://127.0.0.1:8445
 log() { printf '[perf] %s\n' "$*" >&2; }
 
@@ -29,11 +36,21 @@ cleanup() { [[ -n "$edge_pid" ]] && kill "$edge_pid" 2>/dev/null; wait 2>/dev/nu
 trap cleanup EXIT
 psql -q "$TOLLGATE_POSTGRES_URL" -c "DROP SCHEMA public CASCADE; CREATE SCHEMA public" 2>/dev/null || true
 redis-cli -p 63794 flushall >/dev/null
-"$bin" serve --config config/tollgate.yaml --migrate >"$out/edge.log" 2>&1 &
+launcher=()
+if [[ $mode == callgrind ]]; then
+  valgrind="${VALGRIND:-/opt/vg324/usr/bin/valgrind}"
+  [[ -z "${VALGRIND:-}" ]] && export VALGRIND_LIB=/opt/vg324/usr/libexec/valgrind
+  # callgrind_control and vgdb stay Debian's (3.24's vgdb needs glibc 2.38); they speak to 3.24.
+  swift_lib="$(dirname "$(dirname "$(command -v swift)")")/lib/swift/linux"
+  gcc -O2 -shared -fPIC -o "$out/libmainloop.so" loadtests/perf/valgrind-mainloop.c -L"$swift_lib" -Wl,-rpath,"$swift_lib" -ldispatch
+  rm -f "$out"/callgrind.out*
+  launcher=(env LD_PRELOAD="$out/libmainloop.so" "$valgrind" --tool=callgrind --compress-strings=no --callgrind-out-file="$out/callgrind.out")
+fi
+"${launcher[@]}" "$bin" serve --config "$config" --migrate >"$out/edge.log" 2>&1 &
 edge_pid=$!
 for _ in $(seq 1 600); do curl -sfk "$url/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
 curl -sfk "$url/readyz" >/dev/null || { log "edge did not become ready"; cat "$out/edge.log"; exit 1; }
-"$bin" orders seed --config config/tollgate.yaml --tenant loadtest --count "${ORDERS:-200000}" --amount-minor 499 --currency USD >"$out/orders.txt"
+"$bin" orders seed --config "$config" --tenant loadtest --count "${ORDERS:-200000}" --amount-minor 499 --currency USD >"$out/orders.txt"
 log "edge pid $edge_pid, $(wc -l <"$out/orders.txt") orders seeded"
 
 # This cluster's postmaster and every process it started (backends, WAL writer, checkpointer).
@@ -76,7 +93,31 @@ edge_run() { # mode: unique | dup
   echo "edge $1 rps=$rps non2xx=${non:-0} edge_us=$(( (e1-e0)*10000/n )) postgres_us=$(( (p1-p0)*10000/n )) redis_us=$(( (r1-r0)*10000/n )) redis_round_trips_per_req=$(awk -v a=$((c1-c0)) -v n=$n 'BEGIN{printf "%.2f", a/n}') $(grep '^p50' "$out/wrk-$1.log")"
 }
 
-case "${1:-edge}" in
+# Instructions the edge executes per request, all threads, counted by callgrind between a zeroing
+# and a dump around each wrk phase (requests as wrk counted them; at most CONNS cut off at the end).
+callgrind_phase() { # name, requests file
+  callgrind_control -z $edge_pid >/dev/null 2>&1
+  REQS=$2 WH_PATH=$path wrk -t1 -c$CONNS -d${DUR}s --timeout 10s -s "$kit/wrk_signed.lua" $url >"$out/wrk-$1.log" 2>&1
+  callgrind_control -d "$1" $edge_pid >/dev/null 2>&1
+  sleep 1
+  local n dump ir; n=$(awk '/requests in/ {print $1}' "$out/wrk-$1.log")
+  dump=$(ls -t "$out"/callgrind.out.* | head -1); mv "$dump" "$out/callgrind.$LABEL.$1"
+  ir=$(awk '/^summary:/ {print $2}' "$out/callgrind.$LABEL.$1")
+  echo "callgrind $LABEL $1 requests=$n non2xx=$(awk '/Non-2xx/ {print $5}' "$out/wrk-$1.log") instructions_per_request=$(( ir / n )) $(grep '^p50' "$out/wrk-$1.log")"
+}
+
+case "$mode" in
+  callgrind)
+    third=$(( $(wc -l <"$out/orders.txt") / 3 ))
+    tail -n "$third" "$out/orders.txt" >"$out/orders-warm.txt"; head -n $(( third * 2 )) "$out/orders.txt" >"$out/orders-measured.txt"
+    $venv "$kit/gen_stripe_reqs.py" 2000 $secret "$out/req-cg-warm.txt" 0.0 "$out/orders-warm.txt"
+    $venv "$kit/gen_stripe_reqs.py" $(( third * 2 )) $secret "$out/req-cg-unique.txt" 0.0 "$out/orders-measured.txt"
+    REQS="$out/req-cg-warm.txt" WH_PATH=$path wrk -t1 -c$CONNS -d10s --timeout 10s -s "$kit/wrk_signed.lua" $url >"$out/wrk-cg-warm.log" 2>&1
+    callgrind_phase unique "$out/req-cg-unique.txt"
+    # Replays only what the unique phase sent (and one connection's worth more than wrk counted
+    # would be new events): every request of this phase is a duplicate.
+    head -n $(( $(awk '/requests in/ {print $1}' "$out/wrk-unique.log") - CONNS )) "$out/req-cg-unique.txt" >"$out/req-cg-dup.txt"
+    callgrind_phase dup "$out/req-cg-dup.txt" ;;
   compare)
     EDGE=$url EDGE_PATH=$path EDGE_SECRET=$secret EDGE_ORDERS="$out/orders.txt" EDGE_PID=$edge_pid DUR=$DUR CONNS=$CONNS "$kit/compare.sh" ;;
   edge) edge_run unique; edge_run dup ;;
