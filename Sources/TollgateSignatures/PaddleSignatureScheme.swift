@@ -20,17 +20,15 @@ public struct PaddleSignatureScheme: SignatureScheme {
         guard let header = request.header("Paddle-Signature") else { throw .missingHeader }
         var timestamp: Int64?
         var signatures: [[UInt8]] = []
-        for part in header.split(separator: ";", omittingEmptySubsequences: true) {
-            guard let equals = part.firstIndex(of: "=") else { throw .malformedHeader }
-            let value = part[part.index(after: equals)...]
-            switch part[..<equals] {
+        try forEachHeaderField(header, separator: UInt8(ascii: ";")) { (key, value) throws(VerificationFailure) in
+            switch key {
             case "ts":
                 guard timestamp == nil, let parsed = TimestampWindow.parse(value) else { throw .malformedHeader }
                 timestamp = parsed
             case "h1":
                 if let bytes = Encoding.hexDecode(value), bytes.count == SHA256.byteCount { signatures.append(bytes) }
             default:
-                continue
+                break
             }
         }
         guard let timestamp else { throw .malformedHeader }

@@ -79,7 +79,33 @@ struct TimestampWindow: Sendable {
 
     /// Parses a header's timestamp field: decimal digits only, at most 12 of them.
     static func parse(_ text: Substring) -> Int64? {
-        guard !text.isEmpty, text.count <= 12, text.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        guard !text.isEmpty, text.utf8.count <= 12, text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return nil }
         return Int64(text)
+    }
+}
+
+/// The `key=value` fields of a signature header (Stripe's `t=...,v1=...`, Paddle's
+/// `ts=...;h1=...`), found on the header's UTF-8 bytes: splitting the `String` by `Character`
+/// was 4.5% of a Stripe callback's instructions (callgrind). Empty fields are skipped; a field
+/// without `=` is a malformed header. Keys are compared as they are (`trimmingKeys`: without
+/// the spaces and tabs around them).
+func forEachHeaderField(
+    _ header: String, separator: UInt8, trimmingKeys: Bool = false,
+    _ body: (_ key: Substring, _ value: Substring) throws(VerificationFailure) -> Void
+) throws(VerificationFailure) {
+    let utf8 = header.utf8
+    var fieldStart = utf8.startIndex
+    while fieldStart < utf8.endIndex {
+        let fieldEnd = utf8[fieldStart...].firstIndex(of: separator) ?? utf8.endIndex
+        defer { fieldStart = fieldEnd < utf8.endIndex ? utf8.index(after: fieldEnd) : fieldEnd }
+        guard fieldStart < fieldEnd else { continue }
+        guard let equals = utf8[fieldStart..<fieldEnd].firstIndex(of: UInt8(ascii: "=")) else { throw .malformedHeader }
+        var keyStart = fieldStart, keyEnd = equals
+        if trimmingKeys {
+            let blank: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+            while keyStart < keyEnd, blank(utf8[keyStart]) { keyStart = utf8.index(after: keyStart) }
+            while keyStart < keyEnd, blank(utf8[utf8.index(before: keyEnd)]) { keyEnd = utf8.index(before: keyEnd) }
+        }
+        try body(header[keyStart..<keyEnd], header[utf8.index(after: equals)..<fieldEnd])
     }
 }

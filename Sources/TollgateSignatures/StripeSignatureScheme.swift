@@ -20,10 +20,7 @@ public struct StripeSignatureScheme: SignatureScheme {
         guard let header = request.header("Stripe-Signature") else { throw .missingHeader }
         var timestamp: Int64?
         var signatures: [[UInt8]] = []
-        for part in header.split(separator: ",", omittingEmptySubsequences: true) {
-            guard let equals = part.firstIndex(of: "=") else { throw .malformedHeader }
-            let key = part[..<equals].trimmingCharacters(in: .whitespaces)
-            let value = part[part.index(after: equals)...]
+        try forEachHeaderField(header, separator: UInt8(ascii: ","), trimmingKeys: true) { (key, value) throws(VerificationFailure) in
             switch key {
             case "t":
                 guard timestamp == nil, let parsed = TimestampWindow.parse(value) else { throw .malformedHeader }
@@ -32,7 +29,7 @@ public struct StripeSignatureScheme: SignatureScheme {
                 // A v1 that is not hex can match nothing; keep looking at the others.
                 if let bytes = Encoding.hexDecode(value), bytes.count == SHA256.byteCount { signatures.append(bytes) }
             default:
-                continue
+                break
             }
         }
         guard let timestamp else { throw .malformedHeader }
