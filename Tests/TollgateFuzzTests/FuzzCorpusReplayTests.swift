@@ -5,7 +5,12 @@ import TollgateFuzzTargets
 /// Every committed fuzz input (Fuzz/corpus/<target>/ and the crash reproducers in
 /// Fuzz/regressions/<target>/) replayed through its target in a normal build: a fixed crash stays
 /// fixed, and the invariants hold on the whole corpus, without libFuzzer or sanitizers.
-@Suite struct FuzzCorpusReplayTests {
+///
+/// Serialized: a target blocks its thread until its async entry point finishes (`runBlocking`),
+/// and when the test runner ran the targets in parallel they took every thread of Swift's global
+/// pool while the PayPal target still needed one (it hung; `swift test --no-parallel`, as CI runs,
+/// never showed it).
+@Suite(.serialized) struct FuzzCorpusReplayTests {
     static let fuzzDirectory = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fuzz")

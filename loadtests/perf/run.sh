@@ -12,7 +12,7 @@
 #                                     machine; CONNS default 8, DUR default 30, ORDERS default 20000
 # env: BIN (the tollgate binary; default the release build), DUR (s, default 15), CONNS (default 64),
 #      CONFIG (default config/tollgate.yaml; an older BIN may need its own), VALGRIND (default
-#      /opt/vg324/usr/bin/valgrind, Debian trixie's 3.24 unpacked there: 3.19's DWARF reader fails),
+#      Debian trixie's 3.24, fetched once and unpacked under .tollgate/: 3.19's DWARF reader fails),
 #      ORDERS (orders seeded, default 200000; seeding costs about a millisecond each),
 #      OUT (directory for logs and profiles, default .tollgate/perf), LABEL (names the profile files),
 #      WARM (s of unmeasured new events for other orders, then ANALYZE, before an `edge` run).
@@ -38,8 +38,16 @@ psql -q "$TOLLGATE_POSTGRES_URL" -c "DROP SCHEMA public CASCADE; CREATE SCHEMA p
 redis-cli -p 63794 flushall >/dev/null
 launcher=()
 if [[ $mode == callgrind ]]; then
-  valgrind="${VALGRIND:-/opt/vg324/usr/bin/valgrind}"
-  [[ -z "${VALGRIND:-}" ]] && export VALGRIND_LIB=/opt/vg324/usr/libexec/valgrind
+  valgrind="${VALGRIND:-}"
+  if [[ -z "$valgrind" ]]; then
+    vg="$root/.tollgate/valgrind-3.24"
+    if [[ ! -x "$vg/usr/bin/valgrind" ]]; then
+      log "fetching valgrind 3.24 (Debian trixie's package, unpacked under $vg)"
+      curl -sfo "$out/valgrind.deb" http://deb.debian.org/debian/pool/main/v/valgrind/valgrind_3.24.0-3_amd64.deb
+      mkdir -p "$vg" && dpkg-deb -x "$out/valgrind.deb" "$vg"
+    fi
+    valgrind="$vg/usr/bin/valgrind"; export VALGRIND_LIB="$vg/usr/libexec/valgrind"
+  fi
   # callgrind_control and vgdb stay Debian's (3.24's vgdb needs glibc 2.38); they speak to 3.24.
   swift_lib="$(dirname "$(dirname "$(command -v swift)")")/lib/swift/linux"
   gcc -O2 -shared -fPIC -o "$out/libmainloop.so" loadtests/perf/valgrind-mainloop.c -L"$swift_lib" -Wl,-rpath,"$swift_lib" -ldispatch
