@@ -13,7 +13,8 @@ import Foundation
 /// understands, and hands every other text, whole, to `JSONSerialization`: a first byte that is
 /// not `{` or `[` (a fragment, a byte order mark, UTF-16 or UTF-32), a number with a fraction or
 /// an exponent or too many digits (Foundation's `Double` and `Decimal` rules), an escaped
-/// surrogate, bytes that are not UTF-8, nesting deeper than 64, and any syntax error. So it never
+/// surrogate, bytes that are not UTF-8, a byte order mark inside a string (Foundation drops some),
+/// nesting deeper than 64, and any syntax error. So it never
 /// accepts what Foundation refuses, and what it accepts it reads as Foundation does
 /// (`FoundationJSONTreeTests` compares the two on random texts).
 public enum FoundationJSONTree {
@@ -190,6 +191,11 @@ public enum FoundationJSONTree {
                     utf8.append(contentsOf: UTF8.encode(unicode)!)
                 default: return nil
                 }
+            }
+            // Foundation drops a byte order mark that begins a stretch of raw text (at the
+            // string's start or after an escape); a string with one is Foundation's to read.
+            for position in utf8.indices.dropLast(2) where utf8[position] == 0xEF && utf8[position + 1] == 0xBB && utf8[position + 2] == 0xBF {
+                return nil
             }
             return String(validating: utf8, as: UTF8.self)
         }

@@ -55,12 +55,15 @@ public struct LoadVerifier: Sendable {
         // refund or dispute that names no order (Stripe, an Adyen REFUND, a Paddle adjustment) has
         // no order_id until the payment that links it has arrived, and never one if that payment
         // was not sent before the run ended: looked up by order alone, it would seem missing.
+        // The seeded orders as a set (`IN (SELECT unnest(...))`, hashed), not `= ANY(array)`: that
+        // compares every stored event with every order, and a 30-minute soak (220,000 events,
+        // 60,000 orders) was still verifying after ten minutes.
         var stored: [String: Int] = [:]
         let sent = Array(ledger.genuine.keys) + Array(ledger.forged)
         let parts = sent.map { $0.split(separator: "|", maxSplits: 1).map(String.init) }.filter { $0.count == 2 }
         let events = try await client.query("""
             SELECT e.account, e.provider_event_id, count(*)::bigint FROM payment_events e
-            WHERE e.tenant = \(tenant) AND (e.order_id = ANY(\(ledger.seededOrders))
+            WHERE e.tenant = \(tenant) AND (e.order_id IN (SELECT unnest(\(ledger.seededOrders)::text[]))
                OR (e.account, e.provider_event_id) IN (SELECT * FROM unnest(\(parts.map { $0[0] }), \(parts.map { $0[1] }))))
             GROUP BY e.account, e.provider_event_id
             """, logger: logger)

@@ -21,7 +21,6 @@ public final class GroupCommitter: Service, Sendable {
         /// A batch not committed within this long fails (callers answer 503 and the provider
         /// retries). Without it, a vanished Postgres would hold callbacks open indefinitely.
         /// Safe even if the commit did land: the retry then finds a duplicate. Default 5 s.
-        /// A commit still running ten times this long is forgotten (see ``stuckCommit``).
         public var commitTimeout: Duration = .seconds(5)
         public init() {}
     }
@@ -156,7 +155,6 @@ public final class GroupCommitter: Service, Sendable {
         // As many abandoned commits as workers is the cap: past it Postgres is not finishing
         // commits at all, and more attempts would only queue on the pool. Fail fast instead.
         let attemptID = state.withLockedValue { state -> UInt64? in
-            forgetLostAttempts(&state)
             guard state.attemptsInFlight.count < 2 * options.workers else { return nil }
             state.nextAttemptID += 1
             state.attemptsInFlight[state.nextAttemptID] = .now
@@ -176,30 +174,11 @@ public final class GroupCommitter: Service, Sendable {
     /// How long the oldest commit still in flight has run, when that is longer than the commit
     /// deadline (its callers were answered 503; it holds a Postgres connection). Readiness reports
     /// it, so a load balancer sends callbacks to an edge whose commits finish.
-    ///
-    /// A commit outstanding ten times the deadline is forgotten: no longer counted against the cap
-    /// or reported here, and counted in `tollgate_commit_attempts_lost_total`. Postgres's own
-    /// `statement_timeout` and `lock_timeout` end every statement well before that, so such a
-    /// commit is a statement whose answer was lost on the client side (a PostgresNIO promise left
-    /// pending, as on closed connections before ``PostgresConnection/checkedQuery``); it will never
-    /// finish, and remembering it would keep the edge out of rotation, and at the cap refusing
-    /// every commit, until a restart. Its pool connection stays leased: the metric says so.
     public var stuckCommit: Duration? {
-        let oldest = state.withLockedValue { state in
-            forgetLostAttempts(&state)
-            return state.attemptsInFlight.values.min()
-        }
+        let oldest = state.withLockedValue { $0.attemptsInFlight.values.min() }
         guard let oldest else { return nil }
         let age = ContinuousClock.now - oldest
         return age > options.commitTimeout ? age : nil
-    }
-
-    private func forgetLostAttempts(_ state: inout State) {
-        let cutoff = ContinuousClock.now - options.commitTimeout * 10
-        guard state.attemptsInFlight.values.contains(where: { $0 < cutoff }) else { return }
-        let lost = state.attemptsInFlight.filter { $0.value < cutoff }.keys
-        for id in lost { state.attemptsInFlight.removeValue(forKey: id) }
-        Counter(label: "tollgate_commit_attempts_lost_total").increment(by: lost.count)
     }
 
     /// `tollgate_commit_failed_events_total{reason}`: events whose callback is answered 503 because

@@ -14,7 +14,9 @@ import Testing
         switch (a, b) {
         case (nil, nil): return true
         case let (a as [String: Any], b as [String: Any]):
-            return a.count == b.count && a.allSatisfy { key, value in b[key].map { same(value, $0) } ?? false }
+            // Keys compared by their bytes too: String equality is canonical equivalence.
+            return a.count == b.count && Set(a.keys.map { Array($0.utf8) }) == Set(b.keys.map { Array($0.utf8) })
+                && a.allSatisfy { key, value in b[key].map { same(value, $0) } ?? false }
         case let (a as [Any], b as [Any]):
             return a.count == b.count && zip(a, b).allSatisfy { same($0, $1) }
         case let (a as String, b as String):
@@ -63,10 +65,20 @@ import Testing
             let bytes = Array(text.utf8)
             #expect(Self.same(FoundationJSONTree.parse(bytes), Self.foundation(bytes)), "\(text)")
         }
-        // Not UTF-8: an invalid byte inside a string, and UTF-16 with its byte order mark.
-        for bytes: [UInt8] in [[0x7B, 0x22, 0x61, 0x22, 0x3A, 0x22, 0xFF, 0x22, 0x7D], [0xFF, 0xFE] + Array("{}".utf16).flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }] {
-            #expect(Self.same(FoundationJSONTree.parse(bytes), Self.foundation(bytes)))
+        // Integers at the edges of Foundation's Int64, UInt64 and Decimal rules.
+        for number in ["-1000000000000000000", "-999999999999999999", "10000000000000000000", "99999999999999999999", "-9223372036854775807"] {
+            let bytes = Array("{\"n\":\(number)}".utf8)
+            #expect(Self.same(FoundationJSONTree.parse(bytes), Self.foundation(bytes)), "\(number)")
         }
+        // Not UTF-8 (an invalid byte, an overlong NUL, an encoded surrogate, a byte over F4, a
+        // sequence cut by an escape), a raw byte order mark inside strings, and UTF-16 text.
+        let invalid: [[UInt8]] = [[0xFF], [0xC0, 0x80], [0xED, 0xA0, 0x80], [0xF5, 0x80, 0x80, 0x80], [0xE6, 0xBC, 0x5C, 0x6E], [0xEF, 0xBB, 0xBF, 0x61], [0x5C, 0x6E, 0xEF, 0xBB, 0xBF]]
+        for inside in invalid {
+            let bytes = Array(#"{"a":""#.utf8) + inside + Array(#""}"#.utf8)
+            #expect(Self.same(FoundationJSONTree.parse(bytes), Self.foundation(bytes)), "\(inside)")
+        }
+        let utf16: [UInt8] = [0xFF, 0xFE] + Array("{}".utf16).flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }
+        #expect(Self.same(FoundationJSONTree.parse(utf16), Self.foundation(utf16)))
         // Deeper than the fast path goes (Foundation allows 512).
         let deep = Array((String(repeating: "[", count: 100) + String(repeating: "]", count: 100)).utf8)
         #expect(FoundationJSONTree.fastTree(deep) == nil)
@@ -153,7 +165,7 @@ import Testing
 
     static func string(_ out: inout String, _ random: inout SplitMix64, key: Bool) {
         out += "\""
-        let pieces = key ? ["id", "type", "amount", "data", "object", "a", "é"] : ["evt_1", "pi_3", " ", "é", "漢", "😀", "\\n", "\\\"", "\\\\", "\\/", "\\u00e9", "\\ud83d\\ude00", "\\ud83d", "\\u0041", "\\t", "\u{7F}", "\\x"]
+        let pieces = key ? ["id", "type", "amount", "data", "object", "a", "é"] : ["evt_1", "pi_3", " ", "é", "漢", "😀", "\\n", "\\\"", "\\\\", "\\/", "\\u00e9", "\\ud83d\\ude00", "\\ud83d", "\\u0041", "\\t", "\u{7F}", "\\x", "\u{FEFF}"]
         for _ in 0..<Int(random.next() % 4) { out += pieces[Int(random.next() % UInt64(pieces.count))] }
         out += "\""
     }

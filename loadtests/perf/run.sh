@@ -125,7 +125,12 @@ case "$mode" in
     # Replays only what the unique phase sent (and one connection's worth more than wrk counted
     # would be new events): every request of this phase is a duplicate.
     head -n $(( $(awk '/requests in/ {print $1}' "$out/wrk-unique.log") - CONNS )) "$out/req-cg-unique.txt" >"$out/req-cg-dup.txt"
-    callgrind_phase dup "$out/req-cg-dup.txt" ;;
+    callgrind_phase dup "$out/req-cg-dup.txt"
+    # What the edge executes with no request at all (timers, pool keep-alives, gauges), which the
+    # figures above include: instructions per second.
+    callgrind_control -z $edge_pid >/dev/null 2>&1; sleep "$DUR"; callgrind_control -d idle $edge_pid >/dev/null 2>&1; sleep 1
+    dump=$(ls -t "$out"/callgrind.out.* | head -1); mv "$dump" "$out/callgrind.$LABEL.idle"
+    echo "callgrind $LABEL idle instructions_per_second=$(( $(awk '/^summary:/ {print $2}' "$out/callgrind.$LABEL.idle") / DUR ))" ;;
   compare)
     EDGE=$url EDGE_PATH=$path EDGE_SECRET=$secret EDGE_ORDERS="$out/orders.txt" EDGE_PID=$edge_pid DUR=$DUR CONNS=$CONNS "$kit/compare.sh" ;;
   edge) edge_run unique; edge_run dup ;;
