@@ -114,6 +114,9 @@ public struct LoadPlan: Sendable {
     var googlePlayPurchases = 0
     /// Next seeded order whose payment has not been sent.
     var nextUnpaid = 0
+    /// Genuine slots that found no seeded order to pay or refund (``moneyExhausted(now:elapsed:)``):
+    /// more than none means the run needed more `--orders`.
+    public private(set) var slotsWithoutMoney = 0
     var paid: [Int] = []
     /// What was sent after each order's payment (refunds, its dispute), by seeded order index.
     var money: [Int: OrderMoney] = [:]
@@ -237,13 +240,23 @@ public struct LoadPlan: Sendable {
         guard paysOrders else { return status() }
         let allPaid = nextUnpaid >= orders.count
         if !paid.isEmpty, allPaid || random.next() % 3 == 0, let request = moneyBack(now: now, elapsed: elapsed) { return request }
-        guard !allPaid else { return status() }
+        guard !allPaid else { return moneyExhausted(now: now, elapsed: elapsed) }
         let order = nextUnpaid
         let (callback, source) = self.callback(.paymentSucceeded, order: order, now: now)
         ledger.payments[orders[order].id] = key(callback, source: source)
         paid.append(order)
         nextUnpaid += 1
         return send(callback, source: source, kind: .webhook, elapsed: elapsed)
+    }
+
+    /// A genuine slot when every seeded order is paid and the orders tried can take no more money
+    /// back: a redelivery of a recent event (which providers keep sending), or a status read
+    /// where the scenario has players. Never a request the scenario cannot authenticate: a status
+    /// read without a player is a 401, and a 30-minute soak that outran its orders counted
+    /// hundreds of them as errors. Counted in ``slotsWithoutMoney``.
+    mutating func moneyExhausted(now: Date, elapsed: Duration) -> PlannedRequest {
+        slotsWithoutMoney += 1
+        return players.isEmpty && !recent.isEmpty ? duplicate(now: now, elapsed: elapsed) : status()
     }
 
     /// Money back on a paid order that can still take some; nil if the few orders tried cannot.

@@ -53,6 +53,10 @@ public struct LoadSession: Sendable {
         let runner = try LoadRunner(scenario: scenario, plan: plan, trustRootsPath: trustRootsPath, keepingRequests: faultsPath != nil, progress: progress)
         var (results, finished) = await runner.run()
         await runner.shutdown()
+        if finished.slotsWithoutMoney > 0 {
+            progress("note: \(finished.slotsWithoutMoney) genuine slots found no seeded order to pay or refund and sent "
+                     + (players.isEmpty ? "redeliveries" : "status reads") + " instead; seed more --orders for a run this long")
+        }
         if let faultsPath {
             let faults = try FaultFileParser.parse(try String(contentsOfFile: faultsPath, encoding: .utf8), file: faultsPath)
             results.faults = FaultReport(faults: faults, requests: runner.recordedRequests, runStart: results.startedAt, runSeconds: results.seconds)

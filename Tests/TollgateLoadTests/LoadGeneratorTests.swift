@@ -288,3 +288,23 @@ final class ParsedHTML: NSObject, XMLParserDelegate {
         }
     }
 }
+
+extension LoadPlanTests {
+    /// A run that outlives its seeded orders (60 here) keeps sending requests the edge accepts:
+    /// redeliveries once no order can be paid or refunded, never a status read without a player
+    /// (the edge's 401, which a 30-minute soak counted as errors), and it says how many.
+    @Test func aRunThatOutlivesItsOrdersSendsRedeliveriesNotTokenlessStatusReads() async {
+        var plan = plan([(.webhook, 1)])
+        var kinds: [RequestKind: Int] = [:]
+        for index in 0..<3_000 {
+            let request = plan.next(at: .milliseconds(index * 10), now: Date())
+            kinds[request.kind, default: 0] += 1
+            if request.path.contains("/webhooks/"), request.kind != .webhook || index % 10 == 0 {
+                #expect(await verify(request) == nil, "\(request.kind) \(request.path)")
+            }
+        }
+        #expect(kinds[.status] == nil)
+        #expect(plan.slotsWithoutMoney > 0, "the 60 orders ran out")
+        #expect(kinds[.duplicate] == plan.slotsWithoutMoney)
+    }
+}
