@@ -175,6 +175,7 @@ let package = Package(
             dependencies: [
                 "CHiredis",
                 "TollgateCore",
+                "TollgateTelemetry",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -190,6 +191,7 @@ let package = Package(
             name: "TollgateRedisStores",
             dependencies: [
                 "TollgateCore",
+                "TollgateTelemetry",
                 "TollgateRedis",
                 "TollgateOrders",
                 "TollgateCheckout",
@@ -222,6 +224,7 @@ let package = Package(
             name: "TollgatePostgres",
             dependencies: [
                 "TollgateCore",
+                "TollgateTelemetry",
                 "TollgateFulfilment",
                 "TollgateCatalog",
                 "TollgateOrders",

@@ -1,10 +1,14 @@
 import Metrics
 import TollgateCore
 import TollgateOrders
+import TollgateTelemetry
 
 /// Latency and error metrics for Postgres calls, labelled by a fixed operation name (never SQL
 /// text or values, which would leak data into labels and explode their number).
 public enum PostgresMetrics {
+    private static let callDurations = TimerFamily("tollgate_postgres_call_duration_seconds", labels: "operation")
+    private static let callErrors = CounterFamily("tollgate_postgres_errors_total", labels: "operation")
+
     /// Runs `body`, recording `tollgate_postgres_call_duration_seconds{operation}` and, if it
     /// throws, `tollgate_postgres_errors_total{operation}`.
     public static func measure<T>(_ operation: StaticString, _ body: () async throws -> T) async throws -> T {
@@ -12,11 +16,10 @@ public enum PostgresMetrics {
         let name = "\(operation)"
         do {
             let result = try await body()
-            Timer(label: "tollgate_postgres_call_duration_seconds", dimensions: [("operation", name)])
-                .recordNanoseconds((ContinuousClock.now - start).nanoseconds)
+            callDurations(name).recordNanoseconds((ContinuousClock.now - start).nanoseconds)
             return result
         } catch {
-            Counter(label: "tollgate_postgres_errors_total", dimensions: [("operation", name)]).increment()
+            callErrors(name).increment()
             throw error
         }
     }

@@ -6,6 +6,7 @@ import NIOPosix
 import NIOSSL
 import ServiceLifecycle
 import TollgateCore
+import TollgateTelemetry
 
 /// The project's Redis client: a small pool of pipelined connections kept open by ``run()``.
 ///
@@ -78,6 +79,9 @@ public final class RedisClient: Service, Sendable {
         }
     }
 
+    private static let commandDurations = TimerFamily("tollgate_redis_command_duration_seconds", labels: "command")
+    private static let commandErrors = CounterFamily("tollgate_redis_errors_total", labels: "command", "error")
+
     /// Sends `command` on the next open connection.
     public func send(_ command: RESPCommand) async throws(RedisError) -> RESPValue {
         try await send(command, timeout: configuration.commandTimeout)
@@ -90,11 +94,10 @@ public final class RedisClient: Service, Sendable {
         do throws(RedisError) {
             guard let connection = openConnection() else { throw RedisError.unavailable }
             let reply = try await connection.send(command, timeout: timeout)
-            Timer(label: "tollgate_redis_command_duration_seconds", dimensions: [("command", name)])
-                .recordNanoseconds((ContinuousClock.now - start).nanoseconds)
+            Self.commandDurations(name).recordNanoseconds((ContinuousClock.now - start).nanoseconds)
             return reply
         } catch {
-            Counter(label: "tollgate_redis_errors_total", dimensions: [("command", name), ("error", error.metricLabel)]).increment()
+            Self.commandErrors(name, error.metricLabel).increment()
             throw error
         }
     }

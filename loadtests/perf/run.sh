@@ -8,7 +8,8 @@
 #   loadtests/perf/run.sh profile     edge unique events under `perf record -g` (folded stacks and an
 #                                     SVG flame graph under docs/perf/, loadtests/perf/flamegraph.py)
 #   loadtests/perf/run.sh callgrind   the edge under valgrind's callgrind: instructions per unique
-#                                     event and per duplicate (all threads), repeatable on a noisy
+#                                     event, per duplicate and per `/healthz` request (the floor of
+#                                     TLS, HTTP and the framework; all threads), repeatable on a noisy
 #                                     machine; CONNS default 8, DUR default 30, ORDERS default 20000
 # env: BIN (the tollgate binary; default the release build), DUR (s, default 15), CONNS (default 64),
 #      CONFIG (default config/tollgate.yaml; an older BIN may need its own), VALGRIND (default
@@ -103,9 +104,13 @@ edge_run() { # mode: unique | dup
 
 # Instructions the edge executes per request, all threads, counted by callgrind between a zeroing
 # and a dump around each wrk phase (requests as wrk counted them; at most CONNS cut off at the end).
-callgrind_phase() { # name, requests file
+callgrind_phase() { # name, requests file (none: GET /healthz)
   callgrind_control -z $edge_pid >/dev/null 2>&1
-  REQS=$2 WH_PATH=$path wrk -t1 -c$CONNS -d${DUR}s --timeout 10s -s "$kit/wrk_signed.lua" $url >"$out/wrk-$1.log" 2>&1
+  if [[ -n $2 ]]; then
+    REQS=$2 WH_PATH=$path wrk -t1 -c$CONNS -d${DUR}s --timeout 10s -s "$kit/wrk_signed.lua" $url >"$out/wrk-$1.log" 2>&1
+  else
+    wrk -t1 -c$CONNS -d${DUR}s --timeout 10s "$url/healthz" >"$out/wrk-$1.log" 2>&1
+  fi
   callgrind_control -d "$1" $edge_pid >/dev/null 2>&1
   sleep 1
   local n dump ir; n=$(awk '/requests in/ {print $1}' "$out/wrk-$1.log")
@@ -126,6 +131,9 @@ case "$mode" in
     # would be new events): every request of this phase is a duplicate.
     head -n $(( $(awk '/requests in/ {print $1}' "$out/wrk-unique.log") - CONNS )) "$out/req-cg-unique.txt" >"$out/req-cg-dup.txt"
     callgrind_phase dup "$out/req-cg-dup.txt"
+    # The floor under both: TLS, HTTP/1.1, Hummingbird's router and the edge's middleware, with no
+    # route work (`/healthz` answers a constant).
+    callgrind_phase floor ""
     # What the edge executes with no request at all (timers, pool keep-alives, gauges), which the
     # figures above include: instructions per second.
     callgrind_control -z $edge_pid >/dev/null 2>&1; sleep "$DUR"; callgrind_control -d idle $edge_pid >/dev/null 2>&1; sleep 1

@@ -12,6 +12,7 @@ import TollgatePayments
 import TollgatePostgres
 import TollgateRateLimits
 import TollgateRedisStores
+import TollgateTelemetry
 
 /// `POST /v1/checkout/{tenant}/orders` and `GET /v1/checkout/{tenant}/orders/{order_id}`: Game Hub
 /// pages create orders and poll them.
@@ -24,6 +25,8 @@ import TollgateRedisStores
 /// retrieves it rather than asking the provider again, so even a provider that forgot its own
 /// idempotency key never opens a second one.
 struct CheckoutRoutes: Sendable {
+    private static let requests = CounterFamily("tollgate_checkout_requests_total", labels: "outcome")
+
     /// What the routes need per tenant.
     struct Tenant: Sendable {
         let settings: CheckoutSettings
@@ -69,7 +72,7 @@ struct CheckoutRoutes: Sendable {
         let scope = IdempotencyScope(tenant: tenant, player: player, key: key, fingerprint: fingerprint, token: Self.newClaimToken())
         switch await claim(scope) {
         case .replay(let stored):
-            Counter(label: "tollgate_checkout_requests_total", dimensions: [("outcome", "replayed")]).increment()
+            Self.requests("replayed").increment()
             return Self.response(stored, replayed: true)
         case .inProgress:
             throw Problem(.conflict, detail: "A request with this Idempotency-Key is in progress; retry shortly.", headers: [("Retry-After", "1")])
@@ -93,7 +96,7 @@ struct CheckoutRoutes: Sendable {
             throw error
         }
         await complete(scope, with: answer)
-        Counter(label: "tollgate_checkout_requests_total", dimensions: [("outcome", "\(answer.status)")]).increment()
+        Self.requests("\(answer.status)").increment()
         var response = Self.response(answer, replayed: false)
         if let limit, rateLimitHeadersOnAdmitted { RateLimitHeaders.apply(limit, to: &response) }
         return response

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdCore
 import Metrics
 import TollgateCore
+import TollgateTelemetry
 
 /// One access-log line and the request metrics per request.
 ///
@@ -10,6 +11,9 @@ import TollgateCore
 /// raw path, so label cardinality stays bounded whatever clients send.
 public struct ObservabilityMiddleware: RouterMiddleware {
     public typealias Context = EdgeRequestContext
+
+    private static let requests = CounterFamily("tollgate_http_requests_total", labels: "route", "status")
+    private static let durations = TimerFamily("tollgate_http_request_duration_seconds", labels: "route", "status")
 
     public init() {}
 
@@ -19,9 +23,8 @@ public struct ObservabilityMiddleware: RouterMiddleware {
         let elapsed = ContinuousClock.now - start
         let route = context.endpointPath ?? "unmatched"
         let status = String(response.status.code)
-        Counter(label: "tollgate_http_requests_total", dimensions: [("route", route), ("status", status)]).increment()
-        Timer(label: "tollgate_http_request_duration_seconds", dimensions: [("route", route), ("status", status)])
-            .recordNanoseconds(elapsed.nanoseconds)
+        Self.requests(route, status).increment()
+        Self.durations(route, status).recordNanoseconds(elapsed.nanoseconds)
         context.logger.info("request", metadata: [
             "method": .string(request.method.rawValue),
             "path": .string(request.uri.path),

@@ -12,12 +12,16 @@ import TollgatePostgres
 import TollgateRateLimits
 import TollgateRedisStores
 import TollgateSignatures
+import TollgateTelemetry
 
 /// `POST /v1/webhooks/{tenant}/{source}`: a provider callback, from bytes to a durable answer.
 ///
 /// The promise: every genuine callback changes order state exactly once; a forged or replayed
 /// one changes nothing; the provider hears "success" only after the effect is committed.
 struct WebhookRoutes: Sendable {
+    private static let events = CounterFamily("tollgate_webhook_events_total", labels: "provider", "outcome")
+    private static let verificationFailures = CounterFamily("tollgate_webhook_verification_failures_total", labels: "provider", "reason")
+
     let tenants: TenantCatalog
     let schemes: [String: any SignatureScheme]  // by "tenant/source"
     let deduplicator: any WebhookClaims
@@ -105,7 +109,7 @@ struct WebhookRoutes: Sendable {
         do {
             try await scheme.verify(signed, now: Date())
         } catch {
-            Counter(label: "tollgate_webhook_verification_failures_total", dimensions: [("provider", source.provider.rawValue), ("reason", error.rawValue)]).increment()
+            Self.verificationFailures(source.provider.rawValue, error.rawValue).increment()
             logger.warning("webhook verification failed", metadata: [
                 "tenant": "\(source.tenant)", "source": "\(source.name)", "provider": "\(source.provider)", "reason": "\(error.rawValue)",
             ])
@@ -152,7 +156,7 @@ struct WebhookRoutes: Sendable {
             case .success(.duplicate): duplicates += 1; stored.append(event)
             case .success(.recorded(let outcome)):
                 stored.append(event)
-                Counter(label: "tollgate_webhook_events_total", dimensions: [("provider", source.provider.rawValue), ("outcome", outcome.rawValue)]).increment()
+                Self.events(source.provider.rawValue, outcome.rawValue).increment()
             case .failure: failed.append(event)
             }
         }

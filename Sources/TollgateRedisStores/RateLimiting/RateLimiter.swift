@@ -4,6 +4,7 @@ import Metrics
 import NIOConcurrencyHelpers
 import TollgateRateLimits
 import TollgateRedis
+import TollgateTelemetry
 
 /// Who a request is, for matching rules and choosing the key each rule counts by.
 public struct RateLimitSubject: Sendable {
@@ -59,6 +60,9 @@ public struct RateLimitVerdict: Sendable {
 /// a local cache until their retry time, which keeps Redis load flat under a flood. Both in-process
 /// maps are capped (``Options``), so a flood of distinct clients cannot grow memory without bound.
 public final class RateLimiter: Sendable {
+    private static let decisions = CounterFamily("tollgate_rate_limit_decisions_total", labels: "outcome")
+    private static let localDecisions = CounterFamily("tollgate_rate_limit_local_decisions_total", labels: "error")
+
     public struct Options: Sendable {
         /// Redis must answer within this or the decision is made locally. Default 5 ms.
         public var redisBudget: Duration = .milliseconds(5)
@@ -161,7 +165,7 @@ public final class RateLimiter: Sendable {
 
         // Known over the limit: deny without asking Redis.
         if let cached = cachedDenial(applicable.filter { $0.rule.mode == .enforce }, now: now) {
-            Counter(label: "tollgate_rate_limit_decisions_total", dimensions: [("outcome", "denied_cached")]).increment()
+            Self.decisions("denied_cached").increment()
             return (verdict(admitted: false, enforced: [cached], local: false), .notRun)
         }
 
@@ -171,7 +175,7 @@ public final class RateLimiter: Sendable {
         do {
             (decisions, followOnAnswer) = try await decideInRedis(applicable, then: followOn)
         } catch {
-            Counter(label: "tollgate_rate_limit_local_decisions_total", dimensions: [("error", error.metricLabel)]).increment()
+            Self.localDecisions(error.metricLabel).increment()
             decidedLocally = true
             decisions = decideLocally(applicable, now: now)
             if followOn != nil { followOnAnswer = .unknown(error) }
@@ -190,7 +194,7 @@ public final class RateLimiter: Sendable {
             enforced.append(RuleOutcome(rule: rule, decision: decision))
             if !decision.admitted { rememberDenial(of: rule.key, until: now + decision.retryAfter, now: now) }
         }
-        Counter(label: "tollgate_rate_limit_decisions_total", dimensions: [("outcome", admitted ? "admitted" : "denied")]).increment()
+        Self.decisions(admitted ? "admitted" : "denied").increment()
         return (verdict(admitted: admitted, enforced: enforced, local: decidedLocally), followOnAnswer)
     }
 
