@@ -7,6 +7,7 @@
 # Results: loadtests/results/<scenario>.{json,html}; the tables are printed.
 #   BENCH_SCENARIOS="mixed" make bench     # a subset
 #   BENCH_SCENARIOS="soak" BENCH_LOAD_ARGS="--duration 120s" make bench   # flags for every run
+#   BENCH_EDGE=/tmp/tollgate-old BENCH_SCENARIOS="webhook-storm" make bench # another edge build, same generator
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -29,10 +30,12 @@ log "building release binaries"
 swift build -c release --product tollgate >/dev/null
 bin="$(swift build -c release --show-bin-path)"
 
+# BENCH_EDGE=path: serve this edge binary instead (an A/B of two builds under the same generator).
+edge_bin="${BENCH_EDGE:-$bin/tollgate}"
 export TOLLGATE_POSTGRES_URL="postgres://tollgate@127.0.0.1:54332/tollgate"
 export TOLLGATE_REDIS_URL="redis://127.0.0.1:63792/0"
 export TOLLGATE_LOGGING_LEVEL="${TOLLGATE_LOGGING_LEVEL:-warning}"
-"$bin/tollgate" serve --config config/tollgate.yaml --migrate >"$state/edge.log" 2>&1 &
+"$edge_bin" serve --config config/tollgate.yaml --migrate >"$state/edge.log" 2>&1 &
 edge_pid=$!
 pids+=($edge_pid)
 "$bin/tollgate" provider-sim --settle-delay 200ms >"$state/sim.log" 2>&1 &
