@@ -50,6 +50,8 @@ public struct ConfigurationLoader: Sendable {
         reader.read("server.body_read_timeout", into: &config.server.connectionGuard.bodyReadTimeout, SettingParser.duration, expected: "a duration like 10s", range: .milliseconds(100)...Duration.seconds(300))
         reader.read("server.max_connections_per_client", into: &config.server.connectionGuard.maxConnectionsPerClient, Int.init, expected: "an integer (0: no cap)", range: 0...1_000_000)
         reader.read("server.connection_body_budget", into: &config.server.connectionGuard.connectionBodyBudget, SettingParser.byteCount, expected: "a size like 4MiB", range: 1...(1 << 30))
+        reader.read("server.tarpit_hold", into: &config.server.connectionGuard.tarpitHold, SettingParser.duration, expected: "a duration like 60s (0s: close at once)", range: .zero...Duration.seconds(3600))
+        reader.read("server.tarpit_max_connections", into: &config.server.connectionGuard.tarpitMaxConnections, Int.init, expected: "an integer", range: 0...1_000_000)
         if let (host, port) = reader.read("admin.listen", SettingParser.hostAndPort, expected: "host:port") {
             (config.admin.host, config.admin.port) = (host, port)
         }

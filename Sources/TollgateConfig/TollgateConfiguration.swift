@@ -126,6 +126,7 @@ public struct TollgateConfiguration: Sendable {
         "server.max_header_count", "server.body_limit", "server.shutdown_grace_period",
         "server.accept_backlog", "server.tls_handshake_timeout", "server.first_request_timeout", "server.request_head_timeout",
         "server.body_read_timeout", "server.max_connections_per_client", "server.connection_body_budget",
+        "server.tarpit_hold", "server.tarpit_max_connections",
         "admin.listen",
         "postgres.url", "postgres.password", "postgres.pool_size", "postgres.connect_timeout", "postgres.lock_timeout", "postgres.statement_timeout",
         "redis.url", "redis.password", "redis.tls_ca_file", "redis.pool_size", "redis.command_timeout", "redis.connect_timeout",
@@ -162,6 +163,12 @@ public struct ConnectionGuardSettings: Sendable {
     /// Request body bytes one connection may hold in flight across its HTTP/2 streams; a stream
     /// that would exceed it is reset. At least `body_limit`. Default 4 MiB.
     public var connectionBodyBudget: Int = 4 << 20
+    /// The longest a connection from a cooling-off address is held open, unanswered, instead of
+    /// being closed at accept (never past the end of its cool-off); 0 closes at once. Default 60 s.
+    public var tarpitHold: Duration = .seconds(60)
+    /// The most connections held at once; past it, refusals close at once. Held connections are
+    /// not counted in `max_connections`. Default 8192.
+    public var tarpitMaxConnections: Int = 8192
 
     public init() {}
 }

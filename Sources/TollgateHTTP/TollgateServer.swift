@@ -206,9 +206,10 @@ public final class TollgateServer: Sendable {
         let tls = certificates.serverTLSConfiguration()
         let idleTimeout = server.idleTimeout
         let guardSettings = server.connectionGuard
+        let tarpit = Tarpit(hold: guardSettings.tarpitHold, capacity: guardSettings.tarpitMaxConnections)
         let edgeChannel = HTTPServerBuilder { responder in
             try EdgeChannel(
-                tlsConfiguration: tls, guardSettings: guardSettings, idleTimeout: idleTimeout,
+                tlsConfiguration: tls, guardSettings: guardSettings, tarpit: tarpit, idleTimeout: idleTimeout,
                 streamConfiguration: http1, responder: responder
             )
         }
@@ -220,9 +221,12 @@ public final class TollgateServer: Sendable {
                 address: .hostname(server.host, port: server.port),
                 serverName: nil,
                 backlog: server.acceptBacklog,
-                availableConnectionsDelegate: ConnectionLimit(maximum: server.maxConnections)
+                availableConnectionsDelegate: ConnectionLimit(maximum: server.maxConnections, tarpit: tarpit)
             ),
-            onServerRunning: { channel in ports.record(edge: channel.localAddress?.port) },
+            onServerRunning: { channel in
+                tarpit.listening(on: channel)
+                ports.record(edge: channel.localAddress?.port)
+            },
             logger: logger
         )
         application.beforeServerStarts(perform: beforeListening)

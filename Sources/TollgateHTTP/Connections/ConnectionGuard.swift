@@ -111,7 +111,13 @@ final class ClientConnectionCounts: Sendable {
         }
     }
 
-    enum Admission { case admitted, overLimit, coolingOff }
+    enum Admission: Equatable {
+        case admitted, overLimit
+        /// Refused until the address's cool-off ends, this long from now.
+        case coolingOff(remaining: Duration)
+
+        var isCoolingOff: Bool { if case .coolingOff = self { true } else { false } }
+    }
 
     /// Counts a new connection from `client` unless it has its cap or is cooling off.
     func admit(_ client: String) -> Admission {
@@ -119,7 +125,7 @@ final class ClientConnectionCounts: Sendable {
         return table.withLockedValue { table in
             var entry = table.clients[client] ?? Client(lastEvent: now)
             if let until = entry.refusedUntil {
-                guard until <= now else { return .coolingOff }
+                guard until <= now else { return .coolingOff(remaining: until - now) }
                 entry.refusedUntil = nil
             }
             guard maximumPerClient == 0 || entry.open < maximumPerClient else { return .overLimit }

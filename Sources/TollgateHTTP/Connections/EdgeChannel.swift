@@ -26,6 +26,7 @@ struct EdgeChannel: ServerChildChannel {
     let sslContext: NIOSSLContext
     let guardSettings: ConnectionGuardSettings
     let clients: ClientConnectionCounts
+    let tarpit: Tarpit
     let http1: HTTP1Channel
     let http2: HTTP2Channel
 
@@ -34,6 +35,7 @@ struct EdgeChannel: ServerChildChannel {
     init(
         tlsConfiguration: TLSConfiguration,
         guardSettings: ConnectionGuardSettings,
+        tarpit: Tarpit,
         idleTimeout: Duration,
         streamConfiguration: HTTP1Channel.Configuration,
         responder: @escaping HTTPChannelHandler.Responder
@@ -43,6 +45,7 @@ struct EdgeChannel: ServerChildChannel {
         self.sslContext = try NIOSSLContext(configuration: tlsConfiguration)
         self.guardSettings = guardSettings
         self.clients = ClientConnectionCounts(maximumPerClient: guardSettings.maxConnectionsPerClient)
+        self.tarpit = tarpit
         var streamConfiguration = streamConfiguration
         let additional = streamConfiguration.additionalChannelHandlers
         let bodyReadTimeout = guardSettings.bodyReadTimeout
@@ -56,50 +59,67 @@ struct EdgeChannel: ServerChildChannel {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
-            // Refused before any TLS state exists: a refusal costs an accept and a close.
+            // Refused before any TLS state exists: closed at once, or held in the tarpit.
             // (Not by failing the setup: a failed child initializer is reported to the listener.)
             let client = channel.remoteAddress.flatMap(ClientConnectionCounts.key(for:))
             let pipeline = channel.pipeline.syncOperations
             if let client {
-                let refusal: GuardClosure? = switch clients.admit(client) {
-                case .admitted: nil
-                case .overLimit: .perClientLimit
-                case .coolingOff: .coolingOff
-                }
-                if let refusal {
-                    refusal.count()
+                let refusal: GuardClosure
+                switch clients.admit(client) {
+                case .admitted:
+                    return try negotiate(channel: channel, client: client, logger: logger)
+                case .overLimit:
+                    refusal = .perClientLimit
                     try pipeline.addHandler(CloseOnActive())
-                    return Value(negotiated: channel.eventLoop.makeFailedFuture(ConnectionRefused(reason: refusal)), channel: channel)
-                }
-            }
-            let connectionGuard = ConnectionGuardHandler(settings: guardSettings, clients: clients, client: client)
-            do {
-                try pipeline.addHandler(NIOSSLServerHandler(context: sslContext))
-                try pipeline.addHandler(connectionGuard)
-            } catch {
-                if let client { clients.release(client) }
-                throw error
-            }
-            let alpn = NIOTypedApplicationProtocolNegotiationHandler<Negotiated> { [http1, http2, clients] result, channel in
-                switch result {
-                case .negotiated("h2"):
-                    return http2.setup(channel: channel, logger: logger).flatMapThrowing { connection in
-                        // Right after NIOHTTP2's handler: Hummingbird's connection manager, next,
-                        // closes on any error without passing it on.
-                        let pipeline = channel.pipeline.syncOperations
-                        let counter = HTTP2AbuseCounter(clients: clients, client: client)
-                        try pipeline.addHandler(counter, position: .after(pipeline.handler(type: NIOHTTP2Handler.self)))
-                        return .http2(connection)
+                case .coolingOff(let remaining):
+                    refusal = .coolingOff
+                    // Held, not closed: a closed socket is the attacker's next connect.
+                    if let hold = tarpit.enter(coolingOffFor: remaining) {
+                        do { try pipeline.addHandler(TarpitHandler(tarpit: tarpit, hold: hold)) } catch {
+                            tarpit.leave()
+                            throw error
+                        }
+                    } else {
+                        try pipeline.addHandler(CloseOnActive())
                     }
-                case .negotiated("http/1.1"), .fallback:
-                    return http1.setup(channel: channel, logger: logger).map { .http1_1($0) }
-                case .negotiated:
-                    return channel.close().flatMapThrowing { throw NIOHTTP2Errors.invalidALPNToken() }
                 }
+                refusal.count()
+                return Value(negotiated: channel.eventLoop.makeFailedFuture(ConnectionRefused(reason: refusal)), channel: channel)
             }
-            try pipeline.addHandler(alpn)
-            return Value(negotiated: alpn.protocolNegotiationResult, channel: channel)
+            return try negotiate(channel: channel, client: nil, logger: logger)
         }
+    }
+
+    /// An admitted connection's pipeline: TLS, the guard, then HTTP/1.1 or HTTP/2 by ALPN.
+    private func negotiate(channel: any Channel, client: String?, logger: Logger) throws -> Value {
+        let pipeline = channel.pipeline.syncOperations
+        let connectionGuard = ConnectionGuardHandler(settings: guardSettings, clients: clients, client: client)
+        do {
+            try pipeline.addHandler(NIOSSLServerHandler(context: sslContext))
+            try pipeline.addHandler(connectionGuard)
+        } catch {
+            if let client { clients.release(client) }
+            throw error
+        }
+        let alpn = NIOTypedApplicationProtocolNegotiationHandler<Negotiated> { [http1, http2, clients] result, channel in
+            switch result {
+            case .negotiated("h2"):
+                return http2.setup(channel: channel, logger: logger).flatMapThrowing { connection in
+                    // Right after NIOHTTP2's handler: Hummingbird's connection manager, next,
+                    // closes on any error without passing it on.
+                    let pipeline = channel.pipeline.syncOperations
+                    let counter = HTTP2AbuseCounter(clients: clients, client: client)
+                    try pipeline.addHandler(counter, position: .after(pipeline.handler(type: NIOHTTP2Handler.self)))
+                    return .http2(connection)
+                }
+            case .negotiated("http/1.1"), .fallback:
+                return http1.setup(channel: channel, logger: logger).map { .http1_1($0) }
+            case .negotiated:
+                return channel.close().flatMapThrowing { throw NIOHTTP2Errors.invalidALPNToken() }
+            }
+        }
+        try pipeline.addHandler(alpn)
+        return Value(negotiated: alpn.protocolNegotiationResult, channel: channel)
     }
 
     func handle(value: Value, logger: Logger) async {
