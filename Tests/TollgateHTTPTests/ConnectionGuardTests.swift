@@ -55,7 +55,7 @@ import TollgateTestSupport
 
     @Test func addressesThatKeepMissingDeadlinesOrAbuseHTTP2CoolOffAndComeBack() {
         let clock = ManualClock()
-        let clients = ClientConnectionCounts(maximumPerClient: 2, strikesBeforeCoolOff: 3, coolOff: .seconds(1), now: { clock.now })
+        let clients = ClientConnectionCounts(maximumPerClient: 2, strikesBeforeCoolOff: 3, coolOff: .seconds(1), now: { clock.now }, spread: { 1 })
         #expect(clients.admit("a") == .admitted && clients.admit("a") == .admitted)
         #expect(clients.admit("a") == .overLimit)
         clients.release("a")
@@ -83,15 +83,41 @@ import TollgateTestSupport
         clients.release("b")
     }
 
+    @Test func addressesThatCoolOffTogetherComeBackSpreadOut() {
+        let clock = ManualClock()
+        let clients = ClientConnectionCounts(maximumPerClient: 0, coolOff: .seconds(30), now: { clock.now })
+        let addresses = (1...50).map { "127.0.1.\($0)" }
+        for address in addresses { clients.abused(address) }
+        func welcome() -> Int {
+            addresses.count(where: { address in
+                guard clients.admit(address) == .admitted else { return false }
+                clients.release(address)
+                return true
+            })
+        }
+        // Each cool-off is 15 to 45 s: none ends in the first 14 s, all have by 46 s, and in
+        // between they end a few at a time (with 50 uniform draws, each check below fails with a
+        // probability under 10^-7).
+        clock.advance(.seconds(14))
+        #expect(welcome() == 0)
+        clock.advance(.seconds(10))
+        let byTwentyFour = welcome()
+        clock.advance(.seconds(10))
+        let byThirtyFour = welcome()
+        #expect(byTwentyFour > 0 && byTwentyFour < byThirtyFour && byThirtyFour < 50)
+        clock.advance(.seconds(12))
+        #expect(welcome() == 50)
+    }
+
     @Test func strikesSpreadWiderThanTheWindowDoNotAddUpAndAQuietOffenderStartsOver() {
         let clock = ManualClock()
         let clients = ClientConnectionCounts(
-            maximumPerClient: 0, strikesBeforeCoolOff: 3, strikeWindow: .seconds(60), coolOff: .seconds(1), now: { clock.now }
+            maximumPerClient: 0, strikesBeforeCoolOff: 3, strikeWindow: .seconds(60), coolOff: .seconds(1), now: { clock.now }, spread: { 1 }
         )
         // A provider behind a flaky network: a missed deadline a minute, for an hour, is always
         // served (a cool-off here lasts 10 minutes, so one would show at the next minute's admit).
         let patient = ClientConnectionCounts(
-            maximumPerClient: 0, strikesBeforeCoolOff: 3, strikeWindow: .seconds(60), coolOff: .seconds(600), now: { clock.now }
+            maximumPerClient: 0, strikesBeforeCoolOff: 3, strikeWindow: .seconds(60), coolOff: .seconds(600), now: { clock.now }, spread: { 1 }
         )
         for _ in 0..<60 {
             #expect(patient.admit("provider") == .admitted)
@@ -125,7 +151,7 @@ import TollgateTestSupport
     @Test func theTableOfAddressesStaysBoundedWhateverTheAttackerHas() {
         let clock = ManualClock()
         let clients = ClientConnectionCounts(
-            maximumPerClient: 4, strikesBeforeCoolOff: 2, coolOff: .seconds(1), maximumTracked: 10_000, now: { clock.now }
+            maximumPerClient: 4, strikesBeforeCoolOff: 2, coolOff: .seconds(1), maximumTracked: 10_000, now: { clock.now }, spread: { 1 }
         )
         // Each of 50,000 addresses connects, misses a deadline and goes (as idle sockets from a
         // large IPv6 network would): only 10,000 are remembered.

@@ -38,7 +38,10 @@ enum GuardClosure: String, CaseIterable, Sendable {
 /// requests each time (one attacker loop took 68% of a core). An address whose connection NIOHTTP2
 /// closed for abuse, or that ran into the handshake, first-request or head deadlines
 /// `strikesBeforeCoolOff` times within `strikeWindow`, is refused for `coolOff` (doubling on each
-/// repeat, to 16x).
+/// repeat, to 16x), each cool-off stretched or shortened at random by up to half: addresses
+/// that cooled off together (one attacker's, struck in the same second) come back one by one, not
+/// all in the same second with thousands of sockets and their TLS handshakes at once (the attack
+/// scenario's genuine p99 went from 100 ms to 2 s in the seconds after such a return).
 ///
 /// The table is bounded: it is the attacker who chooses how many addresses it has (an IPv6 host
 /// has a whole /64 to pick from). An address with nothing open is forgotten once its strikes are
@@ -60,6 +63,8 @@ final class ClientConnectionCounts: Sendable {
     let forgetAfter: Duration
     let maximumTracked: Int
     private let now: @Sendable () -> ContinuousClock.Instant
+    /// The factor a cool-off's length is multiplied by, drawn once per cool-off.
+    private let spread: @Sendable () -> Double
 
     private struct Client {
         var open = 0
@@ -83,7 +88,8 @@ final class ClientConnectionCounts: Sendable {
     init(
         maximumPerClient: Int, strikesBeforeCoolOff: Int = 32, strikeWindow: Duration = .seconds(60),
         coolOff: Duration = .seconds(30), forgetAfter: Duration? = nil, maximumTracked: Int = 65_536,
-        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now },
+        spread: @escaping @Sendable () -> Double = { .random(in: 0.5...1.5) }
     ) {
         self.maximumPerClient = maximumPerClient
         self.strikesBeforeCoolOff = strikesBeforeCoolOff
@@ -92,6 +98,7 @@ final class ClientConnectionCounts: Sendable {
         self.forgetAfter = forgetAfter ?? coolOff * 16
         self.maximumTracked = maximumTracked
         self.now = now
+        self.spread = spread
         self.table = NIOLockedValueBox(Table(lastSweep: now()))
     }
 
@@ -182,7 +189,7 @@ final class ClientConnectionCounts: Sendable {
             if entry.strikes >= strikesBeforeCoolOff {
                 entry.strikes = 0
                 entry.firstStrike = nil
-                let until = now + coolOff * (1 << min(entry.coolOffs, 4))
+                let until = now + coolOff * (1 << min(entry.coolOffs, 4)) * spread()
                 entry.refusedUntil = until
                 entry.lastEvent = until
                 entry.coolOffs += 1
