@@ -37,6 +37,14 @@ public final class LoadRunner: Sendable {
 
     /// Runs the scenario; the plan (with its ledger) is returned beside the results.
     public func run() async -> (LoadResults, LoadPlan) {
+        var prepared: [PlannedRequest]?
+        if scenario.presign, scenario.mode == .open {
+            let (requests, wallStart) = presign(at: Self.sendTimes(of: scenario))
+            // Signed for their planned send times: the clock starts at the time they assumed.
+            let wait = wallStart.timeIntervalSinceNow
+            if wait > 0 { try? await Task.sleep(for: .milliseconds(Int64(wait * 1000))) }
+            prepared = requests
+        }
         let startedAt = Date()
         let start = ContinuousClock.now
         let total = scenario.totalDuration
@@ -44,7 +52,7 @@ public final class LoadRunner: Sendable {
         defer { reporter.cancel() }
         await withDiscardingTaskGroup { group in
             switch scenario.mode {
-            case .open: await openLoop(group: &group, start: start, total: total)
+            case .open: await openLoop(group: &group, start: start, prepared: prepared)
             case .closed:
                 for _ in 0..<scenario.clients {
                     group.addTask {
@@ -69,32 +77,64 @@ public final class LoadRunner: Sendable {
         try? await client.shutdown()
     }
 
-    /// Sends each request at its planned time. When `max_in_flight` requests are outstanding the
-    /// loop waits, and the wait is part of the next requests' latency (nothing is omitted). A
-    /// request counts as outstanding from the moment it is queued, not when its task first runs:
-    /// a generator that cannot keep up with its own rate then waits here, instead of queueing
-    /// tasks without bound.
-    func openLoop(group: inout DiscardingTaskGroup, start: ContinuousClock.Instant, total: Duration) async {
-        var next = start
-        while next - start < total {
+    /// When an open loop sends each request, from the start: one every 1/rate seconds at the
+    /// rate planned for that moment.
+    static func sendTimes(of scenario: Scenario) -> [Duration] {
+        var times: [Duration] = []
+        var next = Duration.zero
+        while next < scenario.totalDuration {
+            times.append(next)
+            next += .nanoseconds(Int64(1e9 / max(1, scenario.plannedRate(at: next))))
+        }
+        return times
+    }
+
+    /// Drafts and signs a request for each send time, signed as if sent then by a run whose
+    /// clock starts at the returned wall time: how long signing takes here is measured first, on
+    /// a copy of the plan, and the start put after it. The plan itself drafts them in order, as
+    /// the live loop would.
+    func presign(at times: [Duration]) -> ([PlannedRequest], wallStart: Date) {
+        var plan = shared.withLockedValue { $0.plan }
+        var probe = plan
+        let sample = min(times.count, 64)
+        let clock = ContinuousClock.now
+        for time in times.prefix(sample) { _ = probe.draft(at: time, now: Date().addingTimeInterval(time.seconds)).signed() }
+        let perRequest = (ContinuousClock.now - clock).seconds / Double(max(1, sample))
+        let wallStart = Date().addingTimeInterval(perRequest * Double(times.count) * 1.25 + 0.5)
+        progress(String(format: "signing %d requests ahead (about %.1f s)", times.count, perRequest * Double(times.count)))
+        let requests = times.map { plan.draft(at: $0, now: wallStart.addingTimeInterval($0.seconds)).signed() }
+        shared.withLockedValue { $0.plan = plan }
+        return (requests, wallStart)
+    }
+
+    /// Sends each request at its planned time (``sendTimes(of:)``), or the one signed for it
+    /// ahead (`prepared`). When `max_in_flight` requests are outstanding the loop waits, and the
+    /// wait is part of the next requests' latency (nothing is omitted). A request counts as
+    /// outstanding from the moment it is queued, not when its task first runs: a generator that
+    /// cannot keep up with its own rate then waits here, instead of queueing tasks without bound.
+    func openLoop(group: inout DiscardingTaskGroup, start: ContinuousClock.Instant, prepared: [PlannedRequest]?) async {
+        let times = Self.sendTimes(of: scenario)
+        var index = 0
+        while index < times.count {
             let now = ContinuousClock.now
-            while next <= now, next - start < total {
+            while index < times.count, start + times[index] <= now {
                 if shared.withLockedValue({ $0.inFlight }) >= scenario.maxInFlight { break }
-                let intended = next
+                let intended = start + times[index]
+                let request = prepared?[index]
                 shared.withLockedValue { $0.inFlight += 1 }
-                group.addTask { await self.send(intended: intended, start: start) }
-                let rate = max(1, scenario.plannedRate(at: next - start))
-                next += .nanoseconds(Int64(1e9 / rate))
+                group.addTask { await self.send(intended: intended, start: start, prepared: request) }
+                index += 1
             }
-            let pause = min(next - ContinuousClock.now, .milliseconds(1))
+            guard index < times.count else { break }
+            let pause = min(start + times[index] - ContinuousClock.now, .milliseconds(1))
             try? await Task.sleep(for: max(pause, .microseconds(50)))
         }
     }
 
     /// Sends one request (already counted in `inFlight`) and records its answer. The plan decides
     /// under the lock; the signing, the costly part, happens outside it.
-    func send(intended: ContinuousClock.Instant, start: ContinuousClock.Instant) async {
-        let planned = shared.withLockedValue { $0.plan.draft(at: intended - start, now: Date()) }.signed()
+    func send(intended: ContinuousClock.Instant, start: ContinuousClock.Instant, prepared: PlannedRequest? = nil) async {
+        let planned = prepared ?? shared.withLockedValue { $0.plan.draft(at: intended - start, now: Date()) }.signed()
         var request = HTTPClientRequest(url: scenario.target + planned.path)
         request.method = planned.method == "GET" ? .GET : .POST
         for (name, value) in planned.headers { request.headers.add(name: name, value: value) }

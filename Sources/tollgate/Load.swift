@@ -54,6 +54,7 @@ struct Load: AsyncParsableCommand {
         if let orders { scenario.seedOrders = orders }
         if let tenantsDir { scenario.tenantsDirectory = tenantsDir }
         if let gameSimulator { scenario.gameSimulator = gameSimulator }
+        if let problem = scenario.presignProblem { throw ValidationError(problem) }
 
         var logger = Logger(label: "tollgate.load")
         logger.logLevel = .warning

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import PostgresNIO
 import Testing
 import TollgateConfig
@@ -82,6 +83,54 @@ import TollgateTestSupport
     /// answers: --verify passes (every paid order's grant acknowledged once, revokes after grants,
     /// every delivery completed) and reports the latency; and the same checks, given a game that
     /// saw a revoke first or missed a grant, fail.
+    /// `presign`: every request drafted and signed before the clock starts, each for its planned
+    /// send time. Paddle's signatures carry a timestamp the edge accepts 5 s either way, so over
+    /// 9 s a request signed for the wrong moment (when it was signed, or the run's start) is
+    /// refused: every webhook answered 2xx shows each was signed for when it was sent.
+    @Test func presignedRequestsAreSignedForTheirSendTimeAndVerifyClean() async throws {
+        var scenario = try ScenarioParser.parse("""
+            name: presigned
+            http: h1
+            rate: 40
+            duration: 9s
+            presign: true
+            mix:
+              - { kind: webhook, weight: 6 }
+              - { kind: duplicate, weight: 2 }
+              - { kind: forged, weight: 1 }
+              - { kind: stale, weight: 1 }
+            duplicates: { delay: 1s }
+            """)
+        scenario.tenant = CheckoutTests.tenant
+        scenario.seedOrders = 200
+        scenario.sources = ["paddle", "standard", "adyen"]
+        let output = try TestEnvironment.makeTemporaryDirectory("tollgate-smoke")
+        defer { try? FileManager.default.removeItem(at: output) }
+        var logger = Logger(label: "test.load")
+        logger.logLevel = .warning
+        try await CheckoutTests.withCheckout(sources: Self.sources) { fixture in
+            scenario.target = fixture.edge.edge
+            let postgres = PostgresClient(configuration: PostgresEndpoint(url: TestEnvironment.postgresURL)!.clientConfiguration(poolSize: 2),
+                                          backgroundLogger: logger)
+            let session = LoadSession(scenario: scenario, catalog: fixture.catalog, catalogDirectory: fixture.products.directory, postgres: postgres,
+                                      trustRootsPath: fixture.caPath, verify: true, simulatorURL: nil, outputDirectory: output.path, logger: logger)
+            let progress = NIOLockedValueBox<[String]>([])
+            let results = try await withThrowingTaskGroup(of: LoadResults?.self) { group in
+                group.addTask { await postgres.run(); return nil }
+                defer { group.cancelAll() }
+                return try await session.run { line in progress.withLockedValue { $0.append(line) } }
+            }
+            #expect(results.passed, "\(results.table)")
+            #expect(progress.withLockedValue { $0 }.contains { $0.hasPrefix("signing 360 requests ahead") }, "one request per planned send time")
+            #expect(results.overall.latency.count == 360)
+            let webhooks = try #require(results.kinds.first { $0.kind == "webhook" })
+            #expect(webhooks.latency.errors == 0 && webhooks.statuses.keys.allSatisfy { ["200", "204"].contains($0) }, "\(webhooks.statuses)")
+            #expect(results.kinds.first { $0.kind == "stale" }?.statuses.keys.allSatisfy { ["400", "401"].contains($0) } == true)
+            let verification = try #require(results.verification)
+            for check in verification.checks { #expect(check.passed, "\(check.name): \(check.detail)") }
+        }
+    }
+
     @Test func fulfilmentScenarioVerifiesAgainstAFlakyGame() async throws {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("loadtests/scenarios/fulfilment.yaml").path

@@ -39,6 +39,22 @@ import TollgateTestSupport
         #expect(throws: ScenarioError.self) { try ScenarioParser.parse("name: x\ncolour: red\n") }
     }
 
+    @Test func presignIsForOpenLoopWebhookScenariosThatFitInMemory() throws {
+        #expect(try ScenarioParser.parse("name: x\npresign: true\n").presign)
+        #expect(throws: ScenarioError("scenario.yaml:3:10: presign needs mode: open (a closed loop has no planned send times)")) {
+            try ScenarioParser.parse("name: x\nmode: closed\npresign: true\n")
+        }
+        #expect(throws: ScenarioError("scenario.yaml:2:10: presign cannot plan status requests ahead: they depend on earlier answers")) {
+            try ScenarioParser.parse("name: x\npresign: true\nmix:\n  - { kind: webhook, weight: 1 }\n  - { kind: status, weight: 1 }\n")
+        }
+        #expect(throws: ScenarioError.self) { try ScenarioParser.parse("name: x\npresign: yes please\n") }
+        // A command-line override can make a run too large to hold signed.
+        var scenario = try ScenarioParser.parse("name: x\nrate: 200\nduration: 60s\npresign: true\n")
+        #expect(scenario.presignProblem == nil)
+        scenario.duration = .seconds(1800)
+        #expect(scenario.presignProblem == "presign holds every request in memory: at most 200000, this run plans 360000")
+    }
+
     @Test func rampStagesInterpolateThenHold() throws {
         let scenario = try ScenarioParser.parse("name: ramp\nstages:\n  - { rate: 100, duration: 10s }\n  - { rate: 100, duration: 5s }\n  - { rate: 300, duration: 1s }\n")
         #expect(scenario.plannedRate(at: .seconds(0)) == 0)
