@@ -163,8 +163,9 @@ public struct ConnectionGuardSettings: Sendable {
     /// Request body bytes one connection may hold in flight across its HTTP/2 streams; a stream
     /// that would exceed it is reset. At least `body_limit`. Default 4 MiB.
     public var connectionBodyBudget: Int = 4 << 20
-    /// The longest a connection from a cooling-off address is held open, unanswered, instead of
-    /// being closed at accept (never past the end of its cool-off); 0 closes at once. Default 60 s.
+    /// How long a connection from a cooling-off address is held open, unanswered, instead of
+    /// being closed at accept: half to one and a half times this, drawn per connection (so that
+    /// an address's sockets do not all come back at once); 0 closes at once. Default 60 s.
     public var tarpitHold: Duration = .seconds(60)
     /// The most connections held at once; past it, refusals close at once. Held connections are
     /// not counted in `max_connections`. Default 8192.

@@ -118,13 +118,7 @@ final class ClientConnectionCounts: Sendable {
         }
     }
 
-    enum Admission: Equatable {
-        case admitted, overLimit
-        /// Refused until the address's cool-off ends, this long from now.
-        case coolingOff(remaining: Duration)
-
-        var isCoolingOff: Bool { if case .coolingOff = self { true } else { false } }
-    }
+    enum Admission { case admitted, overLimit, coolingOff }
 
     /// Counts a new connection from `client` unless it has its cap or is cooling off.
     func admit(_ client: String) -> Admission {
@@ -132,7 +126,7 @@ final class ClientConnectionCounts: Sendable {
         return table.withLockedValue { table in
             var entry = table.clients[client] ?? Client(lastEvent: now)
             if let until = entry.refusedUntil {
-                guard until <= now else { return .coolingOff(remaining: until - now) }
+                guard until <= now else { return .coolingOff }
                 entry.refusedUntil = nil
             }
             guard maximumPerClient == 0 || entry.open < maximumPerClient else { return .overLimit }

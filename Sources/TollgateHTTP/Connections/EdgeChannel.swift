@@ -71,10 +71,10 @@ struct EdgeChannel: ServerChildChannel {
                 case .overLimit:
                     refusal = .perClientLimit
                     try pipeline.addHandler(CloseOnActive())
-                case .coolingOff(let remaining):
+                case .coolingOff:
                     refusal = .coolingOff
                     // Held, not closed: a closed socket is the attacker's next connect.
-                    if let hold = tarpit.enter(coolingOffFor: remaining) {
+                    if let hold = tarpit.enter() {
                         do { try pipeline.addHandler(TarpitHandler(tarpit: tarpit, hold: hold)) } catch {
                             tarpit.leave()
                             throw error

@@ -8,8 +8,15 @@ import Synchronization
 /// next connect, and the attack scenario measured 1,230 refused connects a second from 6,000
 /// attacker sockets (`loadtests/RESULTS.md`, Attack), the attackers' and the kernel's work for
 /// each taken from the cores the genuine callbacks need. Held here, a socket costs its attacker
-/// the time it waits: no TLS handler, nothing sent back, read and dropped; closed when the
-/// address's cool-off ends or after `hold`, whichever comes first.
+/// the time it waits: no TLS handler, nothing sent back, read and dropped; closed after `hold`
+/// stretched or shortened at random by up to half, drawn per connection.
+///
+/// Not at the end of the address's cool-off: its held sockets would then all come back in the
+/// same second, be admitted together and start their TLS handshakes together (in the attack
+/// scenario, waves of 800 admitted attacker sockets that took the genuine p99 past 250 ms).
+/// Released one by one, a socket meets a cool-off still in force (held again) or is admitted
+/// alone. The price: a connection made during a cool-off may be held past its end; a client
+/// retrying after its own timeout is served once the cool-off is over.
 ///
 /// Bounded: at most `capacity` held at once (an attacker with more sockets than that meets the
 /// old immediate close for the rest), and a held connection that sends more than
@@ -23,6 +30,8 @@ final class Tarpit: Sendable {
 
     let hold: Duration
     let capacity: Int
+    /// The factor a connection's hold is multiplied by, drawn per connection.
+    private let spread: @Sendable () -> Double
     private let held = Atomic<Int>(0)
     private let gauge = Gauge(label: "tollgate_http_tarpit_connections")
     /// The edge's listening channel, once it runs (see ``enter(coolingOffFor:)``).
@@ -31,9 +40,10 @@ final class Tarpit: Sendable {
     /// - Parameters:
     ///   - hold: the longest a connection is held; zero turns the tarpit off (refusals close at once).
     ///   - capacity: the most held at once.
-    init(hold: Duration, capacity: Int) {
+    init(hold: Duration, capacity: Int, spread: @escaping @Sendable () -> Double = { .random(in: 0.5...1.5) }) {
         self.hold = hold
         self.capacity = capacity
+        self.spread = spread
     }
 
     /// Connections held now.
@@ -44,10 +54,9 @@ final class Tarpit: Sendable {
         listener.withLock { $0 = channel }
     }
 
-    /// How long to hold a connection from an address that may reconnect after `coolingOffFor`;
-    /// nil when the tarpit is off or full (the caller closes the connection at once).
-    func enter(coolingOffFor remaining: Duration) -> Duration? {
-        let hold = min(hold, remaining)
+    /// How long to hold a connection from a cooling-off address; nil when the tarpit is off or
+    /// full (the caller closes the connection at once).
+    func enter() -> Duration? {
         guard hold > .zero else { return nil }
         let now = held.wrappingAdd(1, ordering: .relaxed).newValue
         guard now <= capacity else {
@@ -60,7 +69,7 @@ final class Tarpit: Sendable {
         // for a close. It is not open now: ask the listener to accept again (``ConnectionLimit``
         // decides, now without it).
         listener.withLock { $0 }?.read()
-        return hold
+        return hold * spread()
     }
 
     func leave() {
