@@ -9,8 +9,10 @@
 #   50 slow-body clients      TLS, a body a byte every 2 s         (body_read_timeout)
 #   2 rapid-reset connections HTTP/2 HEADERS + RST_STREAM in a loop (NIOHTTP2: GOAWAY ENHANCE_YOUR_CALM)
 # The edge's RSS is sampled every second (/proc/PID/status VmRSS) with its open connections
-# (tollgate_http_open_connections), and its guard counters (tollgate_http_guard_closures_total)
-# are read before and after the attack.
+# (tollgate_http_open_connections) and those held in its tarpit (tollgate_http_tarpit_connections),
+# and its guard counters (tollgate_http_guard_closures_total) are read before and after the attack.
+# The genuine requests are signed before each run's clock starts (the scenario's presign), so that
+# the generator's signing does not take the cores it measures.
 #
 # Exit 1 when, under attack, the genuine p99 is 100 ms or more (ATTACK_P99_MS), any genuine
 # request failed (5xx or no answer), a --verify check failed, the edge exited, or its peak RSS
@@ -127,15 +129,18 @@ curl -sf "http://127.0.0.1:$admin_port/readyz" >/dev/null || { log "the edge did
 log "edge $edge_pid on 127.0.0.1:$edge_port (admin $admin_port)"
 
 # One line a second: unix time, phase, VmRSS (KiB), open edge connections, the machine's 1-minute
-# load average (the machine is shared: a busy neighbour shows here, not only in the latencies).
+# load average (the machine is shared: a busy neighbour shows here, not only in the latencies),
+# connections held in the tarpit.
 : >"$state/rss.tsv"
 echo quiet >"$state/phase"
 (
   while kill -0 "$edge_pid" 2>/dev/null; do
     rss="$(awk '/^VmRSS:/ { print $2 }' "/proc/$edge_pid/status" 2>/dev/null || true)"
     # A scrape slower than 0.5 s is recorded as "?" (the sampler must keep its one-second pace).
-    open="$(curl -s -m 0.5 "http://127.0.0.1:$admin_port/metrics" | awk '$1 == "tollgate_http_open_connections" { print int($2) }' || true)"
-    printf '%s\t%s\t%s\t%s\t%s\n' "$(date +%s)" "$(cat "$state/phase")" "${rss:-0}" "${open:-?}" "$(cut -d' ' -f1 /proc/loadavg)" >>"$state/rss.tsv"
+    metrics="$(curl -s -m 0.5 "http://127.0.0.1:$admin_port/metrics" || true)"
+    open="$(awk '$1 == "tollgate_http_open_connections" { print int($2) }' <<<"$metrics")"
+    held="$(awk '$1 == "tollgate_http_tarpit_connections" { print int($2) }' <<<"$metrics")"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$(date +%s)" "$(cat "$state/phase")" "${rss:-0}" "${open:-?}" "$(cut -d' ' -f1 /proc/loadavg)" "${held:-0}" >>"$state/rss.tsv"
     sleep 1
   done
 ) &
@@ -260,14 +265,15 @@ def rss(phase):
 def load_average(phase):
     values = [float(r[4]) for r in rows if r[1] == phase and len(r) > 4]
     return round(sum(values) / len(values), 1) if values else None
-def open_connections(phase):
-    values = [int(r[3]) for r in rows if r[1] == phase and r[3].isdigit()]
+def open_connections(phase, column=3):
+    values = [int(r[column]) for r in rows if r[1] == phase and len(r) > column and r[column].isdigit()]
     return max(values) if values else None
 before, after = json.load(open(f"{state}/guard-before.json")), json.load(open(f"{state}/guard-after.json"))
 summary = {
     "baseline": run("attack-baseline"), "under_attack": run("attack"),
     "rss": {phase: rss(phase) for phase in ("baseline", "warmup", "attack", "after")},
     "peak_open_connections": {phase: open_connections(phase) for phase in ("baseline", "warmup", "attack")},
+    "peak_tarpit_connections": {phase: open_connections(phase, 5) for phase in ("warmup", "attack")},
     "mean_load_average": {phase: load_average(phase) for phase in ("baseline", "attack")},
     "guard_closures_during_attack": {k: after.get(k, 0) - before.get(k, 0) for k in sorted(after)},
     "attackers": {"modes": {mode: figures for path in sorted(glob.glob(f"{state}/attackers-*.json"))
@@ -284,7 +290,7 @@ print(f"{'genuine':<14}{'requests':>9}{'errors':>8}{'p50 ms':>9}{'p99 ms':>9}{'w
 for name, r in (("baseline", b), ("under attack", a)):
     print(f"{name:<14}{r['requests']:>9}{r['errors']:>8}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['webhook_p99_ms']:>13.1f}{r['max_ms']:>9.1f}")
 print("edge RSS (MiB):", ", ".join(f"{p} {v['min_mib']}-{v['max_mib']}" for p, v in summary["rss"].items() if v))
-print("peak open edge connections:", summary["peak_open_connections"])
+print("peak open edge connections:", summary["peak_open_connections"], "held in the tarpit:", summary["peak_tarpit_connections"])
 print("machine load average (2 cores):", summary["mean_load_average"])
 print("edge-side latency (head parsed to response, by histogram bucket bound):", summary["edge_side_latency"])
 print("kernel during the genuine run under attack:", kernel)
