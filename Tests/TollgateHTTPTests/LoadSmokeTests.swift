@@ -24,6 +24,20 @@ import TollgateTestSupport
             verifier: ProviderLifecycle.googleVerifier(), packageNames: [ProviderLifecycle.googlePackage], signingKey: ProviderLifecycle.googleKey)),
     ]
 
+    /// Runs `scenario` through the fixture's edge with `--verify`, against the test Postgres.
+    static func run(_ scenario: Scenario, against fixture: CheckoutTests.Fixture, simulatorURL: String? = nil, output: URL, logger: Logger,
+                    progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> LoadResults {
+        let postgres = PostgresClient(configuration: PostgresEndpoint(url: TestEnvironment.postgresURL)!.clientConfiguration(poolSize: 2),
+                                      backgroundLogger: logger)
+        let session = LoadSession(scenario: scenario, catalog: fixture.catalog, catalogDirectory: fixture.products.directory, postgres: postgres,
+                                  trustRootsPath: fixture.caPath, verify: true, simulatorURL: simulatorURL, outputDirectory: output.path, logger: logger)
+        return try await withThrowingTaskGroup(of: LoadResults?.self) { group in
+            group.addTask { await postgres.run(); return nil }
+            defer { group.cancelAll() }
+            return try await session.run(progress: progress)
+        }
+    }
+
     @Test func smokeScenarioRunsAndVerifiesClean() async throws {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("loadtests/scenarios/smoke.yaml").path
@@ -36,17 +50,9 @@ import TollgateTestSupport
         logger.logLevel = .warning
         try await CheckoutTests.withCheckout(sources: Self.sources) { fixture in
             scenario.target = fixture.edge.edge
-            let postgres = PostgresClient(configuration: PostgresEndpoint(url: TestEnvironment.postgresURL)!.clientConfiguration(poolSize: 2),
-                                          backgroundLogger: logger)
             let simulatorURL = "http://127.0.0.1:\(fixture.simulator.boundPort.withLockedValue { $0 }!)"
             // Checkout buys from the catalog the edge prices from: the shop's gems_500 is its only item in USD.
-            let session = LoadSession(scenario: scenario, catalog: fixture.catalog, catalogDirectory: fixture.products.directory, postgres: postgres, trustRootsPath: fixture.caPath,
-                                      verify: true, simulatorURL: simulatorURL, outputDirectory: output.path, logger: logger)
-            let results = try await withThrowingTaskGroup(of: LoadResults?.self) { group in
-                group.addTask { await postgres.run(); return nil }
-                defer { group.cancelAll() }
-                return try await session.run { _ in }
-            }
+            let results = try await Self.run(scenario, against: fixture, simulatorURL: simulatorURL, output: output, logger: logger)
             print(results.table)
             #expect(results.passed, "\(results.table)")
             let verification = try #require(results.verification)
@@ -110,15 +116,9 @@ import TollgateTestSupport
         logger.logLevel = .warning
         try await CheckoutTests.withCheckout(sources: Self.sources) { fixture in
             scenario.target = fixture.edge.edge
-            let postgres = PostgresClient(configuration: PostgresEndpoint(url: TestEnvironment.postgresURL)!.clientConfiguration(poolSize: 2),
-                                          backgroundLogger: logger)
-            let session = LoadSession(scenario: scenario, catalog: fixture.catalog, catalogDirectory: fixture.products.directory, postgres: postgres,
-                                      trustRootsPath: fixture.caPath, verify: true, simulatorURL: nil, outputDirectory: output.path, logger: logger)
             let progress = NIOLockedValueBox<[String]>([])
-            let results = try await withThrowingTaskGroup(of: LoadResults?.self) { group in
-                group.addTask { await postgres.run(); return nil }
-                defer { group.cancelAll() }
-                return try await session.run { line in progress.withLockedValue { $0.append(line) } }
+            let results = try await Self.run(scenario, against: fixture, output: output, logger: logger) { line in
+                progress.withLockedValue { $0.append(line) }
             }
             #expect(results.passed, "\(results.table)")
             #expect(progress.withLockedValue { $0 }.contains { $0.hasPrefix("signing 360 requests ahead") }, "one request per planned send time")
