@@ -309,6 +309,9 @@ import TollgateTestSupport
             var held: [TextConnection] = []
             for _ in 0..<3 { held.append(try await RawClient.plain(port: edge.edgePort)) }
             try await held[0].send(String(repeating: "\u{16}", count: 512))
+            // (A connect returns before the edge accepts: wait until all three are held, so that
+            // the next one is the fourth to arrive.)
+            #expect(await GuardCounters.tarpitted(edge, reaching: 3, within: .seconds(3)))
             // The fourth finds the tarpit full: closed at once.
             let overflow = try await RawClient.tcp(port: edge.edgePort)
             let overflowClosedAfter = try #require(await RawClient.closed(overflow, within: .seconds(2)))
@@ -331,12 +334,12 @@ import TollgateTestSupport
             // More than the read budget closes a held connection at once.
             try await held[1].send(String(repeating: "x", count: 20 << 10))
             #expect(await RawClient.closed(held[1].channel, within: .seconds(1)) != nil)
-            // The rest are closed when their hold ends (at most 9 s from their accept), and leave the tarpit.
-            for connection in [held[0], held[2]] {
-                #expect(await RawClient.closed(connection.channel, within: .seconds(9)) != nil)
-            }
-            try await Task.sleep(for: .milliseconds(100))
-            #expect(await GuardCounters.tarpitted(edge) == 0)
+            // One the peer closes leaves the tarpit at once (not at the end of its hold).
+            try await held[2].channel.close()
+            #expect(await GuardCounters.tarpitted(edge, reaching: 1, within: .seconds(1)))
+            // The last is closed when its hold ends (at most 9 s from its accept), and leaves the tarpit.
+            #expect(await RawClient.closed(held[0].channel, within: .seconds(9)) != nil)
+            #expect(await GuardCounters.tarpitted(edge, reaching: 0, within: .seconds(1)))
             let after = try await GuardCounters.read(edge)
             #expect(after["cooling_off", default: 0] - before["cooling_off", default: 0] == 4)
         }
@@ -388,6 +391,16 @@ enum GuardCounters {
             counts[String(line[open.upperBound..<close])] = Int(value)
         }
         return counts
+    }
+
+    /// Whether `tollgate_http_tarpit_connections` shows `count` within `limit` (polled every 50 ms).
+    static func tarpitted(_ edge: EdgeHarness.Running, reaching count: Int, within limit: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if await tarpitted(edge) == count { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return false
     }
 
     /// `tollgate_http_tarpit_connections`: connections the tarpit holds now (nil when not published yet).

@@ -34,11 +34,12 @@ final class Tarpit: Sendable {
     private let spread: @Sendable () -> Double
     private let held = Atomic<Int>(0)
     private let gauge = Gauge(label: "tollgate_http_tarpit_connections")
-    /// The edge's listening channel, once it runs (see ``enter(coolingOffFor:)``).
+    /// The edge's listening channel, once it runs (see ``enter()``).
     private let listener = Mutex<(any Channel)?>(nil)
 
     /// - Parameters:
-    ///   - hold: the longest a connection is held; zero turns the tarpit off (refusals close at once).
+    ///   - hold: how long a connection is held, before `spread` (by default 0.5-1.5x); zero turns
+    ///     the tarpit off (refusals close at once).
     ///   - capacity: the most held at once.
     init(hold: Duration, capacity: Int, spread: @escaping @Sendable () -> Double = { .random(in: 0.5...1.5) }) {
         self.hold = hold
@@ -49,7 +50,7 @@ final class Tarpit: Sendable {
     /// Connections held now.
     var count: Int { held.load(ordering: .relaxed) }
 
-    /// The listener whose accepting ``enter(coolingOffFor:)`` resumes.
+    /// The listener whose accepting ``enter()`` resumes.
     func listening(on channel: any Channel) {
         listener.withLock { $0 = channel }
     }
@@ -110,8 +111,14 @@ final class TarpitHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        // The peer closed its side (the edge's connections allow half-closure, so NIO reports
+        // it instead of closing): nothing left to hold.
+        case ChannelEvent.inputClosed: context.close(promise: nil)
         // The server is stopping: its graceful shutdown must not wait out the holds.
-        if event is ChannelShouldQuiesceEvent { context.close(promise: nil) }
+        case is ChannelShouldQuiesceEvent: context.close(promise: nil)
+        default: break
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
