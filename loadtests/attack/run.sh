@@ -26,6 +26,7 @@
 #   ATTACK_BIN=.build/release loadtests/attack/run.sh use binaries already built there (no build)
 #   ATTACK_IDLE=5000 ATTACK_SLOWLORIS=1000 ATTACK_SLOW_BODY=50 ATTACK_RAPID_RESET=2   the attackers
 #   ATTACK_RATE=200 ATTACK_DURATION=60s               the genuine traffic
+#   ATTACK_WARMUP=120                                 seconds of attack before the genuine run (default 20)
 #   ATTACK_PERF=1                                     perf record the edge under attack (perf.data in the state dir)
 #   ATTACK_NICE=0                                     the attackers' nice level (default 0: as equals of the edge)
 #   ATTACK_CPU_QUOTA=0.5                              the attackers confined to half a core (a cgroup; root)
@@ -57,7 +58,7 @@ attackers=(
 )
 # Attackers start over 10 s; the genuine run starts once all are up and the first idle sockets
 # have been cut (tls_handshake_timeout 5 s), so that it meets the attack at full, steady pressure.
-warmup=20
+warmup="${ATTACK_WARMUP:-20}"
 # On one machine the attackers' own CPU (0.86 of the 2 cores, reconnecting as fast as they are
 # cut) and their connections' kernel work come out of the share of the edge, Postgres, Redis and
 # the load tool, which a real attacker, on its own hosts, does not take. ATTACK_NICE lowers their
