@@ -37,9 +37,10 @@ public final class LoadRunner: Sendable {
 
     /// Runs the scenario; the plan (with its ledger) is returned beside the results.
     public func run() async -> (LoadResults, LoadPlan) {
+        let times = scenario.mode == .open ? Self.sendTimes(of: scenario) : []
         var prepared: [PlannedRequest]?
         if scenario.presign, scenario.mode == .open {
-            let (requests, wallStart) = presign(at: Self.sendTimes(of: scenario))
+            let (requests, wallStart) = presign(at: times)
             // Signed for their planned send times: the clock starts at the time they assumed.
             let wait = wallStart.timeIntervalSinceNow
             if wait > 0 { try? await Task.sleep(for: .milliseconds(Int64(wait * 1000))) }
@@ -52,7 +53,7 @@ public final class LoadRunner: Sendable {
         defer { reporter.cancel() }
         await withDiscardingTaskGroup { group in
             switch scenario.mode {
-            case .open: await openLoop(group: &group, start: start, prepared: prepared)
+            case .open: await openLoop(group: &group, start: start, times: times, prepared: prepared)
             case .closed:
                 for _ in 0..<scenario.clients {
                     group.addTask {
@@ -107,13 +108,12 @@ public final class LoadRunner: Sendable {
         return (requests, wallStart)
     }
 
-    /// Sends each request at its planned time (``sendTimes(of:)``), or the one signed for it
-    /// ahead (`prepared`). When `max_in_flight` requests are outstanding the loop waits, and the
+    /// Sends a request at each of `times` (``sendTimes(of:)``), or the one signed for it ahead
+    /// (`prepared`, one per time). When `max_in_flight` requests are outstanding the loop waits, and the
     /// wait is part of the next requests' latency (nothing is omitted). A request counts as
     /// outstanding from the moment it is queued, not when its task first runs: a generator that
     /// cannot keep up with its own rate then waits here, instead of queueing tasks without bound.
-    func openLoop(group: inout DiscardingTaskGroup, start: ContinuousClock.Instant, prepared: [PlannedRequest]?) async {
-        let times = Self.sendTimes(of: scenario)
+    func openLoop(group: inout DiscardingTaskGroup, start: ContinuousClock.Instant, times: [Duration], prepared: [PlannedRequest]?) async {
         var index = 0
         while index < times.count {
             let now = ContinuousClock.now
