@@ -47,11 +47,8 @@ public struct PayPalSignatureVerifier: Sendable {
         guard !id.isEmpty, id.utf8.count <= 128, !id.contains("|"), let sent = ISO8601Timestamp.parse(time),
               let signature = Base64.decode(signatureText), !signature.isEmpty else { throw .malformedHeader }
         guard abs(sent.timeIntervalSince(now)) <= tolerance else { throw .stale }
-        let certificate = try await certificates.certificate(at: certificateURL, validAt: sent)
         let signed = "\(id)|\(time)|\(webhookID)|\(CRC32.checksum(request.body))"
-        guard certificate.publicKey.isValidSignature(signature, for: Array(signed.utf8), signatureAlgorithm: .sha256WithRSAEncryption) else {
-            throw .signatureMismatch
-        }
+        try await certificates.verify(signature, over: Array(signed.utf8), certificateAt: certificateURL, validAt: sent)
         guard await transmissions.bind(id, to: Array(SHA256.hash(data: request.body)), now: now) else { throw .replayedTransmission }
     }
 
@@ -117,12 +114,20 @@ actor Transmissions {
 /// PayPal's signing certificates, fetched from allow-listed URLs and cached by URL.
 ///
 /// The URL is the sender's choice, so fetching is bounded as well as allow-listed: the path must be
-/// a certificate id (`/v1/notifications/certs/CERT-…`, no query), a certificate is cached once it
-/// verified, at most `maximumNewFetchesPerMinute` URLs not yet cached are fetched in any minute
-/// (beyond that a webhook is answered "unavailable" and PayPal retries it), a fetch in flight is
-/// shared by every webhook waiting on it, and a fetch that does not answer within
-/// `fetchTimeout` fails. A forger sending fresh URLs therefore costs a few requests a minute,
-/// and never evicts the certificate in use.
+/// a certificate id (`/v1/notifications/certs/CERT-…`, no query), a chain is cached once it
+/// verified to a root, at most `maximumNewFetchesPerMinute` URLs not yet cached are fetched in any
+/// minute, a fetch in flight is shared by every webhook waiting on it, and a fetch that does not
+/// answer within `fetchTimeout` fails. A forger sending fresh URLs therefore costs a few requests
+/// a minute. What the forger cannot do:
+/// - evict a certificate in use: a chain a signature verified under is *proven*, and the cache
+///   evicts unproven chains first (a forger's signature proves nothing);
+/// - deny a genuine webhook by spending the budget: when the URL it names cannot be fetched, its
+///   signature is tried under the proven chains (at most ``maximumVerified`` RSA verifications).
+///   The signature is what proves a webhook; the URL only says where the key is, and PayPal names
+///   one key under more than one host.
+/// A genuine webhook is still answered "unavailable" (and retried by PayPal) when its key is in no
+/// proven chain and its URL cannot be fetched: after a restart or a PayPal key rotation, while a
+/// forger spends the budget.
 public actor PayPalCertificates {
     public typealias Fetch = @Sendable (URL) async throws -> [UInt8]
 
@@ -133,6 +138,14 @@ public actor PayPalCertificates {
     static let sandboxCommonName = "messageverificationcerts.sandbox.paypal.com"
     static let maximumVerified = 16
 
+    /// A chain that verified to a root once: its PayPal leaf, and whether a signature has verified
+    /// under it.
+    struct Cached {
+        let chain: [Certificate]
+        let leaf: Certificate
+        var proven: Bool
+    }
+
     private let roots: [Certificate]
     private let hosts: Set<String>
     private let commonName: String
@@ -140,9 +153,10 @@ public actor PayPalCertificates {
     private let fetchTimeout: Duration
     private let maximumNewFetchesPerMinute: Int
     private let now: @Sendable () -> Date
-    /// Chains that verified once, by normalised URL: leaf first.
-    private var verified: [String: [Certificate]] = [:]
-    private var verifiedOrder: [String] = []
+    /// Chains by normalised URL, and their URLs from first to evict to last: unproven chains in
+    /// the order they came, then proven ones by when a signature last verified under them.
+    private var cached: [String: Cached] = [:]
+    private var cachedOrder: [String] = []
     /// Fetches in flight, shared by every webhook naming the same URL.
     private var inFlight: [String: Task<[Certificate]?, Never>] = [:]
     private var recentFetches: [Date] = []
@@ -180,66 +194,108 @@ public actor PayPalCertificates {
         return URL(string: "https://\(host)\(components.path)")
     }
 
-    /// The leaf certificate at `text`, verified to a root at `validAt`.
-    func certificate(at text: String, validAt: Date) async throws(PayPalVerificationFailure) -> Certificate {
+    /// Verifies `signature` (RSA PKCS#1 v1.5, SHA-256) over `message` with the key of the PayPal
+    /// certificate at `text`, which must chain to a root at `validAt`.
+    func verify(_ signature: [UInt8], over message: [UInt8], certificateAt text: String, validAt: Date) async throws(PayPalVerificationFailure) {
         guard let url = Self.allows(text, hosts: hosts) else { throw .certificateURLRefused }
         let key = url.absoluteString
         let chain: [Certificate]
-        if let cached = verified[key] {
-            chain = cached
-        } else {
-            let task: Task<[Certificate]?, Never>
-            if let running = inFlight[key] {
-                task = running
-            } else {
-                let start = now()
-                recentFetches.removeAll { start.timeIntervalSince($0) >= 60 }
-                guard recentFetches.count < maximumNewFetchesPerMinute else { throw .certificateUnavailable }
-                recentFetches.append(start)
-                fetches += 1
-                let fetch = self.fetch, timeout = fetchTimeout
-                task = Task {
-                    guard case .success(let bytes)? = await resultWithin(timeout, { try await fetch(url) }) else { return nil }
-                    return Self.parse(bytes)
-                }
-                inFlight[key] = task
-            }
-            // The task stays in flight until its chain is judged below, so webhooks arriving
-            // meanwhile reuse its answer instead of fetching again.
-            guard let fetched = await task.value else {
-                // Not remembered as a failure: the next webhook may try again (within the budget).
-                forget(key, task)
-                throw .certificateUnavailable
-            }
+        if let entry = cached[key] {
+            chain = entry.chain
+        } else if let fetched = await fetchedChain(url, key) {
             chain = fetched
+        } else {
+            guard await verifiesUnderAProvenChain(signature, message, validAt: validAt) else { throw .certificateUnavailable }
+            return
         }
-        guard let leaf = chain.first(where: { Self.isLeaf($0, commonName: commonName) }) else {
+        guard let leaf = chain.first(where: { Self.isLeaf($0, commonName: commonName) }), await chains(leaf, chain, validAt: validAt) else {
             forget(key, inFlight[key])
             throw .untrustedCertificate
         }
+        remember(key, Cached(chain: chain, leaf: leaf, proven: false))
+        guard Self.isValid(signature, over: message, by: leaf) else { throw .signatureMismatch }
+        prove(key)
+    }
+
+    /// The chain at `url`, fetched within the budget (or by a webhook already fetching it); nil
+    /// when the budget is spent or the fetch fails. A failure is not remembered: the next webhook
+    /// may try again.
+    private func fetchedChain(_ url: URL, _ key: String) async -> [Certificate]? {
+        let task: Task<[Certificate]?, Never>
+        if let running = inFlight[key] {
+            task = running
+        } else {
+            let start = now()
+            recentFetches.removeAll { start.timeIntervalSince($0) >= 60 }
+            guard recentFetches.count < maximumNewFetchesPerMinute else { return nil }
+            recentFetches.append(start)
+            fetches += 1
+            let fetch = self.fetch, timeout = fetchTimeout
+            task = Task {
+                guard case .success(let bytes)? = await resultWithin(timeout, { try await fetch(url) }) else { return nil }
+                return Self.parse(bytes)
+            }
+            inFlight[key] = task
+        }
+        // The task stays in flight until its chain is judged, so webhooks arriving meanwhile
+        // reuse its answer instead of fetching again.
+        guard let chain = await task.value else {
+            forget(key, task)
+            return nil
+        }
+        return chain
+    }
+
+    /// Whether the signature verifies under a proven chain that still chains to a root at
+    /// `validAt` (the most recently proven first). The signature is checked first: it is the
+    /// cheaper test, and it rules out all but one chain.
+    private func verifiesUnderAProvenChain(_ signature: [UInt8], _ message: [UInt8], validAt: Date) async -> Bool {
+        for key in cachedOrder.reversed() {
+            guard let entry = cached[key], entry.proven, Self.isValid(signature, over: message, by: entry.leaf) else { continue }
+            if await chains(entry.leaf, entry.chain, validAt: validAt) {
+                prove(key)
+                return true
+            }
+        }
+        return false
+    }
+
+    private func chains(_ leaf: Certificate, _ chain: [Certificate], validAt: Date) async -> Bool {
         var verifier = Verifier(rootCertificates: CertificateStore(roots)) {
             RFC5280Policy(validationTime: validAt)
         }
-        switch await verifier.validate(leaf: leaf, intermediates: CertificateStore(chain.filter { $0 != leaf })) {
-        case .validCertificate:
-            remember(key, chain)
-            return leaf
-        case .couldNotValidate:
-            forget(key, inFlight[key])
-            throw .untrustedCertificate
+        guard case .validCertificate = await verifier.validate(leaf: leaf, intermediates: CertificateStore(chain.filter { $0 != leaf })) else {
+            return false
         }
+        return true
+    }
+
+    private static func isValid(_ signature: [UInt8], over message: [UInt8], by leaf: Certificate) -> Bool {
+        leaf.publicKey.isValidSignature(signature, for: message, signatureAlgorithm: .sha256WithRSAEncryption)
     }
 
     private func forget(_ key: String, _ task: Task<[Certificate]?, Never>?) {
         if let task, inFlight[key] == task { inFlight[key] = nil }
     }
 
-    private func remember(_ key: String, _ chain: [Certificate]) {
+    /// Caches a chain that verified to a root; when full, the first unproven chain makes room,
+    /// or failing that the least recently proven.
+    private func remember(_ key: String, _ entry: Cached) {
         inFlight[key] = nil
-        guard verified[key] == nil else { return }
-        if verifiedOrder.count >= Self.maximumVerified { verified[verifiedOrder.removeFirst()] = nil }
-        verified[key] = chain
-        verifiedOrder.append(key)
+        guard cached[key] == nil else { return }
+        if cachedOrder.count >= Self.maximumVerified {
+            let evicted = cachedOrder.firstIndex { cached[$0]?.proven == false } ?? 0
+            cached[cachedOrder.remove(at: evicted)] = nil
+        }
+        cached[key] = entry
+        cachedOrder.append(key)
+    }
+
+    /// Marks the chain at `key` proven and last to evict.
+    private func prove(_ key: String) {
+        guard cached[key] != nil, let index = cachedOrder.firstIndex(of: key) else { return }
+        cached[key]?.proven = true
+        if index != cachedOrder.count - 1 { cachedOrder.append(cachedOrder.remove(at: index)) }
     }
 
     /// PayPal's signing certificate: not a CA, and its subject's common name is PayPal's

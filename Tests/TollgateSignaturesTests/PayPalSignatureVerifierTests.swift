@@ -44,13 +44,15 @@ import X509
     final class PayPal: Sendable {
         let served = NIOLockedValueBox<[UInt8]>([])
         let asked = NIOLockedValueBox<[String]>([])
+        /// The certificate cache's clock (its fetch budget is per minute).
+        let clock = NIOLockedValueBox(PayPalSignatureVerifierTests.now)
         let certificates: PayPalCertificates
         let verifier: PayPalSignatureVerifier
 
         init(serving chain: Chain, trusting root: [UInt8]? = nil, fetchTakes: Duration = .milliseconds(20), fetchTimeout: Duration = .seconds(10)) throws {
             served.withLockedValue { $0 = Array(chain.pem.utf8) }
-            let served = self.served, asked = self.asked
-            certificates = try PayPalCertificates(roots: [root ?? chain.rootDER], fetchTimeout: fetchTimeout) { url in
+            let served = self.served, asked = self.asked, clock = self.clock
+            certificates = try PayPalCertificates(roots: [root ?? chain.rootDER], fetchTimeout: fetchTimeout, now: { clock.withLockedValue { $0 } }) { url in
                 asked.withLockedValue { $0.append(url.absoluteString) }
                 try await Task.sleep(for: fetchTakes)  // a network's worth: concurrent webhooks overlap the fetch
                 return served.withLockedValue { $0 }
@@ -196,6 +198,62 @@ import X509
         #expect(fetches <= 10, "at most ten new URLs a minute: \(fetches)")
         #expect(await paypal.failure(try chain.headers(Self.body), Self.body) == nil, "the genuine certificate is still cached")
         #expect(paypal.asked.withLockedValue { $0 }.filter { $0 == Self.certificateURL }.count == 1)
+    }
+
+    /// The verify-paypal fuzzer's find: forged URLs, a few a minute for minutes on end, filled the
+    /// cache with chains PayPal does serve and evicted the one in use; its next webhook then found
+    /// the fetch budget spent. A chain a signature verified under is evicted last.
+    @Test func forgedURLsMinuteAfterMinuteNeverEvictTheCertificateInUse() async throws {
+        let chain = try Chain(), forger = try Chain()
+        let paypal = try PayPal(serving: chain, fetchTakes: .zero)
+        #expect(await paypal.failure(try chain.headers(Self.body), Self.body) == nil)
+        for minute in 1...4 {
+            paypal.clock.withLockedValue { $0 = Self.now.addingTimeInterval(Double(minute) * 61) }
+            for index in 0..<12 {
+                let url = "https://api.paypal.com/v1/notifications/certs/CERT-forged-\(minute)-\(index)"
+                #expect(await paypal.failure(try forger.headers(Self.body, url: url), Self.body) != nil)
+            }
+        }
+        #expect(await paypal.certificates.fetches == 41, "ten forged URLs fetched a minute, each cached, beyond the cache's 16")
+        let headers = try chain.headers(Self.body, id: "5b2f7a10-8b0d-11e4-9191-a5f7e5d2b5e4")
+        #expect(await paypal.failure(headers, Self.body) == nil, "the genuine certificate is still cached")
+        #expect(paypal.asked.withLockedValue { $0 }.filter { $0 == Self.certificateURL }.count == 1)
+    }
+
+    /// With the budget spent, a genuine webhook naming a URL not cached (the same key under
+    /// PayPal's other host) verifies under the chain already proven; a forged one does not.
+    @Test func withTheBudgetSpentAGenuineSignatureVerifiesUnderAProvenChain() async throws {
+        let chain = try Chain(), forger = try Chain()
+        let paypal = try PayPal(serving: chain, fetchTakes: .zero)
+        #expect(await paypal.failure(try chain.headers(Self.body), Self.body) == nil)
+        for index in 0..<12 {
+            let url = "https://api.paypal.com/v1/notifications/certs/CERT-forged-\(index)"
+            #expect(await paypal.failure(try forger.headers(Self.body, url: url), Self.body) != nil)
+        }
+        #expect(await paypal.certificates.fetches == 10)
+        let otherHost = "https://api-m.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-1d93a270"
+        #expect(await paypal.failure(try chain.headers(Self.body, id: "6c3f7a10-8b0d-11e4-9191-a5f7e5d2b5e4", url: otherHost), Self.body) == nil)
+        let forged = try forger.headers(Self.body, id: "7d4f7a10-8b0d-11e4-9191-a5f7e5d2b5e4", url: otherHost)
+        #expect(await paypal.failure(forged, Self.body) == .certificateUnavailable, "a forged signature matches no proven chain")
+        #expect(!paypal.asked.withLockedValue { $0 }.contains(otherHost), "nothing fetched past the budget")
+        #expect(await paypal.certificates.fetches == 10)
+    }
+
+    /// The proven chain must still chain to a root at the transmission time: a signature made by a
+    /// key whose certificate has expired does not verify through the fallback.
+    @Test func aProvenChainExpiredAtTheTransmissionTimeIsNotUsed() async throws {
+        let chain = try Chain(validity: Date(timeIntervalSince1970: 1_700_000_000)...Self.now.addingTimeInterval(100))
+        let forger = try Chain()
+        let paypal = try PayPal(serving: chain, fetchTakes: .zero)
+        #expect(await paypal.failure(try chain.headers(Self.body), Self.body) == nil)
+        for index in 0..<10 {
+            let url = "https://api.paypal.com/v1/notifications/certs/CERT-forged-\(index)"
+            #expect(await paypal.failure(try forger.headers(Self.body, url: url), Self.body) != nil)
+        }
+        let later = Self.now.addingTimeInterval(200)
+        let otherHost = "https://api-m.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-1d93a270"
+        let headers = try chain.headers(Self.body, id: "8e5f7a10-8b0d-11e4-9191-a5f7e5d2b5e4", time: ISO8601Timestamp.format(later), url: otherHost)
+        #expect(await paypal.failure(headers, Self.body, now: later) == .certificateUnavailable)
     }
 
     @Test func aFetchThatNeverAnswersFailsAtItsDeadline() async throws {
