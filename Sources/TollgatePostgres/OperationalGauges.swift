@@ -99,7 +99,8 @@ public final class OperationalGauges: Service, Sendable {
         try await PostgresMetrics.measure("operational_gauges") {
             try await client.withConnection { connection in
                 var snapshot = Snapshot()
-                // Both filters match partial indexes (payment_events_waiting, orders_needs_review).
+                // Each read answered from a partial index: payment_events_waiting_since (index-only:
+                // it holds received_at), orders_needs_review.
                 let waiting = try await connection.checkedQuery("""
                     SELECT tenant, outcome, count(*), EXTRACT(EPOCH FROM now() - min(received_at))::float8
                     FROM payment_events WHERE outcome IN ('deferred', 'pending') GROUP BY tenant, outcome
