@@ -66,9 +66,13 @@ fuzz-smoke:
 	@scripts/fuzz.sh build
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh smoke $(TARGET)
 
+# The tests' temporary files (and those of the edges they start) go to one scratch directory,
+# removed at the end: tests that stop early leave nothing behind in /tmp.
 test: certs ops-test
 	@scripts/services.sh up test $(TEST_PG_PORT) $(TEST_REDIS_PORT) $(TEST_REDIS_TLS_PORT)
-	@trap 'scripts/services.sh down test' EXIT; \
+	@scratch="$$(mktemp -d -t tollgate-tests.XXXXXX)"; \
+	trap 'scripts/services.sh down test; rm -rf "$$scratch"' EXIT; \
+	export TMPDIR="$$scratch"; \
 	export TOLLGATE_TEST_POSTGRES_URL="$${TOLLGATE_POSTGRES_URL:-postgres://tollgate@127.0.0.1:$(TEST_PG_PORT)/tollgate}"; \
 	export TOLLGATE_TEST_REDIS_URL="$${TOLLGATE_REDIS_URL:-redis://127.0.0.1:$(TEST_REDIS_PORT)/0}"; \
 	test_ca="$(CURDIR)/.tollgate/test/tls/ca.pem"; \
