@@ -60,6 +60,15 @@ import X509
             verifier = PayPalSignatureVerifier(webhookID: PayPalSignatureVerifierTests.webhookID, certificates: certificates)
         }
 
+        /// A forger's webhooks naming `count` fresh certificate URLs (`CERT-forged-<tag><n>`, each
+        /// served PayPal's chain): each costs a fetch within the budget, and none verifies.
+        func refuseForged(_ count: Int, from forger: Chain, tag: String = "") async throws {
+            for index in 0..<count {
+                let url = "https://api.paypal.com/v1/notifications/certs/CERT-forged-\(tag)\(index)"
+                #expect(await failure(try forger.headers(PayPalSignatureVerifierTests.body, url: url), PayPalSignatureVerifierTests.body) != nil)
+            }
+        }
+
         func failure(_ headers: [(name: String, value: String)], _ body: [UInt8], now: Date = PayPalSignatureVerifierTests.now) async -> PayPalVerificationFailure? {
             do throws(PayPalVerificationFailure) {
                 try await verifier.verify(SignedRequest(headers: headers, body: body), now: now)
@@ -190,10 +199,7 @@ import X509
         let chain = try Chain(), forger = try Chain()
         let paypal = try PayPal(serving: chain, fetchTakes: .zero)
         #expect(await paypal.failure(try chain.headers(Self.body), Self.body) == nil)
-        for index in 0..<40 {
-            let url = "https://api.paypal.com/v1/notifications/certs/CERT-forged-\(index)"
-            #expect(await paypal.failure(try forger.headers(Self.body, url: url), Self.body) != nil)
-        }
+        try await paypal.refuseForged(40, from: forger)
         let fetches = await paypal.certificates.fetches
         #expect(fetches <= 10, "at most ten new URLs a minute: \(fetches)")
         #expect(await paypal.failure(try chain.headers(Self.body), Self.body) == nil, "the genuine certificate is still cached")
@@ -209,10 +215,7 @@ import X509
         #expect(await paypal.failure(try chain.headers(Self.body), Self.body) == nil)
         for minute in 1...4 {
             paypal.clock.withLockedValue { $0 = Self.now.addingTimeInterval(Double(minute) * 61) }
-            for index in 0..<12 {
-                let url = "https://api.paypal.com/v1/notifications/certs/CERT-forged-\(minute)-\(index)"
-                #expect(await paypal.failure(try forger.headers(Self.body, url: url), Self.body) != nil)
-            }
+            try await paypal.refuseForged(12, from: forger, tag: "\(minute)-")
         }
         #expect(await paypal.certificates.fetches == 41, "ten forged URLs fetched a minute, each cached, beyond the cache's 16")
         let headers = try chain.headers(Self.body, id: "5b2f7a10-8b0d-11e4-9191-a5f7e5d2b5e4")
@@ -226,10 +229,7 @@ import X509
         let chain = try Chain(), forger = try Chain()
         let paypal = try PayPal(serving: chain, fetchTakes: .zero)
         #expect(await paypal.failure(try chain.headers(Self.body), Self.body) == nil)
-        for index in 0..<12 {
-            let url = "https://api.paypal.com/v1/notifications/certs/CERT-forged-\(index)"
-            #expect(await paypal.failure(try forger.headers(Self.body, url: url), Self.body) != nil)
-        }
+        try await paypal.refuseForged(12, from: forger)
         #expect(await paypal.certificates.fetches == 10)
         let otherHost = "https://api-m.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-1d93a270"
         #expect(await paypal.failure(try chain.headers(Self.body, id: "6c3f7a10-8b0d-11e4-9191-a5f7e5d2b5e4", url: otherHost), Self.body) == nil)
@@ -246,10 +246,7 @@ import X509
         let forger = try Chain()
         let paypal = try PayPal(serving: chain, fetchTakes: .zero)
         #expect(await paypal.failure(try chain.headers(Self.body), Self.body) == nil)
-        for index in 0..<10 {
-            let url = "https://api.paypal.com/v1/notifications/certs/CERT-forged-\(index)"
-            #expect(await paypal.failure(try forger.headers(Self.body, url: url), Self.body) != nil)
-        }
+        try await paypal.refuseForged(10, from: forger)
         let later = Self.now.addingTimeInterval(200)
         let otherHost = "https://api-m.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-1d93a270"
         let headers = try chain.headers(Self.body, id: "8e5f7a10-8b0d-11e4-9191-a5f7e5d2b5e4", time: ISO8601Timestamp.format(later), url: otherHost)
