@@ -367,19 +367,8 @@ struct TenantFileParser {
         }
         let roots = parseRootCertificates(settings, node: node, name: name, path: path,
                                           what: "the roots App Store chains end in (Apple Root CA - G3, from apple.com/certificateauthority)")
-        var identity: AppleSigningIdentity?
-        if let (identityNode, pem) = developmentSigningMaterial(settings, "signing_identity", name: name, path: path, development: development,
-                                                                  signer: "Apple signs production callbacks") {
-            do {
-                let parsed = try AppleSigningIdentity(pem: pem.exposedValue)
-                if !roots.isEmpty, !roots.contains(parsed.rootDER) {
-                    issue(identityNode, path, "source '\(name)': signing_identity's chain does not end in any of root_certificates, so the edge would refuse what it signs")
-                }
-                identity = parsed
-            } catch {
-                issue(identityNode, path, "source '\(name)' signing_identity: \(error)")
-            }
-        }
+        let identity = parseSigningIdentity(settings, name: name, path: path, development: development, signer: "Apple signs production callbacks",
+                                            roots: roots, parse: AppleSigningIdentity.init(pem:), root: \.rootDER)
         guard issues.count == issuesBefore, let environment else { return nil }
         guard let verifier = try? AppleSignedDataVerifier(rootCertificates: roots, bundleID: bundleID, environment: environment) else {
             issue(settings["root_certificates"] ?? node, path, "source '\(name)': the root certificates cannot be used to verify chains")
@@ -475,19 +464,8 @@ struct TenantFileParser {
         }
         let roots = parseRootCertificates(settings, node: node, name: name, path: path,
                                           what: "the roots PayPal's certificate chains to (DigiCert's, as PayPal's SDKs name it)")
-        var identity: PayPalSigningIdentity?
-        if let (identityNode, pem) = developmentSigningMaterial(settings, "signing_identity", name: name, path: path, development: development,
-                                                                  signer: "PayPal signs production webhooks") {
-            do {
-                let parsed = try PayPalSigningIdentity(pem: pem.exposedValue)
-                if !roots.isEmpty, !roots.contains(parsed.rootDER) {
-                    issue(identityNode, path, "source '\(name)': signing_identity's chain does not end in any of root_certificates, so the edge would refuse what it signs")
-                }
-                identity = parsed
-            } catch {
-                issue(identityNode, path, "source '\(name)' signing_identity: \(error)")
-            }
-        }
+        let identity = parseSigningIdentity(settings, name: name, path: path, development: development, signer: "PayPal signs production webhooks",
+                                            roots: roots, parse: PayPalSigningIdentity.init(pem:), root: \.rootDER)
         guard issues.count == issuesBefore else { return nil }
         // A development identity is what "PayPal" serves here; otherwise PayPal's host, over https.
         let fetch: PayPalCertificates.Fetch = if let served = identity.map({ Array($0.certificatesPEM.utf8) }) {
@@ -519,6 +497,25 @@ struct TenantFileParser {
             }
         }
         return roots
+    }
+
+    /// A development source's `signing_identity`: a key and the chain it signs under, as Apple or
+    /// PayPal hold theirs (`parse` reads it, `root` is its chain's last certificate). The chain
+    /// must end in one of `roots`, or the edge would refuse everything trigger and load sign.
+    mutating func parseSigningIdentity<Identity>(_ settings: Node.Mapping, name: String, path: String, development: Bool, signer: String,
+                                                 roots: [[UInt8]], parse: (String) throws -> Identity, root: (Identity) -> [UInt8]) -> Identity? {
+        guard let (node, pem) = developmentSigningMaterial(settings, "signing_identity", name: name, path: path, development: development,
+                                                           signer: signer) else { return nil }
+        do {
+            let identity = try parse(pem.exposedValue)
+            if !roots.isEmpty, !roots.contains(root(identity)) {
+                issue(node, path, "source '\(name)': signing_identity's chain does not end in any of root_certificates, so the edge would refuse what it signs")
+            }
+            return identity
+        } catch {
+            issue(node, path, "source '\(name)' signing_identity: \(error)")
+            return nil
+        }
     }
 
     /// A development-only setting of signing material (`key`, a secret reference): refused with
