@@ -345,6 +345,33 @@ import TollgateTestSupport
         }
     }
 
+    /// A connection that takes the last `max_connections` slot and is then held gives the slot
+    /// back at once. Hummingbird stops accepting at the count it saw on accept, which included the
+    /// connection before the tarpit took it; unless the tarpit asks the listener to accept again,
+    /// the next connection waits in the backlog until some connection closes (here a hold: 10-30 s).
+    @Test func aHeldConnectionThatTookTheLastSlotGivesItBackAtOnce() async throws {
+        let certificates = try await TestCertificates.make()
+        try await EdgeHarness.withServer(certificates: certificates, configure: {
+            $0.server.maxConnections = 2
+            $0.server.connectionGuard.tarpitHold = .seconds(20)
+        }) { edge in
+            try await RawClient.rapidReset(port: edge.edgePort, caPath: certificates.caPath)  // 127.0.0.1 cools off
+            let request = "GET /healthz HTTP/1.1\r\nHost: edge\r\n\r\n"
+            let first = try await RawClient.tls(port: edge.edgePort, caPath: certificates.caPath, from: "127.0.0.2")
+            try await first.send(request)
+            #expect(try await first.received(containing: "ok", within: .seconds(2)).hasPrefix("HTTP/1.1 200"))
+            // The cooling-off address takes the second slot, and is held.
+            let held = try await RawClient.plain(port: edge.edgePort)
+            #expect(await GuardCounters.tarpitted(edge, reaching: 1, within: .seconds(3)))
+            let second = try await RawClient.tls(port: edge.edgePort, caPath: certificates.caPath, from: "127.0.0.2")
+            // Not awaited: the write completes only after the TLS handshake, which needs the accept.
+            second.channel.writeAndFlush(second.channel.allocator.buffer(string: request), promise: nil)
+            #expect(try await second.received(containing: "ok", within: .seconds(3)).hasPrefix("HTTP/1.1 200"))
+            #expect(first.channel.isActive && held.channel.isActive, "served while both still hold their sockets")
+            for connection in [first, second, held] { try await connection.channel.close() }
+        }
+    }
+
     @Test func http2StreamsShareOneBodyBudgetPerConnection() async throws {
         let certificates = try await TestCertificates.make()
         try await EdgeHarness.withServer(certificates: certificates, bodyLimit: 32 << 10, configure: {
