@@ -6,7 +6,8 @@ import X509
 
 /// Verifies a PayPal webhook as PayPal specifies it (PROVIDERS.md, "PayPal"): RSA PKCS#1 v1.5 with
 /// SHA-256 over `<transmission id>|<transmission time>|<webhook id>|<crc32 of the body>`, with the
-/// key of the certificate at `PAYPAL-CERT-URL`.
+/// key of the certificate at `PAYPAL-CERT-URL` (or, when that URL cannot be fetched, of a PayPal
+/// certificate an earlier webhook was verified with: ``PayPalCertificates``).
 ///
 /// The certificate URL comes from the request, so it is where a forger would point to a
 /// certificate of their own (and the fetch itself is an SSRF). It is used only when it is https
@@ -67,7 +68,8 @@ public enum PayPalVerificationFailure: String, Error, Sendable, CaseIterable {
     case stale
     /// The certificate URL is not https on an allow-listed PayPal host: refused without a request.
     case certificateURLRefused = "certificate_url_refused"
-    /// The certificate could not be fetched or parsed (retried on the next webhook).
+    /// The certificate could not be fetched or parsed, and no certificate already proven verifies
+    /// the signature (retried on the next webhook).
     case certificateUnavailable = "certificate_unavailable"
     /// The certificate does not chain to a configured root, or names no PayPal host.
     case untrustedCertificate = "untrusted_certificate"
@@ -153,8 +155,8 @@ public actor PayPalCertificates {
     private let fetchTimeout: Duration
     private let maximumNewFetchesPerMinute: Int
     private let now: @Sendable () -> Date
-    /// Chains by normalised URL, and their URLs from first to evict to last: unproven chains in
-    /// the order they came, then proven ones by when a signature last verified under them.
+    /// Chains by normalised URL, and their URLs in the order they were cached or last proven:
+    /// eviction takes the first unproven one, or failing that the first.
     private var cached: [String: Cached] = [:]
     private var cachedOrder: [String] = []
     /// Fetches in flight, shared by every webhook naming the same URL.
@@ -162,6 +164,8 @@ public actor PayPalCertificates {
     private var recentFetches: [Date] = []
     /// How many fetches were made (for tests and metrics).
     public private(set) var fetches = 0
+    /// The URLs cached now, first to evict first (for tests).
+    var cachedURLs: [String] { cachedOrder }
 
     /// - Parameters:
     ///   - roots: DER certificates a PayPal certificate must chain to (DigiCert's, in production).
@@ -195,32 +199,59 @@ public actor PayPalCertificates {
     }
 
     /// Verifies `signature` (RSA PKCS#1 v1.5, SHA-256) over `message` with the key of the PayPal
-    /// certificate at `text`, which must chain to a root at `validAt`.
-    func verify(_ signature: [UInt8], over message: [UInt8], certificateAt text: String, validAt: Date) async throws(PayPalVerificationFailure) {
-        guard let url = Self.allows(text, hosts: hosts) else { throw .certificateURLRefused }
-        let key = url.absoluteString
-        let chain: [Certificate]
-        if let entry = cached[key] {
-            chain = entry.chain
-        } else if let fetched = await fetchedChain(url, key) {
-            chain = fetched
-        } else {
-            guard await verifiesUnderAProvenChain(signature, message, validAt: validAt) else { throw .certificateUnavailable }
-            return
+    /// certificate at `text`, which must chain to a root at `validAt`; or, when that URL cannot be
+    /// fetched, with the key of a proven chain that does. Signatures and chains are checked off
+    /// the actor: only the cache's bookkeeping waits its turn.
+    nonisolated func verify(_ signature: [UInt8], over message: [UInt8], certificateAt text: String, validAt: Date) async throws(PayPalVerificationFailure) {
+        switch try await certificate(at: text, validAt: validAt) {
+        case .named(let key, let leaf):
+            guard Self.isValid(signature, over: message, by: leaf) else { throw .signatureMismatch }
+            await prove(key, leaf)
+        case .unavailable(let proven):
+            // The signature first: it is the cheaper test, and it rules out every chain of
+            // another key.
+            for entry in proven where Self.isValid(signature, over: message, by: entry.leaf) {
+                if await Self.chains(entry.leaf, entry.chain, to: roots, at: validAt) {
+                    await prove(entry.key, entry.leaf)
+                    return
+                }
+            }
+            throw .certificateUnavailable
         }
-        guard let leaf = chain.first(where: { Self.isLeaf($0, commonName: commonName) }), await chains(leaf, chain, validAt: validAt) else {
-            forget(key, inFlight[key])
-            throw .untrustedCertificate
-        }
-        remember(key, Cached(chain: chain, leaf: leaf, proven: false))
-        guard Self.isValid(signature, over: message, by: leaf) else { throw .signatureMismatch }
-        prove(key)
     }
 
-    /// The chain at `url`, fetched within the budget (or by a webhook already fetching it); nil
-    /// when the budget is spent or the fetch fails. A failure is not remembered: the next webhook
-    /// may try again.
-    private func fetchedChain(_ url: URL, _ key: String) async -> [Certificate]? {
+    /// What a webhook's signature is checked with (``certificate(at:validAt:)``).
+    enum Lookup {
+        /// The PayPal leaf at the URL the webhook names, chained to a root at the transmission time.
+        case named(key: String, leaf: Certificate)
+        /// The URL could not be fetched: the proven chains, most recently proven first.
+        case unavailable(proven: [(key: String, leaf: Certificate, chain: [Certificate])])
+    }
+
+    private func certificate(at text: String, validAt: Date) async throws(PayPalVerificationFailure) -> Lookup {
+        guard let url = Self.allows(text, hosts: hosts) else { throw .certificateURLRefused }
+        let key = url.absoluteString
+        if let entry = cached[key] {
+            guard await Self.chains(entry.leaf, entry.chain, to: roots, at: validAt) else { throw .untrustedCertificate }
+            return .named(key: key, leaf: entry.leaf)
+        }
+        guard let (chain, task) = await fetchedChain(url, key) else {
+            return .unavailable(proven: cachedOrder.reversed().compactMap { key in
+                cached[key].flatMap { $0.proven ? (key, $0.leaf, $0.chain) : nil }
+            })
+        }
+        // The task stayed in flight until here, so webhooks arriving meanwhile reused its answer.
+        defer { forget(key, task) }
+        guard let leaf = chain.first(where: { Self.isLeaf($0, commonName: commonName) }),
+              await Self.chains(leaf, chain, to: roots, at: validAt) else { throw .untrustedCertificate }
+        remember(key, Cached(chain: chain, leaf: leaf, proven: false))
+        return .named(key: key, leaf: leaf)
+    }
+
+    /// The chain at `url` and the fetch that got it (its own, or one already in flight), within
+    /// the budget; nil when the budget is spent or the fetch fails. A failure is not remembered:
+    /// the next webhook may try again.
+    private func fetchedChain(_ url: URL, _ key: String) async -> ([Certificate], Task<[Certificate]?, Never>)? {
         let task: Task<[Certificate]?, Never>
         if let running = inFlight[key] {
             task = running
@@ -237,30 +268,14 @@ public actor PayPalCertificates {
             }
             inFlight[key] = task
         }
-        // The task stays in flight until its chain is judged, so webhooks arriving meanwhile
-        // reuse its answer instead of fetching again.
         guard let chain = await task.value else {
             forget(key, task)
             return nil
         }
-        return chain
+        return (chain, task)
     }
 
-    /// Whether the signature verifies under a proven chain that still chains to a root at
-    /// `validAt` (the most recently proven first). The signature is checked first: it is the
-    /// cheaper test, and it rules out all but one chain.
-    private func verifiesUnderAProvenChain(_ signature: [UInt8], _ message: [UInt8], validAt: Date) async -> Bool {
-        for key in cachedOrder.reversed() {
-            guard let entry = cached[key], entry.proven, Self.isValid(signature, over: message, by: entry.leaf) else { continue }
-            if await chains(entry.leaf, entry.chain, validAt: validAt) {
-                prove(key)
-                return true
-            }
-        }
-        return false
-    }
-
-    private func chains(_ leaf: Certificate, _ chain: [Certificate], validAt: Date) async -> Bool {
+    private static func chains(_ leaf: Certificate, _ chain: [Certificate], to roots: [Certificate], at validAt: Date) async -> Bool {
         var verifier = Verifier(rootCertificates: CertificateStore(roots)) {
             RFC5280Policy(validationTime: validAt)
         }
@@ -274,14 +289,14 @@ public actor PayPalCertificates {
         leaf.publicKey.isValidSignature(signature, for: message, signatureAlgorithm: .sha256WithRSAEncryption)
     }
 
-    private func forget(_ key: String, _ task: Task<[Certificate]?, Never>?) {
-        if let task, inFlight[key] == task { inFlight[key] = nil }
+    private func forget(_ key: String, _ task: Task<[Certificate]?, Never>) {
+        if inFlight[key] == task { inFlight[key] = nil }
     }
 
-    /// Caches a chain that verified to a root; when full, the first unproven chain makes room,
-    /// or failing that the least recently proven.
+    /// Caches a chain that verified to a root, unless one is cached under `key` already; when
+    /// full, the first unproven chain in ``cachedOrder`` makes room, or failing that the least
+    /// recently proven.
     private func remember(_ key: String, _ entry: Cached) {
-        inFlight[key] = nil
         guard cached[key] == nil else { return }
         if cachedOrder.count >= Self.maximumVerified {
             let evicted = cachedOrder.firstIndex { cached[$0]?.proven == false } ?? 0
@@ -291,11 +306,16 @@ public actor PayPalCertificates {
         cachedOrder.append(key)
     }
 
-    /// Marks the chain at `key` proven and last to evict.
-    private func prove(_ key: String) {
-        guard cached[key] != nil, let index = cachedOrder.firstIndex(of: key) else { return }
+    /// Marks the chain at `key` proven and last to evict, if it still holds `leaf` (the cache may
+    /// have changed while the signature was checked). One proven slot per certificate: the same
+    /// leaf proven under another URL (PayPal's other host, or a transmission replayed under fresh
+    /// URLs) gives its slot up, so URLs of one key cannot crowd out another key.
+    private func prove(_ key: String, _ leaf: Certificate) {
+        guard cached[key]?.leaf == leaf else { return }
         cached[key]?.proven = true
-        if index != cachedOrder.count - 1 { cachedOrder.append(cachedOrder.remove(at: index)) }
+        for other in cachedOrder where other != key && cached[other]?.leaf == leaf { cached[other] = nil }
+        cachedOrder.removeAll { $0 == key || cached[$0] == nil }
+        cachedOrder.append(key)
     }
 
     /// PayPal's signing certificate: not a CA, and its subject's common name is PayPal's

@@ -239,6 +239,37 @@ import X509
         #expect(await paypal.certificates.fetches == 10)
     }
 
+    /// PayPal not answering for a URL not cached yet: a genuine signature verifies under the chain
+    /// already proven, a forged one does not.
+    @Test func whenPayPalCannotServeAURLAGenuineSignatureVerifiesUnderAProvenChain() async throws {
+        let chain = try Chain(), forger = try Chain()
+        let paypal = try PayPal(serving: chain, fetchTakes: .zero)
+        #expect(await paypal.failure(try chain.headers(Self.body), Self.body) == nil)
+        paypal.served.withLockedValue { $0 = Array("<html>503</html>".utf8) }
+        let otherHost = "https://api-m.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-1d93a270"
+        #expect(await paypal.failure(try chain.headers(Self.body, id: "9f6f7a10-8b0d-11e4-9191-a5f7e5d2b5e4", url: otherHost), Self.body) == nil)
+        let forged = try forger.headers(Self.body, id: "a07f7a10-8b0d-11e4-9191-a5f7e5d2b5e4", url: otherHost)
+        #expect(await paypal.failure(forged, Self.body) == .certificateUnavailable)
+        #expect(await paypal.certificates.fetches == 3, "each webhook naming the URL tried it once")
+    }
+
+    /// One certificate proven under many URLs (a genuine transmission replayed under fresh URLs,
+    /// each of which PayPal would serve here) keeps one slot: URLs of one key cannot crowd the
+    /// cache and push out another key's chain.
+    @Test func oneCertificateProvenUnderManyURLsKeepsOneSlot() async throws {
+        let chain = try Chain()
+        let paypal = try PayPal(serving: chain, fetchTakes: .zero)
+        for minute in 0..<2 {
+            paypal.clock.withLockedValue { $0 = Self.now.addingTimeInterval(Double(minute) * 61) }
+            for index in 0..<10 {
+                let url = "https://api.paypal.com/v1/notifications/certs/CERT-replayed-\(minute)-\(index)"
+                #expect(await paypal.failure(try chain.headers(Self.body, url: url), Self.body) == nil, "a duplicate, verified")
+            }
+        }
+        #expect(await paypal.certificates.fetches == 20)
+        #expect(await paypal.certificates.cachedURLs == ["https://api.paypal.com/v1/notifications/certs/CERT-replayed-1-9"])
+    }
+
     /// The proven chain must still chain to a root at the transmission time: a signature made by a
     /// key whose certificate has expired does not verify through the fallback.
     @Test func aProvenChainExpiredAtTheTransmissionTimeIsNotUsed() async throws {
