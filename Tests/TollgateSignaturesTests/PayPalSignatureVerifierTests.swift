@@ -49,10 +49,10 @@ import X509
         let certificates: PayPalCertificates
         let verifier: PayPalSignatureVerifier
 
-        init(serving chain: Chain, trusting root: [UInt8]? = nil, fetchTakes: Duration = .milliseconds(20), fetchTimeout: Duration = .seconds(10)) throws {
+        init(serving chain: Chain, trusting roots: [[UInt8]]? = nil, fetchTakes: Duration = .milliseconds(20), fetchTimeout: Duration = .seconds(10)) throws {
             served.withLockedValue { $0 = Array(chain.pem.utf8) }
             let served = self.served, asked = self.asked, clock = self.clock
-            certificates = try PayPalCertificates(roots: [root ?? chain.rootDER], fetchTimeout: fetchTimeout, now: { clock.withLockedValue { $0 } }) { url in
+            certificates = try PayPalCertificates(roots: roots ?? [chain.rootDER], fetchTimeout: fetchTimeout, now: { clock.withLockedValue { $0 } }) { url in
                 asked.withLockedValue { $0.append(url.absoluteString) }
                 try await Task.sleep(for: fetchTakes)  // a network's worth: concurrent webhooks overlap the fetch
                 return served.withLockedValue { $0 }
@@ -167,7 +167,7 @@ import X509
 
     @Test func aCertificateNotChainingToTheRootOrNotPayPalsIsRefused() async throws {
         let chain = try Chain(), stranger = try Chain()
-        let paypal = try PayPal(serving: chain, trusting: stranger.rootDER)
+        let paypal = try PayPal(serving: chain, trusting: [stranger.rootDER])
         #expect(await paypal.failure(try chain.headers(Self.body), Self.body) == .untrustedCertificate)
         // Under the same root, but not PayPal's message-verification certificate.
         for name in ["paypal.com.evil.example", "www.paypal.com", "messageverificationcerts.sandbox.paypal.com"] {
@@ -251,6 +251,24 @@ import X509
         let forged = try forger.headers(Self.body, id: "a07f7a10-8b0d-11e4-9191-a5f7e5d2b5e4", url: otherHost)
         #expect(await paypal.failure(forged, Self.body) == .certificateUnavailable)
         #expect(await paypal.certificates.fetches == 3, "each webhook naming the URL tried it once")
+    }
+
+    /// Two keys proven (PayPal's current one and, mid-rotation, its next): with the budget spent,
+    /// a signature by either verifies through the fallback, not only by the last proven.
+    @Test func withTwoKeysProvenEitherVerifiesThroughTheFallback() async throws {
+        let current = try Chain(), next = try Chain(), forger = try Chain()
+        let paypal = try PayPal(serving: current, trusting: [current.rootDER, next.rootDER], fetchTakes: .zero)
+        #expect(await paypal.failure(try current.headers(Self.body), Self.body) == nil)
+        paypal.served.withLockedValue { $0 = Array(next.pem.utf8) }
+        let nextURL = "https://api.paypal.com/v1/notifications/certs/CERT-2a7f3c10-next"
+        #expect(await paypal.failure(try next.headers(Self.body, id: "b17f7a10-8b0d-11e4-9191-a5f7e5d2b5e4", url: nextURL), Self.body) == nil)
+        try await paypal.refuseForged(8, from: forger)
+        #expect(await paypal.certificates.fetches == 10, "the budget spent")
+        let otherHost = "https://api-m.paypal.com/v1/notifications/certs/CERT-2a7f3c10-next"
+        for (signer, id) in [(current, "c28f7a10-8b0d-11e4-9191-a5f7e5d2b5e4"), (next, "d39f7a10-8b0d-11e4-9191-a5f7e5d2b5e4")] {
+            #expect(await paypal.failure(try signer.headers(Self.body, id: id, url: otherHost), Self.body) == nil)
+        }
+        #expect(await paypal.certificates.fetches == 10)
     }
 
     /// One certificate proven under many URLs (a genuine transmission replayed under fresh URLs,
